@@ -1,0 +1,35 @@
+"""archlab: hardware-aware architecture search over light-weight ViTs and CNN–transformer hybrids.
+
+Public API: :func:`build_model`, :func:`load_space`, :func:`measure`, :func:`run_search`.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.1.0"
+
+__all__ = ["SearchSpec", "build_model", "load_space", "measure", "run_search", "__version__"]
+
+if TYPE_CHECKING:
+    from archlab.measure import measure
+    from archlab.models import build_model
+    from archlab.search import SearchSpec, run_search
+    from archlab.space import load_space
+
+_LAZY = {
+    "build_model": "archlab.models",
+    "load_space": "archlab.space",
+    "measure": "archlab.measure",
+    "run_search": "archlab.search",
+    "SearchSpec": "archlab.search",
+}
+
+
+def __getattr__(name: str) -> Any:
+    # Imported on first use so that `import archlab` stays cheap (torch loads only when needed).
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'archlab' has no attribute {name!r}")

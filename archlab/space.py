@@ -1,0 +1,361 @@
+"""Search spaces as data: load, validate, sample, and turn an architecture into a config.
+
+A space file (``search_spaces/<name>.yaml``) holds values only::
+
+    family: plgvit
+    description: LW PLG-ViT around 5M parameters
+    resolution: 224                 # input size the space is searched at
+    base: lw_plgvit_a               # preset the fixed part starts from (optional)
+    fixed: {ffn: ccf_plus}          # overrides of the base config (nested, like a config file)
+    choices:                        # knob → list of values, or a {low, high, step} range
+      stages.0.dim: [32, 48, 64]
+      stages.2.depth: {low: 2, high: 8}
+
+An **arch** is a flat dict with one value per knob, the knob being a dotted path into the config.
+It is exactly ``trial.params`` of an Optuna trial, so any stored trial is rebuilt by
+``space.to_cfg(trial.params)``.
+"""
+
+from __future__ import annotations
+
+import copy
+import functools
+import itertools
+import random
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import optuna
+import yaml
+
+from archlab.models import FAMILIES, Family, cfg_from_dict, cfg_to_dict, find_preset
+
+__all__ = ["Knob", "SearchSpace", "SpaceError", "load_space", "list_spaces", "SPACES_DIR"]
+
+SPACES_DIR = Path(__file__).resolve().parent.parent / "search_spaces"
+Scalar = int | float | str | bool | None
+_MAX_GROUP_COMBINATIONS = 20_000
+
+
+class SpaceError(ValueError):
+    """A space file is malformed or allows an impossible configuration."""
+
+    def __init__(self, source: str, key: str, problem: str) -> None:
+        self.source, self.key, self.problem = source, key, problem
+        super().__init__(f"{source}: {key}: {problem}")
+
+
+@dataclass(frozen=True)
+class Knob:
+    """One searchable choice: a categorical list, or an int/float range."""
+
+    name: str
+    values: tuple[Scalar, ...] | None = None
+    low: float | None = None
+    high: float | None = None
+    step: float | None = None
+    log: bool = False
+
+    @property
+    def is_int_range(self) -> bool:
+        return self.values is None and isinstance(self.low, int) and isinstance(self.high, int)
+
+    def default(self) -> Scalar:
+        return self.values[0] if self.values is not None else self.low
+
+    def suggest(self, trial: optuna.trial.BaseTrial) -> Scalar:
+        if self.values is not None:
+            return trial.suggest_categorical(self.name, list(self.values))
+        if self.is_int_range:
+            return trial.suggest_int(
+                self.name, int(self.low), int(self.high), step=int(self.step or 1), log=self.log  # type: ignore[arg-type]
+            )
+        return trial.suggest_float(self.name, float(self.low), float(self.high), step=self.step,  # type: ignore[arg-type]
+                                   log=self.log)
+
+    def sample(self, rng: random.Random) -> Scalar:
+        if self.values is not None:
+            return rng.choice(self.values)
+        if self.is_int_range:
+            return rng.randrange(int(self.low), int(self.high) + 1, int(self.step or 1))  # type: ignore[arg-type]
+        return rng.uniform(float(self.low), float(self.high))  # type: ignore[arg-type]
+
+    def grid(self) -> list[Scalar]:
+        """Every value for categorical/int knobs; five points across a float range."""
+        if self.values is not None:
+            return list(self.values)
+        if self.is_int_range:
+            return list(range(int(self.low), int(self.high) + 1, int(self.step or 1)))  # type: ignore[arg-type]
+        lo, hi = float(self.low), float(self.high)  # type: ignore[arg-type]
+        return [lo + (hi - lo) * i / 4 for i in range(5)]
+
+    def describe(self) -> str:
+        if self.values is not None:
+            return "{" + ", ".join(str(v) for v in self.values) + "}"
+        step = f" step {self.step}" if self.step else ""
+        return f"[{self.low}, {self.high}]{step}{' log' if self.log else ''}"
+
+
+@dataclass
+class SearchSpace:
+    """A loaded, validated search space (see the module docstring for the file format)."""
+
+    name: str
+    family: Family
+    knobs: dict[str, Knob]
+    base_config: dict[str, Any]
+    resolution: int = 224
+    description: str = ""
+    source: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def default(self) -> dict[str, Scalar]:
+        """The arch made of every knob's first value (or range low)."""
+        return {k: knob.default() for k, knob in self.knobs.items()}
+
+    def sample(self, rng: random.Random | int | None = None) -> dict[str, Scalar]:
+        """A uniformly random arch; ``rng`` may be a seed."""
+        rng = rng if isinstance(rng, random.Random) else random.Random(rng)
+        return {k: knob.sample(rng) for k, knob in self.knobs.items()}
+
+    def suggest(self, trial: optuna.trial.BaseTrial) -> dict[str, Scalar]:
+        """Ask an Optuna trial for one value per knob; the result equals ``trial.params``."""
+        return {k: knob.suggest(trial) for k, knob in self.knobs.items()}
+
+    def to_config(self, arch: dict[str, Any]) -> dict[str, Any]:
+        """The full plain config (with ``family``) that ``archlab.build_model`` accepts."""
+        config = _copy_tree(self.base_config)
+        for key, value in arch.items():
+            if key not in self.knobs:
+                raise KeyError(f"{key!r} is not a knob of space {self.name!r}")
+            _set_path(config, key, value)
+        return config
+
+    def to_cfg(self, arch: dict[str, Any]) -> Any:
+        """The family's config dataclass for an arch.
+
+        Raises:
+            ValueError: the combination is impossible; the message says which constraint failed.
+        """
+        return self._cfg_from_config(self.to_config(arch))
+
+    def _cfg_from_config(self, config: dict[str, Any]) -> Any:
+        cfg = cfg_from_dict(self.family.cfg_cls, config)
+        check = getattr(cfg, "check_resolution", None)
+        if check is not None:
+            check(self.resolution)
+        return cfg
+
+
+def _copy_tree(node: Any) -> Any:
+    """Copy nested dicts/lists of scalars (much faster than ``copy.deepcopy`` for configs)."""
+    if isinstance(node, dict):
+        return {k: _copy_tree(v) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_copy_tree(v) for v in node]
+    return node
+
+
+def _with_path(node: Any, parts: list[str], value: Any) -> Any:
+    """A copy of ``node`` with one path replaced; untouched branches are shared, not copied."""
+    if not parts:
+        return value
+    head, rest = parts[0], parts[1:]
+    if isinstance(node, list):
+        out = list(node)
+        out[int(head)] = _with_path(node[int(head)], rest, value)
+        return out
+    return {**node, head: _with_path(node[head], rest, value)}
+
+
+def _set_path(config: dict[str, Any], dotted: str, value: Any) -> None:
+    node: Any = config
+    parts = dotted.split(".")
+    for part in parts[:-1]:
+        node = node[int(part)] if isinstance(node, list) else node[part]
+    last = parts[-1]
+    if isinstance(node, list):
+        node[int(last)] = value
+    else:
+        node[last] = value
+
+
+def _check_path(config: dict[str, Any], dotted: str) -> str | None:
+    """None if ``dotted`` addresses an existing field of ``config``, else what is wrong."""
+    node: Any = config
+    for i, part in enumerate(dotted.split(".")):
+        where = ".".join(dotted.split(".")[:i]) or "the config"
+        if isinstance(node, list):
+            if not part.isdigit() or int(part) >= len(node):
+                return f"{where} is a list of {len(node)}; {part!r} is not an index into it"
+            node = node[int(part)]
+        elif isinstance(node, dict):
+            if part not in node:
+                return f"no field {part!r} in {where}; fields: {sorted(node)}"
+            node = node[part]
+        else:
+            return f"{where} is a value, not a mapping"
+    return None
+
+
+def _parse_knob(source: str, name: str, spec: Any) -> Knob:
+    key = f"choices.{name}"
+    if isinstance(spec, list):
+        if not spec:
+            raise SpaceError(source, key, "an empty list of choices")
+        bad = [v for v in spec if not isinstance(v, (int, float, str, bool)) and v is not None]
+        if bad:
+            raise SpaceError(source, key, f"choices must be numbers, strings, booleans or null; got {bad[0]!r}")
+        if len(set(map(repr, spec))) != len(spec):
+            raise SpaceError(source, key, f"duplicate choices in {spec}")
+        return Knob(name, values=tuple(spec))
+    if isinstance(spec, dict):
+        unknown = set(spec) - {"low", "high", "step", "log"}
+        if unknown or not {"low", "high"} <= set(spec):
+            raise SpaceError(source, key, f"a range needs 'low' and 'high' (optional 'step', 'log'); got keys {sorted(spec)}")
+        low, high = spec["low"], spec["high"]
+        if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in (low, high)):
+            raise SpaceError(source, key, f"low and high must be numbers; got {low!r}, {high!r}")
+        if low > high:
+            raise SpaceError(source, key, f"low {low} is above high {high}")
+        return Knob(name, low=low, high=high, step=spec.get("step"), log=bool(spec.get("log", False)))
+    raise SpaceError(source, key, f"expected a list of choices or a {{low, high}} range, got {type(spec).__name__}")
+
+
+def _group(knob: str) -> str:
+    """Knobs sharing a prefix up to their last list index validate together (``stages.2``)."""
+    parts = knob.split(".")
+    idx = [i for i, p in enumerate(parts) if p.isdigit()]
+    return ".".join(parts[: idx[-1] + 1]) if idx else "<global>"
+
+
+def _validate_combinations(space: SearchSpace) -> None:
+    """Try every combination within each group (others at their defaults); fail on the first bad one."""
+    default_config = space.to_config(space.default())
+    groups: dict[str, list[Knob]] = {}
+    for knob in space.knobs.values():
+        groups.setdefault(_group(knob.name), []).append(knob)
+    for group, knobs in groups.items():
+        grids = [k.grid() for k in knobs]
+        combos: Any = itertools.product(*grids)
+        total = 1
+        for g in grids:
+            total *= len(g)
+        if total > _MAX_GROUP_COMBINATIONS:
+            rng = random.Random(0)
+            combos = ([rng.choice(g) for g in grids] for _ in range(_MAX_GROUP_COMBINATIONS))
+        for combo in combos:
+            config = default_config
+            for knob, value in zip(knobs, combo):
+                config = _with_path(config, knob.name.split("."), value)
+            try:
+                space._cfg_from_config(config)
+            except ValueError as err:
+                shown = ", ".join(f"{k.name}={v!r}" for k, v in zip(knobs, combo))
+                raise SpaceError(space.source, f"choices ({group})",
+                                 f"the combination {shown} is impossible: {err}") from None
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    try:
+        data = yaml.safe_load(path.read_text())
+    except OSError as err:
+        raise SpaceError(str(path), "<file>", f"cannot read: {err.strerror}") from None
+    except yaml.YAMLError as err:
+        raise SpaceError(str(path), "<file>", f"not valid YAML: {err}") from None
+    if not isinstance(data, dict):
+        raise SpaceError(str(path), "<file>", "a space file must be a mapping with 'family' and 'choices'")
+    return data
+
+
+def _base_config(source: str, data: dict[str, Any], family: Family) -> dict[str, Any]:
+    base = data.get("base")
+    if base is not None:
+        try:
+            fam, _, preset = find_preset(str(base))
+        except KeyError as err:
+            raise SpaceError(source, "base", str(err.args[0])) from None
+        if fam.name != family.name:
+            raise SpaceError(source, "base", f"preset {base!r} belongs to family {fam.name!r}, not {family.name!r}")
+        config = cfg_to_dict(preset.cfg, family.name)
+    else:
+        config = {"family": family.name}
+    fixed = data.get("fixed") or {}
+    if not isinstance(fixed, dict):
+        raise SpaceError(source, "fixed", "must be a mapping of config fields")
+    for key, value in fixed.items():
+        if "." in key:
+            problem = _check_path(config, key)
+            if problem:
+                raise SpaceError(source, f"fixed.{key}", problem)
+            _set_path(config, key, value)
+        else:
+            config[key] = value
+    return config
+
+
+def _from_mapping(data: dict[str, Any], source: str, name: str) -> SearchSpace:
+    allowed = {"family", "description", "resolution", "base", "fixed", "choices", "extra"}
+    unknown = sorted(set(data) - allowed)
+    if unknown:
+        raise SpaceError(source, unknown[0], f"unknown key; allowed keys: {sorted(allowed)}")
+    family_name = data.get("family")
+    if family_name not in FAMILIES:
+        raise SpaceError(source, "family", f"{family_name!r} is not a family; known: {list(FAMILIES)}")
+    family = FAMILIES[family_name]
+    resolution = data.get("resolution", 224)
+    if not isinstance(resolution, int) or resolution <= 0 or resolution % 32:
+        raise SpaceError(source, "resolution", f"must be a positive multiple of 32, got {resolution!r}")
+    choices = data.get("choices")
+    if not isinstance(choices, dict) or not choices:
+        raise SpaceError(source, "choices", "must be a non-empty mapping of knob → choices")
+    base_config = _base_config(source, data, family)
+    try:
+        cfg_from_dict(family.cfg_cls, base_config)
+    except ValueError as err:
+        raise SpaceError(source, "base/fixed", str(err)) from None
+    knobs: dict[str, Knob] = {}
+    for knob_name, spec in choices.items():
+        problem = _check_path(base_config, str(knob_name))
+        if problem:
+            raise SpaceError(source, f"choices.{knob_name}", problem)
+        knobs[str(knob_name)] = _parse_knob(source, str(knob_name), spec)
+    space = SearchSpace(name, family, knobs, base_config, resolution,
+                        str(data.get("description", "")), source, dict(data.get("extra") or {}))
+    _validate_combinations(space)
+    return space
+
+
+def list_spaces(directory: Path = SPACES_DIR) -> list[str]:
+    """Names of the space files shipped in ``search_spaces/``."""
+    return sorted(p.stem for p in directory.glob("*.yaml"))
+
+
+@functools.lru_cache(maxsize=64)
+def _load_cached(path: str, mtime_ns: int, size: int) -> SearchSpace:
+    return _from_mapping(_read_yaml(Path(path)), path, Path(path).stem)
+
+
+def load_space(name_or_path: str | Path) -> SearchSpace:
+    """Load and validate a space by name (``plgvit``) or path to a YAML file.
+
+    Raises:
+        SpaceError: the file is missing or malformed, or allows an impossible configuration; the
+            message names the file, the key and the problem.
+
+    Example:
+        >>> from archlab import load_space
+        >>> space = load_space("plgvit")
+        >>> cfg = space.to_cfg(space.default())
+    """
+    path = Path(name_or_path)
+    if path.suffix not in (".yaml", ".yml"):
+        path = SPACES_DIR / f"{name_or_path}.yaml"
+        if not path.exists():
+            raise SpaceError(str(name_or_path), "<space>",
+                             f"no such space; shipped spaces: {list_spaces()} (or give a path to a .yaml file)")
+    elif not path.exists():
+        raise SpaceError(str(path), "<file>", "file not found")
+    stat = path.stat()
+    return copy.deepcopy(_load_cached(str(path), stat.st_mtime_ns, stat.st_size))

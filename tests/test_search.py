@@ -1,0 +1,151 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import optuna
+import pytest
+
+import archlab.search as search_mod
+from archlab.report import pareto_frame, trials_frame
+from archlab.search import SearchError, SearchSpec, run_search
+from archlab.space import load_space
+from archlab.storage import StorageError, load_study, open_storage
+
+optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+
+def _spec(tiny_space_path: Path, storage_url: str, **kw: object) -> SearchSpec:
+    defaults = dict(space=str(tiny_space_path), storage=storage_url, study_name="t", n_trials=3,
+                    target_latency_s=1.0, seed=1, proxy_batch=4, latency_max_time_s=0.3)
+    defaults.update(kw)
+    return SearchSpec(**defaults)  # type: ignore[arg-type]
+
+
+def test_tiny_search_stores_metrics_constraint_and_spec(tiny_space_path: Path, storage_url: str) -> None:
+    result = run_search(_spec(tiny_space_path, storage_url))
+    study = load_study("t", storage_url)  # read back from the file, not from memory
+    assert len(study.trials) == 3 and result.new_trials == 3
+    space = load_space(tiny_space_path)
+    for trial in study.trials:
+        assert trial.state == optuna.trial.TrialState.COMPLETE
+        assert set(trial.params) == set(space.knobs)  # the arch is trial.params
+        attrs = trial.user_attrs
+        assert attrs["params"] > 0 and attrs["macs"] > 0 and attrs["latency_ms"] > 0
+        assert attrs["latency_iqr_ms"] >= 0 and attrs["latency_runs"] >= 10
+        assert attrs["unsupported_ops"] == {}
+        assert trial.values == [attrs["naswot"], attrs["latency_ms"]]
+        assert trial.system_attrs["constraints:latency"] == pytest.approx(attrs["latency_ms"] / 1e3 - 1.0)
+        space.to_cfg(trial.params)  # any stored trial rebuilds
+    spec = study.user_attrs["archlab_spec"]
+    assert spec["space"] == "tiny_plgvit" and spec["target_latency_s"] == 1.0
+    assert spec["objectives"] == ["naswot", "latency"] and "family: plgvit" in spec["space_yaml"]
+    assert study.metric_names == ["naswot", "latency_ms"]
+
+
+def test_resume_adds_trials(tiny_space_path: Path, storage_url: str) -> None:
+    run_search(_spec(tiny_space_path, storage_url, n_trials=2))
+    result = run_search(_spec(tiny_space_path, storage_url, n_trials=2))
+    assert len(result.study.trials) == 4 and result.new_trials == 2
+    # a resumed study does not replay the first samples
+    params = [t.params for t in result.study.trials]
+    assert params[2] != params[0] or params[3] != params[1]
+
+
+def test_resume_with_other_settings_is_refused(tiny_space_path: Path, storage_url: str) -> None:
+    run_search(_spec(tiny_space_path, storage_url, n_trials=1))
+    with pytest.raises(SearchError, match="target_latency_s: stored 1.0 vs now 0.25"):
+        run_search(_spec(tiny_space_path, storage_url, n_trials=1, target_latency_s=0.25))
+
+
+def test_infeasible_trials_are_kept_but_not_on_the_front(tiny_space_path: Path, storage_url: str) -> None:
+    result = run_search(_spec(tiny_space_path, storage_url, target_latency_s=1e-6))
+    frame = trials_frame(result.study)
+    assert len(frame) == 3 and not frame["feasible"].any()
+    assert pareto_frame(result.study).empty
+
+
+def test_failing_candidate_becomes_failed_trial_and_study_goes_on(
+    tiny_space_path: Path, storage_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real = search_mod.evaluate_arch
+    calls = {"n": 0}
+
+    def flaky(*args: object, **kwargs: object) -> dict:
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise RuntimeError("out of memory: simulated")
+        return real(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(search_mod, "evaluate_arch", flaky)
+    result = run_search(_spec(tiny_space_path, storage_url))
+    states = [t.state for t in result.study.trials]
+    assert states.count(optuna.trial.TrialState.FAIL) == 1
+    assert states.count(optuna.trial.TrialState.COMPLETE) == 2
+    failed = next(t for t in result.study.trials if t.state == optuna.trial.TrialState.FAIL)
+    assert failed.user_attrs["fail_reason"] == "RuntimeError: out of memory: simulated"
+
+
+def test_keyboard_interrupt_keeps_finished_trials(
+    tiny_space_path: Path, storage_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real = search_mod.evaluate_arch
+    calls = {"n": 0}
+
+    def interrupted(*args: object, **kwargs: object) -> dict:
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(search_mod, "evaluate_arch", interrupted)
+    result = run_search(_spec(tiny_space_path, storage_url, n_trials=5))
+    assert result.interrupted
+    study = load_study("t", storage_url)
+    assert [t.state.name for t in study.trials] == ["COMPLETE", "COMPLETE", "FAIL"]
+
+
+def test_impossible_arch_is_pruned_with_reason(tiny_space_path: Path, storage_url: str) -> None:
+    # At 32 px the last stage is 1×1, smaller than the space's 2×2 global windows: every arch is
+    # impossible there, and the trial must say so instead of measuring anything.
+    space = load_space(tiny_space_path)
+    space.resolution = 32
+    study = optuna.create_study(directions=["maximize", "minimize"])
+    study.optimize(search_mod._objective(space, _spec(tiny_space_path, storage_url), 32), n_trials=1)
+    trial = study.trials[0]
+    assert trial.state == optuna.trial.TrialState.PRUNED
+    assert "exceeds the stage's 1×1 map" in trial.user_attrs["prune_reason"]
+    assert "params" not in trial.user_attrs
+
+
+def test_unknown_sampler_and_objective_are_rejected(tiny_space_path: Path, storage_url: str) -> None:
+    with pytest.raises(SearchError, match="unknown sampler 'cmaes'"):
+        run_search(_spec(tiny_space_path, storage_url, sampler="cmaes"))
+    with pytest.raises(ValueError, match="unknown objective"):
+        run_search(_spec(tiny_space_path, storage_url, objectives=("accuracy", "latency")))
+
+
+@pytest.mark.parametrize("sampler", ["tpe", "random", "nsga3"])
+def test_other_samplers_run(sampler: str, tiny_space_path: Path, storage_url: str) -> None:
+    result = run_search(_spec(tiny_space_path, storage_url, sampler=sampler, n_trials=2))
+    assert len(result.study.trials) == 2
+
+
+def test_bad_storage_urls_are_explained(tmp_path: Path) -> None:
+    with pytest.raises(StorageError, match="not a storage URL"):
+        open_storage("studies/x.db")
+    with pytest.raises(StorageError, match="cannot open storage"):
+        open_storage("nosuchdb://host/db")
+    with pytest.raises(StorageError, match="does not exist"):
+        open_storage(f"journal://{tmp_path}/missing/dir/log")
+
+
+def test_journal_storage_works(tiny_space_path: Path, tmp_path: Path) -> None:
+    url = f"journal://{tmp_path}/study.log"
+    run_search(_spec(tiny_space_path, url, n_trials=1))
+    assert len(load_study("t", url).trials) == 1
+
+
+def test_missing_study_lists_existing(tiny_space_path: Path, storage_url: str) -> None:
+    run_search(_spec(tiny_space_path, storage_url, n_trials=1))
+    with pytest.raises(StorageError, match=r"no study 'other'.*\['t'\]"):
+        load_study("other", storage_url)

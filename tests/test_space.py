@@ -1,0 +1,90 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from archlab.space import SpaceError, list_spaces, load_space
+
+
+@pytest.mark.parametrize("name", list_spaces())
+def test_shipped_space_loads_and_samples_build(name: str) -> None:
+    space = load_space(name)
+    assert space.knobs and space.family.name
+    for arch in [space.default(), *(space.sample(seed) for seed in range(5))]:
+        assert set(arch) == set(space.knobs)
+        cfg = space.to_cfg(arch)
+        model = space.family.build(cfg, num_classes=10).eval()
+        with torch.inference_mode():
+            out = model(torch.randn(1, 3, space.resolution, space.resolution))
+        assert out.shape == (1, 10) and torch.isfinite(out).all()
+
+
+def test_arch_is_flat_and_sample_is_seeded() -> None:
+    space = load_space("plgvit")
+    assert space.sample(3) == space.sample(3)
+    assert all(isinstance(v, (int, float, str, type(None))) for v in space.sample(1).values())
+
+
+def test_space_by_path_equals_by_name() -> None:
+    by_name = load_space("plgvit")
+    by_path = load_space(Path(by_name.source))
+    assert by_name.knobs == by_path.knobs
+
+
+def _write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "space.yaml"
+    path.write_text(text)
+    return path
+
+
+BASE = "family: plgvit\nbase: lw_plgvit_a\n"
+
+
+@pytest.mark.parametrize(
+    ("text", "key", "problem"),
+    [
+        ("family: [unclosed\n", "<file>", "not valid YAML"),
+        ("- a\n- b\n", "<file>", "must be a mapping"),
+        ("family: resnet\nchoices: {a: [1]}\n", "family", "not a family"),
+        (BASE, "choices", "non-empty mapping"),
+        (BASE + "choices:\n  stages.0.dimm: [32]\n", "choices.stages.0.dimm", "no field 'dimm'"),
+        (BASE + "choices:\n  stages.7.dim: [32]\n", "choices.stages.7.dim", "not an index"),
+        (BASE + "choices:\n  stages.0.dim: []\n", "choices.stages.0.dim", "empty list"),
+        (BASE + "choices:\n  stages.0.depth: {low: 3, high: 1}\n", "choices.stages.0.depth",
+         "low 3 is above high 1"),
+        (BASE + "choices:\n  stages.0.depth: {min: 1}\n", "choices.stages.0.depth", "needs 'low'"),
+        (BASE + "choices:\n  stages.0.dim: [[1, 2]]\n", "choices.stages.0.dim", "must be numbers"),
+        (BASE + "resolution: 100\nchoices:\n  ffn: [ccf]\n", "resolution", "multiple of 32"),
+        (BASE + "colour: red\nchoices:\n  ffn: [ccf]\n", "colour", "unknown key"),
+        (BASE + "choices:\n  stages.0.local_heads: [1, 5]\n", "choices (stages.0)",
+         "stages.0.local_heads=5 is impossible: .*not divisible by local_heads=5"),
+        (BASE + "choices:\n  ffn: [mlp]\n", "choices (<global>)", "ffn='mlp' is impossible"),
+        ("family: plgvit\nbase: nope\nchoices:\n  ffn: [ccf]\n", "base", "unknown preset"),
+        (BASE + "choices:\n  stages.3.global_window: [7, 9]\n", "choices (stages.3)",
+         "global_window=9 exceeds the stage's 7×7 map"),
+    ],
+)
+def test_malformed_space_names_file_key_and_problem(
+    tmp_path: Path, text: str, key: str, problem: str
+) -> None:
+    path = _write(tmp_path, text)
+    with pytest.raises(SpaceError, match=problem) as info:
+        load_space(path)
+    assert info.value.source == str(path)
+    assert info.value.key == key
+    assert str(path) in str(info.value)
+
+
+def test_missing_space_lists_shipped_ones(tmp_path: Path) -> None:
+    with pytest.raises(SpaceError, match="shipped spaces: .*plgvit"):
+        load_space("no-such-space")
+    with pytest.raises(SpaceError, match="file not found"):
+        load_space(tmp_path / "missing.yaml")
+
+
+def test_to_config_rejects_unknown_knob() -> None:
+    space = load_space("plgvit")
+    with pytest.raises(KeyError, match="not a knob"):
+        space.to_config({"stages.0.width": 3})
