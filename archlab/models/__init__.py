@@ -13,6 +13,7 @@ from typing import Any
 import yaml
 from torch import nn
 
+from archlab.models import mobileformer
 from archlab.models import plgvit
 from archlab.models.family import Family, Preset, cfg_from_dict, cfg_to_dict
 
@@ -36,6 +37,14 @@ FAMILIES: dict[str, Family] = {
         model_cls=plgvit.LwPlgVit,
         presets=plgvit.PRESETS,
         paper="Ebert et al., Sensors 2023 / arXiv 2307.09120",
+    ),
+    "mobileformer": Family(
+        name="mobileformer",
+        title="Mobile-Former",
+        cfg_cls=mobileformer.MobileFormerCfg,
+        model_cls=mobileformer.MobileFormer,
+        presets=mobileformer.PRESETS,
+        paper="Chen et al., CVPR 2022 / arXiv 2108.05895",
     ),
 }
 
