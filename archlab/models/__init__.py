@@ -15,6 +15,7 @@ from torch import nn
 
 from archlab.models import mobileformer
 from archlab.models import plgvit
+from archlab.models import sbcformer
 from archlab.models.family import Family, Preset, cfg_from_dict, cfg_to_dict
 
 __all__ = [
@@ -45,6 +46,14 @@ FAMILIES: dict[str, Family] = {
         model_cls=mobileformer.MobileFormer,
         presets=mobileformer.PRESETS,
         paper="Chen et al., CVPR 2022 / arXiv 2108.05895",
+    ),
+    "sbcformer": Family(
+        name="sbcformer",
+        title="SBCFormer",
+        cfg_cls=sbcformer.SBCFormerCfg,
+        model_cls=sbcformer.SBCFormer,
+        presets=sbcformer.PRESETS,
+        paper="Lu et al., WACV 2024 / arXiv 2311.03747",
     ),
 }
 
