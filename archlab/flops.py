@@ -6,6 +6,11 @@ linear layers, matmuls, einsum, norms (a few ops per element) and resampling. We
 * ``scaled_dot_product_attention``: the two matmuls it hides, ``N·S·(E + Ev)`` per head;
 * ``linalg_vector_norm`` (GRN) and ``mean`` (SE, pooling heads): one MAC per input element, the same
   convention fvcore applies to ``adaptive_avg_pool2d``;
+* FFTs (Fast-ParC): ``fft_rfft``/``fft_irfft`` of N points cost 2.5·N·log2 N real FLOPs per
+  transform (half a complex FFT's 5·N·log2 N), counted as **1.25·N·log2 N MACs** (FLOPs / 2, so that
+  :attr:`MacCount.flops` gives the FLOPs back); a product of complex tensors (``aten::mul``) costs
+  4 real multiplies per element, each fused with an add where there is one: **4 MACs** (2 when one
+  factor is real). Real ``aten::mul`` stays element-wise, 0 MACs;
 * element-wise ops (activations, softmax, adds, gates, max pooling, padding): **0 MACs by convention**.
   They are not skipped silently: each is listed with how often it ran in
   :attr:`MacCount.convention_zero_ops`, and an op that has no entry anywhere lands in
@@ -51,11 +56,52 @@ def _numel_of_input(inputs: list[Any], outputs: list[Any]) -> int:
     return math.prod(get_shape(inputs[0]))
 
 
+def _is_complex(value: Any) -> bool:
+    kind = value.type()
+    return isinstance(kind, torch._C.TensorType) and str(kind.scalarType()).startswith("Complex")
+
+
+def _real_fft_macs(inputs: list[Any], outputs: list[Any]) -> int:
+    """``aten::fft_rfft`` / ``aten::fft_irfft`` along one dimension of N points.
+
+    An N-point real FFT (or its inverse) costs about 2.5·N·log2(N) real FLOPs, half of a complex
+    FFT's 5·N·log2(N) (the usual radix-2 estimate; pocketfft does this or less for the mixed radices
+    ParC's lengths 7, 14, 28 need). At 2 FLOPs per MAC that is 1.25·N·log2(N) MACs per transform,
+    times the number of transforms (the real tensor's elements / N). N = 1 costs 0.
+    """
+    real = outputs[0] if _is_complex(inputs[0]) else inputs[0]  # irfft: output; rfft: input
+    shape = get_shape(real)
+    dim = inputs[2].toIValue()
+    n = shape[dim]
+    given = inputs[1].toIValue() if inputs[1].node().kind() == "prim::Constant" else None
+    if given is not None and not _is_complex(inputs[0]):  # rfft(x, n): x cropped/padded to n
+        n = given
+    transforms = math.prod(shape) // max(shape[dim], 1)
+    return round(1.25 * transforms * n * math.log2(n)) if n > 1 else 0
+
+
+def _mul_macs(inputs: list[Any], outputs: list[Any]) -> int:
+    """``aten::mul``: 0 for real products (element-wise by convention), counted for complex ones.
+
+    A complex product (a+bi)(c+di) = (ac-bd) + (ad+bc)i is 4 real multiplies, two of them fused with
+    the adds: 4 MACs per output element (in FLOPs = 2×MACs that reads 8 where 6 real operations run;
+    the multiply-count reading keeps it equal to the 4 real MACs of the same product written as a
+    real matmul, as the dense Fast-ParC path does). A complex tensor times a real one: 2 MACs.
+    """
+    complex_factors = sum(_is_complex(x) for x in inputs[:2])
+    if complex_factors == 0:
+        return 0
+    return math.prod(get_shape(outputs[0])) * (4 if complex_factors == 2 else 2)
+
+
 #: Ops with real arithmetic that fvcore does not know, and our formula for them.
 EXTRA_MAC_HANDLES: dict[str, Handle] = {
     "aten::scaled_dot_product_attention": _sdpa_macs,
     "aten::linalg_vector_norm": _numel_of_input,
     "aten::mean": _numel_of_input,
+    "aten::fft_rfft": _real_fft_macs,
+    "aten::fft_irfft": _real_fft_macs,
+    "aten::mul": _mul_macs,
 }
 
 #: Element-wise or data-movement ops: 0 MACs by the papers' convention, listed in every count.
@@ -72,6 +118,7 @@ CONVENTION_ZERO_OPS: frozenset[str] = frozenset(
         "aten::repeat", "aten::channel_shuffle", "aten::pixel_shuffle", "aten::mean_",
         "aten::sum", "aten::embedding", "aten::flip", "aten::clone", "aten::fill_",
         "aten::feature_dropout", "aten::alpha_dropout", "aten::repeat_interleave",
+        "aten::_conj", "aten::conj", "aten::real", "aten::imag", "aten::complex", "aten::movedim",
     }
 )  # fmt: skip
 
@@ -106,7 +153,19 @@ def _analysis(model: nn.Module, example: torch.Tensor, zero_tally: Counter[str])
 
     analysis = FlopCountAnalysis(model, example)
     analysis.set_op_handle(**{op: zero(op) for op in CONVENTION_ZERO_OPS})
-    analysis.set_op_handle(**EXTRA_MAC_HANDLES)
+
+    def tallied(op: str, handle: Handle) -> Handle:
+        # an op with a formula that may also be element-wise (aten::mul: complex products count,
+        # real ones do not) still lists its zero-MAC calls
+        def wrapped(inputs: list[Any], outputs: list[Any]) -> int:
+            macs = handle(inputs, outputs)
+            if macs == 0 and op in CONVENTION_ZERO_OPS:
+                zero_tally[op] += 1
+            return macs
+
+        return wrapped
+
+    analysis.set_op_handle(**{op: tallied(op, h) for op, h in EXTRA_MAC_HANDLES.items()})
     analysis.unsupported_ops_warnings(False)
     analysis.uncalled_modules_warnings(False)
     analysis.tracer_warnings("none")

@@ -14,6 +14,7 @@ import yaml
 from torch import nn
 
 from archlab.models import mobileformer
+from archlab.models import parc
 from archlab.models import plgvit
 from archlab.models import sbcformer
 from archlab.models.family import Family, Preset, cfg_from_dict, cfg_to_dict
@@ -54,6 +55,14 @@ FAMILIES: dict[str, Family] = {
         model_cls=sbcformer.SBCFormer,
         presets=sbcformer.PRESETS,
         paper="Lu et al., WACV 2024 / arXiv 2311.03747",
+    ),
+    "parc": Family(
+        name="parc",
+        title="ParC-Net / Fast-ParC (and ParC-ConvNets)",
+        cfg_cls=parc.ParCNetCfg,
+        model_cls=parc.ParCNet,
+        presets=parc.PRESETS,
+        paper="Zhang et al., ECCV 2022 / arXiv 2203.03952; Fast-ParC arXiv 2210.04020",
     ),
 }
 
