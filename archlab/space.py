@@ -31,7 +31,9 @@ import yaml
 
 from archlab.models import FAMILIES, Family, cfg_from_dict, cfg_to_dict, find_preset
 
-__all__ = ["Knob", "SearchSpace", "SpaceError", "load_space", "list_spaces", "SPACES_DIR"]
+__all__ = [
+    "Knob", "SearchSpace", "SpaceError", "load_space", "load_space_text", "list_spaces", "SPACES_DIR"
+]
 
 SPACES_DIR = Path(__file__).resolve().parent.parent / "search_spaces"
 Scalar = int | float | str | bool | None
@@ -259,13 +261,19 @@ def _validate_combinations(space: SearchSpace) -> None:
 
 def _read_yaml(path: Path) -> dict[str, Any]:
     try:
-        data = yaml.safe_load(path.read_text())
+        text = path.read_text()
     except OSError as err:
         raise SpaceError(str(path), "<file>", f"cannot read: {err.strerror}") from None
+    return _parse_yaml(text, str(path))
+
+
+def _parse_yaml(text: str, source: str) -> dict[str, Any]:
+    try:
+        data = yaml.safe_load(text)
     except yaml.YAMLError as err:
-        raise SpaceError(str(path), "<file>", f"not valid YAML: {err}") from None
+        raise SpaceError(source, "<file>", f"not valid YAML: {err}") from None
     if not isinstance(data, dict):
-        raise SpaceError(str(path), "<file>", "a space file must be a mapping with 'family' and 'choices'")
+        raise SpaceError(source, "<file>", "a space file must be a mapping with 'family' and 'choices'")
     return data
 
 
@@ -335,6 +343,21 @@ def list_spaces(directory: Path = SPACES_DIR) -> list[str]:
 @functools.lru_cache(maxsize=64)
 def _load_cached(path: str, mtime_ns: int, size: int) -> SearchSpace:
     return _from_mapping(_read_yaml(Path(path)), path, Path(path).stem)
+
+
+def load_space_text(text: str, name: str, source: str | None = None) -> SearchSpace:
+    """Load and validate a space from its YAML text, e.g. the copy a study stores (``space_yaml``).
+
+    Args:
+        text: the space file's content.
+        name: the space's name (a file's stem).
+        source: where the text came from, used in error messages (default ``<name>``).
+
+    Raises:
+        SpaceError: the text is malformed or allows an impossible configuration.
+    """
+    source = source or f"<{name}>"
+    return _from_mapping(_parse_yaml(text, source), source, name)
 
 
 def load_space(name_or_path: str | Path) -> SearchSpace:

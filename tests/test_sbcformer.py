@@ -10,15 +10,13 @@ import torch
 from torch import nn
 
 from archlab.flops import MacCount, count_macs, count_params
+from archlab.layers import InvertedResidual, MAttnLayer, OffsetBias
 from archlab.models import FAMILIES, build_model, cfg_from_dict, cfg_to_dict
 from archlab.models.sbcformer import (
     PRESETS,
     SBCFormer,
     SBCFormerCfg,
     SBCStageCfg,
-    _InvRes,
-    _MAttnLayer,
-    _OffsetBias,
     _SBCFormerBlock,
 )
 from archlab.space import load_space
@@ -53,8 +51,12 @@ def _assert_all_params_get_gradients(module: nn.Module, out: torch.Tensor) -> No
 
 # (block factory, input shape, output shape); blocks run in eval mode so BN does not cancel biases.
 _BLOCKS: dict[str, tuple[Callable[[], nn.Module], tuple[int, ...], tuple[int, ...]]] = {
-    "invres": (lambda: _InvRes(16, 2.0), (2, 16, 8, 8), (2, 16, 8, 8)),
-    "mattn_layer": (lambda: _MAttnLayer(_STAGE, grid=4, drop_path=0.0), (2, 16, 16), (2, 16, 16)),
+    "invres": (lambda: InvertedResidual(16, 2.0), (2, 16, 8, 8), (2, 16, 8, 8)),
+    "mattn_layer": (
+        lambda: MAttnLayer(16, num_heads=2, key_dim=4, value_dim=8, grid=4),
+        (2, 16, 16),
+        (2, 16, 16),
+    ),
     "block_pooled": (
         lambda: _SBCFormerBlock(_STAGE, 2, 4, [0.0, 0.0]),
         (2, 16, 8, 8),
@@ -86,7 +88,7 @@ def test_block_forward_shape_finite_and_gradients(name: str) -> None:
 
 
 def test_offset_bias_has_one_entry_per_absolute_offset() -> None:
-    bias = _OffsetBias(grid=3, num_heads=2)
+    bias = OffsetBias(grid=3, num_heads=2)
     assert bias.table.shape == (2, 9)
     assert bias().shape == (2, 9, 9)
     assert torch.equal(bias.index, bias.index.T)  # |Δ| offsets are symmetric

@@ -4,18 +4,31 @@ from archlab.layers.act import ACTIVATIONS, get_act
 from archlab.layers.attention import RelativePositionBias, attend
 from archlab.layers.conv import ConvNormAct, SqueezeExcite, make_divisible
 from archlab.layers.drop import DropPath, drop_path_rates
+from archlab.layers.former import Former, FormerToMobile, MobileToFormer
+from archlab.layers.hourglass import HourglassAttention, MAttention, MAttnLayer, OffsetBias
+from archlab.layers.inverted_residual import InvertedResidual
 from archlab.layers.norm import GRN, LayerNorm2d
 from archlab.layers.parc import ParCConv, ParCMixer, ParCPosEmbed, parc_uses_fft, resize_meta
+from archlab.layers.plg_attention import PlgAttention
 
 __all__ = [
     "ACTIVATIONS",
     "ConvNormAct",
     "DropPath",
+    "Former",
+    "FormerToMobile",
     "GRN",
+    "HourglassAttention",
+    "InvertedResidual",
     "LayerNorm2d",
+    "MAttention",
+    "MAttnLayer",
+    "MobileToFormer",
+    "OffsetBias",
     "ParCConv",
     "ParCMixer",
     "ParCPosEmbed",
+    "PlgAttention",
     "RelativePositionBias",
     "SqueezeExcite",
     "attend",

@@ -13,6 +13,7 @@ from typing import Any
 import yaml
 from torch import nn
 
+from archlab.models import hybrid
 from archlab.models import mobileformer
 from archlab.models import parc
 from archlab.models import plgvit
@@ -63,6 +64,14 @@ FAMILIES: dict[str, Family] = {
         model_cls=parc.ParCNet,
         presets=parc.PRESETS,
         paper="Zhang et al., ECCV 2022 / arXiv 2203.03952; Fast-ParC arXiv 2210.04020",
+    ),
+    "hybrid": Family(
+        name="hybrid",
+        title="Hybrid (per-stage PLG / hourglass / Former / ParC mixer; ours)",
+        cfg_cls=hybrid.HybridCfg,
+        model_cls=hybrid.HybridNet,
+        presets=hybrid.PRESETS,
+        paper="archlab's own design space over the four families' mixers (no paper)",
     ),
 }
 

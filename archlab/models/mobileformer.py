@@ -9,7 +9,7 @@ Layout: Conv 3×3/2 stem, a conv-only block, then stages of Mobile-Former blocks
 starts with an MF-down block), one more Mobile→Former bridge on the last map, and a head that
 merges the pooled map with global token 0. The map stream is NCHW, the token stream (B, M, d);
 attention runs on (B, heads, N, head_dim) through ``archlab.layers.attend`` so that its matmuls
-are counted.
+are counted. The bridges and the Former live in ``archlab.layers.former`` (shared with ``hybrid``).
 
 code≠paper (ARCHITECTURES.md 3.6). We follow the code; the paper's reading is a switch where cheap:
 
@@ -36,7 +36,7 @@ from typing import Literal
 import torch
 from torch import nn
 
-from archlab.layers import ConvNormAct, DropPath, attend
+from archlab.layers import ConvNormAct, DropPath, Former, FormerToMobile, MobileToFormer
 from archlab.models.family import Preset
 
 __all__ = ["MobileFormerStageCfg", "MobileFormerCfg", "MobileFormer", "PRESETS"]
@@ -199,94 +199,6 @@ def _act(dim: int, cfg: MobileFormerCfg) -> nn.Module:
     return _DyReLU(dim, cfg.token_dim, cfg.dyrelu_reduction) if cfg.dyrelu else _ReLU6()
 
 
-class _MobileToFormer(nn.Module):
-    """Tokens read the map: ``z = LN(z + Lin(gate ⊙ Attn(q=Lin(z), k=v=x)))``.
-
-    No key/value projection on the map side; ``num_heads`` heads split the map's channels. Map NCHW,
-    tokens (B, M, d).
-    """
-
-    def __init__(
-        self, in_chs: int, token_dim: int, num_heads: int, dynamic_gate: bool, drop_path: float
-    ) -> None:
-        super().__init__()
-        self.num_heads = num_heads
-        self.q = nn.Linear(token_dim, in_chs)
-        self.gate = (
-            nn.Sequential(nn.Linear(token_dim, in_chs), nn.Hardsigmoid()) if dynamic_gate else None
-        )
-        self.proj = nn.Linear(in_chs, token_dim)
-        self.drop_path = DropPath(drop_path)
-        self.norm = nn.LayerNorm(token_dim)
-
-    def forward(self, x: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
-        b, c, h, w = x.shape
-        m, heads = z.shape[1], self.num_heads
-        q = self.q(z).reshape(b, m, heads, c // heads).transpose(1, 2)  # (B, heads, M, C/heads)
-        kv = x.reshape(b, heads, c // heads, h * w).transpose(2, 3)  # (B, heads, HW, C/heads)
-        t = attend(q, kv, kv).transpose(1, 2).reshape(b, m, c)  # (B, M, C)
-        if self.gate is not None:
-            t = t * (2 * self.gate(z))
-        return self.norm(z + self.drop_path(self.proj(t)))
-
-
-class _Former(nn.Module):
-    """Post-norm transformer layer on the tokens (B, M, d): query-only attention (code), FFN.
-
-    ``z = LN(z + Lin(Attn(q=Lin(z), k=v=z)))``; ``z = LN(z + FFN(z))``. With ``kv_proj`` the keys
-    and values get their own projections (the paper's standard attention).
-    """
-
-    def __init__(
-        self, dim: int, num_heads: int, mlp_ratio: float, kv_proj: bool, drop_path: float
-    ) -> None:
-        super().__init__()
-        self.num_heads = num_heads
-        self.q = nn.Linear(dim, dim)
-        self.kv = nn.Linear(dim, 2 * dim) if kv_proj else None
-        self.proj = nn.Linear(dim, dim)
-        self.drop_path = DropPath(drop_path)
-        self.norm1 = nn.LayerNorm(dim)
-        hidden = max(1, round(dim * mlp_ratio))
-        self.mlp = nn.Sequential(nn.Linear(dim, hidden), nn.GELU(), nn.Linear(hidden, dim))
-        self.norm2 = nn.LayerNorm(dim)
-
-    def _split(self, t: torch.Tensor) -> torch.Tensor:
-        b, m, d = t.shape
-        t = t.reshape(b, m, self.num_heads, d // self.num_heads)
-        return t.transpose(1, 2)  # (B, heads, M, d/heads)
-
-    def forward(self, z: torch.Tensor) -> torch.Tensor:
-        b, m, d = z.shape
-        k, v = self.kv(z).chunk(2, dim=-1) if self.kv is not None else (z, z)
-        o = attend(self._split(self.q(z)), self._split(k), self._split(v))  # (B, h, M, d/h)
-        z = self.norm1(z + self.drop_path(self.proj(o.transpose(1, 2).reshape(b, m, d))))
-        return self.norm2(z + self.mlp(z))  # the code applies no drop-path to the FFN
-
-
-class _FormerToMobile(nn.Module):
-    """The map reads the tokens: ``x = x + Attn(q=x, k=Lin(z), v=Lin(z))``, no norm.
-
-    No projection on the map side; ``num_heads`` heads split the map's channels. Map NCHW.
-    """
-
-    def __init__(self, out_chs: int, token_dim: int, num_heads: int, drop_path: float) -> None:
-        super().__init__()
-        self.num_heads = num_heads
-        self.k = nn.Linear(token_dim, out_chs)
-        self.v = nn.Linear(token_dim, out_chs)
-        self.drop_path = DropPath(drop_path)
-
-    def forward(self, x: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
-        b, c, h, w = x.shape
-        m, heads = z.shape[1], self.num_heads
-        q = x.reshape(b, heads, c // heads, h * w).transpose(2, 3)  # (B, heads, HW, C/heads)
-        k = self.k(z).reshape(b, m, heads, c // heads).transpose(1, 2)  # (B, heads, M, C/heads)
-        v = self.v(z).reshape(b, m, heads, c // heads).transpose(1, 2)
-        o = attend(q, k, v).transpose(2, 3).reshape(b, c, h, w)  # (B, C, H, W)
-        return x + self.drop_path(o)
-
-
 class _Bottleneck(nn.Module):
     """MF Mobile sub-block, stride 1: PW → DyReLU → DW 3×3 → DyReLU → PW (linear); NCHW.
 
@@ -374,10 +286,10 @@ class _MobileFormerBlock(nn.Module):
     ) -> None:
         super().__init__()
         d = cfg.token_dim
-        self.mobile_to_former = _MobileToFormer(
+        self.mobile_to_former = MobileToFormer(
             in_chs, d, cfg.bridge_heads, cfg.dynamic_gate, drop_path
         )
-        self.former = _Former(
+        self.former = Former(
             d, cfg.former_heads, cfg.former_mlp_ratio, cfg.former_kv_proj, drop_path
         )
         self.mobile: nn.Module
@@ -387,14 +299,14 @@ class _MobileFormerBlock(nn.Module):
             self.mobile = _Bottleneck(in_chs, out_chs, expand, cfg)
         self.drop_path = DropPath(drop_path)
         self.identity = stride == 1 and in_chs == out_chs
-        self.former_to_mobile = _FormerToMobile(out_chs, d, cfg.bridge_heads, drop_path)
+        self.former_to_mobile = FormerToMobile(out_chs, d, cfg.bridge_heads)
 
     def forward(self, x: torch.Tensor, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         z = self.former(self.mobile_to_former(x, z))  # (B, M, d)
         out = self.mobile(x, z[:, 0])  # DyReLU reads token 0 after the Former
         if self.identity:
             out = x + self.drop_path(out)
-        return self.former_to_mobile(out, z), z
+        return out + self.drop_path(self.former_to_mobile(out, z)), z
 
 
 class _MergeHead(nn.Module):
@@ -444,7 +356,7 @@ class MobileFormer(nn.Module):
                 ))  # fmt: skip
                 chs, k = stage.out_chs, k + 1
             self.stages.append(blocks)
-        self.mobile_to_former = _MobileToFormer(
+        self.mobile_to_former = MobileToFormer(
             chs, cfg.token_dim, cfg.bridge_heads, cfg.dynamic_gate, cfg.drop_path_rate
         )
         self.num_features = chs

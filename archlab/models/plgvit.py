@@ -8,7 +8,8 @@ are marked ``[R]`` below, exposed as config switches, and their default reading 
 
 Layout: a convolutional tokenizer (output stride 4), four stages of pre-norm PLG layers joined by
 convolutional downsamplers, an optional 3×3 channel-expansion conv (LW only), GAP → LN → Linear.
-Tensors are NCHW between layers; attention works on (B, heads, N, head_dim).
+Tensors are NCHW between layers; attention works on (B, heads, N, head_dim). PLG-SA lives in
+``archlab.layers.plg_attention`` (shared with ``hybrid``).
 """
 
 from __future__ import annotations
@@ -17,7 +18,6 @@ from dataclasses import dataclass
 from typing import Literal
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from archlab.layers import (
@@ -25,9 +25,8 @@ from archlab.layers import (
     ConvNormAct,
     DropPath,
     LayerNorm2d,
-    RelativePositionBias,
+    PlgAttention,
     SqueezeExcite,
-    attend,
     drop_path_rates,
 )
 from archlab.models.family import Preset
@@ -111,71 +110,20 @@ class PlgVitCfg:
                 )
 
 
-class _PlgAttention(nn.Module):
-    """Parallel local (window) and global (pooled window) self-attention on an NCHW map.
-
-    Channels are split into ``C_l`` local and ``C_g`` global channels; each branch has its own qkv
-    projection and head count; one shared output projection merges them after the concat [R].
-    """
+class _PlgAttention(PlgAttention):
+    """PLG-SA (:class:`archlab.layers.PlgAttention`) sized by a stage config. NCHW in and out."""
 
     def __init__(
-        self, cfg: PlgStageCfg, sampling: str, rel_pos_bias: bool, branch_proj: bool
+        self,
+        cfg: PlgStageCfg,
+        sampling: Literal["max", "max_avg"],
+        rel_pos_bias: bool,
+        branch_proj: bool,
     ) -> None:
-        super().__init__()
-        self.local_dim, self.global_dim = cfg.local_dim, cfg.global_dim
-        self.local_heads, self.global_heads = cfg.local_heads, cfg.global_heads
-        self.window, self.global_window = cfg.window, cfg.global_window
-        self.sampling = sampling
-        self.qkv_local = nn.Linear(self.local_dim, 3 * self.local_dim)
-        self.qkv_global = nn.Linear(self.global_dim, 3 * self.global_dim)
-        self.bias_local = RelativePositionBias(cfg.window, cfg.local_heads) if rel_pos_bias else None
-        self.bias_global = (
-            RelativePositionBias(cfg.global_window, cfg.global_heads) if rel_pos_bias else None
-        )
-        self.proj_local: nn.Module = nn.Identity()
-        self.proj_global: nn.Module = nn.Identity()
-        if branch_proj:
-            self.proj_local = nn.Linear(self.local_dim, self.local_dim)
-            self.proj_global = nn.Linear(self.global_dim, self.global_dim)
-        self.proj = nn.Linear(cfg.dim, cfg.dim)
-
-    def _heads(self, qkv: torch.Tensor, heads: int) -> tuple[torch.Tensor, ...]:
-        b, n, c3 = qkv.shape
-        qkv = qkv.reshape(b, n, 3, heads, c3 // (3 * heads)).permute(2, 0, 3, 1, 4)
-        return tuple(qkv.unbind(0))  # 3 × (B, heads, N, head_dim)
-
-    def _local(self, x: torch.Tensor) -> torch.Tensor:
-        b, c, h, w = x.shape
-        ws = self.window
-        pad_h, pad_w = (-h) % ws, (-w) % ws
-        x = F.pad(x, (0, pad_w, 0, pad_h))
-        hp, wp = h + pad_h, w + pad_w
-        x = x.reshape(b, c, hp // ws, ws, wp // ws, ws).permute(0, 2, 4, 3, 5, 1)
-        x = x.reshape(-1, ws * ws, c)  # (B·nW, w², C_l)
-        q, k, v = self._heads(self.qkv_local(x), self.local_heads)
-        bias = self.bias_local() if self.bias_local is not None else None
-        o = attend(q, k, v, bias)  # (B·nW, heads, w², hd)
-        o = o.transpose(1, 2).reshape(b, hp // ws, wp // ws, ws, ws, c)
-        o = o.permute(0, 1, 3, 2, 4, 5).reshape(b, hp, wp, c)
-        return self.proj_local(o[:, :h, :w, :])  # (B, H, W, C_l)
-
-    def _global(self, x: torch.Tensor) -> torch.Tensor:
-        b, c, h, w = x.shape
-        g = self.global_window
-        s = F.adaptive_max_pool2d(x, g)
-        if self.sampling == "max_avg":
-            s = s + F.adaptive_avg_pool2d(x, g)
-        tokens = s.flatten(2).transpose(1, 2)  # (B, G², C_g)
-        q, k, v = self._heads(self.qkv_global(tokens), self.global_heads)
-        bias = self.bias_global() if self.bias_global is not None else None
-        o = attend(q, k, v, bias).transpose(1, 2).reshape(b, g, g, c)
-        o = F.interpolate(o.permute(0, 3, 1, 2), size=(h, w), mode="bilinear", align_corners=False)
-        return self.proj_global(o.permute(0, 2, 3, 1))  # (B, H, W, C_g)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x_local, x_global = x.split([self.local_dim, self.global_dim], dim=1)
-        out = torch.cat([self._local(x_local), self._global(x_global)], dim=-1)  # (B, H, W, C)
-        return self.proj(out).permute(0, 3, 1, 2)  # (B, C, H, W)
+        super().__init__(
+            cfg.dim, cfg.global_dim, cfg.local_heads, cfg.global_heads, cfg.window,
+            cfg.global_window, sampling, rel_pos_bias, branch_proj,
+        )  # fmt: skip
 
 
 class _CcfFfn(nn.Module):

@@ -11,7 +11,8 @@ InvRes blocks, then splits into a *local* stream kept at full resolution and a *
 is average-pooled to a small P×P "hourglass" grid, mixed by two InvRes blocks, run through ``L``
 MAttn layers and brought back up by a depthwise transposed conv + BN. The global map gates the local
 one through a hard sigmoid, and a point-wise conv + BN fuses the concatenation of both. Tensors are
-NCHW between blocks; MAttn layers work on tokens (B, N, C) with N = P².
+NCHW between blocks; MAttn layers work on tokens (B, N, C) with N = P². The block, MAttn and InvRes
+live in ``archlab.layers.hourglass`` and ``.inverted_residual`` (shared with ``hybrid``).
 
 Code ≠ paper (ARCHITECTURES.md 4.7; we follow the code everywhere):
     * InvRes is PW–BN–GELU–DW 3×3–BN–GELU–PW–BN with a residual (the paper text names two convs).
@@ -37,15 +38,13 @@ Input sizes (our generalisation; the official model only runs at 224 × 224):
 
 from __future__ import annotations
 
-import itertools
 import math
 from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
-from archlab.layers import ConvNormAct, DropPath, attend, drop_path_rates
+from archlab.layers import ConvNormAct, HourglassAttention, drop_path_rates
 from archlab.models.family import Preset
 
 __all__ = ["SBCStageCfg", "SBCFormerCfg", "SBCFormer", "PRESETS"]
@@ -156,85 +155,10 @@ class SBCFormerCfg:
                 )
 
 
-class _InvRes(nn.Module):
-    """Inverted residual: x + PW(ρC→C)+BN(GELU(DW 3×3+BN(GELU(PW(C→ρC)+BN(x))))). NCHW."""
+class _SBCFormerBlock(HourglassAttention):
+    """One stage's block (:class:`archlab.layers.HourglassAttention`) sized by a stage config.
 
-    def __init__(self, dim: int, ratio: float) -> None:
-        super().__init__()
-        hidden = round(dim * ratio)
-        self.pw1 = ConvNormAct(dim, hidden, 1, act="gelu")
-        self.dw = ConvNormAct(hidden, hidden, 3, groups=hidden, act="gelu")
-        self.pw2 = ConvNormAct(hidden, dim, 1, act=None)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x + self.pw2(self.dw(self.pw1(x)))
-
-
-class _OffsetBias(nn.Module):
-    """LeViT-style attention bias: one scalar per head per absolute offset (|Δrow|, |Δcol|).
-
-    A ``grid × grid`` map has ``grid²`` distinct offsets; ``forward()`` returns (heads, N, N),
-    N = grid². Table entries are ordered row-major by offset, initialised to zero.
-    """
-
-    def __init__(self, grid: int, num_heads: int) -> None:
-        super().__init__()
-        self.table = nn.Parameter(torch.zeros(num_heads, grid * grid))
-        points = list(itertools.product(range(grid), range(grid)))
-        index = [abs(r1 - r2) * grid + abs(c1 - c2) for r1, c1 in points for r2, c2 in points]
-        n = len(points)
-        self.register_buffer("index", torch.tensor(index).view(n, n), persistent=False)
-
-    def forward(self) -> torch.Tensor:
-        return self.table[:, self.index]  # (heads, N, N)
-
-
-class _MAttention(nn.Module):
-    """Modified attention on a P×P grid of tokens (B, N, C) → (B, N, C).
-
-    One PW conv (with bias) gives q | k | v; the values get a local DW 3×3 → BN → GELU branch added
-    back; ``softmax(q kᵀ / sqrt(k) + bias) v`` per head; a linear projection (h·d_v → C).
-    """
-
-    def __init__(self, cfg: SBCStageCfg, grid: int) -> None:
-        super().__init__()
-        self.grid, self.num_heads = grid, cfg.num_heads
-        self.qk_dim = cfg.num_heads * cfg.key_dim
-        self.v_dim = cfg.num_heads * cfg.value_dim
-        self.qkv = nn.Conv2d(cfg.dim, 2 * self.qk_dim + self.v_dim, 1)
-        self.v_local = ConvNormAct(self.v_dim, self.v_dim, 3, groups=self.v_dim, act="gelu")
-        self.bias = _OffsetBias(grid, cfg.num_heads)
-        self.proj = nn.Linear(self.v_dim, cfg.dim)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        b, n, c = x.shape
-        x = x.transpose(1, 2).reshape(b, c, self.grid, self.grid)
-        q, k, v = self.qkv(x).split([self.qk_dim, self.qk_dim, self.v_dim], dim=1)
-        v = v + self.v_local(v)
-        q, k, v = (t.reshape(b, self.num_heads, -1, n).transpose(2, 3) for t in (q, k, v))
-        o = attend(q, k, v, self.bias())  # (B, heads, N, d_v)
-        return self.proj(o.transpose(1, 2).reshape(b, n, self.v_dim))
-
-
-class _MAttnLayer(nn.Module):
-    """Pre-norm transformer layer on tokens (B, N, C): attention, then MLP (Lin → GELU → Lin)."""
-
-    def __init__(self, cfg: SBCStageCfg, grid: int, drop_path: float) -> None:
-        super().__init__()
-        hidden = round(cfg.dim * cfg.mlp_ratio)
-        self.norm1 = nn.LayerNorm(cfg.dim, eps=1e-6)
-        self.attn = _MAttention(cfg, grid)
-        self.norm2 = nn.LayerNorm(cfg.dim, eps=1e-6)
-        self.mlp = nn.Sequential(nn.Linear(cfg.dim, hidden), nn.GELU(), nn.Linear(hidden, cfg.dim))
-        self.drop_path = DropPath(drop_path)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = x + self.drop_path(self.attn(self.norm1(x)))
-        return x + self.drop_path(self.mlp(self.norm2(x)))
-
-
-class _SBCFormerBlock(nn.Module):
-    """One stage's block: InvRes blocks, local and hourglass global streams, gated fusion. NCHW.
+    InvRes blocks, local and hourglass global streams, gated fusion; NCHW.
 
     Args:
         cfg: the stage.
@@ -244,44 +168,11 @@ class _SBCFormerBlock(nn.Module):
     """
 
     def __init__(self, cfg: SBCStageCfg, grid: int, ratio: int, drop_paths: list[float]) -> None:
-        super().__init__()
-        dim = cfg.dim
-        self.grid = grid
-        self.invres = nn.Sequential(
-            *[_InvRes(dim, cfg.invres_ratio) for _ in range(cfg.depth_invres)]
-        )
-        self.mixer = nn.Sequential(*[_InvRes(dim, cfg.mixer_ratio) for _ in range(cfg.depth_mixer)])
-        self.mattn = nn.Sequential(*[_MAttnLayer(cfg, grid, p) for p in drop_paths])
-        self.up: nn.Module = nn.Identity()
-        if ratio > 1:
-            self.up = nn.Sequential(
-                nn.ConvTranspose2d(dim, dim, ratio, stride=ratio, groups=dim), nn.BatchNorm2d(dim)
-            )
-        self.gate = ConvNormAct(dim, dim, 1, act="hardsigmoid")  # HSig(BN(PW(g)))
-        self.fuse = ConvNormAct(2 * dim, dim, 1, act=None)
-
-    def _pool(self, x: torch.Tensor) -> torch.Tensor:
-        """Average-pool to grid × grid: AvgPool k = s = ratio when exact, else adaptive."""
-        h, w = x.shape[-2:]
-        if (h, w) == (self.grid, self.grid):
-            return x
-        if h % self.grid or w % self.grid:
-            return F.adaptive_avg_pool2d(x, self.grid)
-        return F.avg_pool2d(x, (h // self.grid, w // self.grid))
-
-    def _global(self, x: torch.Tensor) -> torch.Tensor:
-        b, c, h, w = x.shape
-        g = self.mixer(self._pool(x))  # (B, C, P, P)
-        g = self.mattn(g.flatten(2).transpose(1, 2))  # (B, P², C)
-        g = self.up(g.transpose(1, 2).reshape(b, c, self.grid, self.grid))  # (B, C, s, s)
-        if g.shape[-2:] != (h, w):  # off the design resolution only: our deviation
-            g = F.interpolate(g, size=(h, w), mode="bilinear", align_corners=False)
-        return g  # (B, C, H, W)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.invres(x)  # local stream
-        g = self._global(x)
-        return self.fuse(torch.cat([g, x * self.gate(g)], dim=1))
+        super().__init__(
+            cfg.dim, cfg.num_heads, cfg.key_dim, cfg.value_dim, grid, ratio, drop_paths,
+            mlp_ratio=cfg.mlp_ratio, depth_mixer=cfg.depth_mixer, mixer_ratio=cfg.mixer_ratio,
+            depth_invres=cfg.depth_invres, invres_ratio=cfg.invres_ratio,
+        )  # fmt: skip
 
 
 class SBCFormer(nn.Module):
