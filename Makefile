@@ -11,7 +11,7 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	# torch first and pinned: 2.13.0 is the CPU wheel; an unpinned torch pulls a multi-GB CUDA build
 	$(BIN)/python -m pip install --quiet torch==2.13.0
-	$(BIN)/python -m pip install --quiet -e '.[test,onnx]'
+	$(BIN)/python -m pip install --quiet -e '.[test,onnx,postgres,browser]'
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -21,6 +21,9 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
+
+dashboard: $(STAMP)
+	$(BIN)/archlab dashboard
 
 lint: $(STAMP)
 	$(BIN)/ruff check archlab tests bench app

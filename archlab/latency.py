@@ -4,7 +4,11 @@ The protocol: ``torch.inference_mode()``, fixed thread count (1 by default: on a
 threads were about twice as noisy, see MEASUREMENT.md), a few warm-up passes, then timed passes until
 the 95% confidence interval of the median is narrower than ``target_rel_ci`` of the median (a
 distribution-free interval from order statistics) or ``max_runs`` / ``max_time_s`` is reached.
-Every result carries the environment it depends on.
+Runs come in slices (the first of ``min_runs``, then ``slice_runs`` each); a slice during which
+other processes used the CPU is run again (:class:`~archlab.contention.ContentionGuard`). The
+backend (eager, TorchScript, ONNX Runtime) and memory format are options (:mod:`archlab.backends`);
+the allocator is chosen per process (:mod:`archlab.allocator`). Every result carries the
+environment it depends on. To compare candidates, prefer :func:`archlab.interleave.measure_many`.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ import os
 import platform
 import statistics
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from functools import cache
 from typing import Any
@@ -21,7 +26,12 @@ from typing import Any
 import torch
 from torch import nn
 
-__all__ = ["Latency", "LatencyEnv", "cpu_model", "measure_latency", "median_ci"]
+from archlab.allocator import describe_allocator
+from archlab.backends import check_options, prepare
+from archlab.contention import ContentionGuard
+
+__all__ = ["Latency", "LatencyEnv", "cpu_model", "measure_latency", "median_ci", "summarize",
+           "timed_runs"]
 
 
 @cache
@@ -38,8 +48,7 @@ def cpu_model() -> str:
 
 
 def _allocator() -> str:
-    tunables = os.environ.get("GLIBC_TUNABLES", "")
-    return f"glibc ({tunables})" if tunables else "glibc default"
+    return describe_allocator(dict(os.environ))
 
 
 @dataclass(frozen=True)
@@ -53,6 +62,7 @@ class LatencyEnv:
     backend: str = "eager"
     torch_version: str = str(torch.__version__)
     allocator: str = field(default_factory=_allocator)
+    memory_format: str = "contiguous"
 
 
 @dataclass(frozen=True)
@@ -65,12 +75,24 @@ class Latency:
     ci_rel: float  # half-width of the median's 95% CI, relative to the median
     runs: int
     env: LatencyEnv
+    protocol: str = "plain"  # "plain" (measure_latency) or "interleaved" (measure_many)
+    reruns: int = 0  # slices run again because other processes used the CPU meanwhile
+    contaminated_slices: int = 0  # slices kept although still contaminated after every retry
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
 
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Latency:
+        """Inverse of :meth:`as_dict` (e.g. for results sent by another process)."""
+        return cls(**{**data, "env": LatencyEnv(**data["env"])})
+
     def __str__(self) -> str:
-        return f"{self.median_ms:.2f} ms (IQR {self.iqr_ms:.2f} ms, ±{100 * self.ci_rel:.1f}%, n={self.runs})"
+        text = (f"{self.median_ms:.2f} ms (IQR {self.iqr_ms:.2f} ms, ±{100 * self.ci_rel:.1f}%, "
+                f"n={self.runs})")
+        if self.contaminated_slices:
+            text += f" [{self.contaminated_slices} slice(s) disturbed by other processes]"
+        return text
 
 
 def median_ci(samples: list[float], z: float = 1.96) -> tuple[float, float]:
@@ -83,13 +105,30 @@ def median_ci(samples: list[float], z: float = 1.96) -> tuple[float, float]:
     return xs[lo], xs[hi]
 
 
-def _summary(times_ms: list[float], env: LatencyEnv) -> Latency:
+def summarize(times_ms: list[float], env: LatencyEnv, **extra: Any) -> Latency:
+    """Median, IQR, CV and the median's relative CI of per-run times (``extra``: Latency fields)."""
     med = statistics.median(times_ms)
     q = statistics.quantiles(times_ms, n=4) if len(times_ms) >= 2 else [med, med, med]
     lo, hi = median_ci(times_ms)
     mean = statistics.fmean(times_ms)
     cv = statistics.pstdev(times_ms) / mean if mean > 0 else 0.0
-    return Latency(med, q[2] - q[0], cv, (hi - lo) / 2 / med if med > 0 else 0.0, len(times_ms), env)
+    ci_rel = (hi - lo) / 2 / med if med > 0 else 0.0
+    return Latency(med, q[2] - q[0], cv, ci_rel, len(times_ms), env, **extra)
+
+
+def timed_runs(run: Callable[[], Any], n: int) -> list[float]:
+    """Call ``run`` ``n`` times; the duration of each call in ms."""
+    times = []
+    for _ in range(n):
+        t0 = time.perf_counter()
+        run()
+        times.append((time.perf_counter() - t0) * 1e3)
+    return times
+
+
+def _ci_narrow(times: list[float], target_rel_ci: float) -> bool:
+    lo, hi = median_ci(times)
+    return (hi - lo) / 2 <= target_rel_ci * statistics.median(times)
 
 
 def measure_latency(
@@ -103,6 +142,10 @@ def measure_latency(
     max_runs: int = 100,
     max_time_s: float = 10.0,
     target_rel_ci: float = 0.02,
+    backend: str = "eager",
+    memory_format: str = "contiguous",
+    slice_runs: int = 5,
+    guard: bool = True,
 ) -> Latency:
     """Time ``model`` on a random ``(batch, 3, resolution, resolution)`` input.
 
@@ -115,31 +158,40 @@ def measure_latency(
         min_runs, max_runs: bounds on the number of timed passes.
         max_time_s: stop after this much timed wall-clock time (at least ``min_runs`` still run).
         target_rel_ci: stop once the median's 95% CI half-width is below this share of the median.
+        backend: ``eager``, ``torchscript`` or ``onnxruntime`` (see :mod:`archlab.backends`).
+        memory_format: ``contiguous`` or ``channels_last`` (eager and TorchScript).
+        slice_runs: runs per slice after the first ``min_runs``; the stopping rule is checked
+            after each slice.
+        guard: re-run slices during which other processes used the CPU (up to 3 times each).
 
     Returns:
         The median and spread with its environment.
+
+    Raises:
+        ValueError: unknown backend or memory format, or a model the backend cannot run.
     """
+    check_options(backend, memory_format)
     model.eval()
     previous = torch.get_num_threads()
     torch.set_num_threads(threads)
-    x = torch.randn(batch, 3, resolution, resolution)
+    checker = ContentionGuard(threads, enabled=guard)
     times: list[float] = []
     try:
+        run = prepare(model, torch.randn(batch, 3, resolution, resolution), backend,
+                      memory_format, threads)
         with torch.inference_mode():
-            for _ in range(warmup):
-                model(x)
+            timed_runs(run, warmup)
             start = time.perf_counter()
             while len(times) < max_runs:
-                t0 = time.perf_counter()
-                model(x)
-                times.append((time.perf_counter() - t0) * 1e3)
+                n = min(max(min_runs - len(times), slice_runs), max_runs - len(times))
+                times += checker.run(lambda: timed_runs(run, n))
                 if len(times) < min_runs:
                     continue
-                if time.perf_counter() - start > max_time_s:
-                    break
-                lo, hi = median_ci(times)
-                if (hi - lo) / 2 <= target_rel_ci * statistics.median(times):
+                if time.perf_counter() - start > max_time_s or _ci_narrow(times, target_rel_ci):
                     break
     finally:
         torch.set_num_threads(previous)
-    return _summary(times, LatencyEnv(cpu_model(), threads, batch, resolution))
+    env = LatencyEnv(cpu_model(), threads, batch, resolution, backend=backend,
+                     memory_format=memory_format)
+    return summarize(times, env, reruns=checker.reruns,
+                     contaminated_slices=checker.contaminated)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-__all__ = ["DEFAULT_OBJECTIVES", "OBJECTIVES", "Objective", "get_objectives"]
+__all__ = ["DEFAULT_OBJECTIVES", "MAX_OBJECTIVES", "OBJECTIVES", "Objective", "get_objectives"]
 
 
 @dataclass(frozen=True)
@@ -26,23 +26,38 @@ OBJECTIVES: dict[str, Objective] = {
         "naswot", "maximize", "naswot", "log|K|",
         "accuracy estimate: NASWOT score at initialisation (Mellor et al. 2021) on 8 digits images",
     ),
+    "synflow": Objective(
+        "synflow", "maximize", "synflow", "log",
+        "accuracy estimate: log synflow at initialisation (Tanaka et al. 2020), data-free",
+    ),
+    "grad_norm": Objective(
+        "grad_norm", "maximize", "grad_norm", "",
+        "accuracy estimate: gradient norm at initialisation on 8 digits (Abdelfattah et al. 2021)",
+    ),
+    "short_train": Objective(
+        "val_acc", "maximize", "val_acc", "",
+        "accuracy estimate: validation accuracy after a short training (digits or --data)",
+    ),
     "latency": Objective("latency_ms", "minimize", "latency_ms", "ms", "measured median latency"),
     "macs": Objective("macs", "minimize", "macs", "MACs", "multiply-accumulates (fvcore + handlers)"),
     "params": Objective("params", "minimize", "params", "", "parameter count"),
 }
 
 DEFAULT_OBJECTIVES: tuple[str, ...] = ("naswot", "latency")
+MAX_OBJECTIVES = 4  # beyond four, fronts grow too large to read and hypervolume gets costly
 
 
 def get_objectives(names: list[str] | tuple[str, ...]) -> list[Objective]:
     """Objectives by name.
 
     Raises:
-        ValueError: an unknown or repeated name, or fewer than two objectives.
+        ValueError: an unknown or repeated name, or not two to four objectives.
     """
     unknown = [n for n in names if n not in OBJECTIVES]
     if unknown:
         raise ValueError(f"unknown objective(s) {unknown}; choose from {list(OBJECTIVES)}")
-    if len(set(names)) != len(names) or len(names) < 2:
-        raise ValueError(f"give at least two distinct objectives, got {list(names)}")
+    if len(set(names)) != len(names) or not 2 <= len(names) <= MAX_OBJECTIVES:
+        raise ValueError(
+            f"give two to {MAX_OBJECTIVES} distinct objectives, got {list(names)}"
+        )
     return [OBJECTIVES[n] for n in names]

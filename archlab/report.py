@@ -25,7 +25,9 @@ __all__ = [
     "trials_frame",
 ]
 
-_METRIC_ATTRS = ("params", "macs", "latency_ms", "latency_iqr_ms", "latency_ci_rel", "naswot")
+_METRIC_ATTRS = ("params", "macs", "latency_ms", "latency_iqr_ms", "latency_ci_rel", "naswot",
+                 "latency_ms_predicted", "peak_memory_bytes", "synflow", "grad_norm", "val_acc",
+                 "hypervolume")
 
 
 def fmt_count(value: float | None, unit: str = "") -> str:
@@ -39,11 +41,11 @@ def fmt_count(value: float | None, unit: str = "") -> str:
 
 
 def _trial_row(trial: optuna.trial.FrozenTrial, metric_names: list[str]) -> dict[str, Any]:
-    constraints = trial.system_attrs.get("constraints:latency")
+    constraints = [v for k, v in trial.system_attrs.items() if k.startswith("constraints:")]
     row: dict[str, Any] = {
         "number": trial.number,
         "state": trial.state.name,
-        "feasible": None if constraints is None else constraints <= 0,
+        "feasible": all(v <= 0 for v in constraints) if constraints else None,
     }
     for name, value in zip(metric_names, trial.values or [None] * len(metric_names)):
         row[f"objective:{name}"] = value
@@ -69,8 +71,11 @@ def pareto_frame(study: optuna.Study) -> pd.DataFrame:
     """The feasible Pareto front (Optuna's ``best_trials`` honours the constraints)."""
     names = _metric_names(study)
     rows = [_trial_row(t, names) for t in study.best_trials]
+    remeasured = study.user_attrs.get("remeasured") or {}  # predicted-latency searches
+    for row in rows:
+        row.update(remeasured.get(str(row["number"]), {}))
     frame = pd.DataFrame(rows)
-    if not frame.empty and "latency_ms" in frame:
+    if not frame.empty and "latency_ms" in frame and frame["latency_ms"].notna().any():
         frame = frame.sort_values("latency_ms").reset_index(drop=True)
     return frame
 
@@ -114,6 +119,8 @@ class ModelReport:
     reconstructed: bool = False
     convention_zero_ops: dict[str, int] = field(default_factory=dict)
     unsupported_ops: dict[str, int] = field(default_factory=dict)
+    stages: pd.DataFrame | None = None  # archlab.breakdown.stage_table
+    counters: pd.DataFrame | None = None  # archlab.flops_compare.compare_counters
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -132,6 +139,8 @@ class ModelReport:
             "convention_zero_ops": self.convention_zero_ops,
             "unsupported_ops": self.unsupported_ops,
             "modules": self.modules.to_dict(orient="records"),
+            "stages": None if self.stages is None else self.stages.to_dict(orient="records"),
+            "counters": None if self.counters is None else self.counters.to_dict(orient="records"),
         }
 
 
@@ -159,8 +168,16 @@ def model_report(
     latency: bool = True,
     threads: int = 1,
     depth: int = 2,
+    breakdown: bool = False,
+    latency_options: dict[str, Any] | None = None,
 ) -> ModelReport:
     """Count, time and break down one model.
+
+    Args:
+        breakdown: also the per-stage table, each module's latency share (timed in context) and
+            the op-by-op fvcore vs thop comparison.
+        latency_options: passed to ``archlab.latency.measure_latency`` (``batch``, ``backend``,
+            ``memory_format`` ...); ``allocator`` measures in a fresh process with that setting.
 
     Raises:
         ValueError: the model's config cannot run at ``resolution`` (e.g. a window larger than
@@ -171,6 +188,9 @@ def model_report(
         check(resolution)
     model.eval()
     macs = count_macs(model, resolution)
+    if breakdown:
+        return _with_breakdown(model, family, name, resolution, macs, preset, latency, threads,
+                               depth, latency_options or {})
     return ModelReport(
         name=name,
         family=family.name,
@@ -178,11 +198,60 @@ def model_report(
         params=count_params(model),
         macs=macs.total,
         thop_macs=count_thop_macs(model, resolution),
-        latency=measure_latency(model, resolution, threads=threads) if latency else None,
+        latency=_latency(model, family, resolution, threads, latency_options or {})
+        if latency
+        else None,
         config=config_of(model, family.name),
         modules=module_table(model, macs, depth),
         published=_published(preset),
         reconstructed=bool(preset and preset.reconstructed),
         convention_zero_ops=macs.convention_zero_ops,
         unsupported_ops=macs.unsupported_ops,
+    )
+
+
+def _latency(
+    model: nn.Module, family: Family, resolution: int, threads: int, options: dict[str, Any]
+) -> Latency:
+    options = dict(options)
+    allocator = options.pop("allocator", None)
+    if allocator is None:
+        return measure_latency(model, resolution, threads=threads, **options)
+    from archlab.allocator import measure_in_subprocess
+
+    config = config_of(model, family.name)
+    return measure_in_subprocess([config], resolution, allocator=allocator, threads=threads,
+                                 **options)[0]
+
+
+def _with_breakdown(
+    model: nn.Module, family: Family, name: str, resolution: int, macs: MacCount,
+    preset: Preset | None, latency: bool, threads: int, depth: int, options: dict[str, Any],
+) -> ModelReport:
+    from archlab.breakdown import add_latency, module_timing, stage_table
+    from archlab.flops_compare import compare_counters
+
+    modules = module_table(model, macs, depth)
+    timing = None
+    if latency:
+        timing = module_timing(model, resolution, list(modules["module"]), threads=threads,
+                               batch=int(options.get("batch", 1)))
+        modules = add_latency(modules, timing)
+    counters = compare_counters(model, resolution)
+    return ModelReport(
+        name=name,
+        family=family.name,
+        resolution=resolution,
+        params=count_params(model),
+        macs=macs.total,
+        thop_macs=int(counters["thop_macs"].iloc[-1]),
+        latency=_latency(model, family, resolution, threads, options) if latency else None,
+        config=config_of(model, family.name),
+        modules=modules,
+        published=_published(preset),
+        reconstructed=bool(preset and preset.reconstructed),
+        convention_zero_ops=macs.convention_zero_ops,
+        unsupported_ops=macs.unsupported_ops,
+        stages=stage_table(model, macs, timing),
+        counters=counters,
     )

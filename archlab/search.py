@@ -1,10 +1,14 @@
 """Multi-objective architecture search with Optuna over a space, measuring every candidate.
 
 A trial samples an arch from the space (``trial.params``), builds the model, counts parameters and
-MACs, computes the accuracy proxy, times it on this CPU, stores all of it as user attributes and
-sets the latency budget as a constraint (``trial.set_constraint``), so infeasible trials are kept
-and marked. Impossible knob combinations are pruned with their reason; a candidate that crashes
-becomes a FAIL trial with its reason and the study goes on.
+MACs, computes the accuracy estimates its objectives ask for (zero-cost proxies or short training,
+on the arch reduced to ``proxy_resolution``: :mod:`archlab.estimates`), times it on this CPU,
+stores all of it as user attributes and sets the latency budget as a constraint
+(``trial.set_constraint``), so infeasible trials are kept and marked. Each trial also stores the
+hypervolume of the feasible front so far (:func:`archlab.hypervolume.record_hypervolume`).
+Impossible knob combinations are pruned with their reason; a candidate that crashes becomes a FAIL
+trial with its reason and the study goes on. The sampler ``auto`` is NSGA-II for two objectives and
+NSGA-III (Deb & Jain 2014) for three or four.
 """
 
 from __future__ import annotations
@@ -20,18 +24,35 @@ import optuna
 import torch
 
 import archlab
-from archlab.flops import count_macs, count_params
+from archlab.estimates import ESTIMATES, estimate_accuracy
+from archlab.flops import MacCount, count_macs, count_params
+from archlab.heartbeat import DEFAULT_GRACE_PERIOD_S, worker_id
+from archlab.hypervolume import record_hypervolume
 from archlab.latency import cpu_model, measure_latency
-from archlab.objectives import DEFAULT_OBJECTIVES, get_objectives
-from archlab.proxies import naswot, probe_batch
+from archlab.memory import peak_memory
+from archlab.objectives import DEFAULT_OBJECTIVES, Objective, get_objectives
+from archlab.predictor import LatencyPredictor
 from archlab.space import SearchSpace, load_space
 from archlab.storage import open_storage
+from archlab.training import Progress, TrainSpec
 
-__all__ = ["SAMPLERS", "SearchError", "SearchResult", "SearchSpec", "evaluate_arch", "run_search"]
+__all__ = [
+    "SAMPLERS", "SearchError", "SearchResult", "SearchSpec", "evaluate_arch", "make_sampler",
+    "remeasure_front", "remeasure_study_front", "resolve_sampler", "run_search", "run_trials",
+    "train_spec",
+]
 
-SAMPLERS = ("nsga2", "tpe", "random", "nsga3")
+# "auto": NSGA-II for two objectives, NSGA-III (reference-point based) for three or four.
+SAMPLERS = ("auto", "nsga2", "tpe", "random", "nsga3")
 # Settings that define what a study measures: resuming with different values would mix figures.
-_IDENTITY_FIELDS = ("space", "space_yaml", "objectives", "target_latency_s", "resolution", "threads")
+_IDENTITY_FIELDS = (
+    "space", "space_yaml", "objectives", "target_latency_s", "resolution", "threads",
+    "proxy_resolution",
+)
+# ... and, when short training is an objective, its budget and data.
+_TRAIN_FIELDS = ("train_steps", "train_batch", "data")
+# Identity settings added later: a study stored before them had their default.
+_LATENCY_FIELDS = {"latency_mode": "measured", "backend": "eager"}
 
 
 class SearchError(ValueError):
@@ -49,13 +70,28 @@ class SearchSpec:
     objectives: tuple[str, ...] = DEFAULT_OBJECTIVES
     n_trials: int | None = 20
     timeout_s: float | None = None
-    sampler: str = "nsga2"
+    sampler: str = "auto"
     population_size: int = 24
     seed: int | None = 0
     threads: int = 1
     resolution: int | None = None  # None: the space's resolution
     proxy_batch: int = 8
+    # Accuracy estimates (proxies, short training) run on the arch reduced to this input size.
+    proxy_resolution: int = 64
+    train_steps: int = 100  # short training (objective short_train): optimiser steps,
+    train_batch: int = 32  # images per step,
+    train_time_limit_s: float | None = 120.0  # and the wall-clock limit per trial
+    data: str | None = None  # ImageFolder path for short training; None: scikit-learn digits
     latency_max_time_s: float = 3.0
+    # "measured": every candidate is timed; "predicted": looked up in the device profile
+    # latency_model (archlab.predictor), and the final Pareto front is re-measured whole.
+    latency_mode: str = "measured"
+    latency_model: str | None = None
+    remeasure_slices: int = 8  # interleaved slices of 10 runs per front model when re-measuring
+    backend: str = "eager"  # inference backend timed (archlab.backends)
+    max_memory_bytes: int | None = None  # constraint on peak inference memory (archlab.memory)
+    # A RUNNING trial whose worker sent no heartbeat for this long is failed and retried once.
+    grace_period_s: int = DEFAULT_GRACE_PERIOD_S
 
     def resolved_name(self) -> str:
         target_ms = round(self.target_latency_s * 1000)
@@ -74,47 +110,117 @@ class SearchResult:
     stored_spec: dict[str, Any] = field(default_factory=dict)
 
 
-def _sampler(spec: SearchSpec, seed: int | None) -> optuna.samplers.BaseSampler:
-    if spec.sampler == "nsga2":
+def resolve_sampler(spec: SearchSpec) -> str:
+    """The sampler a spec runs: ``auto`` is NSGA-II for 2 objectives and NSGA-III for 3-4."""
+    if spec.sampler == "auto":
+        return "nsga2" if len(spec.objectives) <= 2 else "nsga3"
+    return spec.sampler
+
+
+def make_sampler(spec: SearchSpec, seed: int | None) -> optuna.samplers.BaseSampler:
+    """The Optuna sampler of ``spec`` (see :func:`resolve_sampler`), seeded."""
+    name = resolve_sampler(spec)
+    if name == "nsga2":
         return optuna.samplers.NSGAIISampler(population_size=spec.population_size, seed=seed)
-    if spec.sampler == "nsga3":
+    if name == "nsga3":
         return optuna.samplers.NSGAIIISampler(population_size=spec.population_size, seed=seed)
-    if spec.sampler == "tpe":
+    if name == "tpe":
         return optuna.samplers.TPESampler(seed=seed, multivariate=True)
-    if spec.sampler == "random":
+    if name == "random":
         return optuna.samplers.RandomSampler(seed=seed)
     raise SearchError(f"unknown sampler {spec.sampler!r}; choose from {list(SAMPLERS)}")
 
 
-def evaluate_arch(
-    space: SearchSpace, arch: dict[str, Any], spec: SearchSpec, resolution: int
+def train_spec(spec: SearchSpec, resolution: int) -> TrainSpec:
+    """The short-training budget of a search (its data at the proxy resolution)."""
+    return TrainSpec(
+        steps=spec.train_steps,
+        batch=spec.train_batch,
+        resolution=min(spec.proxy_resolution, resolution),
+        time_limit_s=spec.train_time_limit_s,
+        seed=0 if spec.seed is None else spec.seed,
+        data=spec.data,
+    )
+
+
+def _estimates(
+    space: SearchSpace, arch: dict[str, Any], spec: SearchSpec, resolution: int,
+    progress: Progress | None,
 ) -> dict[str, Any]:
-    """Build and measure one arch; returns its metrics."""
+    """The accuracy estimates the objectives read, on the arch reduced to the proxy resolution."""
+    wanted = [o.metric for o in get_objectives(spec.objectives) if o.metric in ESTIMATES]
+    return estimate_accuracy(
+        space, arch, wanted, resolution=min(spec.proxy_resolution, resolution),
+        proxy_batch=spec.proxy_batch, seed=0 if spec.seed is None else spec.seed,
+        train=train_spec(spec, resolution), progress=progress,
+    )
+
+
+def evaluate_arch(
+    space: SearchSpace, arch: dict[str, Any], spec: SearchSpec, resolution: int,
+    progress: Progress | None = None, predictor: LatencyPredictor | None = None,
+) -> dict[str, Any]:
+    """Build and measure one arch; returns its metrics (costs, latency, the estimates asked for).
+
+    With a ``predictor`` the latency is predicted (``latency_ms_predicted``) instead of measured.
+    """
     cfg = space.to_cfg(arch)
     torch.manual_seed(0 if spec.seed is None else spec.seed)
     model = space.family.build(cfg).eval()
     macs = count_macs(model, resolution)
-    latency = measure_latency(
-        model, resolution, threads=spec.threads, max_time_s=spec.latency_max_time_s
-    )
+    memory = peak_memory(model, resolution, threads=spec.threads)
     return {
         "params": count_params(model),
         "macs": macs.total,
-        "naswot": naswot(model, probe_batch(spec.proxy_batch, resolution)),
-        "latency_ms": latency.median_ms,
-        "latency_iqr_ms": latency.iqr_ms,
-        "latency_ci_rel": latency.ci_rel,
-        "latency_runs": latency.runs,
+        **_estimates(space, arch, spec, resolution, progress),
+        **_latency_metrics(model, resolution, spec, macs, predictor),
+        "peak_memory_bytes": memory.peak_bytes,
+        "activations_peak_bytes": memory.activations_peak_bytes,
         "unsupported_ops": macs.unsupported_ops,
     }
 
 
+def _latency_metrics(
+    model: torch.nn.Module, resolution: int, spec: SearchSpec, macs: MacCount,
+    predictor: LatencyPredictor | None,
+) -> dict[str, Any]:
+    if predictor is not None:
+        pred = predictor.predict(model, resolution, macs)
+        return {"latency_ms_predicted": pred.latency_ms,
+                "latency_blocks_measured_on_demand": pred.measured_on_demand,
+                "latency_blocks_estimated": pred.estimated}
+    latency = measure_latency(model, resolution, threads=spec.threads,
+                              max_time_s=spec.latency_max_time_s, backend=spec.backend)
+    return {"latency_ms": latency.median_ms, "latency_iqr_ms": latency.iqr_ms,
+            "latency_ci_rel": latency.ci_rel, "latency_runs": latency.runs,
+            "latency_contaminated_slices": latency.contaminated_slices}
+
+
+def _metric(metrics: dict[str, Any], name: str) -> Any:
+    """A metric, or its predicted stand-in (``latency_ms`` → ``latency_ms_predicted``)."""
+    return metrics[name] if name in metrics else metrics[f"{name}_predicted"]
+
+
+def _predictor(spec: SearchSpec) -> LatencyPredictor | None:
+    if spec.latency_mode == "measured":
+        return None
+    if spec.latency_mode != "predicted":
+        raise SearchError(f"unknown latency mode {spec.latency_mode!r}; choose measured or "
+                          "predicted")
+    if not spec.latency_model:
+        raise SearchError("--latency predicted needs --latency-model PROFILE.json "
+                          "(made by archlab profile-device)")
+    return LatencyPredictor(spec.latency_model)
+
+
 def _objective(
-    space: SearchSpace, spec: SearchSpec, resolution: int
+    space: SearchSpace, spec: SearchSpec, resolution: int, progress: Progress | None = None
 ) -> Callable[[optuna.Trial], list[float]]:
     objectives = get_objectives(spec.objectives)
+    predictor = _predictor(spec)
 
     def objective(trial: optuna.Trial) -> list[float]:
+        trial.set_user_attr("worker", worker_id())
         arch = space.suggest(trial)
         try:
             space.to_cfg(arch)
@@ -122,17 +228,33 @@ def _objective(
             trial.set_user_attr("prune_reason", str(err))
             raise optuna.TrialPruned(str(err)) from None
         try:
-            metrics = evaluate_arch(space, arch, spec, resolution)
+            metrics = evaluate_arch(space, arch, spec, resolution, progress, predictor)
         except Exception as err:  # the candidate crashed or ran out of memory: keep the reason
             trial.set_user_attr("fail_reason", f"{type(err).__name__}: {err}")
             trial.set_user_attr("traceback", traceback.format_exc(limit=8)[-4000:])
             raise
         for key, value in metrics.items():
             trial.set_user_attr(key, value)
-        trial.set_constraint("latency", metrics["latency_ms"] / 1e3 - spec.target_latency_s)
-        return [float(metrics[o.metric]) for o in objectives]
+        slack = _metric(metrics, "latency_ms") / 1e3 - spec.target_latency_s
+        trial.set_constraint("latency", slack)
+        if spec.max_memory_bytes:
+            memory_slack = metrics["peak_memory_bytes"] / spec.max_memory_bytes - 1
+            trial.set_constraint("memory", memory_slack)
+            slack = max(slack, memory_slack)
+        values = [float(_metric(metrics, o.metric)) for o in objectives]
+        _record_hypervolume(trial, values, slack <= 0, objectives)
+        return values
 
     return objective
+
+
+def _record_hypervolume(
+    trial: optuna.Trial, values: list[float], feasible: bool, objectives: list[Objective]
+) -> None:
+    try:
+        record_hypervolume(trial, values, feasible, [o.direction for o in objectives])
+    except Exception as err:  # a bookkeeping figure must never cost a measured trial
+        trial.set_user_attr("hypervolume_error", f"{type(err).__name__}: {err}")
 
 
 def _stored_spec(spec: SearchSpec, space: SearchSpace, resolution: int) -> dict[str, Any]:
@@ -161,7 +283,9 @@ def _check_resume(study: optuna.Study, stored: dict[str, Any]) -> dict[str, Any]
             raise SearchError(f"study {study.study_name!r} exists but was not created by archlab")
         study.set_user_attr("archlab_spec", stored)
         return stored
-    differ = [k for k in _IDENTITY_FIELDS if previous.get(k) != stored.get(k)]
+    fields = _IDENTITY_FIELDS + (_TRAIN_FIELDS if "short_train" in stored["objectives"] else ())
+    fields += tuple(_LATENCY_FIELDS)
+    differ = [k for k in fields if previous.get(k, _LATENCY_FIELDS.get(k)) != stored.get(k)]
     if differ:
         shown = "; ".join(f"{k}: stored {previous.get(k)!r:.60} vs now {stored.get(k)!r:.60}"
                           for k in differ)
@@ -178,7 +302,7 @@ def create_or_resume(spec: SearchSpec) -> tuple[optuna.Study, SearchSpace, dict[
     resolution = spec.resolution or space.resolution
     space.resolution = resolution
     objectives = get_objectives(spec.objectives)
-    storage = open_storage(spec.storage)
+    storage = open_storage(spec.storage, grace_period_s=spec.grace_period_s)
     study = optuna.create_study(
         storage=storage,
         study_name=spec.resolved_name(),
@@ -186,16 +310,22 @@ def create_or_resume(spec: SearchSpec) -> tuple[optuna.Study, SearchSpace, dict[
         load_if_exists=True,
     )
     stored = _check_resume(study, _stored_spec(spec, space, resolution))
+    if stored.get("grace_period_s") != spec.grace_period_s:  # workers that join read it from here
+        stored["grace_period_s"] = spec.grace_period_s
+        study.set_user_attr("archlab_spec", stored)
     study.set_metric_names([o.name for o in objectives])
     return study, space, stored
 
 
 def run_search(
-    spec: SearchSpec, callbacks: list[Callable[[optuna.Study, Any], None]] | None = None
+    spec: SearchSpec,
+    callbacks: list[Callable[[optuna.Study, Any], None]] | None = None,
+    progress: Progress | None = None,
 ) -> SearchResult:
     """Run (or resume) a study: ``spec.n_trials`` more trials or until ``spec.timeout_s``.
 
     Ctrl-C stops after marking the running trial as failed; every finished trial is kept.
+    ``progress(step, steps, loss)`` is called during short training (objective ``short_train``).
 
     Example:
         >>> from archlab import run_search, SearchSpec
@@ -210,12 +340,75 @@ def run_search(
     before = len(study.trials)
     # Offset the seed by the trials already run, so a resumed study does not replay its samples.
     seed = None if spec.seed is None else spec.seed + before
-    study.sampler = _sampler(spec, seed)
+    _predictor(spec)  # a bad profile fails here, before any trial
+    interrupted = run_trials(study, space, spec, seed, callbacks, progress)
+    if spec.latency_mode == "predicted" and not interrupted:
+        remeasure_front(study, space, spec)
+    return SearchResult(study, spec, interrupted, len(study.trials) - before, stored)
+
+
+def remeasure_study_front(study: optuna.Study, spec: SearchSpec) -> dict[str, Any]:
+    """:func:`remeasure_front` with the space rebuilt from the study's stored YAML."""
+    from archlab.space import load_space_text
+
+    stored = study.user_attrs["archlab_spec"]
+    space = load_space_text(stored["space_yaml"], stored["space"])
+    space.resolution = int(stored["resolution"])
+    return remeasure_front(study, space, spec)
+
+
+def remeasure_front(study: optuna.Study, space: SearchSpace, spec: SearchSpec) -> dict[str, Any]:
+    """Measure the (predicted) Pareto front whole, interleaved, and store it with the study.
+
+    Finished trials cannot be changed, so the figures go into the study's ``remeasured`` user
+    attribute, ``{trial number: {latency_ms, latency_ms_predicted, ...}}``, which
+    ``archlab.report.pareto_frame`` merges into its rows.
+    """
+    from archlab.interleave import measure_many
+
+    front = [t for t in study.best_trials if "latency_ms_predicted" in t.user_attrs]
+    done = dict(study.user_attrs.get("remeasured") or {})
+    todo = [t for t in front if str(t.number) not in done]
+    if not todo:
+        return done
+    models = []
+    for t in todo:
+        torch.manual_seed(0 if spec.seed is None else spec.seed)
+        models.append(space.family.build(space.to_cfg(t.params)).eval())
+    latencies = measure_many(models, space.resolution, threads=spec.threads, backend=spec.backend,
+                             slices=spec.remeasure_slices)
+    for t, lat in zip(todo, latencies):
+        done[str(t.number)] = {
+            "latency_ms": lat.median_ms, "latency_iqr_ms": lat.iqr_ms,
+            "latency_ci_rel": lat.ci_rel, "latency_runs": lat.runs,
+            "latency_ms_predicted": t.user_attrs["latency_ms_predicted"],
+            "feasible_measured": lat.median_ms / 1e3 <= spec.target_latency_s,
+        }
+    study.set_user_attr("remeasured", done)
+    return done
+
+
+def run_trials(
+    study: optuna.Study,
+    space: SearchSpace,
+    spec: SearchSpec,
+    seed: int | None,
+    callbacks: list[Callable[[optuna.Study, Any], None]] | None = None,
+    progress: Progress | None = None,
+) -> bool:
+    """Run ``spec.n_trials`` trials (or until ``spec.timeout_s``) of ``study`` in this process.
+
+    The one evaluation loop behind both :func:`run_search` and ``archlab.worker``: same sampler,
+    objective, constraint and stored metrics, whichever process runs the trial.
+
+    Returns:
+        True if Ctrl-C stopped it (the running trial is then marked failed).
+    """
+    study.sampler = make_sampler(spec, seed)
     random.seed(seed)
-    interrupted = False
     try:
         study.optimize(
-            _objective(space, spec, space.resolution),
+            _objective(space, spec, space.resolution, progress),
             n_trials=spec.n_trials,
             timeout=spec.timeout_s,
             catch=(Exception,),
@@ -223,5 +416,5 @@ def run_search(
             gc_after_trial=True,
         )
     except KeyboardInterrupt:
-        interrupted = True
-    return SearchResult(study, spec, interrupted, len(study.trials) - before, stored)
+        return True
+    return False

@@ -32,7 +32,8 @@ import yaml
 from archlab.models import FAMILIES, Family, cfg_from_dict, cfg_to_dict, find_preset
 
 __all__ = [
-    "Knob", "SearchSpace", "SpaceError", "load_space", "load_space_text", "list_spaces", "SPACES_DIR"
+    "Knob", "SearchSpace", "SpaceError", "load_space", "load_space_text", "list_spaces",
+    "SPACES_DIR",
 ]
 
 SPACES_DIR = Path(__file__).resolve().parent.parent / "search_spaces"

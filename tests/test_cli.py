@@ -123,3 +123,103 @@ def test_spaces_json_lists_presets_with_published_names() -> None:
     names = {p["name"]: p["published"] for p in plg["presets"]}
     assert names["lw_plgvit_a"] == "LW-PLG-ViT-A" and names["plgvit_tiny"] == "PLG-ViT-Tiny"
     assert "stages.0.dim" in plg["knobs"]
+
+
+def _tiny_config(tiny_space_path: Path, tmp_path: Path) -> Path:
+    import yaml
+
+    from archlab.space import load_space
+
+    space = load_space(tiny_space_path)
+    path = tmp_path / "tiny.yaml"
+    path.write_text(yaml.safe_dump(space.to_config(space.default())))
+    return path
+
+
+def test_report_of_a_study_trial_with_figure_and_files(
+    tiny_space_path: Path, archlab_home: Path, tmp_path: Path
+) -> None:
+    from archlab.search import SearchSpec, run_search
+
+    run_search(SearchSpec(space=str(tiny_space_path), study_name="r", n_trials=1, proxy_batch=4,
+                          latency_max_time_s=0.2))
+    out, figure = tmp_path / "out", tmp_path / "stages.svg"
+    result = runner.invoke(app, ["report", "--study", "r", "--trial", "0", "--format", "json",
+                                 "--figure", str(figure), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output[: result.output.rindex("}") + 1])
+    assert data["name"] == "r#0" and data["resolution"] == 64 and data["latency_ms"] > 0
+    stages = {row["stage"] for row in data["stages"]}
+    assert {"tokenizer", "stages.0", "stages.3", "(rest of forward)"} <= stages
+    assert data["counters"][-1]["item"] == "total"
+    assert any(r["latency_share"] for r in data["modules"] if r["module"] == "stages.2")
+    assert figure.read_bytes().lstrip().startswith(b"<?xml")
+    assert {p.name for p in out.iterdir()} == {"r_0.md", "r_0.json", "r_0_modules.csv",
+                                               "r_0_stages.csv", "r_0_counters.csv"}
+    missing = runner.invoke(app, ["report", "--study", "r", "--trial", "7"])
+    assert missing.exit_code == 2 and "has no trial 7" in missing.output
+
+
+def test_report_markdown_explains_thop_op_by_op(tiny_space_path: Path, tmp_path: Path) -> None:
+    config = _tiny_config(tiny_space_path, tmp_path)
+    result = runner.invoke(app, ["report", "--config", str(config), "--resolution", "64",
+                                 "--format", "markdown", "--backend", "torchscript"])
+    assert result.exit_code == 0, result.output
+    assert "## Stages" in result.output and "torchscript" in result.output
+    assert "scaled_dot_product_attention (functional)" in result.output
+    assert "thop only hooks registered modules" in result.output
+
+
+def test_all_presets_writes_the_reproduction_report(
+    monkeypatch: pytest.MonkeyPatch, tiny_space_path: Path, tmp_path: Path
+) -> None:
+    import dataclasses
+
+    from archlab import report_render
+    from archlab.models import FAMILIES, Preset
+    from archlab.space import load_space
+
+    space = load_space(tiny_space_path)
+    tiny = Preset(space.to_cfg(space.default()), published="Tiny", params_m=0.2, resolution=64,
+                  note="a test preset")
+    family = dataclasses.replace(FAMILIES["plgvit"], presets={"tiny_test": tiny})
+    monkeypatch.setattr(report_render, "FAMILIES", {"plgvit": family})
+    result = runner.invoke(app, ["report", "--all-presets", "--format", "markdown", "--out",
+                                 str(tmp_path), "--no-latency"])
+    assert result.exit_code == 0, result.output
+    markdown = (tmp_path / "presets.md").read_text()
+    assert "Reproduction report" in markdown and "tiny_test" in markdown
+    assert "a test preset" in markdown and "thop_largest_gap" in markdown
+    import pandas as pd
+
+    gap = pd.read_csv(tmp_path / "presets.csv")["thop_largest_gap"][0]
+    assert gap.startswith(("LayerNorm2d modules", "scaled_dot_product_attention"))
+
+
+def test_profile_device_then_predicted_search(
+    tiny_space_path: Path, archlab_home: Path, tmp_path: Path
+) -> None:
+    profile = tmp_path / "cpu.json"
+    made = runner.invoke(app, ["profile-device", "--space", str(tiny_space_path), "--out",
+                               str(profile), "--n-models", "1", "--calibration", "1", "--runs",
+                               "2"])
+    assert made.exit_code == 0, made.output
+    assert "distinct blocks" in made.output and json.loads(profile.read_text())["entries"]
+    bad = runner.invoke(app, ["search", "--space", str(tiny_space_path), "--latency",
+                              "predicted", "--n-trials", "1"])
+    assert bad.exit_code == 2 and "needs --latency-model" in bad.output
+    bad = runner.invoke(app, ["search", "--space", str(tiny_space_path), "--max-memory", "lots"])
+    assert bad.exit_code == 2 and "not a memory size" in bad.output
+
+
+def test_three_objective_search_picks_nsga3_and_bad_objectives_are_explained(
+    tiny_space_path: Path, archlab_home: Path
+) -> None:
+    result = runner.invoke(app, ["search", "--space", str(tiny_space_path), "--n-trials", "2",
+                                 "--objectives", "naswot,latency,params", "--study", "three"])
+    assert result.exit_code == 0, result.output
+    assert "nsga3" in result.output and "Feasible Pareto front" in result.output
+    bad = runner.invoke(app, ["search", "--space", str(tiny_space_path), "--objectives",
+                              "accuracy,latency"])
+    assert bad.exit_code == 2 and "unknown objective(s) ['accuracy']" in bad.output
+    assert "Traceback" not in bad.output

@@ -66,3 +66,44 @@ def test_threads_setting_is_used(threads: int) -> None:
 
     measure_latency(Probe(), 8, threads=threads, min_runs=2, max_runs=2, warmup=0)
     assert set(seen) == {threads}
+
+
+@pytest.mark.parametrize("backend", ["eager", "torchscript"])
+def test_backend_and_memory_format_are_measured_and_recorded(backend: str) -> None:
+    lat = measure_latency(nn.Conv2d(3, 4, 3), 16, min_runs=3, max_runs=3, backend=backend,
+                          memory_format="channels_last")
+    assert lat.runs == 3 and lat.median_ms > 0
+    assert lat.env.backend == backend and lat.env.memory_format == "channels_last"
+
+
+def test_unknown_backend_is_a_value_error() -> None:
+    with pytest.raises(ValueError, match="unknown backend"):
+        measure_latency(nn.Identity(), 8, backend="tvm")
+
+
+def test_contaminated_slices_are_run_again(monkeypatch: pytest.MonkeyPatch) -> None:
+    from archlab import contention
+
+    loads = iter([5.0, 0.0] * 100)  # every slice: first attempt disturbed, retry clean
+
+    def foreign(before: object, after: object) -> float:
+        return next(loads)
+
+    monkeypatch.setattr(contention, "foreign_cores", foreign)
+    calls = []
+
+    class Count(nn.Module):
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            calls.append(1)
+            return x
+
+    lat = measure_latency(Count(), 8, min_runs=4, max_runs=4, warmup=0, target_rel_ci=0.0)
+    assert lat.runs == 4 and lat.reruns == 1 and lat.contaminated_slices == 0
+    assert len(calls) == 8  # the disturbed slice's runs were thrown away
+
+
+def test_latency_round_trips_through_a_dict() -> None:
+    from archlab.latency import Latency
+
+    lat = measure_latency(nn.Identity(), 8, min_runs=3, max_runs=3)
+    assert Latency.from_dict(lat.as_dict()) == lat

@@ -149,3 +149,113 @@ def test_missing_study_lists_existing(tiny_space_path: Path, storage_url: str) -
     run_search(_spec(tiny_space_path, storage_url, n_trials=1))
     with pytest.raises(StorageError, match=r"no study 'other'.*\['t'\]"):
         load_study("other", storage_url)
+
+
+def _tiny_profile(tiny_space_path: Path, path: Path) -> Path:
+    from archlab.profile import profile_device
+
+    profile_device(str(tiny_space_path), n_models=2, n_calibration=2, runs=2,
+                   calibration_slices=1).save(path)
+    return path
+
+
+def test_predicted_search_end_to_end_remeasures_the_front(
+    tiny_space_path: Path, storage_url: str, tmp_path: Path
+) -> None:
+    profile = _tiny_profile(tiny_space_path, tmp_path / "cpu.json")
+    result = run_search(_spec(tiny_space_path, storage_url, n_trials=3, latency_mode="predicted",
+                              latency_model=str(profile), max_memory_bytes=10**9,
+                              remeasure_slices=1))
+    study = load_study("t", storage_url)
+    for trial in study.trials:
+        attrs = trial.user_attrs
+        assert "latency_ms" not in attrs and attrs["latency_ms_predicted"] > 0
+        assert trial.values == [attrs["naswot"], attrs["latency_ms_predicted"]]
+        assert attrs["peak_memory_bytes"] > 0 and attrs["latency_blocks_estimated"] == 0
+        assert trial.system_attrs["constraints:memory"] < 0
+    remeasured = study.user_attrs["remeasured"]
+    front = pareto_frame(result.study)
+    assert set(remeasured) == {str(n) for n in front["number"]}
+    assert (front["latency_ms"] > 0).all() and front["latency_ms_predicted"].notna().all()
+
+
+def test_memory_constraint_makes_trials_infeasible(tiny_space_path: Path, storage_url: str) -> None:
+    result = run_search(_spec(tiny_space_path, storage_url, n_trials=2, max_memory_bytes=1000))
+    assert all(t.system_attrs["constraints:memory"] > 0 for t in result.study.trials)
+    assert pareto_frame(result.study).empty
+
+
+def test_predicted_search_needs_a_readable_profile(tiny_space_path: Path, storage_url: str,
+                                                   tmp_path: Path) -> None:
+    with pytest.raises(SearchError, match="needs --latency-model"):
+        run_search(_spec(tiny_space_path, storage_url, latency_mode="predicted"))
+    with pytest.raises(ValueError, match="cannot read device profile"):
+        run_search(_spec(tiny_space_path, storage_url, latency_mode="predicted",
+                         latency_model=str(tmp_path / "missing.json")))
+
+
+def test_auto_sampler_is_nsga2_for_two_objectives_and_nsga3_for_more() -> None:
+    assert search_mod.resolve_sampler(SearchSpec(objectives=("naswot", "latency"))) == "nsga2"
+    for names in (("naswot", "latency", "params"), ("naswot", "latency", "macs", "params")):
+        spec = SearchSpec(objectives=names)
+        assert search_mod.resolve_sampler(spec) == "nsga3"
+        assert isinstance(search_mod.make_sampler(spec, 0), optuna.samplers.NSGAIIISampler)
+    chosen = SearchSpec(objectives=("naswot", "latency", "params"), sampler="tpe")
+    assert isinstance(search_mod.make_sampler(chosen, 0), optuna.samplers.TPESampler)
+
+
+def test_two_to_four_objectives_are_accepted(tiny_space_path: Path, storage_url: str) -> None:
+    with pytest.raises(ValueError, match="two to 4 distinct objectives"):
+        run_search(_spec(tiny_space_path, storage_url,
+                         objectives=("naswot", "synflow", "latency", "macs", "params")))
+    with pytest.raises(ValueError, match="two to 4 distinct objectives"):
+        run_search(_spec(tiny_space_path, storage_url, objectives=("naswot",)))
+
+
+@pytest.mark.parametrize("names", [("naswot", "latency", "params"),
+                                   ("synflow", "latency", "macs", "params")])
+def test_three_and_four_objective_searches_end_to_end(
+    names: tuple[str, ...], tiny_space_path: Path, storage_url: str
+) -> None:
+    result = run_search(_spec(tiny_space_path, storage_url, objectives=names, n_trials=2))
+    assert isinstance(result.study.sampler, optuna.samplers.NSGAIIISampler)
+    study = load_study("t", storage_url)
+    metrics = [search_mod.get_objectives(names)[i].metric for i in range(len(names))]
+    assert study.metric_names == metrics
+    assert len(study.directions) == len(names)
+    for trial in study.trials:
+        assert trial.state == optuna.trial.TrialState.COMPLETE
+        assert trial.values == [trial.user_attrs[m] for m in metrics]
+    assert study.user_attrs["archlab_spec"]["sampler"] == "auto"
+    assert not pareto_frame(result.study).empty
+
+
+def test_short_training_objective_end_to_end(tiny_space_path: Path, storage_url: str) -> None:
+    steps: list[int] = []
+    run_search(_spec(tiny_space_path, storage_url, objectives=("short_train", "params"),
+                     n_trials=1, train_steps=2, train_batch=4, proxy_resolution=32),
+               progress=lambda step, total, loss: steps.append(step))
+    trial = load_study("t", storage_url).trials[0]
+    attrs = trial.user_attrs
+    assert 0.0 <= attrs["val_acc"] <= 1.0 and trial.values == [attrs["val_acc"], attrs["params"]]
+    assert attrs["train_steps"] == 2 and steps == [1, 2] and not attrs["train_stopped_early"]
+    assert "naswot" not in attrs  # only the estimates the objectives read are computed
+
+
+def test_resume_with_another_training_budget_is_refused(
+    tiny_space_path: Path, storage_url: str
+) -> None:
+    kw = dict(objectives=("short_train", "params"), n_trials=1, train_steps=1, train_batch=4,
+              proxy_resolution=32)
+    run_search(_spec(tiny_space_path, storage_url, **kw))
+    with pytest.raises(SearchError, match="train_steps: stored 1 vs now 2"):
+        run_search(_spec(tiny_space_path, storage_url, **{**kw, "train_steps": 2}))
+
+
+def test_a_measured_study_is_not_resumed_with_predicted_latencies(
+    tiny_space_path: Path, storage_url: str, tmp_path: Path
+) -> None:
+    run_search(_spec(tiny_space_path, storage_url, n_trials=1))
+    with pytest.raises(SearchError, match="latency_mode: stored 'measured' vs now 'predicted'"):
+        run_search(_spec(tiny_space_path, storage_url, n_trials=1, latency_mode="predicted",
+                         latency_model=str(tmp_path / "cpu.json")))

@@ -1,0 +1,89 @@
+"""Study health: hypervolume over trials, trials per state, time per trial, knob importance."""
+
+from __future__ import annotations
+
+import loaders
+import streamlit as st
+
+from archlab import dashboard_data as dd
+from archlab import figures, study_health
+
+st.title("Study health")
+
+
+def _hypervolume(url: str, data: dd.StudyData) -> None:
+    st.subheader("Hypervolume over trials")
+    hv = loaders.hypervolume(url, data.name, loaders.stamp(data), data)
+    if hv is None:
+        st.info("No feasible finished trial yet: no hypervolume.")
+        return
+    ref = ", ".join(f"{k} = {v:.4g}" for k, v in hv.reference.items())
+    st.caption(
+        f"Feasible trials only. **Reference point: {ref}** ({hv.rule}). "
+        "A flat curve means the front has stopped moving."
+    )
+    st.plotly_chart(figures.hypervolume_figure(hv.history), key="hv_chart")
+
+
+def _states_and_time(data: dd.StudyData) -> None:
+    left, right = st.columns(2)
+    with left:
+        st.subheader("Trials per state")
+        st.plotly_chart(figures.states_figure(study_health.state_counts(data)), key="state_chart")
+    with right:
+        st.subheader("Time per trial")
+        durations = data.trials["duration_s"].dropna()
+        if len(durations):
+            st.caption(f"median {durations.median():.1f} s, total {durations.sum() / 60:.1f} min")
+        st.plotly_chart(figures.duration_figure(data.trials), key="duration_chart")
+
+
+def _importance(url: str, data: dd.StudyData) -> None:
+    st.subheader("Knob importance")
+    cols = st.columns(2)
+    objective = cols[0].selectbox(
+        "objective",
+        range(len(data.metric_names)),
+        key="imp_objective",
+        format_func=lambda i: data.metric_names[i],
+    )
+    evaluator = cols[1].selectbox("evaluator", list(study_health.EVALUATORS), key="imp_evaluator")
+    found, why = loaders.importance(url, data.name, loaders.stamp(data), objective, evaluator)
+    if found is None:
+        st.info(why)
+        return
+    st.caption(
+        f"Optuna's {evaluator} importance of each knob for {data.metric_names[objective]}, "
+        "over the complete trials (shares sum to 1)."
+    )
+    st.plotly_chart(figures.importance_figure(found), key="importance_chart")
+
+
+def _parallel(data: dd.StudyData) -> None:
+    st.subheader("Knobs vs. objectives")
+    done = data.trials[data.trials["state"] == "COMPLETE"]
+    if len(done) < 2:
+        st.info("Parallel coordinates need two complete trials.")
+        return
+    varied = [k for k in data.knobs if done[f"knob:{k}"].astype(str).nunique() > 1]
+    st.caption(
+        "Complete trials; one line per trial, coloured by the last objective. Drag on an "
+        "axis to filter. Knobs that never varied are left out."
+    )
+    st.plotly_chart(figures.parallel_figure(done, varied, data.metric_names), key="parallel_chart")
+
+
+@st.fragment(run_every=loaders.refresh_every())
+def _page() -> None:
+    data = loaders.study_data()
+    if data.trials.empty:
+        st.info(f"Study {data.name!r} has no trials yet.")
+        return
+    url, _ = loaders.storage()
+    _hypervolume(url, data)
+    _states_and_time(data)
+    _importance(url, data)
+    _parallel(data)
+
+
+_page()

@@ -1,0 +1,71 @@
+"""Studies: every study in the storage, then the picked study's settings and headline numbers."""
+
+from __future__ import annotations
+
+import loaders
+import streamlit as st
+
+from archlab import dashboard_data as dd
+
+st.title("Studies")
+url, _ = loaders.storage()
+
+
+@st.fragment(run_every=loaders.refresh_every())
+def _studies() -> None:
+    rows = loaders.study_rows(url)
+    if rows.empty:
+        st.info(
+            f"No studies in {loaders.shown_url(url)} yet. Start one with "
+            "`archlab search --space plgvit --target-latency 250ms`."
+        )
+        return
+    st.dataframe(
+        rows,
+        hide_index=True,
+        column_config={
+            "target_ms": st.column_config.NumberColumn("target (ms)", format="%.0f"),
+            "last_complete": st.column_config.TextColumn("last trial finished"),
+        },
+    )
+
+
+def _summary(data: dd.StudyData) -> None:
+    spec, frame = data.spec, data.trials
+    st.subheader(f"Study {data.name}")
+    if not spec:
+        st.warning(
+            "This study was not created by `archlab search` (it stores no archlab spec): "
+            "its trials cannot be rebuilt into models."
+        )
+    if frame.empty:
+        st.info("This study has no trials yet.")
+        return
+    statuses = frame["status"].value_counts()
+    front = dd.front_2d(frame, "latency_ms", "naswot") if "naswot" in frame else frame.iloc[:0]
+    cols = st.columns(4)
+    cols[0].metric("Trials", len(frame))
+    cols[1].metric("Within the latency target", int(statuses.get("feasible", 0)))
+    cols[2].metric("On the front (NASWOT vs latency)", len(front))
+    best = frame.loc[frame["status"] == "feasible", "naswot"].max() if "naswot" in frame else None
+    cols[3].metric(
+        "Best accuracy estimate within target",
+        "–" if best != best or best is None else f"{best:.2f}",
+    )
+    target = data.target_ms
+    st.markdown(
+        f"**Space** `{spec.get('space')}` (family `{spec.get('family')}`) at "
+        f"{spec.get('resolution')}×{spec.get('resolution')} · **objectives** "
+        f"{', '.join(f'{n} ({d})' for n, d in zip(data.metric_names, data.directions))} · "
+        f"**latency target** {'–' if target is None else f'{target:g} ms'}  \n"
+        f"**Measured on** {spec.get('cpu')}, {spec.get('threads')} thread(s), torch "
+        f"{spec.get('torch_version')} · **sampler** {spec.get('sampler')} (seed {spec.get('seed')})"
+    )
+    if spec.get("space_yaml"):
+        with st.expander("Space file stored with the study"):
+            st.code(spec["space_yaml"], language="yaml")
+
+
+_studies()
+if st.session_state.get("study"):
+    _summary(loaders.study_data())

@@ -1,0 +1,93 @@
+"""Interleaved measurement of several candidates: slices of runs spread round-robin over time.
+
+On this kind of machine the latency of one model drifts over minutes, so more runs in one sitting do
+not make a median more repeatable; spreading ~8 slices of ~10 runs per model over a minute or more,
+interleaved with the other candidates, brought the across-process CV of the median under 2% at 1
+thread (MEASUREMENT.md). Interleaving also makes the comparison fair: every candidate sees the same
+mix of quiet and busy moments. Each slice is guarded against other processes' CPU use.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+
+from archlab.backends import check_options, prepare
+from archlab.contention import ContentionGuard
+from archlab.latency import Latency, LatencyEnv, cpu_model, summarize, timed_runs
+
+__all__ = ["measure_many"]
+
+
+def measure_many(
+    models: Sequence[nn.Module],
+    resolution: int,
+    *,
+    threads: int = 1,
+    batch: int = 1,
+    slices: int = 8,
+    runs_per_slice: int = 10,
+    warmup: int = 3,
+    backend: str = "eager",
+    memory_format: str = "contiguous",
+    min_round_s: float = 0.0,
+    guard: bool = True,
+) -> list[Latency]:
+    """Time several models with interleaved slices; one :class:`Latency` per model, in order.
+
+    Round ``r`` runs one slice of ``runs_per_slice`` passes of every model, starting with model
+    ``r mod n`` so that no model always follows the same neighbour. Each latency is the median
+    of all its ``slices × runs_per_slice`` passes.
+
+    Args:
+        models: the candidates (put in eval mode).
+        resolution: square input size.
+        threads: ``torch.set_num_threads`` during the measurement (restored afterwards).
+        batch: batch size.
+        slices: rounds, i.e. slices per model.
+        runs_per_slice: timed passes per slice.
+        warmup: untimed passes per model before the first round.
+        backend, memory_format: as in :func:`archlab.latency.measure_latency`.
+        min_round_s: pause so that each round lasts at least this long (spreads few or fast
+            models over more time).
+        guard: re-run slices during which other processes used the CPU (up to 3 times each).
+
+    Raises:
+        ValueError: no models, bad counts, unknown backend or memory format.
+    """
+    if not models or slices < 1 or runs_per_slice < 1:
+        raise ValueError(
+            f"need at least one model, slice and run; got {len(models)} models, "
+            f"slices={slices}, runs_per_slice={runs_per_slice}"
+        )
+    check_options(backend, memory_format)
+    previous = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    guards = [ContentionGuard(threads, enabled=guard) for _ in models]
+    times: list[list[float]] = [[] for _ in models]
+    try:
+        example = torch.randn(batch, 3, resolution, resolution)
+        runners = [prepare(m.eval(), example, backend, memory_format, threads) for m in models]
+        with torch.inference_mode():
+            for run in runners:
+                timed_runs(run, warmup)
+            for r in range(slices):
+                start = time.perf_counter()
+                for k in range(len(runners)):
+                    i = (r + k) % len(runners)
+                    times[i] += guards[i].run(lambda: timed_runs(runners[i], runs_per_slice))
+                time.sleep(max(0.0, min_round_s - (time.perf_counter() - start)))
+    finally:
+        torch.set_num_threads(previous)
+    env = LatencyEnv(
+        cpu_model(), threads, batch, resolution, backend=backend, memory_format=memory_format
+    )
+    return [
+        summarize(
+            t, env, protocol="interleaved", reruns=g.reruns, contaminated_slices=g.contaminated
+        )
+        for t, g in zip(times, guards)
+    ]

@@ -1,0 +1,114 @@
+"""Peak inference memory of a model: weights plus the largest set of live activations.
+
+The activation part comes from the PyTorch profiler's memory events: every allocation and release
+made by an op during one forward pass under ``torch.inference_mode()``, in time order. Their running
+sum peaks at the largest amount of memory the pass held at once (activations, workspaces and
+temporaries, e.g. the im2col buffers of convolutions). Adding the parameters, buffers and the input
+gives the peak a deployment of the model needs beyond the runtime itself. This is deterministic
+(unlike the process's RSS, which the allocator's caching and thresholds blur) and costs one profiled
+pass.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import torch
+from torch import nn
+
+__all__ = ["MemoryUse", "parse_bytes", "peak_memory"]
+
+_UNITS = {
+    "": 1,
+    "b": 1,
+    "kb": 10**3,
+    "mb": 10**6,
+    "gb": 10**9,
+    "kib": 2**10,
+    "mib": 2**20,
+    "gib": 2**30,
+}
+_SIZE = re.compile(r"^\s*(\d+(?:\.\d*)?|\.\d+)\s*([kmg]i?b|b)?\s*$", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class MemoryUse:
+    """Bytes of one inference pass: weights, input, peak of the activations, and their sum."""
+
+    weights_bytes: int  # parameters and buffers
+    input_bytes: int
+    activations_peak_bytes: int  # largest simultaneously allocated memory during the pass
+    peak_bytes: int  # the three together
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def parse_bytes(text: str) -> int:
+    """'200MB', '1.5GB', '512MiB', '1000' (bytes) → bytes (kB/MB/GB are powers of 1000).
+
+    Raises:
+        ValueError: not a positive size.
+    """
+    match = _SIZE.match(text)
+    if not match or float(match.group(1)) <= 0:
+        raise ValueError(f"{text!r} is not a memory size; write e.g. 200MB, 1.5GB or 512MiB")
+    return int(float(match.group(1)) * _UNITS[(match.group(2) or "").lower()])
+
+
+@contextmanager
+def _quiet_native_stderr() -> Iterator[None]:
+    """Silence file descriptor 2 (the profiler's C++ start/stop lines) for the duration."""
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except (OSError, ValueError):  # no real stderr (e.g. captured): nothing to silence
+        yield
+        return
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+
+
+def _activation_peak(events: list[Any]) -> int:
+    current = peak = 0
+    for event in sorted(events, key=lambda e: e.start_ns()):
+        current += event.nbytes()
+        peak = max(peak, current)
+    return peak
+
+
+def peak_memory(model: nn.Module, resolution: int, batch: int = 1, threads: int = 1) -> MemoryUse:
+    """Profile one forward pass and return its peak memory (see the module docstring)."""
+    from torch.profiler import ProfilerActivity, profile
+
+    model.eval()
+    x = torch.randn(batch, 3, resolution, resolution)
+    weights = sum(t.numel() * t.element_size() for t in [*model.parameters(), *model.buffers()])
+    previous = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        with torch.inference_mode():
+            model(x)  # a first pass outside the profile: lazy initialisation is not inference
+            with (
+                _quiet_native_stderr(),
+                profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof,
+            ):
+                model(x)
+    finally:
+        torch.set_num_threads(previous)
+    events = [e for e in prof.profiler.kineto_results.events() if e.name() == "[memory]"]
+    activations = _activation_peak(events)
+    inputs = x.numel() * x.element_size()
+    return MemoryUse(weights, inputs, activations, weights + inputs + activations)

@@ -1,0 +1,158 @@
+"""Latency prediction from a device profile: look each block up, sum, calibrate.
+
+A candidate's blocks are found with one forward pass (:func:`archlab.blocks.block_infos`). Blocks in
+the table contribute their in-context time. For a block the table lacks:
+
+* on the machine and setup the profile was made on, it is **measured on demand**: the candidate runs
+  a few hooked forward passes, the missing blocks are timed in context, added to the table and
+  saved to the profile file, so later candidates find them;
+* elsewhere it is **estimated** from its MACs with the table's fitted line for blocks of the same
+  class (``ms ≈ a + b · MACs``; all blocks when the class is new), and the prediction is flagged.
+
+The sum goes through the profile's calibration. Use predictions to rank and pre-filter; re-measure
+the final candidates whole (``archlab search --latency predicted`` does this for the Pareto front).
+"""
+
+from __future__ import annotations
+
+import statistics
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from archlab.blocks import BlockInfo, block_infos, time_in_context
+from archlab.flops import MacCount, count_macs
+from archlab.profile import BlockEntry, DeviceProfile
+
+__all__ = ["LatencyPredictor", "Prediction"]
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """A predicted latency and how it was obtained."""
+
+    latency_ms: float  # calibrated
+    blocks_ms: float  # Σ of the blocks' table (or estimated) times
+    blocks: int
+    measured_on_demand: int  # blocks measured now and added to the table
+    estimated: int  # blocks estimated from MACs (not measured on this setup)
+
+    @property
+    def flagged(self) -> bool:
+        """True when part of the figure is an estimate rather than a measurement."""
+        return self.estimated > 0
+
+
+def _line(points: list[tuple[int, float]]) -> tuple[float, float]:
+    """(intercept, ms per MAC) through (MACs, ms) points; a ratio through 0 if they barely vary."""
+    macs = [float(m) for m, _ in points]
+    ms = [t for _, t in points]
+    if sum(macs) == 0:
+        return statistics.median(ms), 0.0
+    if len(points) < 3 or statistics.pvariance(macs) == 0:
+        return 0.0, sum(ms) / sum(macs)
+    mx, my = statistics.fmean(macs), statistics.fmean(ms)
+    slope = sum((x - mx) * (y - my) for x, y in zip(macs, ms)) / sum((x - mx) ** 2 for x in macs)
+    if slope <= 0:
+        return 0.0, sum(ms) / sum(macs)
+    return my - slope * mx, slope
+
+
+class LatencyPredictor:
+    """Predict latencies of a space's candidates from a device profile.
+
+    Args:
+        path: the profile file (see ``archlab profile-device``).
+        on_demand: measure missing blocks (True), estimate them (False), or decide by whether
+            this process has the profile's setup (None, the default).
+        runs: hooked passes for an on-demand measurement.
+        save: write blocks measured on demand back to ``path``.
+
+    Raises:
+        ProfileError: the file is missing, malformed or of another format version.
+    """
+
+    def __init__(
+        self, path: Path | str, *, on_demand: bool | None = None, runs: int = 5, save: bool = True
+    ) -> None:
+        self.path = Path(path)
+        self.profile = DeviceProfile.load(self.path)
+        self.mismatches = self.profile.mismatches()
+        self.on_demand = not self.mismatches if on_demand is None else on_demand
+        self.runs = runs
+        self.save = save
+        self._rates: dict[str, tuple[float, float]] | None = None
+
+    @property
+    def setup(self) -> dict[str, object]:
+        return self.profile.setup
+
+    def _kind_rates(self) -> dict[str, tuple[float, float]]:
+        if self._rates is None:
+            by_kind: dict[str, list[tuple[int, float]]] = {}
+            for entry in self.profile.entries.values():
+                by_kind.setdefault(entry.kind, []).append((entry.macs, entry.ms))
+            self._rates = {k: _line(v) for k, v in by_kind.items()}
+            everything = [p for v in by_kind.values() for p in v]
+            self._rates["*"] = _line(everything) if everything else (0.0, 0.0)
+        return self._rates
+
+    def estimate_block(self, kind: str, macs: int) -> float:
+        """A block's time from its MACs, with the fitted line of its class (or of all blocks)."""
+        rates = self._kind_rates()
+        intercept, per_mac = rates.get(kind, rates["*"])
+        return max(0.0, intercept + per_mac * macs)
+
+    def _measure(
+        self, model: nn.Module, x: torch.Tensor, missing: list[BlockInfo], macs: dict[str, int]
+    ) -> None:
+        threads = int(self.setup.get("threads", 1))  # type: ignore[call-overload]
+        timing = time_in_context(
+            model, x, [b.name for b in missing], runs=self.runs, warmup=1, threads=threads
+        )
+        for b in missing:
+            self.profile.entries[b.key] = BlockEntry(
+                b.kind,
+                timing.module_ms.get(b.name, 0.0),
+                macs.get(b.name, 0),
+                timing.runs,
+                source="on-demand",
+            )
+        self._rates = None
+        if self.save:
+            self.profile.merge_save(self.path)
+
+    def predict(
+        self, model: nn.Module, resolution: int, macs: MacCount | None = None
+    ) -> Prediction:
+        """Predict the latency of ``model`` at ``resolution`` (see the module docstring).
+
+        Args:
+            macs: the model's count, if already made (saves a count when blocks are missing).
+        """
+        model.eval()
+        batch = int(self.setup.get("batch", 1))  # type: ignore[call-overload]
+        x = torch.randn(batch, 3, resolution, resolution)
+        infos = block_infos(model, x)
+        missing = list({b.key: b for b in infos if b.key not in self.profile.entries}.values())
+        by_module: dict[str, int] = {}
+        if missing:
+            counted = macs if macs is not None and batch == 1 else None
+            by_module = (counted or count_macs(model, resolution, batch=batch)).by_module
+        measured = estimated = 0
+        if missing and self.on_demand:
+            self._measure(model, x, missing, by_module)
+            measured = len(missing)
+        total = 0.0
+        for b in infos:
+            entry = self.profile.entries.get(b.key)
+            if entry is not None:
+                total += entry.ms
+            else:
+                total += self.estimate_block(b.kind, by_module.get(b.name, 0))
+                estimated += 1
+        return Prediction(
+            self.profile.calibration.apply(total), total, len(infos), measured, estimated
+        )

@@ -1,0 +1,303 @@
+"""Device profiles: a lookup table of block latencies on one machine, plus a calibration.
+
+``archlab profile-device --space plgvit --out cpu.json`` samples architectures of a space, finds
+every distinct block they contain (:func:`archlab.blocks.block_infos`: class, configuration and
+input shape), and times the blocks **in context**, with hooks inside whole forward passes, since
+blocks timed alone sum to 0–26% less than the whole model (MEASUREMENT.md). A linear correction
+``latency ≈ slope · Σ blocks + intercept`` is then fitted on whole models measured with the
+interleaved protocol (and the chosen backend: blocks are always timed eagerly, because hooks need
+module boundaries; the calibration maps their sum to the backend's whole-model latency).
+
+The file is JSON and records what the figures depend on: CPU, cores, threads, batch, backend,
+allocator, torch and archlab versions, and a format version. Reading a file of another format
+version raises :class:`ProfileError`. ``archlab.predictor`` uses the table during a search.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import os
+import platform
+import statistics
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+import archlab
+from archlab.allocator import describe_allocator
+from archlab.blocks import block_infos, time_in_context
+from archlab.flops import count_macs
+from archlab.latency import cpu_model
+
+__all__ = [
+    "FORMAT_VERSION",
+    "BlockEntry",
+    "Calibration",
+    "DeviceProfile",
+    "ProfileError",
+    "current_setup",
+    "fit_calibration",
+    "profile_device",
+]
+
+FORMAT_VERSION = 1
+
+
+class ProfileError(ValueError):
+    """A profile file that cannot be used: missing, malformed, or of another format version."""
+
+
+@dataclass
+class BlockEntry:
+    """The in-context latency of one block configuration at one input shape."""
+
+    kind: str  # block class name
+    ms: float  # median in-context time
+    macs: int  # MACs of the block (fvcore + handlers)
+    samples: int  # in-context observations behind the median
+    source: str = "profile"  # "profile" or "on-demand" (added during a search)
+
+
+@dataclass
+class Calibration:
+    """``whole-model latency ≈ slope · Σ block table + intercept_ms``, fitted on whole models."""
+
+    slope: float = 1.0
+    intercept_ms: float = 0.0
+    n_models: int = 0
+    fit_error: float | None = None  # median |error| / measured, leave-one-out, on those models
+
+    def apply(self, blocks_ms: float) -> float:
+        return self.slope * blocks_ms + self.intercept_ms
+
+
+def current_setup(threads: int, backend: str, batch: int) -> dict[str, Any]:
+    """What the figures depend on, for this process."""
+    return {
+        "cpu": cpu_model(),
+        "cores": os.cpu_count() or 1,
+        "threads": threads,
+        "backend": backend,
+        "batch": batch,
+        "allocator": describe_allocator(),
+        "torch_version": str(torch.__version__),
+    }
+
+
+@dataclass
+class DeviceProfile:
+    """A block lookup table with its calibration and the setup it was measured in."""
+
+    setup: dict[str, Any]  # see current_setup()
+    space: str
+    resolution: int
+    entries: dict[str, BlockEntry] = field(default_factory=dict)
+    calibration: Calibration = field(default_factory=Calibration)
+    archlab_version: str = archlab.__version__
+    created: str = ""
+    host: str = field(default_factory=platform.node)
+    format_version: int = FORMAT_VERSION
+
+    def mismatches(self, setup: dict[str, Any] | None = None) -> list[str]:
+        """Settings where this process differs from the profile's (empty: same setup)."""
+        here = setup or current_setup(
+            self.setup["threads"], self.setup["backend"], self.setup["batch"]
+        )
+        return [
+            f"{k}: profile {self.setup.get(k)!r}, here {v!r}"
+            for k, v in here.items()
+            if self.setup.get(k) != v
+        ]
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def save(self, path: Path) -> None:
+        """Write atomically (a temporary file, then a rename), so readers never see half a file."""
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(self.as_dict(), indent=1, sort_keys=True))
+        os.replace(tmp, path)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], source: str = "<dict>") -> DeviceProfile:
+        version = data.get("format_version") if isinstance(data, dict) else None
+        if version != FORMAT_VERSION:
+            raise ProfileError(
+                f"{source}: profile format version {version!r}, but this archlab "
+                f"({archlab.__version__}) reads version {FORMAT_VERSION}; re-create it with "
+                "archlab profile-device"
+            )
+        try:
+            entries = {k: BlockEntry(**v) for k, v in data["entries"].items()}
+            calibration = Calibration(**data["calibration"])
+            rest = {k: v for k, v in data.items() if k not in ("entries", "calibration")}
+            return cls(entries=entries, calibration=calibration, **rest)
+        except (KeyError, TypeError) as err:
+            raise ProfileError(f"{source}: not a valid device profile ({err})") from None
+
+    @classmethod
+    def load(cls, path: Path) -> DeviceProfile:
+        """Read a profile file.
+
+        Raises:
+            ProfileError: missing file, invalid JSON, another format version, or missing fields.
+        """
+        try:
+            data = json.loads(Path(path).read_text())
+        except OSError as err:
+            raise ProfileError(f"cannot read device profile {path}: {err.strerror}") from None
+        except json.JSONDecodeError as err:
+            raise ProfileError(f"{path}: not a JSON device profile ({err})") from None
+        return cls.from_dict(data, str(path))
+
+    def merge_save(self, path: Path) -> None:
+        """Add the entries another process saved meanwhile (theirs win on equal keys), then save."""
+        if Path(path).exists():
+            try:
+                on_disk = DeviceProfile.load(path)
+            except ProfileError:
+                on_disk = None
+            if on_disk is not None:
+                self.entries = {**self.entries, **on_disk.entries}
+        self.save(path)
+
+
+def fit_calibration(blocks_ms: list[float], measured_ms: list[float]) -> Calibration:
+    """Least-squares line from summed block times to measured whole-model times.
+
+    With fewer than three models, or sums that do not vary, only an offset is fitted.
+    """
+    n = len(blocks_ms)
+    if n == 0:
+        return Calibration()
+
+    def fit(xs: list[float], ys: list[float]) -> tuple[float, float]:
+        if len(xs) < 3 or statistics.pvariance(xs) == 0:
+            return 1.0, statistics.median(y - x for x, y in zip(xs, ys))
+        mx, my = statistics.fmean(xs), statistics.fmean(ys)
+        slope = sum((x - mx) * (y - my) for x, y in zip(xs, ys)) / sum((x - mx) ** 2 for x in xs)
+        return slope, my - slope * mx
+
+    slope, intercept = fit(blocks_ms, measured_ms)
+    errors = []
+    for i in range(n):  # leave-one-out: an honest figure of the fit's error
+        others = [j for j in range(n) if j != i]
+        s, b = (
+            fit([blocks_ms[j] for j in others], [measured_ms[j] for j in others])
+            if n > 1
+            else (slope, intercept)
+        )
+        errors.append(abs(s * blocks_ms[i] + b - measured_ms[i]) / measured_ms[i])
+    return Calibration(slope, intercept, n, statistics.median(errors) if n > 1 else None)
+
+
+def _sample_models(space: Any, n: int, seed: int) -> list[tuple[dict[str, Any], Any]]:
+    """``n`` valid (arch, cfg) pairs: the default arch, then seeded random samples."""
+    found: list[tuple[dict[str, Any], Any]] = []
+    candidates = [space.default()] + [space.sample(seed * 100_003 + i) for i in range(50 * n)]
+    for arch in candidates:
+        try:
+            found.append((arch, space.to_cfg(arch)))
+        except ValueError:
+            continue
+        if len(found) == n:
+            break
+    return found
+
+
+def _observe(
+    model: torch.nn.Module, x: torch.Tensor, threads: int, runs: int
+) -> dict[str, tuple[str, str, float, int]]:
+    """Per block name: (key, kind, in-context ms, MACs)."""
+    infos = block_infos(model, x)
+    timing = time_in_context(model, x, [i.name for i in infos], runs=runs, threads=threads)
+    macs = count_macs(model, x.shape[-1], batch=x.shape[0]).by_module
+    out = {
+        i.name: (i.key, i.kind, timing.module_ms.get(i.name, 0.0), macs.get(i.name, 0))
+        for i in infos
+    }
+    return out
+
+
+def _table_sum(profile: DeviceProfile, keys: list[str]) -> float:
+    """Σ of the table entries for ``keys`` (all must be present)."""
+    return sum(profile.entries[k].ms for k in keys)
+
+
+def profile_device(
+    space_name: str,
+    *,
+    threads: int = 1,
+    backend: str = "eager",
+    batch: int = 1,
+    n_models: int = 24,
+    n_calibration: int = 12,
+    runs: int = 10,
+    seed: int = 0,
+    resolution: int | None = None,
+    calibration_slices: int = 8,
+    on_progress: Callable[[str], None] | None = None,
+) -> DeviceProfile:
+    """Measure the block lookup table and calibration of a space on this machine.
+
+    Args:
+        space_name: a space name or YAML path.
+        threads, backend, batch: the setup to profile (backend affects the calibration only).
+        n_models: sampled architectures whose blocks are timed in context.
+        n_calibration: how many of them are also measured whole (interleaved) for the fit.
+        runs: hooked forward passes per model (the median is kept per block).
+        seed: sampling seed.
+        resolution: input size (default: the space's).
+        calibration_slices: interleaved slices of 10 runs per calibration model.
+        on_progress: called with a line of text after each step.
+    """
+    from archlab.interleave import measure_many
+    from archlab.space import load_space
+
+    say = on_progress or (lambda _: None)
+    space = load_space(space_name)
+    res = resolution or space.resolution
+    space.resolution = res
+    x = torch.randn(batch, 3, res, res)
+    observed: dict[str, list[float]] = {}
+    kinds: dict[str, tuple[str, int]] = {}
+    model_keys: list[list[str]] = []
+    sampled = _sample_models(space, n_models, seed)
+    for i, (_, cfg) in enumerate(sampled):
+        torch.manual_seed(0)
+        model = space.family.build(cfg).eval()
+        blocks = _observe(model, x, threads, runs)
+        for key, kind, ms, macs in blocks.values():
+            observed.setdefault(key, []).append(ms)
+            kinds[key] = (kind, macs)
+        model_keys.append([b[0] for b in blocks.values()])
+        say(f"model {i + 1}/{len(sampled)}: {len(blocks)} blocks, {len(observed)} distinct so far")
+    entries = {
+        k: BlockEntry(kinds[k][0], statistics.median(v), kinds[k][1], len(v))
+        for k, v in observed.items()
+    }
+    profile = DeviceProfile(
+        current_setup(threads, backend, batch),
+        space.name,
+        res,
+        entries,
+        created=datetime.datetime.now(datetime.timezone.utc).isoformat(),
+    )
+    calib = sampled[:n_calibration]
+    models = []
+    for _, cfg in calib:
+        torch.manual_seed(0)
+        models.append(space.family.build(cfg).eval())
+    say(f"measuring {len(models)} whole models (interleaved, {backend}) for the calibration")
+    latencies = measure_many(
+        models, res, threads=threads, batch=batch, backend=backend, slices=calibration_slices
+    )
+    measured = [lat.median_ms for lat in latencies]
+    sums = [_table_sum(profile, keys) for keys in model_keys[: len(calib)]]
+    profile.calibration = fit_calibration(sums, measured)
+    return profile

@@ -1,0 +1,142 @@
+"""Candidates evaluated per hour, measured vs predicted latency, and the search process's memory.
+
+Two short searches of the same space, objectives and seed run in this process, one after the other,
+each into its own SQLite study in a temporary folder: ``--latency measured`` (every candidate timed
+by ``measure_latency``) and ``--latency predicted`` (device-profile lookups; the final front is
+re-measured, and that time is counted too). Printed: trials per hour of each and their ratio. The
+profile is made first (its time is printed, not counted: it is paid once per machine and space).
+
+Then a longer predicted-mode search records this process's resident memory (VmRSS from
+``/proc/self/status``) after trial 10 and after trial ``--rss-trials`` (default 1,000): the growth
+should stay under 10% (nothing may accumulate per trial).
+
+Figures are only meaningful on a quiet machine (check ``uptime``).
+Run: ``.venv/bin/python bench/eval_throughput.py`` (plgvit space: about 40-60 min, most of it the
+1,000-trial RSS run); ``--rss-trials 200`` for a shorter run; ``--quick`` checks that the script
+works (tiny test space, 6 and 30 trials; figures not meaningful).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import tempfile
+import time
+import warnings
+from pathlib import Path
+from typing import Any
+
+import optuna
+import torch
+
+from archlab.profile import profile_device
+from archlab.search import SearchSpec, run_search
+
+TINY = Path(__file__).resolve().parent.parent / "tests" / "data" / "tiny_plgvit.yaml"
+
+
+def rss_mb() -> float:
+    """This process's resident set size in MB (Linux)."""
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def _spec(space: str, folder: Path, name: str, trials: int, **kw: Any) -> SearchSpec:
+    return SearchSpec(
+        space=space,
+        storage=f"sqlite:///{folder / (name + '.db')}",
+        study_name=name,
+        n_trials=trials,
+        target_latency_s=10.0,
+        seed=0,
+        **kw,
+    )
+
+
+def throughput(space: str, folder: Path, trials: int, profile: Path) -> dict[str, float]:
+    """mode → trials per hour."""
+    rates = {}
+    for mode in ("measured", "predicted"):
+        extra = {"latency_mode": mode, "latency_model": str(profile)} if mode == "predicted" else {}
+        start = time.perf_counter()
+        result = run_search(_spec(space, folder, mode, trials, **extra))
+        elapsed = time.perf_counter() - start
+        done = sum(t.state == optuna.trial.TrialState.COMPLETE for t in result.study.trials)
+        rates[mode] = 3600 * done / elapsed
+        print(f"  {mode}: {done} trials in {elapsed:.0f} s", flush=True)
+    return rates
+
+
+def rss_growth(space: str, folder: Path, trials: int, profile: Path) -> dict[int, float]:
+    """trial number (1-based) → RSS in MB after it, for a predicted-mode search."""
+    marks = {10, trials} | {m for m in (100, 300, 500) if m < trials}
+    seen: dict[int, float] = {}
+
+    def record(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+        if trial.number + 1 in marks:
+            seen[trial.number + 1] = rss_mb()
+            print(
+                f"  after trial {trial.number + 1}: RSS {seen[trial.number + 1]:.0f} MB", flush=True
+            )
+
+    run_search(
+        _spec(
+            space,
+            folder,
+            "rss",
+            trials,
+            latency_mode="predicted",
+            latency_model=str(profile),
+            remeasure_slices=1,
+        ),
+        callbacks=[record],
+    )
+    return seen
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--space", default="plgvit")
+    parser.add_argument("--trials", type=int, default=30, help="trials per mode for throughput")
+    parser.add_argument("--rss-trials", type=int, default=1000)
+    parser.add_argument("--profile", type=Path, default=None, help="reuse this device profile")
+    parser.add_argument("--quick", action="store_true", help="tiny run to check the script works")
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+    space = str(TINY) if args.quick else args.space
+    trials, rss_trials = (6, 30) if args.quick else (args.trials, args.rss_trials)
+    print(f"load average at start {os.getloadavg()[0]:.2f}")
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        profile = args.profile
+        if profile is None:
+            start = time.perf_counter()
+            profile = folder / "profile.json"
+            profile_device(
+                space, n_models=4 if args.quick else 24, calibration_slices=2 if args.quick else 8
+            ).save(profile)
+            print(f"profile made in {time.perf_counter() - start:.0f} s (not counted below)")
+        rates = throughput(space, folder, trials, profile)
+        rss = rss_growth(space, folder, rss_trials, profile)
+    print(
+        f"\nCandidates evaluated per hour ({Path(space).stem}, objectives naswot + latency, "
+        "1 thread)"
+    )
+    for mode, rate in rates.items():
+        print(f"{mode:>10}: {rate:8.0f} per hour")
+    print(f"{'ratio':>10}: {rates['predicted'] / rates['measured']:8.2f}× (predicted / measured)")
+    first, last = rss[10], rss[rss_trials]
+    print(
+        f"\nRSS of the search process: {first:.0f} MB after 10 trials, {last:.0f} MB after "
+        f"{rss_trials} ({100 * (last / first - 1):+.1f}%; goal < +10%)"
+    )
+    print(f"load average at end {os.getloadavg()[0]:.2f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,180 @@
+"""How repeatable are archlab's latencies? CV across processes, and rank stability of a space.
+
+Part 1: three PLG-ViT configs of about 0.3, 1 and 3 GMACs (S, M, L; MACs counted and printed) are
+measured in ``--processes`` separate Python processes (``archlab.allocator.measure_in_subprocess``:
+a fresh interpreter each time, this process's allocator setting), at 1 and 2 threads, with
+
+* ``plain``: ``measure_latency`` per model, one after the other (3 warm-up passes, then runs until
+  the median's 95% CI is within ±2% or 10 s), and
+* ``interleaved``: ``measure_many`` (8 slices of 10 runs per model, round-robin),
+
+both with the contention guard on (slices disturbed by other processes are re-run). The figure is
+the coefficient of variation of the per-process medians (standard deviation / mean): how much a
+latency moves from one run of archlab to the next. Processes alternate between the protocols so
+drift hits both alike.
+
+Part 2: the same ``--rank-n`` random architectures of ``--space`` are measured twice, in two
+separate processes per protocol, and the Spearman rank correlation of the two runs is printed
+(goal ≥ 0.98): can a search trust the order of its candidates?
+
+Figures are only meaningful on a quiet machine (check ``uptime``; the load average is printed).
+Run: ``.venv/bin/python bench/latency_noise.py`` (about 10-15 min on 2 cores at 1-3 GMACs);
+``--quick`` checks that everything works in about a minute (figures not meaningful).
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import os
+import statistics
+import time
+from typing import Any
+
+import torch
+from scipy.stats import spearmanr
+
+from archlab.allocator import allocator_name, measure_in_subprocess
+from archlab.flops import count_macs
+from archlab.latency import cpu_model
+from archlab.models import FAMILIES, build_model, config_of
+from archlab.space import load_space
+
+PROTOCOLS = ("plain", "interleaved")
+
+
+def _variant(
+    preset: str, dims: tuple[int, ...] | None, depths: tuple[int, ...], **fields: Any
+) -> dict[str, Any]:
+    config = copy.deepcopy(config_of(FAMILIES["plgvit"].presets[preset].cfg, "plgvit"))
+    for i, stage in enumerate(config["stages"]):
+        stage["depth"] = depths[i]
+        if dims:
+            stage["dim"] = dims[i]
+    config.update(fields)
+    return config
+
+
+def sized_configs() -> dict[str, dict[str, Any]]:
+    """PLG-ViT configs of about 0.3, 1 and 3 GMACs at 224×224."""
+    return {
+        "S": _variant("lw_plgvit_r", (32, 64, 160, 256), (1, 1, 2, 1), expand_dim=384),
+        "M": _variant("lw_plgvit_a", None, (2, 2, 8, 2)),
+        "L": _variant("plgvit_tiny", None, (2, 3, 12, 3)),
+    }
+
+
+def _options(protocol: str, quick: bool) -> dict[str, Any]:
+    if protocol == "interleaved":
+        return {"slices": 2, "runs_per_slice": 3} if quick else {}
+    return {"max_runs": 10, "max_time_s": 1.0} if quick else {}
+
+
+def _cv(values: list[float]) -> float:
+    return statistics.pstdev(values) / statistics.fmean(values)
+
+
+def cross_process_cv(
+    configs: dict[str, dict[str, Any]], threads: int, processes: int, quick: bool
+) -> dict[str, dict[str, list[float]]]:
+    """protocol → model → per-process medians (ms)."""
+    medians: dict[str, dict[str, list[float]]] = {p: {k: [] for k in configs} for p in PROTOCOLS}
+    disturbed = dict.fromkeys(PROTOCOLS, 0)
+    for i in range(processes):
+        order = PROTOCOLS if i % 2 == 0 else PROTOCOLS[::-1]
+        for protocol in order:
+            lats = measure_in_subprocess(
+                list(configs.values()),
+                224,
+                allocator=allocator_name(),
+                protocol=protocol,
+                threads=threads,
+                **_options(protocol, quick),
+            )
+            for name, lat in zip(configs, lats):
+                medians[protocol][name].append(lat.median_ms)
+                disturbed[protocol] += lat.contaminated_slices
+        print(f"  threads={threads}: process pair {i + 1}/{processes} done", flush=True)
+    for protocol, n in disturbed.items():
+        if n:
+            print(
+                f"  note: {n} slice(s) of the {protocol} protocol stayed disturbed by other "
+                "processes after their retries"
+            )
+    return medians
+
+
+def rank_stability(space_name: str, n: int, quick: bool) -> dict[str, float]:
+    """protocol → Spearman ρ between two separate measurement runs of the same n archs."""
+    space = load_space(space_name)
+    configs = []
+    for seed in range(100 * n):
+        arch = space.sample(seed)
+        try:
+            space.to_cfg(arch)
+        except ValueError:
+            continue
+        configs.append(space.to_config(arch))
+        if len(configs) == n:
+            break
+    rho = {}
+    for protocol in PROTOCOLS:
+        runs = [
+            [
+                lat.median_ms
+                for lat in measure_in_subprocess(
+                    configs,
+                    space.resolution,
+                    allocator=allocator_name(),
+                    protocol=protocol,
+                    **_options(protocol, quick),
+                )
+            ]
+            for _ in range(2)
+        ]
+        rho[protocol] = float(spearmanr(runs[0], runs[1]).statistic)
+        print(f"  {protocol}: two runs of {len(configs)} archs done", flush=True)
+    return rho
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--processes", type=int, default=5)
+    parser.add_argument("--threads", default="1,2", help="comma-separated thread counts")
+    parser.add_argument("--space", default="plgvit", help="space for the rank-stability part")
+    parser.add_argument("--rank-n", type=int, default=20)
+    parser.add_argument("--quick", action="store_true", help="tiny run to check the script works")
+    args = parser.parse_args()
+    processes = 2 if args.quick else args.processes
+    threads = [1] if args.quick else [int(t) for t in args.threads.split(",")]
+    rank_n = 5 if args.quick else args.rank_n
+    torch.set_num_threads(1)
+    configs = sized_configs()
+    print(
+        f"{cpu_model()}, torch {torch.__version__}, allocator {allocator_name()}, "
+        f"load average at start {os.getloadavg()[0]:.2f}"
+    )
+    gmacs = {k: count_macs(build_model(c), 224).total / 1e9 for k, c in configs.items()}
+    start = time.perf_counter()
+    rows = []
+    for t in threads:
+        medians = cross_process_cv(configs, t, processes, args.quick)
+        for protocol in PROTOCOLS:
+            for name in configs:
+                values = medians[protocol][name]
+                rows.append(
+                    (name, gmacs[name], t, protocol, statistics.median(values), 100 * _cv(values))
+                )
+    print(f"\nCV of the median across {processes} processes (224×224, batch 1, eager)")
+    header = ("model", "GMACs", "threads", "protocol", "median ms", "CV %")
+    print("{:>5} {:>6} {:>7} {:>12} {:>10} {:>6}".format(*header))
+    for name, g, t, protocol, med, cv in rows:
+        print(f"{name:>5} {g:6.2f} {t:7d} {protocol:>12} {med:10.2f} {cv:6.2f}")
+    print(f"\nRank stability: {rank_n} random archs of {args.space}, measured twice (1 thread)")
+    for protocol, rho in rank_stability(args.space, rank_n, args.quick).items():
+        print(f"{protocol:>12}: Spearman ρ = {rho:.4f} (goal ≥ 0.98)")
+    print(f"\n{time.perf_counter() - start:.0f} s; load average at end {os.getloadavg()[0]:.2f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,309 @@
+"""The data behind the dashboard: fronts on two metrics, gains per millisecond, configs rebuilt from
+the stored space, comparisons, study health and the published-variant references."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import optuna
+import pandas as pd
+import pytest
+import yaml
+
+import archlab.references as references
+from archlab import dashboard_data as dd
+from archlab import figures, study_health
+from archlab.models import cfg_to_dict, find_preset
+from archlab.reduced import reduce_cfg
+from archlab.space import load_space
+from archlab.storage import StorageError, open_storage, study_dir
+
+optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+
+def _frame(rows: list[tuple[int, str, float | None, float | None]]) -> pd.DataFrame:
+    """Trials as (number, status, latency_ms, naswot)."""
+    return pd.DataFrame(
+        [
+            {"number": n, "status": s, "latency_ms": lat, "naswot": acc, "params": 1e5, "macs": 1e7}
+            for n, s, lat, acc in rows
+        ]
+    )
+
+
+def test_front_keeps_feasible_non_dominated_trials_sorted_by_x() -> None:
+    frame = _frame(
+        [
+            (0, "feasible", 10.0, 40.0),
+            (1, "feasible", 12.0, 39.0),  # slower and worse than trial 0: dominated
+            (2, "feasible", 20.0, 42.0),
+            (3, "infeasible", 5.0, 50.0),  # would dominate everything, but is over the target
+            (4, "failed", None, None),
+            (5, "feasible", 20.0, 42.0),  # a tie with trial 2 is kept once
+            (6, "feasible", 30.0, 41.0),  # slower than trial 2 and worse
+        ]
+    )
+    front = dd.front_2d(frame, "latency_ms", "naswot")
+    assert list(front["number"]) == [0, 2]
+
+
+def test_front_follows_each_metrics_direction() -> None:
+    frame = _frame([(0, "feasible", 10.0, 40.0), (1, "feasible", 20.0, 42.0)])
+    assert list(dd.front_2d(frame, "naswot", "latency_ms")["number"]) == [0, 1]
+    frame["params"] = [2e5, 1e5]  # trial 1: fewer params and more NASWOT: dominates trial 0
+    assert list(dd.front_2d(frame, "params", "naswot")["number"]) == [1]
+
+
+def test_marginal_gains_say_what_each_extra_millisecond_buys() -> None:
+    front = dd.front_2d(
+        _frame(
+            [(0, "feasible", 10.0, 40.0), (1, "feasible", 14.0, 41.0), (2, "feasible", 24.0, 43.5)]
+        ),
+        "latency_ms",
+        "naswot",
+    )
+    gains = dd.marginal_gains(front, "latency_ms", "naswot")
+    assert list(gains["trial"]) == [0, 1, 2]
+    assert gains["extra cost"].iloc[1:].tolist() == [4.0, 10.0]
+    assert gains["gain"].iloc[1:].tolist() == [1.0, 2.5]
+    assert gains["gain per unit of cost"].iloc[1:].tolist() == [0.25, 0.25]
+    assert np.isnan(gains["extra cost"].iloc[0])  # the front starts here
+    assert dd.marginal_gains(front.iloc[:0], "latency_ms", "naswot").empty
+
+
+def test_study_data_rebuilds_every_trial_config_from_the_stored_space(
+    dashboard_study: Any, tiny_space_path: Path
+) -> None:
+    data = dd.load_study_data(open_storage(dashboard_study.url), dashboard_study.name)
+    space = load_space(tiny_space_path)
+    assert data.target_ms == pytest.approx(20.0) and data.knobs == list(space.knobs)
+    assert dd.study_space(data).resolution == 64
+    for number, arch in data.arch.items():
+        assert dd.trial_config(data, number) == space.to_config(arch)
+    assert list(data.trials["status"]).count("failed") == 1
+    assert data.trials.loc[data.trials["status"] == "failed", "reason"].item() == (
+        "RuntimeError: out of memory: simulated"
+    )
+    with pytest.raises(KeyError, match="no trial 99"):
+        dd.trial_config(data, 99)
+
+
+def test_trial_markdown_carries_latency_spread_environment_and_config(dashboard_study: Any) -> None:
+    data = dd.load_study_data(open_storage(dashboard_study.url), dashboard_study.name)
+    row = data.measured.iloc[0]
+    text = dd.trial_markdown(data, int(row["number"]))
+    assert f"{row['latency_ms']:.2f} ms median, IQR {row['latency_iqr_ms']:.2f} ms" in text
+    assert f"{int(row['latency_runs'])} timed runs" in text and "target 20 ms" in text
+    config = yaml.safe_load(text.split("```yaml\n")[1].split("```")[0])
+    assert config == dd.trial_config(data, int(row["number"]))
+    stem = dd.trial_file_stem(data, int(row["number"]))
+    assert stem.startswith(f"tiny_trial{int(row['number'])}_") and stem.endswith("gmacs")
+
+
+def test_study_stamp_changes_when_a_trial_finishes(tmp_path: Path) -> None:
+    for url in (f"sqlite:///{tmp_path / 'a.db'}", f"journal:///{tmp_path / 'a.log'}"):
+        storage = open_storage(url)
+        study = optuna.create_study(storage=storage, study_name="s")
+        before = dd.study_stamp(storage, "s")
+        study.add_trial(optuna.trial.create_trial(value=1.0))
+        after = dd.study_stamp(storage, "s")
+        assert before != after and ("COMPLETE", 1) in after
+        assert dd.study_stamp(storage, "s") == after  # nothing new: same stamp
+        with pytest.raises(StorageError, match="no study 'other'"):
+            dd.study_stamp(storage, "other")
+
+
+def test_study_rows_list_space_target_and_trials_per_state(dashboard_study: Any) -> None:
+    rows = dd.study_rows(open_storage(dashboard_study.url))
+    row = rows.set_index("study").loc[dashboard_study.name]
+    assert (row["trials"], row["complete"], row["fail"], row["pruned"]) == (4, 3, 1, 0)
+    assert row["target_ms"] == pytest.approx(20.0) and row["resolution"] == 64
+
+
+def test_dashboard_storage_refuses_to_create_a_missing_sqlite_file(tmp_path: Path) -> None:
+    with pytest.raises(StorageError, match="no SQLite file"):
+        dd.open_dashboard_storage(f"sqlite:///{tmp_path / 'none.db'}")
+    assert not (tmp_path / "none.db").exists()
+    with pytest.raises(StorageError, match="is not a storage URL"):
+        dd.open_dashboard_storage("studies/archlab.db")
+
+
+def test_config_diff_lists_only_the_knobs_that_differ() -> None:
+    data = dd.StudyData(
+        "s",
+        {},
+        ["a", "b"],
+        ["maximize", "minimize"],
+        pd.DataFrame(columns=["knob:x", "knob:y", "knob:z"]),
+        arch={
+            0: {"x": 1, "y": "a", "z": 0.5},
+            1: {"x": 1, "y": "b", "z": 0.5},
+            2: {"x": 2, "y": "a", "z": 0.5},
+        },
+    )
+    diff = dd.config_diff(data, [0, 1, 2])
+    assert list(diff["knob"]) == ["x", "y"] and list(diff.columns)[1:] == [
+        "trial 0",
+        "trial 1",
+        "trial 2",
+    ]
+    assert dd.config_diff(data, [0, 0]).empty
+    with pytest.raises(KeyError, match=r"no trial\(s\) \[7\]"):
+        dd.config_diff(data, [0, 7])
+
+
+def _health_data(
+    rows: list[tuple[int, str, float | None, float | None]], reference: dict[str, Any] | None = None
+) -> dd.StudyData:
+    frame = _frame(rows)
+    frame["objective:naswot"], frame["objective:latency_ms"] = frame["naswot"], frame["latency_ms"]
+    return dd.StudyData(
+        "s", {}, ["naswot", "latency_ms"], ["maximize", "minimize"], frame, spec_reference=reference
+    )
+
+
+def test_hypervolume_history_uses_the_stored_reference_point() -> None:
+    data = _health_data(
+        [
+            (0, "infeasible", 5.0, 45.0),
+            (1, "feasible", 10.0, 42.0),
+            (2, "failed", None, None),
+            (3, "feasible", 20.0, 44.0),
+        ],
+        reference={"point": [40.0, 30.0], "rule": "fixed by the search"},
+    )
+    hv = study_health.hypervolume_history(data)
+    assert hv is not None and hv.stored and hv.rule == "fixed by the search"
+    assert hv.reference == {"naswot": 40.0, "latency_ms": 30.0}
+    # trial 1 spans (42-40)·(30-10) = 40; trial 3 adds (44-42)·(30-20) = 20
+    assert hv.history["hypervolume"].tolist() == [0.0, 40.0, 40.0, 60.0]
+
+
+def test_hypervolume_history_without_stored_point_is_provisional_and_stated() -> None:
+    data = _health_data([(0, "feasible", 10.0, 42.0), (1, "feasible", 20.0, 44.0)])
+    hv = study_health.hypervolume_history(data)
+    assert hv is not None and not hv.stored and hv.rule.startswith("provisional")
+    assert hv.reference == pytest.approx({"naswot": 41.8, "latency_ms": 21.0})  # 10% beyond
+    assert study_health.hypervolume_history(_health_data([(0, "infeasible", 5.0, 1.0)])) is None
+
+
+def test_knob_importance_needs_enough_trials_and_ranks_the_knob_that_matters(
+    tmp_path: Path,
+) -> None:
+    storage = open_storage(f"sqlite:///{tmp_path / 'imp.db'}")
+    study = optuna.create_study(
+        storage=storage, study_name="imp", directions=["maximize", "minimize"]
+    )
+    dists = {
+        "depth": optuna.distributions.IntDistribution(1, 8),
+        "ffn": optuna.distributions.CategoricalDistribution(["a", "b"]),
+    }
+    for i in range(4):
+        params = {"depth": 1 + i % 8, "ffn": "ab"[i % 2]}
+        study.add_trial(
+            optuna.trial.create_trial(
+                params=params, distributions=dists, values=[float(params["depth"]), 1.0]
+            )
+        )
+    found, why = study_health.knob_importance(storage, "imp")
+    assert found is None and "at least 5 complete trials; this study has 4" in str(why)
+    for i in range(4, 20):
+        params = {"depth": 1 + i % 8, "ffn": "ab"[i % 3 % 2]}
+        study.add_trial(
+            optuna.trial.create_trial(
+                params=params, distributions=dists, values=[float(params["depth"]), 1.0]
+            )
+        )
+    for evaluator in study_health.EVALUATORS:
+        found, why = study_health.knob_importance(storage, "imp", evaluator=evaluator)
+        assert why is None and found is not None
+        assert found.index[0] == "depth" and found.sum() == pytest.approx(1.0)
+    with pytest.raises(KeyError, match="unknown importance evaluator 'magic'"):
+        study_health.knob_importance(storage, "imp", evaluator="magic")
+
+
+def test_references_are_measured_once_at_the_studys_resolution(
+    dashboard_study: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ARCHLAB_HOME", str(dashboard_study.home))
+    spec = load_study_spec(dashboard_study)
+    out = study_dir(dashboard_study.name)
+    refs = references.cached_references(spec, out)
+    measured = refs.measured[dashboard_study.reference]
+    assert measured["adapted"] and measured["reconstructed"] and measured["latency_ms"] > 0
+    assert sorted(refs.missing) == ["lw_plgvit_a", "plgvit_base", "plgvit_small", "plgvit_tiny"]
+    family, _, preset = find_preset(dashboard_study.reference)
+    stored = json.loads((out / references.CACHE_NAME).read_text())
+    assert stored["presets"][dashboard_study.reference]["config"] == cfg_to_dict(
+        reduce_cfg(family.name, preset.cfg, 64, preset.resolution), family.name
+    )
+
+    def never(*args: Any, **kwargs: Any) -> dict[str, Any]:
+        raise AssertionError("a cached preset was measured again")
+
+    monkeypatch.setattr(references, "evaluate_arch", never)
+    again = references.measure_references(spec, out, names=[dashboard_study.reference])
+    assert again.measured == refs.measured
+    with pytest.raises(KeyError, match="no preset"):
+        references.measure_references(spec, out, names=["resnet50"])
+
+
+def test_reference_cache_is_ignored_when_the_settings_change(
+    dashboard_study: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ARCHLAB_HOME", str(dashboard_study.home))
+    spec = {**load_study_spec(dashboard_study), "threads": 2}
+    refs = references.cached_references(spec, study_dir(dashboard_study.name))
+    assert not refs.measured and len(refs.missing) == 5
+
+
+def load_study_spec(study: Any) -> dict[str, Any]:
+    return dict(
+        optuna.load_study(study_name=study.name, storage=study.url).user_attrs["archlab_spec"]
+    )
+
+
+def test_pareto_figure_marks_each_status_front_target_and_presets() -> None:
+    frame = _frame(
+        [
+            (0, "feasible", 10.0, 40.0),
+            (1, "feasible", 14.0, 41.0),
+            (2, "infeasible", 30.0, 42.0),
+            (3, "pruned", None, None),
+            (4, "failed", None, None),
+        ]
+    )
+    refs = pd.DataFrame(
+        [
+            {
+                "preset": "p",
+                "reconstructed": False,
+                "adapted": True,
+                "latency_ms": 12.0,
+                "naswot": 39.0,
+                "params": 1e6,
+                "macs": 1e8,
+            }
+        ]
+    )
+    front = dd.front_2d(frame, "latency_ms", "naswot")
+    fig, note = figures.pareto_figure(
+        frame, "latency_ms", "naswot", front=front, target_ms=20.0, references=refs, selected=1
+    )
+    names = [t.name for t in fig.data]
+    assert names == [
+        "Pareto front (2)",
+        "within target (2)",
+        "over latency target (1)",
+        "published variants (1)",
+    ]
+    assert fig.data[0].line.shape == "hv" and list(fig.data[3].text) == ["p†"]
+    assert note == "" and fig.layout.shapes[0].x0 == 20.0
+    lo, hi = fig.layout.xaxis.range
+    assert lo < 10.0 and hi > 30.0  # the target line is inside the axis, not on its edge
+    assert fig.layout.annotations[-1].text == "trial 1"
+    _, far = figures.pareto_figure(frame, "latency_ms", "naswot", target_ms=5000.0)
+    assert "far right of every trial" in far

@@ -1,0 +1,158 @@
+from __future__ import annotations
+
+import re
+import sys
+from pathlib import Path
+
+import numpy as np
+import optuna
+import pytest
+import torch
+from typer.testing import CliRunner
+
+import archlab
+from archlab.cli import app
+from archlab.export import ExportError, ExportResult, export_trial, pick_name
+from archlab.search import SearchSpec, run_search
+from archlab.space import load_space
+from archlab.storage import load_study
+
+optuna.logging.set_verbosity(optuna.logging.WARNING)
+runner = CliRunner()
+
+
+@pytest.fixture(scope="module")
+def study_url(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A two-trial study on the tiny space, plus one failed trial."""
+    url = f"sqlite:///{tmp_path_factory.mktemp('export') / 'study.db'}"
+    space = Path(__file__).parent / "data" / "tiny_plgvit.yaml"
+    result = run_search(
+        SearchSpec(
+            space=str(space),
+            storage=url,
+            study_name="t",
+            n_trials=2,
+            seed=1,
+            objectives=("macs", "latency"),
+            latency_max_time_s=0.3,
+        )
+    )
+    result.study.add_trial(
+        optuna.create_trial(
+            state=optuna.trial.TrialState.FAIL, user_attrs={"fail_reason": "RuntimeError: boom"}
+        )
+    )
+    return url
+
+
+@pytest.fixture(scope="module")
+def exported(study_url: str, tmp_path_factory: pytest.TempPathFactory) -> ExportResult:
+    return export_trial("t", 1, tmp_path_factory.mktemp("pick"), storage=study_url)
+
+
+def _probe(resolution: int) -> torch.Tensor:
+    return torch.randn(2, 3, resolution, resolution, generator=torch.Generator().manual_seed(3))
+
+
+def test_export_writes_the_four_files(exported: ExportResult) -> None:
+    assert sorted(p.name for p in exported.files) == [
+        "config.yaml",
+        "model.onnx",
+        "model.pt",
+        "report.md",
+    ]
+    assert all(p.is_file() and p.parent == exported.out for p in exported.files)
+
+
+def test_exported_config_and_weights_rebuild_the_trials_model(
+    exported: ExportResult, study_url: str, tiny_space_path: Path
+) -> None:
+    trial = load_study("t", study_url).trials[1]
+    rebuilt = archlab.build_model(exported.out / "config.yaml").eval()
+    assert sum(p.numel() for p in rebuilt.parameters()) == trial.user_attrs["params"]
+    rebuilt.load_state_dict(torch.load(exported.out / "model.pt", weights_only=True))
+    # The measured model: the trial's arch built with the study's seed, as the search did.
+    space = load_space(tiny_space_path)
+    torch.manual_seed(1)
+    measured = space.family.build(space.to_cfg(trial.params)).eval()
+    x = _probe(space.resolution)
+    with torch.inference_mode():
+        assert torch.equal(rebuilt(x), measured(x))
+
+
+def test_exported_onnx_matches_pytorch(exported: ExportResult) -> None:
+    import onnx
+    import onnxruntime
+
+    onnx.checker.check_model(onnx.load(str(exported.out / "model.onnx")))
+    model = archlab.build_model(exported.out / "config.yaml").eval()
+    model.load_state_dict(torch.load(exported.out / "model.pt", weights_only=True))
+    x = _probe(64)[:1]
+    session = onnxruntime.InferenceSession(
+        str(exported.out / "model.onnx"), providers=["CPUExecutionProvider"]
+    )
+    got = session.run(None, {"image": x.numpy()})[0]
+    with torch.inference_mode():
+        want = model(x).numpy()
+    np.testing.assert_allclose(got, want, rtol=1e-3, atol=1e-4)
+    assert exported.onnx_max_abs_diff is not None and exported.onnx_max_abs_diff < 1e-3
+
+
+def test_report_has_flop_table_and_the_trials_measured_latency(
+    exported: ExportResult, study_url: str
+) -> None:
+    trial = load_study("t", study_url).trials[1]
+    report = (exported.out / "report.md").read_text()
+    assert f"{trial.user_attrs['params']:,}" in report and f"{trial.user_attrs['macs']:,}" in report
+    assert f"Median **{trial.user_attrs['latency_ms']:.2f} ms**" in report
+    assert "## Per-module params and MACs" in report and "| stages.3 | Sequential |" in report
+    assert exported.latency_ms == trial.user_attrs["latency_ms"]
+
+
+def test_default_folder_is_a_hat_style_pick(study_url: str, archlab_home: Path) -> None:
+    result = export_trial("t", 0, storage=study_url, onnx=False)
+    assert result.out.parent == archlab_home / "t" / "picks"
+    assert re.fullmatch(r"plgvit@[0-9.]+ms_[0-9.]+gmacs", result.out.name)
+    assert sorted(p.name for p in result.files) == ["config.yaml", "model.pt", "report.md"]
+
+
+def test_pick_name_says_where_the_model_sits() -> None:
+    assert pick_name("plgvit", 11.69, 4_161_728) == "plgvit@11.7ms_0.00416gmacs"
+    assert pick_name("plgvit", 123.4, 1_500_000_000) == "plgvit@123ms_1.5gmacs"
+    assert pick_name("lw_plgvit_r", None, 1_500_000_000) == "lw_plgvit_r_1.5gmacs"
+
+
+def test_bad_trial_numbers_are_explained(study_url: str, tmp_path: Path) -> None:
+    with pytest.raises(ExportError, match=r"study 't' has no trial 99; it has trials 0\.\.2"):
+        export_trial("t", 99, tmp_path, storage=study_url)
+    with pytest.raises(ExportError, match=r"trial 2 .* is FAIL \(RuntimeError: boom\)"):
+        export_trial("t", 2, tmp_path, storage=study_url)
+    result = runner.invoke(app, ["export", "--study", "t", "--trial", "99", "--storage", study_url])
+    assert result.exit_code == 2 and "no trial 99" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_missing_onnx_extra_is_explained(
+    study_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(sys.modules, "onnxruntime", None)  # import fails as if not installed
+    result = export_trial("t", 0, tmp_path, storage=study_url)
+    assert "install the onnx extra" in result.onnx_note
+    assert not (tmp_path / "model.onnx").exists() and (tmp_path / "config.yaml").exists()
+
+
+def test_export_cli_writes_a_preset(tmp_path: Path) -> None:
+    result = runner.invoke(
+        app,
+        ["export", "--preset", "lw-plgvit-r", "--out", str(tmp_path), "--no-latency", "--no-onnx"],
+    )
+    assert result.exit_code == 0, result.output
+    model = archlab.build_model(tmp_path / "config.yaml")
+    preset = archlab.build_model({"preset": "lw_plgvit_r"})
+    assert sum(p.numel() for p in model.parameters()) == sum(p.numel() for p in preset.parameters())
+    assert "preset lw_plgvit_r" in (tmp_path / "report.md").read_text()
+
+
+def test_export_cli_needs_a_trial_or_a_preset() -> None:
+    result = runner.invoke(app, ["export", "--study", "t"])
+    assert result.exit_code == 2 and "--study NAME --trial N" in result.output

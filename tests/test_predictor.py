@@ -1,0 +1,81 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from archlab.blocks import block_infos
+from archlab.predictor import LatencyPredictor
+from archlab.profile import BlockEntry, Calibration, DeviceProfile, current_setup
+from archlab.space import load_space
+
+
+@pytest.fixture
+def tiny_model(tiny_space_path: Path) -> torch.nn.Module:
+    space = load_space(tiny_space_path)
+    torch.manual_seed(0)
+    return space.family.build(space.to_cfg(space.default())).eval()
+
+
+def _profile_for(model: torch.nn.Module, path: Path, skip: int = 0) -> dict[str, float]:
+    """A profile of every block of ``model`` but the first ``skip`` (0.1 ms + 1 ms per 1M MACs)."""
+    infos = block_infos(model, torch.randn(1, 3, 64, 64))
+    entries = {}
+    for i, b in enumerate(infos):
+        macs = 1_000_000 * (i + 1)
+        if i >= skip:
+            entries[b.key] = BlockEntry(b.kind, 0.1 + macs / 1e6, macs, 1)
+    DeviceProfile(current_setup(1, "eager", 1), "tiny", 64, entries, Calibration(2.0, 1.0, 3)).save(
+        path
+    )
+    return {k: e.ms for k, e in entries.items()}
+
+
+def test_prediction_is_the_calibrated_sum_of_the_table(
+    tiny_model: torch.nn.Module, tmp_path: Path
+) -> None:
+    path = tmp_path / "cpu.json"
+    table = _profile_for(tiny_model, path)
+    keys = [b.key for b in block_infos(tiny_model, torch.randn(1, 3, 64, 64))]
+    pred = LatencyPredictor(path).predict(tiny_model, 64)
+    assert pred.blocks_ms == pytest.approx(sum(table[k] for k in keys))
+    assert pred.latency_ms == pytest.approx(2.0 * pred.blocks_ms + 1.0)
+    assert pred.measured_on_demand == 0 and pred.estimated == 0 and not pred.flagged
+
+
+def test_missing_blocks_are_estimated_from_macs_and_flagged(
+    tiny_model: torch.nn.Module, tmp_path: Path
+) -> None:
+    path = tmp_path / "cpu.json"
+    _profile_for(tiny_model, path, skip=1)
+    predictor = LatencyPredictor(path, on_demand=False)
+    pred = predictor.predict(tiny_model, 64)
+    assert pred.estimated == 1 and pred.flagged
+    assert predictor.estimate_block("NeverSeen", 2_000_000) == pytest.approx(2.1, rel=1e-6)
+
+
+def test_missing_blocks_are_measured_on_demand_and_saved(
+    tiny_model: torch.nn.Module, tmp_path: Path
+) -> None:
+    path = tmp_path / "cpu.json"
+    _profile_for(tiny_model, path, skip=2)
+    before = len(DeviceProfile.load(path).entries)
+    pred = LatencyPredictor(path, runs=2).predict(tiny_model, 64)
+    assert pred.measured_on_demand >= 1 and pred.estimated == 0
+    saved = DeviceProfile.load(path).entries
+    assert len(saved) == before + pred.measured_on_demand
+    assert {e.source for e in saved.values()} == {"profile", "on-demand"}
+
+
+def test_a_profile_from_another_machine_estimates_instead_of_measuring(
+    tiny_model: torch.nn.Module, tmp_path: Path
+) -> None:
+    path = tmp_path / "cpu.json"
+    _profile_for(tiny_model, path, skip=1)
+    profile = DeviceProfile.load(path)
+    profile.setup["cpu"] = "Another CPU"
+    profile.save(path)
+    predictor = LatencyPredictor(path)
+    assert not predictor.on_demand and predictor.mismatches
+    assert predictor.predict(tiny_model, 64).estimated == 1

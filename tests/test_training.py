@@ -1,0 +1,89 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from torch import nn
+
+from archlab.data import load_digits, load_image_folder, to_input
+from archlab.estimates import estimate_accuracy, reduced_model
+from archlab.space import load_space
+from archlab.training import TrainSpec, recalibrate_batchnorm, short_train
+
+
+def test_short_training_on_digits_runs_and_is_reproducible(tiny_space_path: Path) -> None:
+    space = load_space(tiny_space_path)
+    spec = TrainSpec(steps=4, batch=8, resolution=32, time_limit_s=None)
+    data = load_digits(32)
+    results = []
+    for _ in range(2):
+        model = reduced_model(space, space.default(), 32, data.num_classes, seed=0)
+        results.append(short_train(model, data, spec))
+    first = results[0]
+    assert 0.0 <= first.val_acc <= 1.0 and np.isfinite(first.train_loss)
+    assert first.steps == 4 and not first.stopped_early
+    assert first.val_acc == results[1].val_acc and first.train_loss == results[1].train_loss
+
+
+def test_time_limit_stops_training_and_still_evaluates() -> None:
+    model = nn.Sequential(nn.Flatten(), nn.Linear(3 * 16 * 16, 10))
+    spec = TrainSpec(steps=1000, batch=8, resolution=16, time_limit_s=1e-9)
+    result = short_train(model, load_digits(16), spec)
+    assert result.stopped_early and result.steps < 1000
+    assert 0.0 <= result.val_acc <= 1.0
+
+
+def test_a_linear_model_learns_digits() -> None:
+    # Not a benchmark: a sanity check that labels, inputs and the optimiser fit together.
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Flatten(), nn.Linear(3 * 8 * 8, 10))
+    spec = TrainSpec(steps=150, batch=32, resolution=8, lr=0.01, warmup=0, time_limit_s=None)
+    assert short_train(model, load_digits(8), spec).val_acc > 0.8
+
+
+def test_progress_is_reported_every_step() -> None:
+    calls: list[tuple[int, int]] = []
+    model = nn.Sequential(nn.Flatten(), nn.Linear(3 * 8 * 8, 10))
+    short_train(
+        model,
+        load_digits(8),
+        TrainSpec(steps=3, batch=4, resolution=8),
+        progress=lambda step, steps, loss: calls.append((step, steps)),
+    )
+    assert calls == [(1, 3), (2, 3), (3, 3)]
+
+
+def test_batchnorm_is_recalibrated_to_the_exact_mean() -> None:
+    data = load_digits(8)
+    model = nn.Sequential(nn.BatchNorm2d(3))
+    model[0].running_mean.fill_(5.0)
+    images = data.train_images[:100]
+    recalibrate_batchnorm(model, images, batch=25)  # equal batches: the mean of means is exact
+    expected = to_input(images).mean(dim=(0, 2, 3))
+    assert torch.allclose(model[0].running_mean, expected, atol=1e-5)
+    assert model[0].momentum == 0.1
+
+
+def test_resolution_mismatch_is_rejected() -> None:
+    with pytest.raises(ValueError, match="data is at 8 px but training asks 16 px"):
+        short_train(nn.Linear(1, 1), load_digits(8), TrainSpec(resolution=16))
+    with pytest.raises(ValueError, match="steps and batch"):
+        TrainSpec(steps=0)
+
+
+def test_short_training_on_an_image_folder(tmp_path: Path, tiny_space_path: Path) -> None:
+    rng = np.random.default_rng(0)
+    for label, colour in (("red", 0), ("blue", 2)):
+        (tmp_path / label).mkdir()
+        for i in range(6):
+            pixels = rng.integers(0, 60, (20, 20, 3), dtype=np.uint8)
+            pixels[..., colour] += 180
+            Image.fromarray(pixels).save(tmp_path / label / f"{i}.png")
+    spec = TrainSpec(steps=2, batch=4, resolution=32, data=str(tmp_path), time_limit_s=None)
+    space = load_space(tiny_space_path)
+    out = estimate_accuracy(space, space.default(), ["val_acc"], train=spec)
+    assert 0.0 <= out["val_acc"] <= 1.0 and out["train_steps"] == 2
+    assert load_image_folder(str(tmp_path.resolve()), 32).num_classes == 2

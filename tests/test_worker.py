@@ -1,0 +1,178 @@
+"""Scale-out: workers joining a study from its storage alone, several processes on SQLite, a
+journal file and PostgreSQL, and a worker killed mid-trial."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import optuna
+import pytest
+from typer.testing import CliRunner
+
+from archlab.cli import app
+from archlab.search import SearchSpec, create_or_resume
+from archlab.space import load_space
+from archlab.storage import StorageError, load_study, open_storage
+from archlab.worker import run_worker, run_workers
+
+optuna.logging.set_verbosity(optuna.logging.WARNING)
+runner = CliRunner()
+TrialState = optuna.trial.TrialState
+
+
+def _spec(space: Path, url: str | None, **kw: object) -> SearchSpec:
+    """A fast study: no accuracy proxy to compute (what is coordinated does not depend on it)."""
+    defaults: dict[str, object] = dict(
+        space=str(space),
+        storage=url,
+        study_name="t",
+        n_trials=4,
+        seed=1,
+        objectives=("macs", "latency"),
+        latency_max_time_s=0.3,
+    )
+    defaults.update(kw)
+    return SearchSpec(**defaults)  # type: ignore[arg-type]
+
+
+def _worker(url: str, n_trials: int) -> subprocess.Popen[bytes]:
+    cmd = [sys.executable, "-m", "archlab.cli", "worker", "--study", "t", "--storage", url]
+    cmd += ["--n-trials", str(n_trials)]
+    return subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def _check_no_trial_lost_or_duplicated(study: optuna.Study, n: int, workers: int) -> None:
+    trials = study.get_trials(deepcopy=False)
+    assert sorted(t.number for t in trials) == list(range(n))
+    for trial in trials:
+        assert trial.state in (TrialState.COMPLETE, TrialState.FAIL), trial.state
+        if trial.state == TrialState.FAIL:
+            assert trial.user_attrs["fail_reason"]
+        else:
+            assert trial.user_attrs["params"] > 0 and trial.user_attrs["macs"] > 0
+    assert len({t.user_attrs["worker"] for t in trials}) == workers  # really separate processes
+
+
+def test_worker_needs_only_the_study_name_and_storage(
+    tiny_space_path: Path, storage_url: str, tmp_path: Path
+) -> None:
+    space_file = tmp_path / "gone.yaml"
+    shutil.copy(tiny_space_path, space_file)
+    create_or_resume(_spec(space_file, storage_url))
+    space_file.unlink()  # the worker must rebuild the space from the text the study stores
+    result = run_worker("t", storage_url, n_trials=1, seed=3)
+    assert result.new_trials == 1 and not result.interrupted
+    knobs = set(load_space(tiny_space_path).knobs)
+    for trial in load_study("t", storage_url).trials:
+        assert trial.state == TrialState.COMPLETE and set(trial.params) == knobs
+        attrs = trial.user_attrs
+        assert attrs["params"] > 0 and attrs["macs"] > 0 and attrs["latency_runs"] >= 10
+        assert trial.values == [attrs["macs"], attrs["latency_ms"]]
+        assert attrs["worker"].endswith(f":{os.getpid()}")
+
+
+def test_worker_refuses_missing_and_foreign_studies(storage_url: str) -> None:
+    with pytest.raises(StorageError, match=r"no study 'nope'"):
+        run_worker("nope", storage_url, n_trials=1)
+    optuna.create_study(study_name="plain", storage=storage_url)
+    with pytest.raises(StorageError, match="not created by archlab search"):
+        run_worker("plain", storage_url, n_trials=1)
+
+
+def test_worker_cli_explains_a_missing_study(storage_url: str) -> None:
+    result = runner.invoke(
+        app, ["worker", "--study", "nope", "--storage", storage_url, "--n-trials", "1"]
+    )
+    assert result.exit_code == 2
+    assert "no study 'nope'" in result.output and "Traceback" not in result.output
+
+
+def test_search_with_two_workers_on_the_default_sqlite_file(
+    tiny_space_path: Path, archlab_home: Path
+) -> None:
+    # Created first with a short latency cap, which the CLI's resume keeps and the workers read.
+    create_or_resume(_spec(tiny_space_path, None, study_name="cli"))
+    args = ["search", "--space", str(tiny_space_path), "--study", "cli", "--n-trials", "2"]
+    args += ["--workers", "2", "--seed", "1", "--objectives", "macs,latency"]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert "2 new trials" in result.output
+    _check_no_trial_lost_or_duplicated(load_study("cli"), 2, workers=2)
+    assert sorted(p.name for p in (archlab_home / "cli" / "workers").iterdir()) == [
+        "worker-0.log",
+        "worker-1.log",
+    ]
+
+
+def _postgres_url() -> str:
+    url = os.environ.get("ARCHLAB_TEST_POSTGRES_URL")
+    if not url:
+        if os.environ.get("CI") == "true":
+            pytest.fail("CI must run the PostgreSQL test: ARCHLAB_TEST_POSTGRES_URL is not set")
+        pytest.skip("no PostgreSQL server (set ARCHLAB_TEST_POSTGRES_URL)")
+    return url
+
+
+@pytest.mark.postgres
+def test_three_workers_on_postgresql(tiny_space_path: Path, archlab_home: Path) -> None:
+    url = _postgres_url()
+    name = f"test-{uuid.uuid4().hex[:8]}"
+    try:
+        spec = _spec(tiny_space_path, url, study_name=name, n_trials=6)
+        result = run_workers(spec, workers=3, poll_s=0.5)
+        assert result.exit_codes == [0, 0, 0]
+        _check_no_trial_lost_or_duplicated(load_study(name, url), 6, workers=3)
+    finally:
+        optuna.delete_study(study_name=name, storage=open_storage(url))
+
+
+def _wait_for_running_trial(study: optuna.Study, proc: subprocess.Popen[bytes], knobs: int) -> int:
+    """Number of a trial ``proc`` is measuring (its arch is sampled, its metrics not yet)."""
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and proc.poll() is None:
+        for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+            mine = trial.user_attrs.get("worker", "").endswith(f":{proc.pid}")
+            if mine and len(trial.params) == knobs:
+                return trial.number
+        time.sleep(0.05)
+    raise AssertionError(f"the worker never started a trial (exit code {proc.poll()})")
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "journal"])
+def test_killed_worker_trial_fails_with_reason_and_the_others_go_on(
+    kind: str, tiny_space_path: Path, tmp_path: Path
+) -> None:
+    """A worker is SIGKILLed mid-trial. On the journal file a second worker process runs beside
+    it (the multi-process journal test; SQLite's is the ``--workers 2`` test above)."""
+    url = f"sqlite:///{tmp_path}/s.db" if kind == "sqlite" else f"journal://{tmp_path}/s.log"
+    study, _, _ = create_or_resume(_spec(tiny_space_path, url, grace_period_s=2))
+    victim = _worker(url, 50)
+    others = [_worker(url, 1)] if kind == "journal" else []
+    try:
+        number = _wait_for_running_trial(study, victim, len(load_space(tiny_space_path).knobs))
+    finally:
+        victim.send_signal(signal.SIGKILL)
+        victim.wait()
+        assert [other.wait() for other in others] == [0] * len(others)  # they went on
+    stale = study.get_trials(deepcopy=False)[number]
+    time.sleep(3)  # past the 2 s grace period: the next worker to start a trial fails it
+    assert run_worker("t", url, n_trials=1, seed=5).new_trials == 1
+    trials = load_study("t", url).get_trials(deepcopy=False)
+    assert sorted(t.number for t in trials) == list(range(len(trials)))
+    failed = trials[stale.number]
+    assert failed.state == TrialState.FAIL and failed.params == stale.params
+    reason = failed.user_attrs["fail_reason"]
+    assert reason.startswith(f"stale: no heartbeat from worker {failed.user_attrs['worker']}")
+    (retry,) = [t for t in trials if t.user_attrs.get("retry_of") == stale.number]
+    assert retry.state == TrialState.COMPLETE and retry.params == stale.params
+    assert retry.user_attrs["worker"] != failed.user_attrs["worker"]
+    assert all(t.state == TrialState.COMPLETE for t in trials if t.number != stale.number)
+    for other in others:
+        assert sum(t.user_attrs["worker"].endswith(f":{other.pid}") for t in trials) == 1
