@@ -237,8 +237,12 @@ def search(
     console.print(f"Storage: {storage or default_storage_url()}   study: {result.study.study_name}",
                   soft_wrap=True)
     console.print(f"Outputs: {out}", soft_wrap=True)
-    console.print(f"Front again: archlab pareto --study '{result.study.study_name}'"
-                  + (f" --storage '{storage}'" if storage else ""), soft_wrap=True)
+    storage_opt = f" --storage '{storage}'" if storage else ""
+    console.print(f"Front again: archlab pareto --study '{result.study.study_name}'{storage_opt}",
+                  soft_wrap=True)
+    console.print(f"Dashboard:   archlab dashboard{storage_opt}   (then open the URL it prints; "
+                  "from a clone without an activated venv: .venv/bin/archlab dashboard)",
+                  soft_wrap=True)
 
 
 def _print_failed_workers(result: Any) -> None:

@@ -43,6 +43,7 @@ def test_search_then_pareto_end_to_end(tiny_space_path: Path, archlab_home: Path
                                  "250ms", "--n-trials", "2", "--study", "cli"])
     assert result.exit_code == 0, result.output
     assert "Feasible Pareto front" in result.output
+    assert "archlab dashboard" in result.output
     assert str(archlab_home / "archlab.db") in result.output
     assert (archlab_home / "archlab.db").exists()
     assert (archlab_home / "cli" / "spec.yaml").exists() and (archlab_home / "cli" / "pareto.csv").exists()
