@@ -13,11 +13,7 @@ from typing import Any
 import yaml
 from torch import nn
 
-from archlab.models import hybrid
-from archlab.models import mobileformer
-from archlab.models import parc
-from archlab.models import plgvit
-from archlab.models import sbcformer
+from archlab.models import hybrid, mobileformer, parc, plgvit, sbcformer
 from archlab.models.family import Family, Preset, cfg_from_dict, cfg_to_dict
 
 __all__ = [
