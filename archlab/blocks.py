@@ -41,6 +41,7 @@ __all__ = [
     "stage_names",
     "stage_of",
     "time_in_context",
+    "time_in_context_many",
 ]
 
 _CONTAINERS = (nn.Sequential, nn.ModuleList)
@@ -200,6 +201,48 @@ class ContextTiming:
         return None if ms is None or self.whole_ms <= 0 else ms / self.whole_ms
 
 
+class _HookedPasses:
+    """Forward passes of ``model`` with ``names`` timed by hooks; collects one result per pass."""
+
+    def __init__(self, model: nn.Module, inputs: torch.Tensor, names: list[str]) -> None:
+        self.model, self.inputs, self.names = model.eval(), inputs, names
+        self.results: list[tuple[float, dict[str, int]]] = []
+        self._starts: dict[str, int] = {}
+        self._current: dict[str, int] = {}
+        self._handles: list[Any] = []
+
+    def __enter__(self) -> _HookedPasses:
+        def pre(name: str, module: nn.Module, args: tuple[Any, ...]) -> None:
+            self._starts[name] = time.perf_counter_ns()
+
+        def post(name: str) -> None:
+            elapsed = time.perf_counter_ns() - self._starts[name]
+            self._current[name] = self._current.get(name, 0) + elapsed
+
+        self._handles = _register(self.model, self.names, pre, post)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for h in self._handles:
+            h.remove()
+
+    def run(self) -> tuple[float, dict[str, int]]:
+        """One hooked pass: (whole ms, ns per timed module)."""
+        self._current.clear()
+        t0 = time.perf_counter_ns()
+        self.model(self.inputs)
+        return (time.perf_counter_ns() - t0) / 1e6, dict(self._current)
+
+    def timing(self, contaminated: int = 0) -> ContextTiming:
+        module_ms = {
+            name: statistics.median(r[1].get(name, 0) / 1e6 for r in self.results)
+            for name in self.names
+            if any(name in r[1] for r in self.results)
+        }
+        whole = statistics.median(r[0] for r in self.results)
+        return ContextTiming(whole, module_ms, len(self.results), contaminated)
+
+
 def time_in_context(
     model: nn.Module,
     inputs: torch.Tensor,
@@ -218,42 +261,61 @@ def time_in_context(
     :class:`~archlab.contention.ContentionGuard`).
     """
     names = block_names(model) if names is None else names
-    starts: dict[str, int] = {}
-    current: dict[str, int] = {}
-
-    def pre(name: str, module: nn.Module, args: tuple[Any, ...]) -> None:
-        starts[name] = time.perf_counter_ns()
-
-    def post(name: str) -> None:
-        current[name] = current.get(name, 0) + time.perf_counter_ns() - starts[name]
-
-    def one_run() -> tuple[float, dict[str, int]]:
-        current.clear()
-        t0 = time.perf_counter_ns()
-        model(inputs)
-        return (time.perf_counter_ns() - t0) / 1e6, dict(current)
-
     checker = ContentionGuard(threads, enabled=guard)
     previous = torch.get_num_threads()
     torch.set_num_threads(threads)
-    handles = _register(model, names, pre, post)
-    results: list[tuple[float, dict[str, int]]] = []
     try:
-        model.eval()
-        with torch.inference_mode():
+        with _HookedPasses(model, inputs, names) as passes, torch.inference_mode():
             for _ in range(warmup):
-                one_run()
-            while len(results) < runs:
-                n = min(slice_runs, runs - len(results))
-                results += checker.run(lambda: [one_run() for _ in range(n)])
+                passes.run()
+            while len(passes.results) < runs:
+                n = min(slice_runs, runs - len(passes.results))
+                passes.results += checker.run(lambda n=n: [passes.run() for _ in range(n)])
     finally:
-        for h in handles:
-            h.remove()
         torch.set_num_threads(previous)
-    module_ms = {
-        name: statistics.median(r[1].get(name, 0) / 1e6 for r in results)
-        for name in names
-        if any(name in r[1] for r in results)
-    }
-    whole = statistics.median(r[0] for r in results)
-    return ContextTiming(whole, module_ms, len(results), checker.contaminated)
+    return passes.timing(checker.contaminated)
+
+
+def time_in_context_many(
+    models: list[nn.Module],
+    inputs: torch.Tensor,
+    *,
+    runs: int = 10,
+    warmup: int = 2,
+    threads: int = 1,
+    guard: bool = True,
+) -> list[ContextTiming]:
+    """:func:`time_in_context` of every block of several models, interleaved.
+
+    Round ``r`` runs one hooked pass of every model (starting with model ``r mod n``), so every
+    model's blocks are timed over the same stretch of time and a drift of the machine's speed
+    (large on a VM, see :mod:`archlab.interleave`) affects them alike. Rounds are guarded as a
+    whole against other processes' CPU use.
+    """
+    checker = ContentionGuard(threads, enabled=guard)
+    previous = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    timers = [_HookedPasses(m, inputs, block_names(m)) for m in models]
+    for timer in timers:
+        timer.__enter__()
+    try:
+        with torch.inference_mode():
+            for timer in timers:
+                for _ in range(warmup):
+                    timer.run()
+
+            def one_round(r: int) -> list[tuple[float, dict[str, int]]]:
+                out: list[tuple[float, dict[str, int]]] = [(0.0, {})] * len(timers)
+                for k in range(len(timers)):
+                    i = (r + k) % len(timers)
+                    out[i] = timers[i].run()
+                return out
+
+            for r in range(runs):
+                for timer, result in zip(timers, checker.run(lambda r=r: one_round(r))):
+                    timer.results.append(result)
+    finally:
+        for timer in timers:
+            timer.__exit__()
+        torch.set_num_threads(previous)
+    return [t.timing(checker.contaminated) for t in timers]

@@ -19,7 +19,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TypeVar
 
-__all__ = ["ContentionGuard", "CpuSnapshot", "cpu_snapshot", "foreign_cores"]
+__all__ = ["ContentionGuard", "CpuSnapshot", "cpu_snapshot", "foreign_cores", "machine_ticks",
+           "steal_share"]
 
 T = TypeVar("T")
 _TICK_S = 1.0 / (os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100)
@@ -42,6 +43,29 @@ def _machine_busy_s(path: str = "/proc/stat") -> float | None:
     except OSError:
         return None
     return sum(int(fields[i]) for i in _BUSY_FIELDS if i < len(fields)) * _TICK_S
+
+
+def machine_ticks(path: str = "/proc/stat") -> list[int] | None:
+    """The machine's cumulative CPU time per state (user, nice, system, idle, iowait, irq, softirq,
+    steal ...) in clock ticks, or None where ``/proc/stat`` is unavailable."""
+    try:
+        with open(path) as f:
+            return [int(v) for v in f.readline().split()[1:]]
+    except (OSError, ValueError):
+        return None
+
+
+def steal_share(before: list[int] | None, after: list[int] | None) -> float | None:
+    """Share of the machine's CPU time the hypervisor gave to other guests between two readings.
+
+    On a virtual machine, "steal" is time a virtual CPU was ready to run but the host ran something
+    else: it slows a timing down without any process here being busy, so benchmarks print it.
+    """
+    if before is None or after is None or len(before) < 8 or len(after) < 8:
+        return None
+    delta = [b - a for a, b in zip(before, after)]
+    total = sum(delta[:8])
+    return delta[7] / total if total > 0 else None
 
 
 def cpu_snapshot() -> CpuSnapshot | None:

@@ -1,10 +1,15 @@
 """Interleaved measurement of several candidates: slices of runs spread round-robin over time.
 
 On this kind of machine the latency of one model drifts over minutes, so more runs in one sitting do
-not make a median more repeatable; spreading ~8 slices of ~10 runs per model over a minute or more,
-interleaved with the other candidates, brought the across-process CV of the median under 2% at 1
-thread (MEASUREMENT.md). Interleaving also makes the comparison fair: every candidate sees the same
-mix of quiet and busy moments. Each slice is guarded against other processes' CPU use.
+not make a median more repeatable; spreading slices of runs per model over a minute or more,
+interleaved with the other candidates, makes every candidate see the same mix of quiet and busy
+moments (MEASUREMENT.md). On this VM the drift comes mostly from the hypervisor (CPU "steal"):
+the median of 20-run slices of one model wandered between 24 and 44 ms within 90 s. The finer the
+slices, the more alike the moments each candidate sees: with 10 random PLG-ViT archs measured twice
+in one process, 40 slices of 2 runs gave Spearman 1.000 between the two passes and a 1.75% median
+difference of each arch's latency relative to the group, against 0.964 and 3.3% for 8 slices of 10
+runs (same 80 runs per arch). Hence the defaults. Each round (one slice of every candidate) is
+guarded against other processes' CPU use as a whole, since single slices are too short to judge.
 """
 
 from __future__ import annotations
@@ -28,8 +33,8 @@ def measure_many(
     *,
     threads: int = 1,
     batch: int = 1,
-    slices: int = 8,
-    runs_per_slice: int = 10,
+    slices: int = 40,
+    runs_per_slice: int = 2,
     warmup: int = 3,
     backend: str = "eager",
     memory_format: str = "contiguous",
@@ -53,7 +58,8 @@ def measure_many(
         backend, memory_format: as in :func:`archlab.latency.measure_latency`.
         min_round_s: pause so that each round lasts at least this long (spreads few or fast
             models over more time).
-        guard: re-run slices during which other processes used the CPU (up to 3 times each).
+        guard: re-run rounds during which other processes used the CPU (up to 3 times each); a
+            round counts as a rerun / contaminated slice for every model in it.
 
     Raises:
         ValueError: no models, bad counts, unknown backend or memory format.
@@ -66,19 +72,26 @@ def measure_many(
     check_options(backend, memory_format)
     previous = torch.get_num_threads()
     torch.set_num_threads(threads)
-    guards = [ContentionGuard(threads, enabled=guard) for _ in models]
+    guard_ = ContentionGuard(threads, enabled=guard)
     times: list[list[float]] = [[] for _ in models]
     try:
         example = torch.randn(batch, 3, resolution, resolution)
         runners = [prepare(m.eval(), example, backend, memory_format, threads) for m in models]
+
+        def one_round(r: int) -> list[list[float]]:
+            out: list[list[float]] = [[] for _ in runners]
+            for k in range(len(runners)):
+                i = (r + k) % len(runners)
+                out[i] = timed_runs(runners[i], runs_per_slice)
+            return out
+
         with torch.inference_mode():
             for run in runners:
                 timed_runs(run, warmup)
             for r in range(slices):
                 start = time.perf_counter()
-                for k in range(len(runners)):
-                    i = (r + k) % len(runners)
-                    times[i] += guards[i].run(lambda: timed_runs(runners[i], runs_per_slice))
+                for i, slice_times in enumerate(guard_.run(lambda r=r: one_round(r))):
+                    times[i] += slice_times
                 time.sleep(max(0.0, min_round_s - (time.perf_counter() - start)))
     finally:
         torch.set_num_threads(previous)
@@ -87,7 +100,11 @@ def measure_many(
     )
     return [
         summarize(
-            t, env, protocol="interleaved", reruns=g.reruns, contaminated_slices=g.contaminated
+            t,
+            env,
+            protocol="interleaved",
+            reruns=guard_.reruns,
+            contaminated_slices=guard_.contaminated,
         )
-        for t, g in zip(times, guards)
+        for t in times
     ]

@@ -4,7 +4,8 @@ A candidate's blocks are found with one forward pass (:func:`archlab.blocks.bloc
 the table contribute their in-context time. For a block the table lacks:
 
 * on the machine and setup the profile was made on, it is **measured on demand**: the candidate runs
-  a few hooked forward passes, the missing blocks are timed in context, added to the table and
+  a few hooked forward passes, the missing blocks are timed in context, rescaled by how fast the
+  table's known blocks ran in the same passes (the machine's speed drifts), added to the table and
   saved to the profile file, so later candidates find them;
 * elsewhere it is **estimated** from its MACs with the table's fitted line for blocks of the same
   class (``ms ≈ a + b · MACs``; all blocks when the class is new), and the prediction is flagged.
@@ -75,7 +76,7 @@ class LatencyPredictor:
     """
 
     def __init__(
-        self, path: Path | str, *, on_demand: bool | None = None, runs: int = 5, save: bool = True
+        self, path: Path | str, *, on_demand: bool | None = None, runs: int = 8, save: bool = True
     ) -> None:
         self.path = Path(path)
         self.profile = DeviceProfile.load(self.path)
@@ -106,16 +107,31 @@ class LatencyPredictor:
         return max(0.0, intercept + per_mac * macs)
 
     def _measure(
-        self, model: nn.Module, x: torch.Tensor, missing: list[BlockInfo], macs: dict[str, int]
+        self,
+        model: nn.Module,
+        x: torch.Tensor,
+        infos: list[BlockInfo],
+        missing: list[BlockInfo],
+        macs: dict[str, int],
     ) -> None:
+        """Time every block of ``model`` in context and add the missing ones to the table.
+
+        The machine's speed drifts (by tens of percent over a minute on a VM), so a short sitting
+        is rescaled to the table's time base: by Σ table / Σ measured over the blocks of this model
+        that the table already has (when there are any).
+        """
         threads = int(self.setup.get("threads", 1))  # type: ignore[call-overload]
         timing = time_in_context(
-            model, x, [b.name for b in missing], runs=self.runs, warmup=1, threads=threads
+            model, x, [b.name for b in infos], runs=self.runs, warmup=1, threads=threads
         )
+        known = [b for b in infos if b.key in self.profile.entries and b.name in timing.module_ms]
+        seen = sum(timing.module_ms[b.name] for b in known)
+        scale = sum(self.profile.entries[b.key].ms for b in known) / seen if seen > 0 else 1.0
+        scale = min(max(scale, 0.5), 2.0)  # a wild ratio means too little overlap to trust it
         for b in missing:
             self.profile.entries[b.key] = BlockEntry(
                 b.kind,
-                timing.module_ms.get(b.name, 0.0),
+                scale * timing.module_ms.get(b.name, 0.0),
                 macs.get(b.name, 0),
                 timing.runs,
                 source="on-demand",
@@ -143,7 +159,7 @@ class LatencyPredictor:
             by_module = (counted or count_macs(model, resolution, batch=batch)).by_module
         measured = estimated = 0
         if missing and self.on_demand:
-            self._measure(model, x, missing, by_module)
+            self._measure(model, x, infos, missing, by_module)
             measured = len(missing)
         total = 0.0
         for b in infos:

@@ -29,7 +29,7 @@ import torch
 
 import archlab
 from archlab.allocator import describe_allocator
-from archlab.blocks import block_infos, time_in_context
+from archlab.blocks import block_infos, time_in_context_many
 from archlab.flops import count_macs
 from archlab.latency import cpu_model
 
@@ -210,18 +210,10 @@ def _sample_models(space: Any, n: int, seed: int) -> list[tuple[dict[str, Any], 
     return found
 
 
-def _observe(
-    model: torch.nn.Module, x: torch.Tensor, threads: int, runs: int
-) -> dict[str, tuple[str, str, float, int]]:
-    """Per block name: (key, kind, in-context ms, MACs)."""
-    infos = block_infos(model, x)
-    timing = time_in_context(model, x, [i.name for i in infos], runs=runs, threads=threads)
+def _blocks_of(model: torch.nn.Module, x: torch.Tensor) -> list[tuple[str, str, str, int]]:
+    """(name, key, kind, MACs) of each block of ``model``."""
     macs = count_macs(model, x.shape[-1], batch=x.shape[0]).by_module
-    out = {
-        i.name: (i.key, i.kind, timing.module_ms.get(i.name, 0.0), macs.get(i.name, 0))
-        for i in infos
-    }
-    return out
+    return [(i.name, i.key, i.kind, macs.get(i.name, 0)) for i in block_infos(model, x)]
 
 
 def _table_sum(profile: DeviceProfile, keys: list[str]) -> float:
@@ -240,7 +232,7 @@ def profile_device(
     runs: int = 10,
     seed: int = 0,
     resolution: int | None = None,
-    calibration_slices: int = 8,
+    calibration_slices: int = 40,
     on_progress: Callable[[str], None] | None = None,
 ) -> DeviceProfile:
     """Measure the block lookup table and calibration of a space on this machine.
@@ -253,7 +245,7 @@ def profile_device(
         runs: hooked forward passes per model (the median is kept per block).
         seed: sampling seed.
         resolution: input size (default: the space's).
-        calibration_slices: interleaved slices of 10 runs per calibration model.
+        calibration_slices: interleaved slices (of 2 runs) per calibration model.
         on_progress: called with a line of text after each step.
     """
     from archlab.interleave import measure_many
@@ -268,15 +260,19 @@ def profile_device(
     kinds: dict[str, tuple[str, int]] = {}
     model_keys: list[list[str]] = []
     sampled = _sample_models(space, n_models, seed)
-    for i, (_, cfg) in enumerate(sampled):
+    models, blocks = [], []
+    for _, cfg in sampled:
         torch.manual_seed(0)
-        model = space.family.build(cfg).eval()
-        blocks = _observe(model, x, threads, runs)
-        for key, kind, ms, macs in blocks.values():
-            observed.setdefault(key, []).append(ms)
+        models.append(space.family.build(cfg).eval())
+        blocks.append(_blocks_of(models[-1], x))
+    say(f"timing the blocks of {len(models)} models in context (interleaved, {runs} passes each)")
+    timings = time_in_context_many(models, x, runs=runs, threads=threads)
+    for model_blocks, timing in zip(blocks, timings):
+        for name, key, kind, macs in model_blocks:
+            observed.setdefault(key, []).append(timing.module_ms.get(name, 0.0))
             kinds[key] = (kind, macs)
-        model_keys.append([b[0] for b in blocks.values()])
-        say(f"model {i + 1}/{len(sampled)}: {len(blocks)} blocks, {len(observed)} distinct so far")
+        model_keys.append([b[1] for b in model_blocks])
+    say(f"{len(observed)} distinct blocks")
     entries = {
         k: BlockEntry(kinds[k][0], statistics.median(v), kinds[k][1], len(v))
         for k, v in observed.items()
@@ -288,16 +284,12 @@ def profile_device(
         entries,
         created=datetime.datetime.now(datetime.timezone.utc).isoformat(),
     )
-    calib = sampled[:n_calibration]
-    models = []
-    for _, cfg in calib:
-        torch.manual_seed(0)
-        models.append(space.family.build(cfg).eval())
+    models = models[:n_calibration]
     say(f"measuring {len(models)} whole models (interleaved, {backend}) for the calibration")
     latencies = measure_many(
         models, res, threads=threads, batch=batch, backend=backend, slices=calibration_slices
     )
     measured = [lat.median_ms for lat in latencies]
-    sums = [_table_sum(profile, keys) for keys in model_keys[: len(calib)]]
+    sums = [_table_sum(profile, keys) for keys in model_keys[: len(models)]]
     profile.calibration = fit_calibration(sums, measured)
     return profile

@@ -29,6 +29,7 @@ from typing import Any
 import optuna
 import torch
 
+from archlab.contention import machine_ticks, steal_share
 from archlab.profile import profile_device
 from archlab.search import SearchSpec, run_search
 
@@ -97,6 +98,13 @@ def rss_growth(space: str, folder: Path, trials: int, profile: Path) -> dict[int
     return seen
 
 
+def _steal_text(ticks_at_start: list[int] | None) -> str:
+    share = steal_share(ticks_at_start, machine_ticks())
+    if share is None:
+        return "hypervisor steal: not available here"
+    return f"hypervisor steal during the run: {100 * share:.1f}% of the machine's CPU time"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--space", default="plgvit")
@@ -110,6 +118,7 @@ def main() -> None:
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
     space = str(TINY) if args.quick else args.space
     trials, rss_trials = (6, 30) if args.quick else (args.trials, args.rss_trials)
+    ticks_at_start = machine_ticks()
     print(f"load average at start {os.getloadavg()[0]:.2f}")
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
@@ -136,6 +145,7 @@ def main() -> None:
         f"{rss_trials} ({100 * (last / first - 1):+.1f}%; goal < +10%)"
     )
     print(f"load average at end {os.getloadavg()[0]:.2f}")
+    print(_steal_text(ticks_at_start))
 
 
 if __name__ == "__main__":

@@ -6,7 +6,7 @@ a fresh interpreter each time, this process's allocator setting), at 1 and 2 thr
 
 * ``plain``: ``measure_latency`` per model, one after the other (3 warm-up passes, then runs until
   the median's 95% CI is within ±2% or 10 s), and
-* ``interleaved``: ``measure_many`` (8 slices of 10 runs per model, round-robin),
+* ``interleaved``: ``measure_many`` (40 slices of 2 runs per model, round-robin),
 
 both with the contention guard on (slices disturbed by other processes are re-run). The figure is
 the coefficient of variation of the per-process medians (standard deviation / mean): how much a
@@ -35,6 +35,7 @@ import torch
 from scipy.stats import spearmanr
 
 from archlab.allocator import allocator_name, measure_in_subprocess
+from archlab.contention import machine_ticks, steal_share
 from archlab.flops import count_macs
 from archlab.latency import cpu_model
 from archlab.models import FAMILIES, build_model, config_of
@@ -137,6 +138,13 @@ def rank_stability(space_name: str, n: int, quick: bool) -> dict[str, float]:
     return rho
 
 
+def _steal_text(ticks_at_start: list[int] | None) -> str:
+    share = steal_share(ticks_at_start, machine_ticks())
+    if share is None:
+        return "hypervisor steal: not available here"
+    return f"hypervisor steal during the run: {100 * share:.1f}% of the machine's CPU time"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--processes", type=int, default=5)
@@ -150,6 +158,7 @@ def main() -> None:
     rank_n = 5 if args.quick else args.rank_n
     torch.set_num_threads(1)
     configs = sized_configs()
+    ticks_at_start = machine_ticks()
     print(
         f"{cpu_model()}, torch {torch.__version__}, allocator {allocator_name()}, "
         f"load average at start {os.getloadavg()[0]:.2f}"
@@ -174,6 +183,7 @@ def main() -> None:
     for protocol, rho in rank_stability(args.space, rank_n, args.quick).items():
         print(f"{protocol:>12}: Spearman ρ = {rho:.4f} (goal ≥ 0.98)")
     print(f"\n{time.perf_counter() - start:.0f} s; load average at end {os.getloadavg()[0]:.2f}")
+    print(_steal_text(ticks_at_start))
 
 
 if __name__ == "__main__":

@@ -3,9 +3,9 @@
 For each space: a device profile (``archlab.profile.profile_device``; an existing one is reused with
 ``--profile-dir``), then ``--n`` random architectures that the profile was not built from (other
 seeds) are predicted (``archlab.predictor.LatencyPredictor``, as a predicted-mode search uses it:
-blocks missing from the table are measured on demand in context and added to the table) and measured
-whole with the interleaved protocol (``measure_many``, groups of 10 models). Printed per space: the
-median absolute percentage error, the share of architectures within ±10%, the Spearman rank
+blocks missing from the table are measured on demand in context and added to the table) and
+measured whole with the interleaved protocol (``measure_many``, all of them in one run). Printed per
+space: the median absolute percentage error, the share of architectures within ±10%, the Spearman rank
 correlation, the median signed error, and how many blocks had to be measured on demand.
 ``--no-on-demand`` estimates missing blocks from their MACs instead (as on another machine).
 
@@ -27,6 +27,7 @@ from typing import Any
 import torch
 from scipy.stats import spearmanr
 
+from archlab.contention import machine_ticks, steal_share
 from archlab.interleave import measure_many
 from archlab.predictor import LatencyPredictor
 from archlab.profile import DeviceProfile, profile_device
@@ -77,19 +78,22 @@ def evaluate(
     predictor = LatencyPredictor(profile, on_demand=on_demand)
     predicted, measured, on_demand_blocks, estimated = [], [], 0, 0
     cfgs = _archs(space, n)
-    for start in range(0, len(cfgs), 10):
-        models = []
-        for cfg in cfgs[start : start + 10]:
-            torch.manual_seed(0)
-            model = space.family.build(cfg).eval()
-            pred = predictor.predict(model, space.resolution)
-            predicted.append(pred.latency_ms)
-            on_demand_blocks += pred.measured_on_demand
-            estimated += pred.estimated
-            models.append(model)
-        options = {"slices": 2, "runs_per_slice": 3} if quick else {}
-        measured += [lat.median_ms for lat in measure_many(models, space.resolution, **options)]
-        print(f"  {len(measured)}/{len(cfgs)} architectures", flush=True)
+    models = []
+    for i, cfg in enumerate(cfgs, 1):
+        torch.manual_seed(0)
+        model = space.family.build(cfg).eval()
+        pred = predictor.predict(model, space.resolution)
+        predicted.append(pred.latency_ms)
+        on_demand_blocks += pred.measured_on_demand
+        estimated += pred.estimated
+        models.append(model)
+        if i % 10 == 0 or i == len(cfgs):
+            print(f"  predicted {i}/{len(cfgs)}", flush=True)
+    # One interleaved measurement of all of them: every arch sees the same stretch of time.
+    options = {"slices": 2, "runs_per_slice": 3} if quick else {}
+    start = time.perf_counter()
+    measured = [lat.median_ms for lat in measure_many(models, space.resolution, **options)]
+    print(f"  measured {len(measured)} whole in {time.perf_counter() - start:.0f} s", flush=True)
     errors = [(p - m) / m for p, m in zip(predicted, measured)]
     return {
         "n": len(errors),
@@ -101,6 +105,13 @@ def evaluate(
         "estimated_blocks": estimated,
         "median_measured_ms": statistics.median(measured),
     }
+
+
+def _steal_text(ticks_at_start: list[int] | None) -> str:
+    share = steal_share(ticks_at_start, machine_ticks())
+    if share is None:
+        return "hypervisor steal: not available here"
+    return f"hypervisor steal during the run: {100 * share:.1f}% of the machine's CPU time"
 
 
 def main() -> None:
@@ -128,6 +139,7 @@ def main() -> None:
     n = 6 if args.quick else args.n
     profile_dir = args.profile_dir or home() / "profiles"
     profile_dir.mkdir(parents=True, exist_ok=True)
+    ticks_at_start = machine_ticks()
     print(f"load average at start {os.getloadavg()[0]:.2f}")
     results = {}
     for space in spaces:
@@ -147,6 +159,7 @@ def main() -> None:
             f"{r['estimated_blocks']:9d} {r['median_measured_ms']:7.1f}"
         )
     print(f"load average at end {os.getloadavg()[0]:.2f}")
+    print(_steal_text(ticks_at_start))
 
 
 if __name__ == "__main__":

@@ -12,6 +12,7 @@ from archlab.blocks import (
     stage_names,
     stage_of,
     time_in_context,
+    time_in_context_many,
 )
 from archlab.flops import count_params
 from archlab.models import FAMILIES
@@ -112,3 +113,26 @@ def test_blocks_hold_every_parameter_of_a_family_model(family: str) -> None:
     modules = dict(model.named_modules())
     assert sum(count_params(modules[n]) for n in block_names(model)) == count_params(model)
     assert stage_names(model)
+
+
+def test_time_in_context_many_interleaves_passes_and_removes_its_hooks() -> None:
+    calls: list[int] = []
+
+    class Tagged(_Toy):
+        def __init__(self, tag: int) -> None:
+            super().__init__()
+            self.tag = tag
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            calls.append(self.tag)
+            return super().forward(x)
+
+    models = [Tagged(0), Tagged(1), Tagged(2)]
+    timings = time_in_context_many(models, torch.randn(1, 3, 16, 16), runs=3, warmup=1, guard=False)
+    assert [t.runs for t in timings] == [3, 3, 3]
+    assert all(set(t.module_ms) == {"stem", "stages.0.0", "stages.0.1", "stages.1.0", "head"}
+               for t in timings)
+    # warm-up passes model by model, then rounds that start one model later each time
+    assert calls == [0, 1, 2, 0, 1, 2, 1, 2, 0, 2, 0, 1]
+    assert all(not m._forward_hooks and not m._forward_pre_hooks
+               for model in models for m in model.modules())

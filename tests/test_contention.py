@@ -1,9 +1,17 @@
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from archlab import contention
-from archlab.contention import ContentionGuard, CpuSnapshot, foreign_cores
+from archlab.contention import (
+    ContentionGuard,
+    CpuSnapshot,
+    foreign_cores,
+    machine_ticks,
+    steal_share,
+)
 
 
 def test_foreign_cores_subtracts_own_cpu_time() -> None:
@@ -64,3 +72,17 @@ def test_disabled_guard_calls_once(monkeypatch: pytest.MonkeyPatch) -> None:
     guard = ContentionGuard(enabled=False)
     guard.run(lambda: calls.append(1))
     assert len(calls) == 1 and guard.reruns == 0
+
+
+def test_steal_share_is_the_steal_part_of_all_cpu_time() -> None:
+    before = [100, 0, 50, 800, 0, 0, 0, 50, 0, 0]
+    after = [200, 0, 70, 1000, 0, 0, 0, 130, 0, 0]  # +100 user +20 sys +200 idle +80 steal
+    assert steal_share(before, after) == pytest.approx(80 / 400)
+    assert steal_share(None, after) is None and steal_share(before[:4], after[:4]) is None
+
+
+def test_machine_ticks_reads_the_cpu_line(tmp_path: Path) -> None:
+    stat = tmp_path / "stat"
+    stat.write_text("cpu  1 2 3 4 5 6 7 8 9 10\ncpu0 1 1 1 1 1 1 1 1 1 1\n")
+    assert machine_ticks(str(stat)) == [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]
+    assert machine_ticks(str(tmp_path / "missing")) is None

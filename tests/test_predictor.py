@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from archlab.blocks import block_infos
+from archlab.blocks import ContextTiming, block_infos
 from archlab.predictor import LatencyPredictor
 from archlab.profile import BlockEntry, Calibration, DeviceProfile, current_setup
 from archlab.space import load_space
@@ -79,3 +79,24 @@ def test_a_profile_from_another_machine_estimates_instead_of_measuring(
     predictor = LatencyPredictor(path)
     assert not predictor.on_demand and predictor.mismatches
     assert predictor.predict(tiny_model, 64).estimated == 1
+
+
+def test_blocks_measured_on_demand_are_rescaled_to_the_table_time_base(
+    tiny_model: torch.nn.Module, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The machine ran at half the table's speed: known blocks took 2× their table time, so a
+    missing block's measured time is halved before it enters the table."""
+    path = tmp_path / "cpu.json"
+    table = _profile_for(tiny_model, path, skip=1)
+    infos = block_infos(tiny_model, torch.randn(1, 3, 64, 64))
+    slow = {b.name: 2 * table[b.key] for b in infos[1:]}
+    slow[infos[0].name] = 8.0
+
+    def fake_timing(model: torch.nn.Module, x: torch.Tensor, names: list[str], **_: object):
+        assert set(names) == {b.name for b in infos}  # every block is timed, not only the missing
+        return ContextTiming(sum(slow.values()), slow, 4)
+
+    monkeypatch.setattr("archlab.predictor.time_in_context", fake_timing)
+    pred = LatencyPredictor(path, save=False).predict(tiny_model, 64)
+    assert pred.measured_on_demand == 1
+    assert pred.blocks_ms == pytest.approx(sum(table[b.key] for b in infos[1:]) + 4.0)
