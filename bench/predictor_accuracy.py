@@ -4,15 +4,15 @@ For each space: a device profile (``archlab.profile.profile_device``; an existin
 ``--profile-dir``), then ``--n`` random architectures that the profile was not built from (other
 seeds) are predicted (``archlab.predictor.LatencyPredictor``, as a predicted-mode search uses it:
 blocks missing from the table are measured on demand in context and added to the table) and
-measured whole with the interleaved protocol (``measure_many``, all of them in one run). Printed per
-space: the median absolute percentage error, the share of architectures within ±10%, the Spearman rank
-correlation, the median signed error, and how many blocks had to be measured on demand.
-``--no-on-demand`` estimates missing blocks from their MACs instead (as on another machine).
+measured whole with the interleaved protocol (``measure_many``, all of them in one run). Printed
+per space: the median absolute percentage error, the share of architectures within ±10%, the
+Spearman rank correlation, the median signed error, and how many blocks had to be measured on
+demand. ``--no-on-demand`` estimates missing blocks from their MACs instead (as on another machine).
 
-Figures are only meaningful on a quiet machine (check ``uptime``).
-Run: ``.venv/bin/python bench/predictor_accuracy.py`` (all spaces, 100 archs each: about
-10 min per space on 2 cores); ``--n 20 --spaces plgvit`` for a shorter run, ``--quick`` to check
-that the script works (tiny test space, figures not meaningful).
+Figures are only meaningful on a quiet machine (check ``uptime``; the host's steal is printed).
+Run: ``.venv/bin/python bench/predictor_accuracy.py`` (all spaces, 100 archs each: about 20 min per
+space); ``--n 20 --spaces plgvit`` for a shorter run, ``--quick`` to check that the script works
+(tiny test space, figures not meaningful); ``--csv rows.csv`` keeps one row per arch.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import torch
 from scipy.stats import spearmanr
 
@@ -73,7 +74,7 @@ def _archs(space: Any, n: int) -> list[Any]:
 
 def evaluate(
     space_name: str, profile: Path, n: int, on_demand: bool, quick: bool
-) -> dict[str, float]:
+) -> dict[str, Any]:
     space = load_space(space_name)
     predictor = LatencyPredictor(profile, on_demand=on_demand)
     predicted, measured, on_demand_blocks, estimated = [], [], 0, 0
@@ -96,6 +97,8 @@ def evaluate(
     print(f"  measured {len(measured)} whole in {time.perf_counter() - start:.0f} s", flush=True)
     errors = [(p - m) / m for p, m in zip(predicted, measured)]
     return {
+        "rows": [{"space": Path(space_name).stem, "predicted_ms": p, "measured_ms": m}
+                 for p, m in zip(predicted, measured)],
         "n": len(errors),
         "median_abs_pct": 100 * statistics.median(abs(e) for e in errors),
         "within_10_pct": 100 * sum(abs(e) <= 0.10 for e in errors) / len(errors),
@@ -130,6 +133,7 @@ def main() -> None:
         action="store_true",
         help="estimate missing blocks from MACs instead of measuring them",
     )
+    parser.add_argument("--csv", type=Path, default=None, help="write one row per arch here")
     parser.add_argument("--quick", action="store_true", help="tiny run to check the script works")
     args = parser.parse_args()
     torch.set_num_threads(1)
@@ -160,6 +164,10 @@ def main() -> None:
         )
     print(f"load average at end {os.getloadavg()[0]:.2f}")
     print(_steal_text(ticks_at_start))
+    if args.csv:
+        rows = [row for r in results.values() for row in r["rows"]]
+        pd.DataFrame(rows).to_csv(args.csv, index=False)
+        print(f"rows written to {args.csv}")
 
 
 if __name__ == "__main__":
