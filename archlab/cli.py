@@ -459,8 +459,8 @@ def profile_device(
     backend: Annotated[Backend, typer.Option(help="Backend of the whole-model calibration (blocks are timed eagerly).")] = Backend.eager,
     batch: Annotated[int, typer.Option(min=1, help="Batch size.")] = 1,
     n_models: Annotated[int, typer.Option(min=1, help="Sampled architectures whose blocks are timed in context.")] = 24,
-    calibration: Annotated[int, typer.Option(min=1, help="How many of them are measured whole to fit the calibration.")] = 12,
-    runs: Annotated[int, typer.Option(min=1, help="Hooked forward passes per architecture.")] = 10,
+    calibration: Annotated[int, typer.Option(min=1, help="How many of them are measured whole to fit the calibration.")] = 24,
+    runs: Annotated[int, typer.Option(min=1, help="Hooked forward passes per architecture.")] = 30,
     resolution: Annotated[int | None, typer.Option(help="Input resolution. Default: the space's.")] = None,
     seed: Annotated[int, typer.Option(help="Sampling seed.")] = 0,
 ) -> None:

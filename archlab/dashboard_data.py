@@ -64,6 +64,8 @@ METRICS: dict[str, tuple[str, str]] = {
         OBJECTIVES.values(), key=lambda o: (o.metric != "latency_ms", o.direction == "minimize")
     )
 }
+#: Metrics that estimate accuracy (higher is better), in the order the dashboard prefers them.
+ACCURACY_METRICS = ("naswot", "synflow", "grad_norm", "val_acc")
 #: How a trial is shown: a finished trial within or over the latency target, or one that stopped.
 STATUSES = ("feasible", "infeasible", "pruned", "failed", "running")
 _STATE_STATUS = {"PRUNED": "pruned", "FAIL": "failed", "RUNNING": "running", "WAITING": "running"}
@@ -162,6 +164,17 @@ class StudyData:
     def target_ms(self) -> float | None:
         target = self.spec.get("target_latency_s")
         return None if target is None else float(target) * 1e3
+
+    @property
+    def accuracy_metric(self) -> str | None:
+        """The study's accuracy estimate: the first objective that is one (``naswot``,
+        ``synflow``, ``grad_norm``, ``val_acc``), else the first such metric its trials carry."""
+        named = [OBJECTIVES[n].metric for n in self.spec.get("objectives", []) if n in OBJECTIVES]
+        for metric in [*named, *ACCURACY_METRICS]:
+            if metric in ACCURACY_METRICS and metric in self.trials:
+                if self.trials[metric].notna().any():
+                    return metric
+        return None
 
     @property
     def knobs(self) -> list[str]:
@@ -375,6 +388,7 @@ def trial_markdown(data: StudyData, number: int, report: ModelReport | None = No
     """A Markdown report of one trial: metrics with the latency spread, config, module table."""
     row, spec = data.row(number), data.spec
     target = data.target_ms
+    accuracy = data.accuracy_metric
     lines = [
         f"# {data.name}: trial {number}",
         "",
@@ -385,7 +399,9 @@ def trial_markdown(data: StudyData, number: int, report: ModelReport | None = No
         + (f"; target {target:.0f} ms" if target is not None else ""),
         f"- environment: {spec.get('cpu')}, {spec.get('threads')} thread(s), "
         f"torch {spec.get('torch_version')}",
-        f"- accuracy estimate (NASWOT): {_fmt(row.get('naswot'))}",
+        f"- accuracy estimate ({objective_label(accuracy)}): {_fmt(row.get(accuracy))}"
+        if accuracy
+        else "- accuracy estimate: none recorded",
         f"- parameters: {fmt_count(_num(row.get('params')))}, "
         f"MACs: {fmt_count(_num(row.get('macs')))}",
         "",

@@ -127,7 +127,7 @@ def main() -> None:
             start = time.perf_counter()
             profile = folder / "profile.json"
             profile_device(
-                space, n_models=4 if args.quick else 24, calibration_slices=2 if args.quick else 8
+                space, n_models=4 if args.quick else 24, calibration_slices=2 if args.quick else 40
             ).save(profile)
             print(f"profile made in {time.perf_counter() - start:.0f} s (not counted below)")
         rates = throughput(space, folder, trials, profile)

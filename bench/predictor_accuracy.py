@@ -49,9 +49,9 @@ def _profile(space: str, directory: Path, n_models: int, quick: bool) -> Path:
     profile = profile_device(
         space,
         n_models=n_models,
-        n_calibration=min(n_models, 12),
-        runs=3 if quick else 10,
-        calibration_slices=2 if quick else 8,
+        n_calibration=n_models,
+        runs=3 if quick else 30,
+        calibration_slices=2 if quick else 40,
     )
     profile.save(path)
     print(

@@ -307,3 +307,21 @@ def test_pareto_figure_marks_each_status_front_target_and_presets() -> None:
     assert fig.layout.annotations[-1].text == "trial 1"
     _, far = figures.pareto_figure(frame, "latency_ms", "naswot", target_ms=5000.0)
     assert "far right of every trial" in far
+
+
+def test_accuracy_metric_follows_the_studys_objectives() -> None:
+    frame = _frame([(0, "feasible", 10.0, 80.0), (1, "feasible", 20.0, 85.0)])
+    frame["synflow"] = [3.0, 1.0]
+    synflow_study = dd.StudyData(
+        "s", {"objectives": ["synflow", "latency"]}, ["synflow", "latency_ms"],
+        ["maximize", "minimize"], frame,
+    )
+    assert synflow_study.accuracy_metric == "synflow"
+    # no accuracy objective (e.g. macs vs latency): the estimate the trials carry
+    costs_study = dd.StudyData(
+        "s", {"objectives": ["macs", "latency"]}, ["macs", "latency_ms"],
+        ["minimize", "minimize"], frame,
+    )
+    assert costs_study.accuracy_metric == "naswot"
+    bare = dd.StudyData("s", {}, ["a", "b"], ["minimize", "minimize"], frame[["number", "macs"]])
+    assert bare.accuracy_metric is None

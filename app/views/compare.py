@@ -11,7 +11,8 @@ st.title("Compare trials")
 
 
 def _default(data: dd.StudyData, numbers: list[int]) -> list[int]:
-    front = dd.front_2d(data.trials, "latency_ms", "naswot") if "naswot" in data.trials else []
+    accuracy = data.accuracy_metric
+    front = dd.front_2d(data.trials, "latency_ms", accuracy) if accuracy else []
     chosen = [int(n) for n in front["number"]][:3] if len(front) >= 2 else numbers[:2]
     selected = st.session_state.get("selected_trial")
     if selected in numbers and selected not in chosen:

@@ -42,12 +42,13 @@ def _summary(data: dd.StudyData) -> None:
         st.info("This study has no trials yet.")
         return
     statuses = frame["status"].value_counts()
-    front = dd.front_2d(frame, "latency_ms", "naswot") if "naswot" in frame else frame.iloc[:0]
+    accuracy = data.accuracy_metric
+    front = dd.front_2d(frame, "latency_ms", accuracy) if accuracy else frame.iloc[:0]
     cols = st.columns(4)
     cols[0].metric("Trials", len(frame))
     cols[1].metric("Within the latency target", int(statuses.get("feasible", 0)))
-    cols[2].metric("On the front (NASWOT vs latency)", len(front))
-    best = frame.loc[frame["status"] == "feasible", "naswot"].max() if "naswot" in frame else None
+    cols[2].metric(f"On the front ({accuracy or 'no accuracy estimate'} vs latency)", len(front))
+    best = frame.loc[frame["status"] == "feasible", accuracy].max() if accuracy else None
     cols[3].metric(
         "Best accuracy estimate within target",
         "–" if best != best or best is None else f"{best:.2f}",

@@ -26,7 +26,8 @@ def _controls(data: dd.StudyData) -> tuple[str, str, str, bool]:
         key="pareto_x",
         format_func=dd.objective_label,
     )
-    y_default = "naswot" if "naswot" in metrics and x != "naswot" else metrics[0]
+    accuracy = data.accuracy_metric
+    y_default = accuracy if accuracy in metrics and x != accuracy else metrics[0]
     y = cols[1].selectbox(
         "y axis",
         metrics,
@@ -88,7 +89,11 @@ def _selected_summary(data: dd.StudyData, number: int) -> None:
         f"{row['latency_ms']:.2f} ms",
         help=f"IQR {row['latency_iqr_ms']:.2f} ms over {row['latency_runs']:.0f} runs",
     )
-    cols[1].metric("Accuracy estimate (NASWOT)", f"{row['naswot']:.2f}")
+    accuracy = data.accuracy_metric
+    cols[1].metric(
+        "Accuracy estimate" + (f" ({accuracy})" if accuracy else ""),
+        f"{row[accuracy]:.3g}" if accuracy and pd.notna(row.get(accuracy)) else "–",
+    )
     cols[2].metric("Parameters", fmt_count(row["params"]))
     cols[3].metric("MACs", fmt_count(row["macs"]))
     st.page_link(

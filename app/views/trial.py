@@ -19,8 +19,9 @@ def _label(data: dd.StudyData, number: int) -> str:
     text = f"trial {number} · {row['status']}"
     if pd.notna(row.get("latency_ms")):
         text += f" · {row['latency_ms']:.2f} ms"
-    if pd.notna(row.get("naswot")):
-        text += f" · NASWOT {row['naswot']:.2f}"
+    accuracy = data.accuracy_metric
+    if accuracy and pd.notna(row.get(accuracy)):
+        text += f" · {accuracy} {row[accuracy]:.3g}"
     return text
 
 
@@ -28,7 +29,8 @@ def _pick(data: dd.StudyData) -> int:
     numbers = [int(n) for n in data.trials["number"]]
     wanted = st.session_state.get("selected_trial")
     if st.session_state.get("trial_pick") not in numbers:
-        front = dd.front_2d(data.trials, "latency_ms", "naswot") if "naswot" in data.trials else []
+        accuracy = data.accuracy_metric
+        front = dd.front_2d(data.trials, "latency_ms", accuracy) if accuracy else []
         first = int(front["number"].iloc[0]) if len(front) else numbers[0]
         st.session_state["trial_pick"] = wanted if wanted in numbers else first
     number = st.selectbox("Trial", numbers, key="trial_pick", format_func=lambda n: _label(data, n))
