@@ -23,6 +23,7 @@ import hashlib
 import statistics
 import time
 from collections.abc import Callable, Iterable
+from contextlib import ExitStack
 from dataclasses import dataclass
 from typing import Any
 
@@ -296,26 +297,23 @@ def time_in_context_many(
     previous = torch.get_num_threads()
     torch.set_num_threads(threads)
     timers = [_HookedPasses(m, inputs, block_names(m)) for m in models]
-    for timer in timers:
-        timer.__enter__()
+
+    def one_round(r: int) -> list[tuple[float, dict[str, int]]]:
+        out: list[tuple[float, dict[str, int]]] = [(0.0, {})] * len(timers)
+        for k in range(len(timers)):
+            i = (r + k) % len(timers)
+            out[i] = timers[i].run()
+        return out
+
     try:
-        with torch.inference_mode():
+        with ExitStack() as hooks, torch.inference_mode():
             for timer in timers:
+                hooks.enter_context(timer)
                 for _ in range(warmup):
                     timer.run()
-
-            def one_round(r: int) -> list[tuple[float, dict[str, int]]]:
-                out: list[tuple[float, dict[str, int]]] = [(0.0, {})] * len(timers)
-                for k in range(len(timers)):
-                    i = (r + k) % len(timers)
-                    out[i] = timers[i].run()
-                return out
-
             for r in range(runs):
                 for timer, result in zip(timers, checker.run(lambda r=r: one_round(r))):
                     timer.results.append(result)
     finally:
-        for timer in timers:
-            timer.__exit__()
         torch.set_num_threads(previous)
     return [t.timing(checker.contaminated) for t in timers]

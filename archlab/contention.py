@@ -19,8 +19,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TypeVar
 
-__all__ = ["ContentionGuard", "CpuSnapshot", "cpu_snapshot", "foreign_cores", "machine_ticks",
-           "steal_share"]
+__all__ = ["ContentionGuard", "CpuSnapshot", "cpu_snapshot", "describe_steal", "foreign_cores",
+           "machine_ticks", "steal_share"]
 
 T = TypeVar("T")
 _TICK_S = 1.0 / (os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100)
@@ -66,6 +66,14 @@ def steal_share(before: list[int] | None, after: list[int] | None) -> float | No
     delta = [b - a for a, b in zip(before, after)]
     total = sum(delta[:8])
     return delta[7] / total if total > 0 else None
+
+
+def describe_steal(ticks_at_start: list[int] | None) -> str:
+    """A line for a benchmark's output: the steal since ``ticks_at_start`` (a machine_ticks())."""
+    share = steal_share(ticks_at_start, machine_ticks())
+    if share is None:
+        return "hypervisor steal: not available here"
+    return f"hypervisor steal during the run: {100 * share:.1f}% of the machine's CPU time"
 
 
 def cpu_snapshot() -> CpuSnapshot | None:

@@ -29,7 +29,7 @@ from typing import Any
 import optuna
 import torch
 
-from archlab.contention import machine_ticks, steal_share
+from archlab.contention import describe_steal, machine_ticks
 from archlab.profile import profile_device
 from archlab.search import SearchSpec, run_search
 
@@ -98,13 +98,6 @@ def rss_growth(space: str, folder: Path, trials: int, profile: Path) -> dict[int
     return seen
 
 
-def _steal_text(ticks_at_start: list[int] | None) -> str:
-    share = steal_share(ticks_at_start, machine_ticks())
-    if share is None:
-        return "hypervisor steal: not available here"
-    return f"hypervisor steal during the run: {100 * share:.1f}% of the machine's CPU time"
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--space", default="plgvit")
@@ -126,9 +119,8 @@ def main() -> None:
         if profile is None:
             start = time.perf_counter()
             profile = folder / "profile.json"
-            profile_device(
-                space, n_models=4 if args.quick else 24, calibration_slices=2 if args.quick else 40
-            ).save(profile)
+            quick_options = {"n_models": 4, "calibration_slices": 2} if args.quick else {}
+            profile_device(space, **quick_options).save(profile)
             print(f"profile made in {time.perf_counter() - start:.0f} s (not counted below)")
         rates = throughput(space, folder, trials, profile)
         rss = rss_growth(space, folder, rss_trials, profile)
@@ -145,7 +137,7 @@ def main() -> None:
         f"{rss_trials} ({100 * (last / first - 1):+.1f}%; goal < +10%)"
     )
     print(f"load average at end {os.getloadavg()[0]:.2f}")
-    print(_steal_text(ticks_at_start))
+    print(describe_steal(ticks_at_start))
 
 
 if __name__ == "__main__":

@@ -35,7 +35,7 @@ import torch
 from scipy.stats import spearmanr
 
 from archlab.allocator import allocator_name, measure_in_subprocess
-from archlab.contention import machine_ticks, steal_share
+from archlab.contention import describe_steal, machine_ticks
 from archlab.flops import count_macs
 from archlab.latency import cpu_model
 from archlab.models import FAMILIES, build_model, config_of
@@ -138,13 +138,6 @@ def rank_stability(space_name: str, n: int, quick: bool) -> dict[str, float]:
     return rho
 
 
-def _steal_text(ticks_at_start: list[int] | None) -> str:
-    share = steal_share(ticks_at_start, machine_ticks())
-    if share is None:
-        return "hypervisor steal: not available here"
-    return f"hypervisor steal during the run: {100 * share:.1f}% of the machine's CPU time"
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--processes", type=int, default=5)
@@ -183,7 +176,7 @@ def main() -> None:
     for protocol, rho in rank_stability(args.space, rank_n, args.quick).items():
         print(f"{protocol:>12}: Spearman ρ = {rho:.4f} (goal ≥ 0.98)")
     print(f"\n{time.perf_counter() - start:.0f} s; load average at end {os.getloadavg()[0]:.2f}")
-    print(_steal_text(ticks_at_start))
+    print(describe_steal(ticks_at_start))
 
 
 if __name__ == "__main__":

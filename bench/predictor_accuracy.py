@@ -28,7 +28,7 @@ import pandas as pd
 import torch
 from scipy.stats import spearmanr
 
-from archlab.contention import machine_ticks, steal_share
+from archlab.contention import describe_steal, machine_ticks
 from archlab.interleave import measure_many
 from archlab.predictor import LatencyPredictor
 from archlab.profile import DeviceProfile, profile_device
@@ -46,13 +46,8 @@ def _profile(space: str, directory: Path, n_models: int, quick: bool) -> Path:
         print(f"  using the profile {path}")
         return path
     start = time.perf_counter()
-    profile = profile_device(
-        space,
-        n_models=n_models,
-        n_calibration=n_models,
-        runs=3 if quick else 30,
-        calibration_slices=2 if quick else 40,
-    )
+    quick_options = {"runs": 3, "calibration_slices": 2} if quick else {}
+    profile = profile_device(space, n_models=n_models, n_calibration=n_models, **quick_options)
     profile.save(path)
     print(
         f"  profiled {len(profile.entries)} blocks in {time.perf_counter() - start:.0f} s -> {path}"
@@ -110,13 +105,6 @@ def evaluate(
     }
 
 
-def _steal_text(ticks_at_start: list[int] | None) -> str:
-    share = steal_share(ticks_at_start, machine_ticks())
-    if share is None:
-        return "hypervisor steal: not available here"
-    return f"hypervisor steal during the run: {100 * share:.1f}% of the machine's CPU time"
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=100, help="architectures per space")
@@ -163,7 +151,7 @@ def main() -> None:
             f"{r['estimated_blocks']:9d} {r['median_measured_ms']:7.1f}"
         )
     print(f"load average at end {os.getloadavg()[0]:.2f}")
-    print(_steal_text(ticks_at_start))
+    print(describe_steal(ticks_at_start))
     if args.csv:
         rows = [row for r in results.values() for row in r["rows"]]
         pd.DataFrame(rows).to_csv(args.csv, index=False)
