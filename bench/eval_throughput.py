@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import statistics
 import tempfile
 import time
 import warnings
@@ -31,7 +32,8 @@ import torch
 
 from archlab.contention import describe_steal, machine_ticks
 from archlab.profile import profile_device
-from archlab.search import SearchSpec, run_search
+from archlab.search import SearchSpec, remeasure_study_front, run_search
+from archlab.worker import run_workers
 
 TINY = Path(__file__).resolve().parent.parent / "tests" / "data" / "tiny_plgvit.yaml"
 
@@ -57,17 +59,34 @@ def _spec(space: str, folder: Path, name: str, trials: int, **kw: Any) -> Search
     )
 
 
-def throughput(space: str, folder: Path, trials: int, profile: Path) -> dict[str, float]:
-    """mode → trials per hour."""
+def throughput(
+    space: str, folder: Path, trials: int, profile: Path, workers: tuple[int, ...]
+) -> dict[str, float]:
+    """'mode, N worker(s)' → complete trials per hour, wall clock from start to the last result.
+
+    With several workers each is its own ``archlab worker`` process (its start-up is counted); a
+    predicted-mode search re-measures its final front after the trials, and that is counted too.
+    """
     rates = {}
     for mode in ("measured", "predicted"):
-        extra = {"latency_mode": mode, "latency_model": str(profile)} if mode == "predicted" else {}
-        start = time.perf_counter()
-        result = run_search(_spec(space, folder, mode, trials, **extra))
-        elapsed = time.perf_counter() - start
-        done = sum(t.state == optuna.trial.TrialState.COMPLETE for t in result.study.trials)
-        rates[mode] = 3600 * done / elapsed
-        print(f"  {mode}: {done} trials in {elapsed:.0f} s", flush=True)
+        for n in workers:
+            extra = {"latency_mode": mode, "latency_model": str(profile)} if mode == "predicted" else {}
+            name = f"{mode}-{n}"
+            spec = _spec(space, folder, name, trials, **extra)
+            start = time.perf_counter()
+            if n == 1:
+                study = run_search(spec).study
+            else:
+                study = run_workers(spec, n).study
+                if mode == "predicted":
+                    remeasure_study_front(study, spec)
+            elapsed = time.perf_counter() - start
+            done = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
+            gmacs = statistics.median(t.user_attrs["macs"] / 1e9 for t in done) if done else 0.0
+            label = f"{mode}, {n} worker{'s' if n > 1 else ''}"
+            rates[label] = 3600 * len(done) / elapsed
+            print(f"  {label}: {len(done)} trials in {elapsed:.0f} s, median candidate "
+                  f"{gmacs:.3g} GMACs", flush=True)
     return rates
 
 
@@ -103,6 +122,9 @@ def main() -> None:
     parser.add_argument("--space", default="plgvit")
     parser.add_argument("--trials", type=int, default=30, help="trials per mode for throughput")
     parser.add_argument("--rss-trials", type=int, default=1000)
+    parser.add_argument(
+        "--workers", default="1,2", help="worker counts to compare (one process per core each)"
+    )
     parser.add_argument("--profile", type=Path, default=None, help="reuse this device profile")
     parser.add_argument("--quick", action="store_true", help="tiny run to check the script works")
     args = parser.parse_args()
@@ -113,8 +135,10 @@ def main() -> None:
     trials, rss_trials = (6, 30) if args.quick else (args.trials, args.rss_trials)
     ticks_at_start = machine_ticks()
     print(f"load average at start {os.getloadavg()[0]:.2f}")
+    workers = tuple(int(n) for n in args.workers.split(","))
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
+        os.environ["ARCHLAB_HOME"] = tmp  # worker logs go with the studies
         profile = args.profile
         if profile is None:
             start = time.perf_counter()
@@ -122,15 +146,18 @@ def main() -> None:
             quick_options = {"n_models": 4, "calibration_slices": 2} if args.quick else {}
             profile_device(space, **quick_options).save(profile)
             print(f"profile made in {time.perf_counter() - start:.0f} s (not counted below)")
-        rates = throughput(space, folder, trials, profile)
+        rates = throughput(space, folder, trials, profile, workers)
         rss = rss_growth(space, folder, rss_trials, profile)
     print(
         f"\nCandidates evaluated per hour ({Path(space).stem}, objectives naswot + latency, "
         "1 thread)"
     )
-    for mode, rate in rates.items():
-        print(f"{mode:>10}: {rate:8.0f} per hour")
-    print(f"{'ratio':>10}: {rates['predicted'] / rates['measured']:8.2f}× (predicted / measured)")
+    for label, rate in rates.items():
+        print(f"{label:>22}: {rate:8.0f} per hour")
+    for n in workers:
+        suffix = f"{n} worker{'s' if n > 1 else ''}"
+        ratio = rates[f"predicted, {suffix}"] / rates[f"measured, {suffix}"]
+        print(f"{'ratio, ' + suffix:>22}: {ratio:8.2f}× (predicted / measured)")
     first, last = rss[10], rss[rss_trials]
     print(
         f"\nRSS of the search process: {first:.0f} MB after 10 trials, {last:.0f} MB after "
