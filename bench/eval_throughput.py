@@ -69,8 +69,8 @@ def throughput(
     """
     rates = {}
     for mode in ("measured", "predicted"):
+        extra = {"latency_mode": mode, "latency_model": str(profile)} if mode == "predicted" else {}
         for n in workers:
-            extra = {"latency_mode": mode, "latency_model": str(profile)} if mode == "predicted" else {}
             name = f"{mode}-{n}"
             spec = _spec(space, folder, name, trials, **extra)
             start = time.perf_counter()
