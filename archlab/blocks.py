@@ -34,6 +34,7 @@ from archlab.contention import ContentionGuard
 
 __all__ = [
     "BlockInfo",
+    "BlockRecorder",
     "ContextTiming",
     "block_infos",
     "block_key",
@@ -163,29 +164,60 @@ def _register(
     return handles
 
 
+class BlockRecorder:
+    """While entered, records every block of ``model`` that runs, with its key, in call order.
+
+    ``on_enter(name)`` and ``on_exit(name)`` are called around each block call, e.g. to attribute
+    the work of a pass that runs under another recorder to blocks.
+    """
+
+    def __init__(
+        self,
+        model: nn.Module,
+        on_enter: Callable[[str], None] | None = None,
+        on_exit: Callable[[str], None] | None = None,
+    ) -> None:
+        self.model = model
+        self._keys: dict[str, list[str]] = {}
+        self._signatures: dict[str, str] = {}
+        self._on_enter, self._on_exit = on_enter, on_exit
+        self._handles: list[Any] = []
+
+    def _pre(self, name: str, module: nn.Module, args: tuple[Any, ...]) -> None:
+        if name not in self._signatures:
+            self._signatures[name] = block_signature(module)
+        self._keys.setdefault(name, []).append(block_key(module, args, self._signatures[name]))
+        if self._on_enter is not None:
+            self._on_enter(name)
+
+    def _post(self, name: str) -> None:
+        if self._on_exit is not None:
+            self._on_exit(name)
+
+    def __enter__(self) -> BlockRecorder:
+        self._handles = _register(self.model, block_names(self.model), self._pre, self._post)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for h in self._handles:
+            h.remove()
+        self._handles = []
+
+    def infos(self) -> list[BlockInfo]:
+        """The blocks that ran so far (a block called with several shapes joins their keys)."""
+        modules = dict(self.model.named_modules())
+        return [
+            BlockInfo(name, type(modules[name]).__name__, " & ".join(dict.fromkeys(k)), len(k))
+            for name, k in self._keys.items()
+        ]
+
+
 def block_infos(model: nn.Module, inputs: torch.Tensor) -> list[BlockInfo]:
     """Run one forward pass and return every block that ran, with its key, in call order."""
-    keys: dict[str, list[str]] = {}
-    signatures: dict[str, str] = {}
-
-    def pre(name: str, module: nn.Module, args: tuple[Any, ...]) -> None:
-        if name not in signatures:
-            signatures[name] = block_signature(module)
-        keys.setdefault(name, []).append(block_key(module, args, signatures[name]))
-
-    handles = _register(model, block_names(model), pre, lambda name: None)
-    modules = dict(model.named_modules())
-    try:
-        model.eval()
-        with torch.inference_mode():
-            model(inputs)
-    finally:
-        for h in handles:
-            h.remove()
-    return [
-        BlockInfo(name, type(modules[name]).__name__, " & ".join(dict.fromkeys(k)), len(k))
-        for name, k in keys.items()
-    ]
+    model.eval()
+    with BlockRecorder(model) as recorder, torch.inference_mode():
+        model(inputs)
+    return recorder.infos()
 
 
 @dataclass(frozen=True)

@@ -31,6 +31,8 @@ import math
 import weakref
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import nullcontext
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -40,11 +42,15 @@ from torch import nn
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_leaves
 
+from archlab.blocks import BlockInfo, BlockRecorder
 from archlab.flops import CONVENTION_ZERO_OPS, count_macs
 
 _log = logging.getLogger(__name__)
 
-__all__ = ["MAC_FORMULAS", "UncountedOpError", "ZERO_OPS", "count_macs_fast"]
+__all__ = [
+    "MAC_FORMULAS", "BlockCount", "UncountedOpError", "ZERO_OPS", "count_macs_fast",
+    "count_macs_with_blocks",
+]
 
 #: A formula gets the op's arguments by name (defaults filled in) and its output.
 Formula = Callable[[dict[str, Any], Any], int]
@@ -317,16 +323,52 @@ def count_macs_fast(
             The random generator is then left as it was, so a fallback to ``count_macs`` draws
             the same input.
     """
+    return _count(model, resolution, batch, in_chans, blocks=False).total
+
+
+@dataclass(frozen=True)
+class BlockCount:
+    """A fast count with the blocks that ran (:class:`archlab.blocks.BlockInfo`) and their MACs."""
+
+    total: int  # as count_macs_fast
+    blocks: list[BlockInfo]
+    block_macs: dict[str, int]  # block name → MACs of its calls in the pass (ops it ran itself)
+
+
+def count_macs_with_blocks(
+    model: nn.Module, resolution: int | tuple[int, int], batch: int = 1, in_chans: int = 3
+) -> BlockCount:
+    """:func:`count_macs_fast` and :func:`archlab.blocks.block_infos` from the same forward pass.
+
+    Raises:
+        UncountedOpError: as :func:`count_macs_fast`.
+    """
+    return _count(model, resolution, batch, in_chans, blocks=True)
+
+
+def _count(
+    model: nn.Module, resolution: int | tuple[int, int], batch: int, in_chans: int, blocks: bool
+) -> BlockCount:
     h, w = (resolution, resolution) if isinstance(resolution, int) else resolution
     was_training = model.training
     model.eval()
     rng = torch.get_rng_state()
+    mode = _MacMode()
+    starts: dict[str, list[int]] = {}
+    block_macs: dict[str, int] = {}
+
+    def enter(name: str) -> None:
+        starts.setdefault(name, []).append(len(mode.macs))
+
+    def leave(name: str) -> None:
+        block_macs[name] = block_macs.get(name, 0) + sum(mode.macs[starts[name].pop():])
+
+    recorder = BlockRecorder(model, enter, leave) if blocks else nullcontext()
     try:
         device = next((p.device for p in model.parameters()), torch.device("cpu"))
         # as count_macs does (same RNG stream after); a model on the meta device runs shapes only
         example = torch.randn(batch, in_chans, h, w, device=device)
-        mode = _MacMode()
-        with torch.inference_mode(), mode:
+        with recorder, torch.inference_mode(), mode:
             outputs = model(example)
         total = mode.total(outputs)
     except UncountedOpError:
@@ -337,5 +379,6 @@ def count_macs_fast(
     if total is None:
         _log.debug("an op with MACs does not feed the output: counting with count_macs")
         torch.set_rng_state(rng)
-        return count_macs(model, resolution, batch, in_chans).total
-    return total
+        total = count_macs(model, resolution, batch, in_chans).total
+    infos = recorder.infos() if isinstance(recorder, BlockRecorder) else []
+    return BlockCount(total, infos, block_macs)

@@ -89,8 +89,14 @@ def _activation_peak(events: list[Any]) -> int:
     return peak
 
 
-def peak_memory(model: nn.Module, resolution: int, batch: int = 1, threads: int = 1) -> MemoryUse:
-    """Profile one forward pass and return its peak memory (see the module docstring)."""
+def peak_memory(
+    model: nn.Module, resolution: int, batch: int = 1, threads: int = 1, warm: bool = False
+) -> MemoryUse:
+    """Profile one forward pass and return its peak memory (see the module docstring).
+
+    ``warm``: the model has run a forward pass in this process already, so the unprofiled first
+    pass (lazy initialisation is not inference) is skipped.
+    """
     from torch.profiler import ProfilerActivity, profile
 
     model.eval()
@@ -100,7 +106,8 @@ def peak_memory(model: nn.Module, resolution: int, batch: int = 1, threads: int 
     torch.set_num_threads(threads)
     try:
         with torch.inference_mode():
-            model(x)  # a first pass outside the profile: lazy initialisation is not inference
+            if not warm:
+                model(x)  # a first pass outside the profile: lazy initialisation is not inference
             with (
                 _quiet_native_stderr(),
                 profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof,

@@ -24,6 +24,7 @@ import torch
 from torch import nn
 
 from archlab.blocks import BlockInfo, block_infos, time_in_context
+from archlab.fast_macs import BlockCount
 from archlab.flops import MacCount, count_macs
 from archlab.profile import BlockEntry, DeviceProfile
 
@@ -141,21 +142,25 @@ class LatencyPredictor:
             self.profile.merge_save(self.path)
 
     def predict(
-        self, model: nn.Module, resolution: int, macs: MacCount | None = None
+        self, model: nn.Module, resolution: int, macs: MacCount | BlockCount | None = None
     ) -> Prediction:
         """Predict the latency of ``model`` at ``resolution`` (see the module docstring).
 
         Args:
-            macs: the model's count, if already made (saves a count when blocks are missing).
+            macs: the model's count at batch 1, if already made: a ``MacCount`` saves a count when
+                blocks are missing; a ``BlockCount`` also saves the pass that finds the blocks.
         """
         model.eval()
         batch = int(self.setup.get("batch", 1))  # type: ignore[call-overload]
         x = torch.randn(batch, 3, resolution, resolution)
-        infos = block_infos(model, x)
+        usable = macs if batch == 1 else None
+        if isinstance(usable, BlockCount):
+            infos, by_module = usable.blocks, usable.block_macs
+        else:
+            infos, by_module = block_infos(model, x), {}
         missing = list({b.key: b for b in infos if b.key not in self.profile.entries}.values())
-        by_module: dict[str, int] = {}
-        if missing:
-            counted = macs if macs is not None and batch == 1 else None
+        if missing and not by_module:
+            counted = usable if isinstance(usable, MacCount) else None
             by_module = (counted or count_macs(model, resolution, batch=batch)).by_module
         measured = estimated = 0
         if missing and self.on_demand:

@@ -26,7 +26,12 @@ import torch
 
 import archlab
 from archlab.estimates import ESTIMATES, estimate_accuracy
-from archlab.fast_macs import UncountedOpError, count_macs_fast
+from archlab.fast_macs import (
+    BlockCount,
+    UncountedOpError,
+    count_macs_fast,
+    count_macs_with_blocks,
+)
 from archlab.flops import MacCount, count_macs, count_params
 from archlab.heartbeat import DEFAULT_GRACE_PERIOD_S, worker_id
 from archlab.hypervolume import record_hypervolume
@@ -171,27 +176,33 @@ def evaluate_arch(
     model = space.family.build(cfg).eval()
     # count_macs' total without its JIT trace. The fast count raises on any op it has no entry
     # for, so one that returns leaves no op unsupported; else the reference counts and lists it.
-    # The predictor counts MACs per block itself, and only for blocks its table lacks.
-    counted: MacCount | None = None
+    # In predicted mode the same pass finds the blocks the predictor looks up.
+    counted: MacCount | BlockCount
     try:
-        macs = count_macs_fast(model, resolution)
+        count = count_macs_with_blocks if predictor else _fast
+        counted = count(model, resolution)
+        unsupported: dict[str, int] = {}
     except UncountedOpError:
         counted = count_macs(model, resolution)
-        macs = counted.total
-    memory = peak_memory(model, resolution, threads=spec.threads)
+        unsupported = counted.unsupported_ops
+    memory = peak_memory(model, resolution, threads=spec.threads, warm=True)
     return {
         "params": count_params(model),
-        "macs": macs,
+        "macs": counted.total,
         **_estimates(space, arch, spec, resolution, progress),
         **_latency_metrics(model, resolution, spec, counted, predictor),
         "peak_memory_bytes": memory.peak_bytes,
         "activations_peak_bytes": memory.activations_peak_bytes,
-        "unsupported_ops": counted.unsupported_ops if counted is not None else {},
+        "unsupported_ops": unsupported,
     }
 
 
+def _fast(model: torch.nn.Module, resolution: int) -> BlockCount:
+    return BlockCount(count_macs_fast(model, resolution), [], {})
+
+
 def _latency_metrics(
-    model: torch.nn.Module, resolution: int, spec: SearchSpec, macs: MacCount | None,
+    model: torch.nn.Module, resolution: int, spec: SearchSpec, macs: MacCount | BlockCount,
     predictor: LatencyPredictor | None,
 ) -> dict[str, Any]:
     if predictor is not None:

@@ -238,3 +238,19 @@ def test_a_model_on_the_meta_device_counts_the_same() -> None:
     with torch.device("meta"):
         meta = space.family.build(cfg)
     assert count_macs_fast(meta, 64) == count_macs_fast(real, 64)
+
+
+@pytest.mark.parametrize("name", ["plgvit", "mobileformer"])
+def test_blocks_and_their_macs_come_from_the_same_pass(name: str, no_fallback: None) -> None:
+    from archlab.blocks import block_infos
+
+    space = load_space(name)
+    torch.manual_seed(0)
+    model = space.family.build(space.to_cfg(space.default()))
+    counted = fast_macs.count_macs_with_blocks(model, 64)
+    assert counted.total == count_macs_fast(model, 64)
+    assert counted.blocks == block_infos(model, torch.randn(1, 3, 64, 64))
+    reference = count_macs(model, 64).by_module
+    assert {b.name: counted.block_macs[b.name] for b in counted.blocks} == {
+        b.name: reference.get(b.name, 0) for b in counted.blocks
+    }
