@@ -91,16 +91,32 @@ def throughput(
 
 
 def rss_growth(space: str, folder: Path, trials: int, profile: Path) -> dict[int, float]:
-    """trial number (1-based) → RSS in MB after it, for a predicted-mode search."""
+    """trial number (1-based) → RSS in MB after it, for a predicted-mode search.
+
+    Also prints the trial rate between marks: once most blocks are in the table (cached from
+    earlier on-demand measurements), a predicted trial costs only the count, memory pass and
+    accuracy estimate.
+    """
     marks = {10, trials} | {m for m in (100, 300, 500) if m < trials}
     seen: dict[int, float] = {}
+    last = {"time": time.perf_counter(), "trial": 0, "on_demand": 0}
+    on_demand = 0
 
     def record(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
-        if trial.number + 1 in marks:
-            seen[trial.number + 1] = rss_mb()
-            print(
-                f"  after trial {trial.number + 1}: RSS {seen[trial.number + 1]:.0f} MB", flush=True
-            )
+        nonlocal on_demand
+        on_demand += bool(trial.user_attrs.get("latency_blocks_measured_on_demand"))
+        n = trial.number + 1
+        if n not in marks:
+            return
+        now = time.perf_counter()
+        seen[n] = rss_mb()
+        rate = 3600 * (n - last["trial"]) / (now - last["time"])
+        print(
+            f"  after trial {n}: RSS {seen[n]:.0f} MB; trials {last['trial'] + 1}-{n} at "
+            f"{rate:.0f}/h, {on_demand - last['on_demand']} of them timed blocks on demand",
+            flush=True,
+        )
+        last.update(time=now, trial=n, on_demand=on_demand)
 
     run_search(
         _spec(
