@@ -336,14 +336,20 @@ class BlockCount:
 
 
 def count_macs_with_blocks(
-    model: nn.Module, resolution: int | tuple[int, int], batch: int = 1, in_chans: int = 3
+    model: nn.Module,
+    resolution: int | tuple[int, int],
+    batch: int = 1,
+    in_chans: int = 3,
+    blocks: bool = True,
 ) -> BlockCount:
     """:func:`count_macs_fast` and :func:`archlab.blocks.block_infos` from the same forward pass.
+
+    ``blocks=False`` leaves the blocks out (no hooks): the total alone, in the same type.
 
     Raises:
         UncountedOpError: as :func:`count_macs_fast`.
     """
-    return _count(model, resolution, batch, in_chans, blocks=True)
+    return _count(model, resolution, batch, in_chans, blocks)
 
 
 def _count(

@@ -29,7 +29,6 @@ from archlab.estimates import ESTIMATES, estimate_accuracy
 from archlab.fast_macs import (
     BlockCount,
     UncountedOpError,
-    count_macs_fast,
     count_macs_with_blocks,
 )
 from archlab.flops import MacCount, count_macs, count_params
@@ -179,8 +178,7 @@ def evaluate_arch(
     # In predicted mode the same pass finds the blocks the predictor looks up.
     counted: MacCount | BlockCount
     try:
-        count = count_macs_with_blocks if predictor else _fast
-        counted = count(model, resolution)
+        counted = count_macs_with_blocks(model, resolution, blocks=predictor is not None)
         unsupported: dict[str, int] = {}
     except UncountedOpError:
         counted = count_macs(model, resolution)
@@ -195,10 +193,6 @@ def evaluate_arch(
         "activations_peak_bytes": memory.activations_peak_bytes,
         "unsupported_ops": unsupported,
     }
-
-
-def _fast(model: torch.nn.Module, resolution: int) -> BlockCount:
-    return BlockCount(count_macs_fast(model, resolution), [], {})
 
 
 def _latency_metrics(
