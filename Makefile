@@ -27,3 +27,4 @@ dashboard: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check archlab tests bench app
+	$(BIN)/mypy archlab

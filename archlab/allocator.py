@@ -61,8 +61,9 @@ def allocator_env(name: str, base: dict[str, str] | None = None) -> dict[str, st
         raise ValueError(f"unknown allocator {name!r}; choose from {list(ALLOCATORS)}")
     env = dict(os.environ if base is None else base)
     env.pop("GLIBC_TUNABLES", None)
-    if ALLOCATORS[name]:
-        env["GLIBC_TUNABLES"] = ALLOCATORS[name]  # type: ignore[assignment]
+    tunables = ALLOCATORS[name]
+    if tunables:
+        env["GLIBC_TUNABLES"] = tunables
     return env
 
 
@@ -117,7 +118,7 @@ def measure_in_subprocess(
     )
     lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("{")]
     failure = {"error": proc.stderr.strip()[-2000:] or "no output"}
-    reply = json.loads(lines[-1]) if lines else failure
+    reply: dict[str, Any] = json.loads(lines[-1]) if lines else failure
     if "error" in reply:
         raise ValueError(f"measurement in a fresh process failed: {reply['error']}")
     return [Latency.from_dict(d) for d in reply["latencies"]]

@@ -55,7 +55,9 @@ def _with_format(
         return model, example
     # A copy, so the caller's model keeps its layout for counting and other backends.
     fmt = torch.channels_last
-    return copy.deepcopy(model).to(memory_format=fmt), example.contiguous(memory_format=fmt)
+    # Module.to takes memory_format= at run time (see its docstring); torch's overloads omit it.
+    copied = copy.deepcopy(model).to(memory_format=fmt)  # type: ignore[call-overload]
+    return copied, example.contiguous(memory_format=fmt)
 
 
 def _torchscript(model: nn.Module, example: torch.Tensor) -> Runner:
@@ -79,7 +81,7 @@ def _onnxruntime(model: nn.Module, example: torch.Tensor, threads: int) -> Runne
             torch.onnx.export(
                 model,
                 (example,),
-                buffer,
+                buffer,  # type: ignore[arg-type]  # the TorchScript exporter writes to file objects
                 dynamo=False,
                 opset_version=17,
                 input_names=["input"],

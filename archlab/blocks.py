@@ -25,6 +25,7 @@ import time
 from collections.abc import Callable, Iterable
 from contextlib import ExitStack
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import torch
@@ -266,6 +267,10 @@ class _HookedPasses:
         self.model(self.inputs)
         return (time.perf_counter_ns() - t0) / 1e6, dict(self._current)
 
+    def run_many(self, n: int) -> list[tuple[float, dict[str, int]]]:
+        """``n`` hooked passes (one slice)."""
+        return [self.run() for _ in range(n)]
+
     def timing(self, contaminated: int = 0) -> ContextTiming:
         module_ms = {
             name: statistics.median(r[1].get(name, 0) / 1e6 for r in self.results)
@@ -303,7 +308,7 @@ def time_in_context(
                 passes.run()
             while len(passes.results) < runs:
                 n = min(slice_runs, runs - len(passes.results))
-                passes.results += checker.run(lambda n=n: [passes.run() for _ in range(n)])
+                passes.results += checker.run(partial(passes.run_many, n))
     finally:
         torch.set_num_threads(previous)
     return passes.timing(checker.contaminated)
@@ -344,7 +349,7 @@ def time_in_context_many(
                 for _ in range(warmup):
                     timer.run()
             for r in range(runs):
-                for timer, result in zip(timers, checker.run(lambda r=r: one_round(r))):
+                for timer, result in zip(timers, checker.run(partial(one_round, r))):
                     timer.results.append(result)
     finally:
         torch.set_num_threads(previous)

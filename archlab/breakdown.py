@@ -65,12 +65,14 @@ def stage_table(
     modules = dict(model.named_modules())
     stages = stage_names(model)
     latency = _stage_latency(model, stages, timing) if timing else {}
+    params = {s: count_params(modules[s]) for s in stages}
+    stage_macs = {s: macs.by_module.get(s, 0) for s in stages}
     rows = [
         {
             "stage": s,
             "type": type(modules[s]).__name__,
-            "params": count_params(modules[s]),
-            "macs": macs.by_module.get(s, 0),
+            "params": params[s],
+            "macs": stage_macs[s],
             "latency_ms": latency.get(s) if timing else None,
         }
         for s in stages
@@ -79,8 +81,8 @@ def stage_table(
     rest = {
         "stage": REMAINDER,
         "type": "",
-        "params": total_params - sum(r["params"] for r in rows),
-        "macs": macs.total - sum(r["macs"] for r in rows),
+        "params": total_params - sum(params.values()),
+        "macs": macs.total - sum(stage_macs.values()),
         "latency_ms": timing.whole_ms - sum(latency.values()) if timing else None,
     }
     frame = pd.DataFrame([*rows, rest])

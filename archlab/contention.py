@@ -19,8 +19,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TypeVar
 
-__all__ = ["ContentionGuard", "CpuSnapshot", "cpu_snapshot", "describe_steal", "foreign_cores",
-           "machine_ticks", "steal_share"]
+__all__ = [
+    "ContentionGuard",
+    "CpuSnapshot",
+    "cpu_snapshot",
+    "describe_steal",
+    "foreign_cores",
+    "machine_ticks",
+    "steal_share",
+]
 
 T = TypeVar("T")
 _TICK_S = 1.0 / (os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100)

@@ -61,7 +61,8 @@ def to_input(images: torch.Tensor) -> torch.Tensor:
 def _split(labels: np.ndarray, val_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """Indices of a seeded per-class split: at least one validation image per class."""
     rng = np.random.default_rng(seed)
-    train, val = [], []
+    train: list[np.intp] = []
+    val: list[np.intp] = []
     for label in np.unique(labels):
         idx = rng.permutation(np.flatnonzero(labels == label))
         n_val = max(1, round(len(idx) * val_fraction)) if len(idx) > 1 else 0

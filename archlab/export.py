@@ -267,8 +267,10 @@ def _static_adaptive_pools() -> Iterator[None]:
 
     def max_pool(x: torch.Tensor, output_size: Any, return_indices: bool = False) -> Any:
         kernel = sizes(x, output_size)
-        if kernel is None or return_indices:
-            return adaptive_max(x, output_size, return_indices)
+        if return_indices:
+            return adaptive_max(x, output_size, True)
+        if kernel is None:
+            return adaptive_max(x, output_size)
         return F.max_pool2d(x, kernel)
 
     def avg_pool(x: torch.Tensor, output_size: Any) -> torch.Tensor:

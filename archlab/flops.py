@@ -11,8 +11,8 @@ linear layers, matmuls, einsum, norms (a few ops per element) and resampling. We
   :attr:`MacCount.flops` gives the FLOPs back); a product of complex tensors (``aten::mul``) costs
   4 real multiplies per element, each fused with an add where there is one: **4 MACs** (2 when one
   factor is real). Real ``aten::mul`` stays element-wise, 0 MACs;
-* element-wise ops (activations, softmax, adds, gates, max pooling, padding): **0 MACs by convention**.
-  They are not skipped silently: each is listed with how often it ran in
+* element-wise ops (activations, softmax, adds, gates, max pooling, padding): **0 MACs by
+  convention**. They are not skipped silently: each is listed with how often it ran in
   :attr:`MacCount.convention_zero_ops`, and an op that has no entry anywhere lands in
   :attr:`MacCount.unsupported_ops`, which the test suite requires to stay empty for every model.
 """
@@ -143,7 +143,9 @@ def count_params(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
 
 
-def _analysis(model: nn.Module, example: torch.Tensor, zero_tally: Counter[str]) -> FlopCountAnalysis:
+def _analysis(
+    model: nn.Module, example: torch.Tensor, zero_tally: Counter[str]
+) -> FlopCountAnalysis:
     def zero(op: str) -> Handle:
         def handle(inputs: list[Any], outputs: list[Any]) -> int:
             zero_tally[op] += 1

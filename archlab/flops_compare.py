@@ -232,14 +232,16 @@ def compare_counters(model: nn.Module, resolution: int | tuple[int, int]) -> pd.
     frame = pd.DataFrame(rows)
     frame["diff_macs"] = frame["thop_macs"] - frame["fvcore_macs"]
     frame = frame.reindex(frame["diff_macs"].abs().sort_values(ascending=False).index)
-    total = {
+    fvcore_sum = sum(per_module.get("", Counter()).values())
+    thop_sum = int(thop_total)
+    total: dict[str, object] = {
         "item": "total",
         "kind": "total",
         "count": None,
-        "fvcore_macs": sum(per_module.get("", Counter()).values()),
-        "thop_macs": int(thop_total),
+        "fvcore_macs": fvcore_sum,
+        "thop_macs": thop_sum,
         "why": "",
     }
-    total["diff_macs"] = total["thop_macs"] - total["fvcore_macs"]
+    total["diff_macs"] = thop_sum - fvcore_sum
     frame = pd.concat([frame, pd.DataFrame([total])], ignore_index=True)
     return frame[["item", "kind", "count", "fvcore_macs", "thop_macs", "diff_macs", "why"]]

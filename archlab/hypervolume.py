@@ -44,7 +44,7 @@ _REFERENCE_RULE = (
 
 
 def to_minimization(
-    values: Sequence[Sequence[float]] | np.ndarray, directions: Sequence[str]
+    values: Sequence[Sequence[float] | np.ndarray] | np.ndarray, directions: Sequence[str]
 ) -> np.ndarray:
     """Rows of objective values → a float array where smaller is better in every column.
 
@@ -96,7 +96,7 @@ def _hv(points: np.ndarray, reference: np.ndarray) -> float:
 
 
 def hypervolume(
-    points: Sequence[Sequence[float]] | np.ndarray, reference: Sequence[float]
+    points: Sequence[Sequence[float]] | np.ndarray, reference: Sequence[float] | np.ndarray
 ) -> float:
     """Hypervolume of ``points`` (minimisation rows) with respect to ``reference``.
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
+from functools import partial
 
 import torch
 from torch import nn
@@ -90,7 +91,7 @@ def measure_many(
                 timed_runs(run, warmup)
             for r in range(slices):
                 start = time.perf_counter()
-                for i, slice_times in enumerate(guard_.run(lambda r=r: one_round(r))):
+                for i, slice_times in enumerate(guard_.run(partial(one_round, r))):
                     times[i] += slice_times
                 time.sleep(max(0.0, min_round_s - (time.perf_counter() - start)))
     finally:

@@ -1,8 +1,8 @@
 """CPU latency measurement: warm-up, repeats until the median is pinned down, spread, environment.
 
 The protocol: ``torch.inference_mode()``, fixed thread count (1 by default: on a 2-core machine two
-threads were about twice as noisy, see MEASUREMENT.md), a few warm-up passes, then timed passes until
-the 95% confidence interval of the median is narrower than ``target_rel_ci`` of the median (a
+threads were about twice as noisy, see MEASUREMENT.md), a few warm-up passes, then timed passes
+until the 95% confidence interval of the median is narrower than ``target_rel_ci`` of the median (a
 distribution-free interval from order statistics) or ``max_runs`` / ``max_time_s`` is reached.
 Runs come in slices (the first of ``min_runs``, then ``slice_runs`` each); a slice during which
 other processes used the CPU is run again (:class:`~archlab.contention.ContentionGuard`). The
@@ -30,8 +30,15 @@ from archlab.allocator import describe_allocator
 from archlab.backends import check_options, prepare
 from archlab.contention import ContentionGuard
 
-__all__ = ["Latency", "LatencyEnv", "cpu_model", "measure_latency", "median_ci", "summarize",
-           "timed_runs"]
+__all__ = [
+    "Latency",
+    "LatencyEnv",
+    "cpu_model",
+    "measure_latency",
+    "median_ci",
+    "summarize",
+    "timed_runs",
+]
 
 
 @cache
@@ -88,15 +95,20 @@ class Latency:
         return cls(**{**data, "env": LatencyEnv(**data["env"])})
 
     def __str__(self) -> str:
-        text = (f"{self.median_ms:.2f} ms (IQR {self.iqr_ms:.2f} ms, ±{100 * self.ci_rel:.1f}%, "
-                f"n={self.runs})")
+        text = (
+            f"{self.median_ms:.2f} ms (IQR {self.iqr_ms:.2f} ms, ±{100 * self.ci_rel:.1f}%, "
+            f"n={self.runs})"
+        )
         if self.contaminated_slices:
             text += f" [{self.contaminated_slices} slice(s) disturbed by other processes]"
         return text
 
 
 def median_ci(samples: list[float], z: float = 1.96) -> tuple[float, float]:
-    """Distribution-free ~95% confidence interval of the median (order statistics, normal approx.)."""
+    """Distribution-free ~95% confidence interval of the median.
+
+    From order statistics, with the normal approximation to the binomial.
+    """
     xs = sorted(samples)
     n = len(xs)
     half = z * math.sqrt(n) / 2
@@ -177,8 +189,9 @@ def measure_latency(
     checker = ContentionGuard(threads, enabled=guard)
     times: list[float] = []
     try:
-        run = prepare(model, torch.randn(batch, 3, resolution, resolution), backend,
-                      memory_format, threads)
+        run = prepare(
+            model, torch.randn(batch, 3, resolution, resolution), backend, memory_format, threads
+        )
         with torch.inference_mode():
             timed_runs(run, warmup)
             start = time.perf_counter()
@@ -191,7 +204,7 @@ def measure_latency(
                     break
     finally:
         torch.set_num_threads(previous)
-    env = LatencyEnv(cpu_model(), threads, batch, resolution, backend=backend,
-                     memory_format=memory_format)
-    return summarize(times, env, reruns=checker.reruns,
-                     contaminated_slices=checker.contaminated)
+    env = LatencyEnv(
+        cpu_model(), threads, batch, resolution, backend=backend, memory_format=memory_format
+    )
+    return summarize(times, env, reruns=checker.reruns, contaminated_slices=checker.contaminated)

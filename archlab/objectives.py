@@ -23,23 +23,37 @@ class Objective:
 
 OBJECTIVES: dict[str, Objective] = {
     "naswot": Objective(
-        "naswot", "maximize", "naswot", "log|K|",
+        "naswot",
+        "maximize",
+        "naswot",
+        "log|K|",
         "accuracy estimate: NASWOT score at initialisation (Mellor et al. 2021) on 8 digits images",
     ),
     "synflow": Objective(
-        "synflow", "maximize", "synflow", "log",
+        "synflow",
+        "maximize",
+        "synflow",
+        "log",
         "accuracy estimate: log synflow at initialisation (Tanaka et al. 2020), data-free",
     ),
     "grad_norm": Objective(
-        "grad_norm", "maximize", "grad_norm", "",
+        "grad_norm",
+        "maximize",
+        "grad_norm",
+        "",
         "accuracy estimate: gradient norm at initialisation on 8 digits (Abdelfattah et al. 2021)",
     ),
     "short_train": Objective(
-        "val_acc", "maximize", "val_acc", "",
+        "val_acc",
+        "maximize",
+        "val_acc",
+        "",
         "accuracy estimate: validation accuracy after a short training (digits or --data)",
     ),
     "latency": Objective("latency_ms", "minimize", "latency_ms", "ms", "measured median latency"),
-    "macs": Objective("macs", "minimize", "macs", "MACs", "multiply-accumulates (fvcore + handlers)"),
+    "macs": Objective(
+        "macs", "minimize", "macs", "MACs", "multiply-accumulates (fvcore + handlers)"
+    ),
     "params": Objective("params", "minimize", "params", "", "parameter count"),
 }
 
@@ -57,7 +71,5 @@ def get_objectives(names: list[str] | tuple[str, ...]) -> list[Objective]:
     if unknown:
         raise ValueError(f"unknown objective(s) {unknown}; choose from {list(OBJECTIVES)}")
     if len(set(names)) != len(names) or not 2 <= len(names) <= MAX_OBJECTIVES:
-        raise ValueError(
-            f"give two to {MAX_OBJECTIVES} distinct objectives, got {list(names)}"
-        )
+        raise ValueError(f"give two to {MAX_OBJECTIVES} distinct objectives, got {list(names)}")
     return [OBJECTIVES[n] for n in names]

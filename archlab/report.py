@@ -1,4 +1,6 @@
-"""Tables and reports shared by the CLI and the dashboard: trials, Pareto fronts, FLOP/param reports.
+"""Tables and reports shared by the CLI and the dashboard.
+
+Trials, Pareto fronts, FLOP/param reports.
 
 Raw numbers are stored everywhere else; formatting for people happens only here.
 """
@@ -25,9 +27,20 @@ __all__ = [
     "trials_frame",
 ]
 
-_METRIC_ATTRS = ("params", "macs", "latency_ms", "latency_iqr_ms", "latency_ci_rel", "naswot",
-                 "latency_ms_predicted", "peak_memory_bytes", "synflow", "grad_norm", "val_acc",
-                 "hypervolume")
+_METRIC_ATTRS = (
+    "params",
+    "macs",
+    "latency_ms",
+    "latency_iqr_ms",
+    "latency_ci_rel",
+    "naswot",
+    "latency_ms_predicted",
+    "peak_memory_bytes",
+    "synflow",
+    "grad_norm",
+    "val_acc",
+    "hypervolume",
+)
 
 
 def fmt_count(value: float | None, unit: str = "") -> str:
@@ -91,14 +104,16 @@ def module_table(model: nn.Module, macs: MacCount, depth: int = 2) -> pd.DataFra
             continue
         params = count_params(module)
         m = macs.by_module.get(name, 0)
-        rows.append({
-            "module": name,
-            "type": type(module).__name__,
-            "params": params,
-            "macs": m,
-            "params_share": params / total_params,
-            "macs_share": m / total_macs,
-        })
+        rows.append(
+            {
+                "module": name,
+                "type": type(module).__name__,
+                "params": params,
+                "macs": m,
+                "params_share": params / total_params,
+                "macs_share": m / total_macs,
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -189,8 +204,18 @@ def model_report(
     model.eval()
     macs = count_macs(model, resolution)
     if breakdown:
-        return _with_breakdown(model, family, name, resolution, macs, preset, latency, threads,
-                               depth, latency_options or {})
+        return _with_breakdown(
+            model,
+            family,
+            name,
+            resolution,
+            macs,
+            preset,
+            latency,
+            threads,
+            depth,
+            latency_options or {},
+        )
     return ModelReport(
         name=name,
         family=family.name,
@@ -220,13 +245,22 @@ def _latency(
     from archlab.allocator import measure_in_subprocess
 
     config = config_of(model, family.name)
-    return measure_in_subprocess([config], resolution, allocator=allocator, threads=threads,
-                                 **options)[0]
+    return measure_in_subprocess(
+        [config], resolution, allocator=allocator, threads=threads, **options
+    )[0]
 
 
 def _with_breakdown(
-    model: nn.Module, family: Family, name: str, resolution: int, macs: MacCount,
-    preset: Preset | None, latency: bool, threads: int, depth: int, options: dict[str, Any],
+    model: nn.Module,
+    family: Family,
+    name: str,
+    resolution: int,
+    macs: MacCount,
+    preset: Preset | None,
+    latency: bool,
+    threads: int,
+    depth: int,
+    options: dict[str, Any],
 ) -> ModelReport:
     from archlab.breakdown import add_latency, module_timing, stage_table
     from archlab.flops_compare import compare_counters
@@ -234,8 +268,13 @@ def _with_breakdown(
     modules = module_table(model, macs, depth)
     timing = None
     if latency:
-        timing = module_timing(model, resolution, list(modules["module"]), threads=threads,
-                               batch=int(options.get("batch", 1)))
+        timing = module_timing(
+            model,
+            resolution,
+            list(modules["module"]),
+            threads=threads,
+            batch=int(options.get("batch", 1)),
+        )
         modules = add_latency(modules, timing)
     counters = compare_counters(model, resolution)
     return ModelReport(

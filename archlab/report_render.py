@@ -47,8 +47,10 @@ def _resolve_trial(source: ModelSource) -> tuple[Any, Any, str, int]:
     spec = study_spec(study)
     trials = {t.number: t for t in study.get_trials(deepcopy=False)}
     if source.trial not in trials:
-        raise KeyError(f"study {source.study!r} has no trial {source.trial}; its trials are "
-                       f"0–{max(trials, default=-1)}")
+        raise KeyError(
+            f"study {source.study!r} has no trial {source.trial}; its trials are "
+            f"0–{max(trials, default=-1)}"
+        )
     space = load_space_text(spec["space_yaml"], spec["space"], source=f"study {source.study!r}")
     space.resolution = int(spec["resolution"])
     cfg = space.to_cfg(trials[source.trial].params)
@@ -59,8 +61,9 @@ def _resolve(
     preset: str | None, space: str | None, config: Path | None
 ) -> tuple[Any, Any, str, Preset | None]:
     if (preset is None) == (config is None):
-        raise ValueError("give exactly one of --preset, --config or --study/--trial "
-                         "(or --all-presets)")
+        raise ValueError(
+            "give exactly one of --preset, --config or --study/--trial (or --all-presets)"
+        )
     if preset is not None:
         family, key, found = find_preset(preset)
         if space is not None and space != family.name:
@@ -90,20 +93,31 @@ def _print_table(console: Console, rep: ModelReport) -> None:
             if row.why and row.why != "same count":
                 console.print(f"  {row.item}: {row.why}")
     pub = rep.published or {}
-    console.print(f"params   {fmt_count(rep.params)}   published {_versus(rep.params, pub.get('params'))}")
+    console.print(
+        f"params   {fmt_count(rep.params)}   published {_versus(rep.params, pub.get('params'))}"
+    )
     macs_pub = _versus(rep.macs, pub.get("macs"))
     if pub.get("macs") and not pub.get("macs_reproducible", True):
         macs_pub += " — not reproducible by any counter, see note"
-    console.print(f"MACs     {fmt_count(rep.macs)} (fvcore + handlers; FLOPs = 2 × MACs)   "
-                  f"published {macs_pub}")
-    console.print(f"thop     {fmt_count(rep.thop_macs)} MACs ({100 * (rep.thop_macs / max(rep.macs, 1) - 1):+.1f}% vs fvcore: "
-                  "thop sees only registered modules, not functional attention matmuls or GRN)")
+    console.print(
+        f"MACs     {fmt_count(rep.macs)} (fvcore + handlers; FLOPs = 2 × MACs)   "
+        f"published {macs_pub}"
+    )
+    thop_vs_fvcore = 100 * (rep.thop_macs / max(rep.macs, 1) - 1)
+    console.print(
+        f"thop     {fmt_count(rep.thop_macs)} MACs ({thop_vs_fvcore:+.1f}% vs fvcore: "
+        "thop sees only registered modules, not functional attention matmuls or GRN)"
+    )
     if rep.latency:
         env = rep.latency.env
-        console.print(f"latency  {rep.latency}  [{env.cpu}, {env.threads} thread(s), batch "
-                      f"{env.batch}, {env.backend}, {env.memory_format}, "
-                      f"torch {env.torch_version}, {env.allocator}]")
-    zero = ", ".join(f"{k.removeprefix('aten::')}×{v}" for k, v in sorted(rep.convention_zero_ops.items()))
+        console.print(
+            f"latency  {rep.latency}  [{env.cpu}, {env.threads} thread(s), batch "
+            f"{env.batch}, {env.backend}, {env.memory_format}, "
+            f"torch {env.torch_version}, {env.allocator}]"
+        )
+    zero = ", ".join(
+        f"{k.removeprefix('aten::')}×{v}" for k, v in sorted(rep.convention_zero_ops.items())
+    )
     console.print(f"0 MACs by convention (element-wise): {zero or 'none'}")
     if rep.unsupported_ops:
         console.print(f"[red]ops with no handler: {rep.unsupported_ops}[/]")
@@ -131,8 +145,12 @@ def _pretty(frame: pd.DataFrame) -> pd.DataFrame:
 def _print_frame(console: Console, frame: pd.DataFrame, title: str) -> None:
     table = Table(title=title, title_justify="left")
     for col in frame.columns:
-        table.add_column(str(col), justify="left" if frame[col].map(
-            lambda v: isinstance(v, str) and not v[:1].isdigit()).all() else "right")
+        table.add_column(
+            str(col),
+            justify="left"
+            if frame[col].map(lambda v: isinstance(v, str) and not v[:1].isdigit()).all()
+            else "right",
+        )
     for row in frame.itertuples(index=False):
         table.add_row(*(str(v) for v in row))
     console.print(table)
@@ -153,15 +171,21 @@ def report_markdown(rep: ModelReport) -> str:
     ]
     if rep.latency:
         env = rep.latency.env
-        lines.append(f"- latency: {rep.latency} [{env.cpu}, {env.threads} thread(s), batch "
-                     f"{env.batch}, {env.backend}, {env.memory_format}, torch "
-                     f"{env.torch_version}, {env.allocator}]")
+        lines.append(
+            f"- latency: {rep.latency} [{env.cpu}, {env.threads} thread(s), batch "
+            f"{env.batch}, {env.backend}, {env.memory_format}, torch "
+            f"{env.torch_version}, {env.allocator}]"
+        )
     lines += ["", "## Modules", "", _markdown(_pretty(rep.modules))]
     if rep.stages is not None:
         lines += ["", "## Stages", "", _markdown(_pretty(rep.stages))]
     if rep.counters is not None:
-        lines += ["", "## fvcore (+ handlers) vs thop, op by op", "",
-                  _markdown(_pretty(rep.counters))]
+        lines += [
+            "",
+            "## fvcore (+ handlers) vs thop, op by op",
+            "",
+            _markdown(_pretty(rep.counters)),
+        ]
     if pub.get("note"):
         lines += ["", f"Note: {pub['note']}"]
     return "\n".join(lines) + "\n"
@@ -170,9 +194,11 @@ def report_markdown(rep: ModelReport) -> str:
 def _write_model_outputs(rep: ModelReport, out: Path) -> list[Path]:
     out.mkdir(parents=True, exist_ok=True)
     stem = re.sub(r"[^A-Za-z0-9_.@=-]+", "_", rep.name)
-    paths = {out / f"{stem}.md": report_markdown(rep),
-             out / f"{stem}.json": json.dumps(rep.as_dict(), indent=2, default=str),
-             out / f"{stem}_modules.csv": rep.modules.to_csv(index=False)}
+    paths = {
+        out / f"{stem}.md": report_markdown(rep),
+        out / f"{stem}.json": json.dumps(rep.as_dict(), indent=2, default=str),
+        out / f"{stem}_modules.csv": rep.modules.to_csv(index=False),
+    }
     if rep.stages is not None:
         paths[out / f"{stem}_stages.csv"] = rep.stages.to_csv(index=False)
     if rep.counters is not None:
@@ -185,13 +211,23 @@ def _write_model_outputs(rep: ModelReport, out: Path) -> list[Path]:
 def _markdown(frame: pd.DataFrame) -> str:
     cols = list(frame.columns)
     lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
-    lines += ["| " + " | ".join(str(v) for v in row) + " |" for row in frame.itertuples(index=False)]
+    lines += [
+        "| " + " | ".join(str(v) for v in row) + " |" for row in frame.itertuples(index=False)
+    ]
     return "\n".join(lines)
 
 
 def one_model(
-    console: Console, source: ModelSource, resolution: int | None, fmt: str, latency: bool,
-    threads: int, depth: int, *, figure: Path | None = None, out: Path | None = None,
+    console: Console,
+    source: ModelSource,
+    resolution: int | None,
+    fmt: str,
+    latency: bool,
+    threads: int,
+    depth: int,
+    *,
+    figure: Path | None = None,
+    out: Path | None = None,
     latency_options: dict[str, Any] | None = None,
 ) -> None:
     """Report one preset, config file or study trial in the requested format."""
@@ -206,8 +242,18 @@ def one_model(
     res = resolution or default_res
     torch.manual_seed(0)
     model = family.build(cfg)
-    rep = model_report(model, family, name, res, preset=found, latency=latency, threads=threads,
-                       depth=depth, breakdown=True, latency_options=latency_options)
+    rep = model_report(
+        model,
+        family,
+        name,
+        res,
+        preset=found,
+        latency=latency,
+        threads=threads,
+        depth=depth,
+        breakdown=True,
+        latency_options=latency_options,
+    )
     if fmt == "json":
         print(json.dumps(rep.as_dict(), indent=2, default=str))
     elif fmt == "csv":
@@ -241,7 +287,11 @@ def _thop_gap(model: Any, resolution: int) -> str:
 
 
 def preset_rows(
-    resolution: int | None, latency: bool, threads: int, *, why_thop: bool = False,
+    resolution: int | None,
+    latency: bool,
+    threads: int,
+    *,
+    why_thop: bool = False,
     latency_options: dict[str, Any] | None = None,
 ) -> pd.DataFrame:
     """Measured vs. published params and MACs (and latency) for every preset of every family.
@@ -254,26 +304,39 @@ def preset_rows(
             res = resolution or preset.resolution
             torch.manual_seed(0)
             model = family.build(preset.cfg)
-            rep = model_report(model, family, key, res, preset=preset, latency=latency,
-                               threads=threads, depth=1, latency_options=latency_options)
+            rep = model_report(
+                model,
+                family,
+                key,
+                res,
+                preset=preset,
+                latency=latency,
+                threads=threads,
+                depth=1,
+                latency_options=latency_options,
+            )
             pub_params = preset.params_m * 1e6 if preset.params_m else None
             pub_macs = preset.macs_g * 1e9 if preset.macs_g else None
-            rows.append({
-                "family": family.name,
-                "preset": key + (" (reconstructed)" if preset.reconstructed else ""),
-                "published_as": preset.published,
-                "resolution": res,
-                "params_M": round(rep.params / 1e6, 2),
-                "published_params_M": preset.params_m,
-                "params_diff_%": round(100 * (rep.params / pub_params - 1), 1) if pub_params else None,
-                "macs_G": round(rep.macs / 1e9, 3),
-                "thop_macs_G": round(rep.thop_macs / 1e9, 3),
-                "published_macs_G": preset.macs_g,
-                "macs_diff_%": round(100 * (rep.macs / pub_macs - 1), 1) if pub_macs else None,
-                "macs_reproducible": preset.macs_reproducible if pub_macs else None,
-                "latency_ms": round(rep.latency.median_ms, 2) if rep.latency else None,
-                "latency_iqr_ms": round(rep.latency.iqr_ms, 2) if rep.latency else None,
-            })
+            rows.append(
+                {
+                    "family": family.name,
+                    "preset": key + (" (reconstructed)" if preset.reconstructed else ""),
+                    "published_as": preset.published,
+                    "resolution": res,
+                    "params_M": round(rep.params / 1e6, 2),
+                    "published_params_M": preset.params_m,
+                    "params_diff_%": round(100 * (rep.params / pub_params - 1), 1)
+                    if pub_params
+                    else None,
+                    "macs_G": round(rep.macs / 1e9, 3),
+                    "thop_macs_G": round(rep.thop_macs / 1e9, 3),
+                    "published_macs_G": preset.macs_g,
+                    "macs_diff_%": round(100 * (rep.macs / pub_macs - 1), 1) if pub_macs else None,
+                    "macs_reproducible": preset.macs_reproducible if pub_macs else None,
+                    "latency_ms": round(rep.latency.median_ms, 2) if rep.latency else None,
+                    "latency_iqr_ms": round(rep.latency.iqr_ms, 2) if rep.latency else None,
+                }
+            )
             if why_thop:
                 rows[-1]["thop_largest_gap"] = _thop_gap(model, res)
     return pd.DataFrame(rows)
@@ -286,7 +349,8 @@ def _presets_markdown(frame: pd.DataFrame, latency_env: str) -> str:
         if note:
             notes.append(f"- **{r.family}/{r.preset}**: {note}")
     lines = [
-        "# Reproduction report: measured vs. published figures of every preset", "",
+        "# Reproduction report: measured vs. published figures of every preset",
+        "",
         "MACs: fvcore with archlab's handlers (one multiply-add = 1; FLOPs = 2 × MACs), counted at "
         "the published resolution. thop is shown beside; `thop_largest_gap` names the op or "
         "module type where the two counters differ most (see `archlab report --preset NAME`).",
@@ -306,16 +370,27 @@ def _latency_env(latency: bool, threads: int, options: dict[str, Any]) -> str:
     from archlab.latency import cpu_model
 
     allocator = options.get("allocator")
-    alloc = describe_allocator() if allocator is None else describe_allocator(
-        {"GLIBC_TUNABLES": ALLOCATORS[allocator] or ""})
-    return (f"median of timed passes on {cpu_model()}, {threads} thread(s), batch "
-            f"{options.get('batch', 1)}, {options.get('backend', 'eager')}, "
-            f"{options.get('memory_format', 'contiguous')}, torch {torch.__version__}, {alloc}")
+    alloc = (
+        describe_allocator()
+        if allocator is None
+        else describe_allocator({"GLIBC_TUNABLES": ALLOCATORS[allocator] or ""})
+    )
+    return (
+        f"median of timed passes on {cpu_model()}, {threads} thread(s), batch "
+        f"{options.get('batch', 1)}, {options.get('backend', 'eager')}, "
+        f"{options.get('memory_format', 'contiguous')}, torch {torch.__version__}, {alloc}"
+    )
 
 
 def all_presets(
-    console: Console, resolution: int | None, fmt: str, latency: bool, threads: int,
-    *, out: Path | None = None, latency_options: dict[str, Any] | None = None,
+    console: Console,
+    resolution: int | None,
+    fmt: str,
+    latency: bool,
+    threads: int,
+    *,
+    out: Path | None = None,
+    latency_options: dict[str, Any] | None = None,
 ) -> None:
     """Print the measured-vs-published table of every preset; ``out``: also write it as files.
 
@@ -323,12 +398,14 @@ def all_presets(
     written, and the table gets the ``thop_largest_gap`` column.
     """
     options = latency_options or {}
-    frame = preset_rows(resolution, latency, threads, why_thop=out is not None,
-                        latency_options=options)
+    frame = preset_rows(
+        resolution, latency, threads, why_thop=out is not None, latency_options=options
+    )
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
         (out / "presets.md").write_text(
-            _presets_markdown(frame, _latency_env(latency, threads, options)))
+            _presets_markdown(frame, _latency_env(latency, threads, options))
+        )
         frame.to_csv(out / "presets.csv", index=False)
         console.print(f"wrote {out / 'presets.md'} and {out / 'presets.csv'}", soft_wrap=True)
     if fmt == "json":
@@ -340,7 +417,9 @@ def all_presets(
     else:
         table = Table(title="Presets: measured vs. published", title_justify="left")
         for col in frame.columns:
-            table.add_column(col, justify="left" if col in ("family", "preset", "published_as") else "right")
+            table.add_column(
+                col, justify="left" if col in ("family", "preset", "published_as") else "right"
+            )
         for row in frame.fillna("–").itertuples(index=False):
             table.add_row(*(str(v) for v in row))
         console.print(table)

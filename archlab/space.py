@@ -32,7 +32,12 @@ import yaml
 from archlab.models import FAMILIES, Family, cfg_from_dict, cfg_to_dict, find_preset
 
 __all__ = [
-    "Knob", "SearchSpace", "SpaceError", "load_space", "load_space_text", "list_spaces",
+    "Knob",
+    "SearchSpace",
+    "SpaceError",
+    "load_space",
+    "load_space_text",
+    "list_spaces",
     "SPACES_DIR",
 ]
 
@@ -64,33 +69,41 @@ class Knob:
     def is_int_range(self) -> bool:
         return self.values is None and isinstance(self.low, int) and isinstance(self.high, int)
 
+    def _bounds(self) -> tuple[float, float]:
+        """(low, high) of a range knob."""
+        if self.low is None or self.high is None:
+            raise TypeError(f"knob {self.name} has neither choices nor a low..high range")
+        return self.low, self.high
+
     def default(self) -> Scalar:
         return self.values[0] if self.values is not None else self.low
 
     def suggest(self, trial: optuna.trial.BaseTrial) -> Scalar:
         if self.values is not None:
             return trial.suggest_categorical(self.name, list(self.values))
+        low, high = self._bounds()
         if self.is_int_range:
             return trial.suggest_int(
-                self.name, int(self.low), int(self.high), step=int(self.step or 1), log=self.log  # type: ignore[arg-type]
+                self.name, int(low), int(high), step=int(self.step or 1), log=self.log
             )
-        return trial.suggest_float(self.name, float(self.low), float(self.high), step=self.step,  # type: ignore[arg-type]
-                                   log=self.log)
+        return trial.suggest_float(self.name, float(low), float(high), step=self.step, log=self.log)
 
     def sample(self, rng: random.Random) -> Scalar:
         if self.values is not None:
             return rng.choice(self.values)
+        low, high = self._bounds()
         if self.is_int_range:
-            return rng.randrange(int(self.low), int(self.high) + 1, int(self.step or 1))  # type: ignore[arg-type]
-        return rng.uniform(float(self.low), float(self.high))  # type: ignore[arg-type]
+            return rng.randrange(int(low), int(high) + 1, int(self.step or 1))
+        return rng.uniform(float(low), float(high))
 
     def grid(self) -> list[Scalar]:
         """Every value for categorical/int knobs; five points across a float range."""
         if self.values is not None:
             return list(self.values)
+        low, high = self._bounds()
         if self.is_int_range:
-            return list(range(int(self.low), int(self.high) + 1, int(self.step or 1)))  # type: ignore[arg-type]
-        lo, hi = float(self.low), float(self.high)  # type: ignore[arg-type]
+            return list(range(int(low), int(high) + 1, int(self.step or 1)))
+        lo, hi = float(low), float(high)
         return [lo + (hi - lo) * i / 4 for i in range(5)]
 
     def describe(self) -> str:
@@ -209,21 +222,33 @@ def _parse_knob(source: str, name: str, spec: Any) -> Knob:
             raise SpaceError(source, key, "an empty list of choices")
         bad = [v for v in spec if not isinstance(v, (int, float, str, bool)) and v is not None]
         if bad:
-            raise SpaceError(source, key, f"choices must be numbers, strings, booleans or null; got {bad[0]!r}")
+            raise SpaceError(
+                source, key, f"choices must be numbers, strings, booleans or null; got {bad[0]!r}"
+            )
         if len(set(map(repr, spec))) != len(spec):
             raise SpaceError(source, key, f"duplicate choices in {spec}")
         return Knob(name, values=tuple(spec))
     if isinstance(spec, dict):
         unknown = set(spec) - {"low", "high", "step", "log"}
         if unknown or not {"low", "high"} <= set(spec):
-            raise SpaceError(source, key, f"a range needs 'low' and 'high' (optional 'step', 'log'); got keys {sorted(spec)}")
+            raise SpaceError(
+                source,
+                key,
+                f"a range needs 'low' and 'high' (optional 'step', 'log'); got keys {sorted(spec)}",
+            )
         low, high = spec["low"], spec["high"]
         if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in (low, high)):
             raise SpaceError(source, key, f"low and high must be numbers; got {low!r}, {high!r}")
         if low > high:
             raise SpaceError(source, key, f"low {low} is above high {high}")
-        return Knob(name, low=low, high=high, step=spec.get("step"), log=bool(spec.get("log", False)))
-    raise SpaceError(source, key, f"expected a list of choices or a {{low, high}} range, got {type(spec).__name__}")
+        return Knob(
+            name, low=low, high=high, step=spec.get("step"), log=bool(spec.get("log", False))
+        )
+    raise SpaceError(
+        source,
+        key,
+        f"expected a list of choices or a {{low, high}} range, got {type(spec).__name__}",
+    )
 
 
 def _group(knob: str) -> str:
@@ -234,7 +259,10 @@ def _group(knob: str) -> str:
 
 
 def _validate_combinations(space: SearchSpace) -> None:
-    """Try every combination within each group (others at their defaults); fail on the first bad one."""
+    """Try every combination within each group, others at their defaults.
+
+    Fails on the first bad one.
+    """
     default_config = space.to_config(space.default())
     groups: dict[str, list[Knob]] = {}
     for knob in space.knobs.values():
@@ -256,8 +284,11 @@ def _validate_combinations(space: SearchSpace) -> None:
                 space._cfg_from_config(config)
             except ValueError as err:
                 shown = ", ".join(f"{k.name}={v!r}" for k, v in zip(knobs, combo))
-                raise SpaceError(space.source, f"choices ({group})",
-                                 f"the combination {shown} is impossible: {err}") from None
+                raise SpaceError(
+                    space.source,
+                    f"choices ({group})",
+                    f"the combination {shown} is impossible: {err}",
+                ) from None
 
 
 def _read_yaml(path: Path) -> dict[str, Any]:
@@ -274,7 +305,9 @@ def _parse_yaml(text: str, source: str) -> dict[str, Any]:
     except yaml.YAMLError as err:
         raise SpaceError(source, "<file>", f"not valid YAML: {err}") from None
     if not isinstance(data, dict):
-        raise SpaceError(source, "<file>", "a space file must be a mapping with 'family' and 'choices'")
+        raise SpaceError(
+            source, "<file>", "a space file must be a mapping with 'family' and 'choices'"
+        )
     return data
 
 
@@ -286,7 +319,11 @@ def _base_config(source: str, data: dict[str, Any], family: Family) -> dict[str,
         except KeyError as err:
             raise SpaceError(source, "base", str(err.args[0])) from None
         if fam.name != family.name:
-            raise SpaceError(source, "base", f"preset {base!r} belongs to family {fam.name!r}, not {family.name!r}")
+            raise SpaceError(
+                source,
+                "base",
+                f"preset {base!r} belongs to family {fam.name!r}, not {family.name!r}",
+            )
         config = cfg_to_dict(preset.cfg, family.name)
     else:
         config = {"family": family.name}
@@ -311,11 +348,15 @@ def _from_mapping(data: dict[str, Any], source: str, name: str) -> SearchSpace:
         raise SpaceError(source, unknown[0], f"unknown key; allowed keys: {sorted(allowed)}")
     family_name = data.get("family")
     if family_name not in FAMILIES:
-        raise SpaceError(source, "family", f"{family_name!r} is not a family; known: {list(FAMILIES)}")
+        raise SpaceError(
+            source, "family", f"{family_name!r} is not a family; known: {list(FAMILIES)}"
+        )
     family = FAMILIES[family_name]
     resolution = data.get("resolution", 224)
     if not isinstance(resolution, int) or resolution <= 0 or resolution % 32:
-        raise SpaceError(source, "resolution", f"must be a positive multiple of 32, got {resolution!r}")
+        raise SpaceError(
+            source, "resolution", f"must be a positive multiple of 32, got {resolution!r}"
+        )
     choices = data.get("choices")
     if not isinstance(choices, dict) or not choices:
         raise SpaceError(source, "choices", "must be a non-empty mapping of knob → choices")
@@ -330,8 +371,16 @@ def _from_mapping(data: dict[str, Any], source: str, name: str) -> SearchSpace:
         if problem:
             raise SpaceError(source, f"choices.{knob_name}", problem)
         knobs[str(knob_name)] = _parse_knob(source, str(knob_name), spec)
-    space = SearchSpace(name, family, knobs, base_config, resolution,
-                        str(data.get("description", "")), source, dict(data.get("extra") or {}))
+    space = SearchSpace(
+        name,
+        family,
+        knobs,
+        base_config,
+        resolution,
+        str(data.get("description", "")),
+        source,
+        dict(data.get("extra") or {}),
+    )
     _validate_combinations(space)
     return space
 
@@ -377,8 +426,11 @@ def load_space(name_or_path: str | Path) -> SearchSpace:
     if path.suffix not in (".yaml", ".yml"):
         path = SPACES_DIR / f"{name_or_path}.yaml"
         if not path.exists():
-            raise SpaceError(str(name_or_path), "<space>",
-                             f"no such space; shipped spaces: {list_spaces()} (or give a path to a .yaml file)")
+            raise SpaceError(
+                str(name_or_path),
+                "<space>",
+                f"no such space; shipped spaces: {list_spaces()} (or give a path to a .yaml file)",
+            )
     elif not path.exists():
         raise SpaceError(str(path), "<file>", "file not found")
     stat = path.stat()

@@ -126,8 +126,10 @@ def _with_postgres_driver(url: str) -> str:
     if not url.startswith("postgresql://") or importlib.util.find_spec("psycopg") is not None:
         return url
     if importlib.util.find_spec("psycopg2") is None:
-        raise StorageError(f"cannot open storage {url!r}: no PostgreSQL driver; install the "
-                           "postgres extra (pip install 'archlab[postgres]')")
+        raise StorageError(
+            f"cannot open storage {url!r}: no PostgreSQL driver; install the "
+            "postgres extra (pip install 'archlab[postgres]')"
+        )
     return "postgresql+psycopg2://" + url[len("postgresql://") :]
 
 

@@ -92,8 +92,10 @@ def evaluate(
     print(f"  measured {len(measured)} whole in {time.perf_counter() - start:.0f} s", flush=True)
     errors = [(p - m) / m for p, m in zip(predicted, measured)]
     return {
-        "rows": [{"space": Path(space_name).stem, "predicted_ms": p, "measured_ms": m}
-                 for p, m in zip(predicted, measured)],
+        "rows": [
+            {"space": Path(space_name).stem, "predicted_ms": p, "measured_ms": m}
+            for p, m in zip(predicted, measured)
+        ],
         "n": len(errors),
         "median_abs_pct": 100 * statistics.median(abs(e) for e in errors),
         "within_10_pct": 100 * sum(abs(e) <= 0.10 for e in errors) / len(errors),

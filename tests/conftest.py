@@ -66,9 +66,16 @@ def dashboard_study(tmp_path_factory: pytest.TempPathFactory) -> DashboardStudy:
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("ARCHLAB_HOME", str(study.home))
         patch.setattr(search, "evaluate_arch", third_fails)
-        spec = search.SearchSpec(space=str(DATA / "tiny_plgvit.yaml"), storage=study.url,
-                                 study_name=study.name, n_trials=4, target_latency_s=0.02, seed=1,
-                                 proxy_batch=4, latency_max_time_s=0.3)
+        spec = search.SearchSpec(
+            space=str(DATA / "tiny_plgvit.yaml"),
+            storage=study.url,
+            study_name=study.name,
+            n_trials=4,
+            target_latency_s=0.02,
+            seed=1,
+            proxy_batch=4,
+            latency_max_time_s=0.3,
+        )
         result = search.run_search(spec)
         patch.setattr(search, "evaluate_arch", real)
         measure_references(result.stored_spec, study_dir(study.name), names=[study.reference])

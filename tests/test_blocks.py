@@ -130,9 +130,14 @@ def test_time_in_context_many_interleaves_passes_and_removes_its_hooks() -> None
     models = [Tagged(0), Tagged(1), Tagged(2)]
     timings = time_in_context_many(models, torch.randn(1, 3, 16, 16), runs=3, warmup=1, guard=False)
     assert [t.runs for t in timings] == [3, 3, 3]
-    assert all(set(t.module_ms) == {"stem", "stages.0.0", "stages.0.1", "stages.1.0", "head"}
-               for t in timings)
+    assert all(
+        set(t.module_ms) == {"stem", "stages.0.0", "stages.0.1", "stages.1.0", "head"}
+        for t in timings
+    )
     # warm-up passes model by model, then rounds that start one model later each time
     assert calls == [0, 1, 2, 0, 1, 2, 1, 2, 0, 2, 0, 1]
-    assert all(not m._forward_hooks and not m._forward_pre_hooks
-               for model in models for m in model.modules())
+    assert all(
+        not m._forward_hooks and not m._forward_pre_hooks
+        for model in models
+        for m in model.modules()
+    )

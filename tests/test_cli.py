@@ -33,27 +33,59 @@ def test_every_command_has_help(command: list[str]) -> None:
 
 def test_search_help_explains_every_option() -> None:
     out = runner.invoke(app, ["search", "--help"], env={"COLUMNS": "200"}).output
-    for option in ("--space", "--target-latency", "--n-trials", "--timeout", "--study", "--storage",
-                   "--sampler", "--seed", "--threads", "--resolution", "--objectives"):
+    for option in (
+        "--space",
+        "--target-latency",
+        "--n-trials",
+        "--timeout",
+        "--study",
+        "--storage",
+        "--sampler",
+        "--seed",
+        "--threads",
+        "--resolution",
+        "--objectives",
+    ):
         assert option in out
 
 
 def test_search_then_pareto_end_to_end(tiny_space_path: Path, archlab_home: Path) -> None:
-    result = runner.invoke(app, ["search", "--space", str(tiny_space_path), "--target-latency",
-                                 "250ms", "--n-trials", "2", "--study", "cli"])
+    result = runner.invoke(
+        app,
+        [
+            "search",
+            "--space",
+            str(tiny_space_path),
+            "--target-latency",
+            "250ms",
+            "--n-trials",
+            "2",
+            "--study",
+            "cli",
+        ],
+    )
     assert result.exit_code == 0, result.output
     assert "Feasible Pareto front" in result.output
     assert "archlab dashboard" in result.output
     assert str(archlab_home / "archlab.db") in result.output
     assert (archlab_home / "archlab.db").exists()
-    assert (archlab_home / "cli" / "spec.yaml").exists() and (archlab_home / "cli" / "pareto.csv").exists()
+    assert (archlab_home / "cli" / "spec.yaml").exists() and (
+        archlab_home / "cli" / "pareto.csv"
+    ).exists()
 
     as_json = runner.invoke(app, ["pareto", "--study", "cli", "--format", "json"])
     assert as_json.exit_code == 0, as_json.output
     front = json.loads(as_json.output)["pareto"]
     assert front, "two fast tiny models under 250 ms must give a non-empty front"
     for row in front:
-        assert {"number", "params", "macs", "feasible", "objective:naswot", "objective:latency_ms"} <= set(row)
+        assert {
+            "number",
+            "params",
+            "macs",
+            "feasible",
+            "objective:naswot",
+            "objective:latency_ms",
+        } <= set(row)
         assert row["feasible"] is True
 
     as_csv = runner.invoke(app, ["pareto", "--study", "cli", "--format", "csv"])
@@ -72,8 +104,9 @@ def test_search_reports_bad_input_without_traceback(archlab_home: Path, tmp_path
 
 
 def test_report_json_has_documented_keys() -> None:
-    result = runner.invoke(app, ["report", "--space", "plgvit", "--preset", "lw-plgvit-r",
-                                 "--format", "json"])
+    result = runner.invoke(
+        app, ["report", "--space", "plgvit", "--preset", "lw-plgvit-r", "--format", "json"]
+    )
     assert result.exit_code == 0, result.output
     data = json.loads(result.output)
     assert {"params", "macs", "thop_macs", "latency_ms", "published", "config"} <= set(data)
@@ -87,31 +120,46 @@ def test_report_json_has_documented_keys() -> None:
 
 def test_report_resolution_changes_macs() -> None:
     def macs(res: str) -> int:
-        out = runner.invoke(app, ["report", "--preset", "lw-plgvit-r", "--no-latency", "--format",
-                                  "json", "--resolution", res]).output
+        out = runner.invoke(
+            app,
+            [
+                "report",
+                "--preset",
+                "lw-plgvit-r",
+                "--no-latency",
+                "--format",
+                "json",
+                "--resolution",
+                res,
+            ],
+        ).output
         return json.loads(out)["macs"]
 
     assert macs("256") > macs("224")
 
 
 def test_report_table_and_errors() -> None:
-    table = runner.invoke(app, ["report", "--preset", "plgvit-tiny", "--no-latency"],
-                          env={"COLUMNS": "200"})
+    table = runner.invoke(
+        app, ["report", "--preset", "plgvit-tiny", "--no-latency"], env={"COLUMNS": "200"}
+    )
     assert table.exit_code == 0, table.output
     assert "published 27.00M" in table.output and "thop" in table.output
     wrong = runner.invoke(app, ["report", "--preset", "lw-plgvit-a", "--space", "sbcformer"])
     assert wrong.exit_code == 2 and "belongs to space 'plgvit'" in wrong.output
     unknown = runner.invoke(app, ["report", "--preset", "resnet50"])
     assert unknown.exit_code == 2 and "unknown preset" in unknown.output
-    bad_res = runner.invoke(app, ["report", "--preset", "lw-plgvit-a", "--resolution", "64",
-                                  "--no-latency"])
+    bad_res = runner.invoke(
+        app, ["report", "--preset", "lw-plgvit-a", "--resolution", "64", "--no-latency"]
+    )
     assert bad_res.exit_code == 2 and "exceeds the stage's" in bad_res.output
 
 
 def test_report_from_config_file(tmp_path: Path) -> None:
     cfg = tmp_path / "model.yaml"
     cfg.write_text("preset: lw_plgvit_r\nexpand_dim: 256\n")
-    result = runner.invoke(app, ["report", "--config", str(cfg), "--no-latency", "--format", "json"])
+    result = runner.invoke(
+        app, ["report", "--config", str(cfg), "--no-latency", "--format", "json"]
+    )
     assert result.exit_code == 0, result.output
     assert json.loads(result.output)["config"]["expand_dim"] == 256
 
@@ -142,11 +190,32 @@ def test_report_of_a_study_trial_with_figure_and_files(
 ) -> None:
     from archlab.search import SearchSpec, run_search
 
-    run_search(SearchSpec(space=str(tiny_space_path), study_name="r", n_trials=1, proxy_batch=4,
-                          latency_max_time_s=0.2))
+    run_search(
+        SearchSpec(
+            space=str(tiny_space_path),
+            study_name="r",
+            n_trials=1,
+            proxy_batch=4,
+            latency_max_time_s=0.2,
+        )
+    )
     out, figure = tmp_path / "out", tmp_path / "stages.svg"
-    result = runner.invoke(app, ["report", "--study", "r", "--trial", "0", "--format", "json",
-                                 "--figure", str(figure), "--out", str(out)])
+    result = runner.invoke(
+        app,
+        [
+            "report",
+            "--study",
+            "r",
+            "--trial",
+            "0",
+            "--format",
+            "json",
+            "--figure",
+            str(figure),
+            "--out",
+            str(out),
+        ],
+    )
     assert result.exit_code == 0, result.output
     data = json.loads(result.output[: result.output.rindex("}") + 1])
     assert data["name"] == "r#0" and data["resolution"] == 64 and data["latency_ms"] > 0
@@ -155,16 +224,33 @@ def test_report_of_a_study_trial_with_figure_and_files(
     assert data["counters"][-1]["item"] == "total"
     assert any(r["latency_share"] for r in data["modules"] if r["module"] == "stages.2")
     assert figure.read_bytes().lstrip().startswith(b"<?xml")
-    assert {p.name for p in out.iterdir()} == {"r_0.md", "r_0.json", "r_0_modules.csv",
-                                               "r_0_stages.csv", "r_0_counters.csv"}
+    assert {p.name for p in out.iterdir()} == {
+        "r_0.md",
+        "r_0.json",
+        "r_0_modules.csv",
+        "r_0_stages.csv",
+        "r_0_counters.csv",
+    }
     missing = runner.invoke(app, ["report", "--study", "r", "--trial", "7"])
     assert missing.exit_code == 2 and "has no trial 7" in missing.output
 
 
 def test_report_markdown_explains_thop_op_by_op(tiny_space_path: Path, tmp_path: Path) -> None:
     config = _tiny_config(tiny_space_path, tmp_path)
-    result = runner.invoke(app, ["report", "--config", str(config), "--resolution", "64",
-                                 "--format", "markdown", "--backend", "torchscript"])
+    result = runner.invoke(
+        app,
+        [
+            "report",
+            "--config",
+            str(config),
+            "--resolution",
+            "64",
+            "--format",
+            "markdown",
+            "--backend",
+            "torchscript",
+        ],
+    )
     assert result.exit_code == 0, result.output
     assert "## Stages" in result.output and "torchscript" in result.output
     assert "scaled_dot_product_attention (functional)" in result.output
@@ -181,12 +267,19 @@ def test_all_presets_writes_the_reproduction_report(
     from archlab.space import load_space
 
     space = load_space(tiny_space_path)
-    tiny = Preset(space.to_cfg(space.default()), published="Tiny", params_m=0.2, resolution=64,
-                  note="a test preset")
+    tiny = Preset(
+        space.to_cfg(space.default()),
+        published="Tiny",
+        params_m=0.2,
+        resolution=64,
+        note="a test preset",
+    )
     family = dataclasses.replace(FAMILIES["plgvit"], presets={"tiny_test": tiny})
     monkeypatch.setattr(report_render, "FAMILIES", {"plgvit": family})
-    result = runner.invoke(app, ["report", "--all-presets", "--format", "markdown", "--out",
-                                 str(tmp_path), "--no-latency"])
+    result = runner.invoke(
+        app,
+        ["report", "--all-presets", "--format", "markdown", "--out", str(tmp_path), "--no-latency"],
+    )
     assert result.exit_code == 0, result.output
     markdown = (tmp_path / "presets.md").read_text()
     assert "Reproduction report" in markdown and "tiny_test" in markdown
@@ -201,13 +294,28 @@ def test_profile_device_then_predicted_search(
     tiny_space_path: Path, archlab_home: Path, tmp_path: Path
 ) -> None:
     profile = tmp_path / "cpu.json"
-    made = runner.invoke(app, ["profile-device", "--space", str(tiny_space_path), "--out",
-                               str(profile), "--n-models", "1", "--calibration", "1", "--runs",
-                               "2"])
+    made = runner.invoke(
+        app,
+        [
+            "profile-device",
+            "--space",
+            str(tiny_space_path),
+            "--out",
+            str(profile),
+            "--n-models",
+            "1",
+            "--calibration",
+            "1",
+            "--runs",
+            "2",
+        ],
+    )
     assert made.exit_code == 0, made.output
     assert "distinct blocks" in made.output and json.loads(profile.read_text())["entries"]
-    bad = runner.invoke(app, ["search", "--space", str(tiny_space_path), "--latency",
-                              "predicted", "--n-trials", "1"])
+    bad = runner.invoke(
+        app,
+        ["search", "--space", str(tiny_space_path), "--latency", "predicted", "--n-trials", "1"],
+    )
     assert bad.exit_code == 2 and "needs --latency-model" in bad.output
     bad = runner.invoke(app, ["search", "--space", str(tiny_space_path), "--max-memory", "lots"])
     assert bad.exit_code == 2 and "not a memory size" in bad.output
@@ -216,11 +324,24 @@ def test_profile_device_then_predicted_search(
 def test_three_objective_search_picks_nsga3_and_bad_objectives_are_explained(
     tiny_space_path: Path, archlab_home: Path
 ) -> None:
-    result = runner.invoke(app, ["search", "--space", str(tiny_space_path), "--n-trials", "2",
-                                 "--objectives", "naswot,latency,params", "--study", "three"])
+    result = runner.invoke(
+        app,
+        [
+            "search",
+            "--space",
+            str(tiny_space_path),
+            "--n-trials",
+            "2",
+            "--objectives",
+            "naswot,latency,params",
+            "--study",
+            "three",
+        ],
+    )
     assert result.exit_code == 0, result.output
     assert "nsga3" in result.output and "Feasible Pareto front" in result.output
-    bad = runner.invoke(app, ["search", "--space", str(tiny_space_path), "--objectives",
-                              "accuracy,latency"])
+    bad = runner.invoke(
+        app, ["search", "--space", str(tiny_space_path), "--objectives", "accuracy,latency"]
+    )
     assert bad.exit_code == 2 and "unknown objective(s) ['accuracy']" in bad.output
     assert "Traceback" not in bad.output

@@ -313,14 +313,20 @@ def test_accuracy_metric_follows_the_studys_objectives() -> None:
     frame = _frame([(0, "feasible", 10.0, 80.0), (1, "feasible", 20.0, 85.0)])
     frame["synflow"] = [3.0, 1.0]
     synflow_study = dd.StudyData(
-        "s", {"objectives": ["synflow", "latency"]}, ["synflow", "latency_ms"],
-        ["maximize", "minimize"], frame,
+        "s",
+        {"objectives": ["synflow", "latency"]},
+        ["synflow", "latency_ms"],
+        ["maximize", "minimize"],
+        frame,
     )
     assert synflow_study.accuracy_metric == "synflow"
     # no accuracy objective (e.g. macs vs latency): the estimate the trials carry
     costs_study = dd.StudyData(
-        "s", {"objectives": ["macs", "latency"]}, ["macs", "latency_ms"],
-        ["minimize", "minimize"], frame,
+        "s",
+        {"objectives": ["macs", "latency"]},
+        ["macs", "latency_ms"],
+        ["minimize", "minimize"],
+        frame,
     )
     assert costs_study.accuracy_metric == "naswot"
     bare = dd.StudyData("s", {}, ["a", "b"], ["minimize", "minimize"], frame[["number", "macs"]])

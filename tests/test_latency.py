@@ -70,8 +70,14 @@ def test_threads_setting_is_used(threads: int) -> None:
 
 @pytest.mark.parametrize("backend", ["eager", "torchscript"])
 def test_backend_and_memory_format_are_measured_and_recorded(backend: str) -> None:
-    lat = measure_latency(nn.Conv2d(3, 4, 3), 16, min_runs=3, max_runs=3, backend=backend,
-                          memory_format="channels_last")
+    lat = measure_latency(
+        nn.Conv2d(3, 4, 3),
+        16,
+        min_runs=3,
+        max_runs=3,
+        backend=backend,
+        memory_format="channels_last",
+    )
     assert lat.runs == 3 and lat.median_ms > 0
     assert lat.env.backend == backend and lat.env.memory_format == "channels_last"
 

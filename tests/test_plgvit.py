@@ -17,8 +17,16 @@ from archlab.models.plgvit import (
     _Tokenizer,
 )
 
-STAGE = PlgStageCfg(dim=32, depth=1, global_ratio=0.5, local_heads=2, global_heads=1, window=4,
-                    global_window=3, mlp_ratio=2.0)
+STAGE = PlgStageCfg(
+    dim=32,
+    depth=1,
+    global_ratio=0.5,
+    local_heads=2,
+    global_heads=1,
+    window=4,
+    global_window=3,
+    mlp_ratio=2.0,
+)
 
 
 def _check_grads(module: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
@@ -34,7 +42,9 @@ def _check_grads(module: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
 @pytest.mark.parametrize("sampling", ["max", "max_avg"])
 @pytest.mark.parametrize("branch_proj", [True, False])
 @pytest.mark.parametrize("size", [(8, 8), (10, 6)])  # 10×6 exercises window padding
-def test_plg_attention_shape_and_grads(sampling: str, branch_proj: bool, size: tuple[int, int]) -> None:
+def test_plg_attention_shape_and_grads(
+    sampling: str, branch_proj: bool, size: tuple[int, int]
+) -> None:
     attn = _PlgAttention(STAGE, sampling, rel_pos_bias=True, branch_proj=branch_proj)
     y = _check_grads(attn, torch.randn(2, 32, *size))
     assert y.shape == (2, 32, *size)
@@ -105,7 +115,9 @@ def test_preset_params_match_published(name: str) -> None:
 
 
 def test_lw_r_has_fewer_macs_than_lw_a() -> None:
-    macs = {n: count_macs(build_model({"preset": n}), 224).total for n in ("lw_plgvit_a", "lw_plgvit_r")}
+    macs = {
+        n: count_macs(build_model({"preset": n}), 224).total for n in ("lw_plgvit_a", "lw_plgvit_r")
+    }
     assert macs["lw_plgvit_r"] < 0.8 * macs["lw_plgvit_a"]
 
 
@@ -122,7 +134,9 @@ def test_check_resolution_names_the_problem() -> None:
     cfg = PRESETS["lw_plgvit_a"].cfg
     with pytest.raises(ValueError, match="divisible by 32"):
         cfg.check_resolution(200)
-    with pytest.raises(ValueError, match=r"stages.2.global_window=7 exceeds the stage.s 4×4 map at input 64"):
+    with pytest.raises(
+        ValueError, match=r"stages.2.global_window=7 exceeds the stage.s 4×4 map at input 64"
+    ):
         cfg.check_resolution(64)
 
 
@@ -137,12 +151,18 @@ def test_config_round_trips_through_dict() -> None:
 @pytest.mark.parametrize(
     ("stage", "message"),
     [
-        ({"dim": 64, "depth": 1, "global_ratio": 0.5, "local_heads": 3, "global_heads": 1},
-         "not divisible by local_heads=3"),
-        ({"dim": 64, "depth": 1, "global_ratio": 1.0, "local_heads": 1, "global_heads": 1},
-         r"global_ratio must lie in \(0, 1\)"),
-        ({"dim": 64, "depth": 0, "global_ratio": 0.5, "local_heads": 1, "global_heads": 1},
-         "depth ≥ 1"),
+        (
+            {"dim": 64, "depth": 1, "global_ratio": 0.5, "local_heads": 3, "global_heads": 1},
+            "not divisible by local_heads=3",
+        ),
+        (
+            {"dim": 64, "depth": 1, "global_ratio": 1.0, "local_heads": 1, "global_heads": 1},
+            r"global_ratio must lie in \(0, 1\)",
+        ),
+        (
+            {"dim": 64, "depth": 0, "global_ratio": 0.5, "local_heads": 1, "global_heads": 1},
+            "depth ≥ 1",
+        ),
     ],
 )
 def test_invalid_stage_configs_are_rejected(stage: dict, message: str) -> None:

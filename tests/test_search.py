@@ -15,13 +15,23 @@ optuna.logging.set_verbosity(optuna.logging.WARNING)
 
 
 def _spec(tiny_space_path: Path, storage_url: str, **kw: object) -> SearchSpec:
-    defaults = dict(space=str(tiny_space_path), storage=storage_url, study_name="t", n_trials=3,
-                    target_latency_s=1.0, seed=1, proxy_batch=4, latency_max_time_s=0.3)
+    defaults = dict(
+        space=str(tiny_space_path),
+        storage=storage_url,
+        study_name="t",
+        n_trials=3,
+        target_latency_s=1.0,
+        seed=1,
+        proxy_batch=4,
+        latency_max_time_s=0.3,
+    )
     defaults.update(kw)
     return SearchSpec(**defaults)  # type: ignore[arg-type]
 
 
-def test_tiny_search_stores_metrics_constraint_and_spec(tiny_space_path: Path, storage_url: str) -> None:
+def test_tiny_search_stores_metrics_constraint_and_spec(
+    tiny_space_path: Path, storage_url: str
+) -> None:
     result = run_search(_spec(tiny_space_path, storage_url))
     study = load_study("t", storage_url)  # read back from the file, not from memory
     assert len(study.trials) == 3 and result.new_trials == 3
@@ -34,7 +44,9 @@ def test_tiny_search_stores_metrics_constraint_and_spec(tiny_space_path: Path, s
         assert attrs["latency_iqr_ms"] >= 0 and attrs["latency_runs"] >= 10
         assert attrs["unsupported_ops"] == {}
         assert trial.values == [attrs["naswot"], attrs["latency_ms"]]
-        assert trial.system_attrs["constraints:latency"] == pytest.approx(attrs["latency_ms"] / 1e3 - 1.0)
+        assert trial.system_attrs["constraints:latency"] == pytest.approx(
+            attrs["latency_ms"] / 1e3 - 1.0
+        )
         space.to_cfg(trial.params)  # any stored trial rebuilds
     spec = study.user_attrs["archlab_spec"]
     assert spec["space"] == "tiny_plgvit" and spec["target_latency_s"] == 1.0
@@ -57,7 +69,9 @@ def test_resume_with_other_settings_is_refused(tiny_space_path: Path, storage_ur
         run_search(_spec(tiny_space_path, storage_url, n_trials=1, target_latency_s=0.25))
 
 
-def test_infeasible_trials_are_kept_but_not_on_the_front(tiny_space_path: Path, storage_url: str) -> None:
+def test_infeasible_trials_are_kept_but_not_on_the_front(
+    tiny_space_path: Path, storage_url: str
+) -> None:
     result = run_search(_spec(tiny_space_path, storage_url, target_latency_s=1e-6))
     frame = trials_frame(result.study)
     assert len(frame) == 3 and not frame["feasible"].any()
@@ -110,14 +124,18 @@ def test_impossible_arch_is_pruned_with_reason(tiny_space_path: Path, storage_ur
     space = load_space(tiny_space_path)
     space.resolution = 32
     study = optuna.create_study(directions=["maximize", "minimize"])
-    study.optimize(search_mod._objective(space, _spec(tiny_space_path, storage_url), 32), n_trials=1)
+    study.optimize(
+        search_mod._objective(space, _spec(tiny_space_path, storage_url), 32), n_trials=1
+    )
     trial = study.trials[0]
     assert trial.state == optuna.trial.TrialState.PRUNED
     assert "exceeds the stage's 1×1 map" in trial.user_attrs["prune_reason"]
     assert "params" not in trial.user_attrs
 
 
-def test_unknown_sampler_and_objective_are_rejected(tiny_space_path: Path, storage_url: str) -> None:
+def test_unknown_sampler_and_objective_are_rejected(
+    tiny_space_path: Path, storage_url: str
+) -> None:
     with pytest.raises(SearchError, match="unknown sampler 'cmaes'"):
         run_search(_spec(tiny_space_path, storage_url, sampler="cmaes"))
     with pytest.raises(ValueError, match="unknown objective"):
@@ -154,8 +172,9 @@ def test_missing_study_lists_existing(tiny_space_path: Path, storage_url: str) -
 def _tiny_profile(tiny_space_path: Path, path: Path) -> Path:
     from archlab.profile import profile_device
 
-    profile_device(str(tiny_space_path), n_models=2, n_calibration=2, runs=2,
-                   calibration_slices=1).save(path)
+    profile_device(
+        str(tiny_space_path), n_models=2, n_calibration=2, runs=2, calibration_slices=1
+    ).save(path)
     return path
 
 
@@ -163,9 +182,17 @@ def test_predicted_search_end_to_end_remeasures_the_front(
     tiny_space_path: Path, storage_url: str, tmp_path: Path
 ) -> None:
     profile = _tiny_profile(tiny_space_path, tmp_path / "cpu.json")
-    result = run_search(_spec(tiny_space_path, storage_url, n_trials=3, latency_mode="predicted",
-                              latency_model=str(profile), max_memory_bytes=10**9,
-                              remeasure_slices=1))
+    result = run_search(
+        _spec(
+            tiny_space_path,
+            storage_url,
+            n_trials=3,
+            latency_mode="predicted",
+            latency_model=str(profile),
+            max_memory_bytes=10**9,
+            remeasure_slices=1,
+        )
+    )
     study = load_study("t", storage_url)
     for trial in study.trials:
         attrs = trial.user_attrs
@@ -185,13 +212,20 @@ def test_memory_constraint_makes_trials_infeasible(tiny_space_path: Path, storag
     assert pareto_frame(result.study).empty
 
 
-def test_predicted_search_needs_a_readable_profile(tiny_space_path: Path, storage_url: str,
-                                                   tmp_path: Path) -> None:
+def test_predicted_search_needs_a_readable_profile(
+    tiny_space_path: Path, storage_url: str, tmp_path: Path
+) -> None:
     with pytest.raises(SearchError, match="needs --latency-model"):
         run_search(_spec(tiny_space_path, storage_url, latency_mode="predicted"))
     with pytest.raises(ValueError, match="cannot read device profile"):
-        run_search(_spec(tiny_space_path, storage_url, latency_mode="predicted",
-                         latency_model=str(tmp_path / "missing.json")))
+        run_search(
+            _spec(
+                tiny_space_path,
+                storage_url,
+                latency_mode="predicted",
+                latency_model=str(tmp_path / "missing.json"),
+            )
+        )
 
 
 def test_auto_sampler_is_nsga2_for_two_objectives_and_nsga3_for_more() -> None:
@@ -206,14 +240,20 @@ def test_auto_sampler_is_nsga2_for_two_objectives_and_nsga3_for_more() -> None:
 
 def test_two_to_four_objectives_are_accepted(tiny_space_path: Path, storage_url: str) -> None:
     with pytest.raises(ValueError, match="two to 4 distinct objectives"):
-        run_search(_spec(tiny_space_path, storage_url,
-                         objectives=("naswot", "synflow", "latency", "macs", "params")))
+        run_search(
+            _spec(
+                tiny_space_path,
+                storage_url,
+                objectives=("naswot", "synflow", "latency", "macs", "params"),
+            )
+        )
     with pytest.raises(ValueError, match="two to 4 distinct objectives"):
         run_search(_spec(tiny_space_path, storage_url, objectives=("naswot",)))
 
 
-@pytest.mark.parametrize("names", [("naswot", "latency", "params"),
-                                   ("synflow", "latency", "macs", "params")])
+@pytest.mark.parametrize(
+    "names", [("naswot", "latency", "params"), ("synflow", "latency", "macs", "params")]
+)
 def test_three_and_four_objective_searches_end_to_end(
     names: tuple[str, ...], tiny_space_path: Path, storage_url: str
 ) -> None:
@@ -232,9 +272,18 @@ def test_three_and_four_objective_searches_end_to_end(
 
 def test_short_training_objective_end_to_end(tiny_space_path: Path, storage_url: str) -> None:
     steps: list[int] = []
-    run_search(_spec(tiny_space_path, storage_url, objectives=("short_train", "params"),
-                     n_trials=1, train_steps=2, train_batch=4, proxy_resolution=32),
-               progress=lambda step, total, loss: steps.append(step))
+    run_search(
+        _spec(
+            tiny_space_path,
+            storage_url,
+            objectives=("short_train", "params"),
+            n_trials=1,
+            train_steps=2,
+            train_batch=4,
+            proxy_resolution=32,
+        ),
+        progress=lambda step, total, loss: steps.append(step),
+    )
     trial = load_study("t", storage_url).trials[0]
     attrs = trial.user_attrs
     assert 0.0 <= attrs["val_acc"] <= 1.0 and trial.values == [attrs["val_acc"], attrs["params"]]
@@ -245,8 +294,13 @@ def test_short_training_objective_end_to_end(tiny_space_path: Path, storage_url:
 def test_resume_with_another_training_budget_is_refused(
     tiny_space_path: Path, storage_url: str
 ) -> None:
-    kw = dict(objectives=("short_train", "params"), n_trials=1, train_steps=1, train_batch=4,
-              proxy_resolution=32)
+    kw = dict(
+        objectives=("short_train", "params"),
+        n_trials=1,
+        train_steps=1,
+        train_batch=4,
+        proxy_resolution=32,
+    )
     run_search(_spec(tiny_space_path, storage_url, **kw))
     with pytest.raises(SearchError, match="train_steps: stored 1 vs now 2"):
         run_search(_spec(tiny_space_path, storage_url, **{**kw, "train_steps": 2}))
@@ -257,5 +311,12 @@ def test_a_measured_study_is_not_resumed_with_predicted_latencies(
 ) -> None:
     run_search(_spec(tiny_space_path, storage_url, n_trials=1))
     with pytest.raises(SearchError, match="latency_mode: stored 'measured' vs now 'predicted'"):
-        run_search(_spec(tiny_space_path, storage_url, n_trials=1, latency_mode="predicted",
-                         latency_model=str(tmp_path / "cpu.json")))
+        run_search(
+            _spec(
+                tiny_space_path,
+                storage_url,
+                n_trials=1,
+                latency_mode="predicted",
+                latency_model=str(tmp_path / "cpu.json"),
+            )
+        )

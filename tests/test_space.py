@@ -58,18 +58,27 @@ BASE = "family: plgvit\nbase: lw_plgvit_a\n"
         (BASE + "choices:\n  stages.0.dimm: [32]\n", "choices.stages.0.dimm", "no field 'dimm'"),
         (BASE + "choices:\n  stages.7.dim: [32]\n", "choices.stages.7.dim", "not an index"),
         (BASE + "choices:\n  stages.0.dim: []\n", "choices.stages.0.dim", "empty list"),
-        (BASE + "choices:\n  stages.0.depth: {low: 3, high: 1}\n", "choices.stages.0.depth",
-         "low 3 is above high 1"),
+        (
+            BASE + "choices:\n  stages.0.depth: {low: 3, high: 1}\n",
+            "choices.stages.0.depth",
+            "low 3 is above high 1",
+        ),
         (BASE + "choices:\n  stages.0.depth: {min: 1}\n", "choices.stages.0.depth", "needs 'low'"),
         (BASE + "choices:\n  stages.0.dim: [[1, 2]]\n", "choices.stages.0.dim", "must be numbers"),
         (BASE + "resolution: 100\nchoices:\n  ffn: [ccf]\n", "resolution", "multiple of 32"),
         (BASE + "colour: red\nchoices:\n  ffn: [ccf]\n", "colour", "unknown key"),
-        (BASE + "choices:\n  stages.0.local_heads: [1, 5]\n", "choices (stages.0)",
-         "stages.0.local_heads=5 is impossible: .*not divisible by local_heads=5"),
+        (
+            BASE + "choices:\n  stages.0.local_heads: [1, 5]\n",
+            "choices (stages.0)",
+            "stages.0.local_heads=5 is impossible: .*not divisible by local_heads=5",
+        ),
         (BASE + "choices:\n  ffn: [mlp]\n", "choices (<global>)", "ffn='mlp' is impossible"),
         ("family: plgvit\nbase: nope\nchoices:\n  ffn: [ccf]\n", "base", "unknown preset"),
-        (BASE + "choices:\n  stages.3.global_window: [7, 9]\n", "choices (stages.3)",
-         "global_window=9 exceeds the stage's 7×7 map"),
+        (
+            BASE + "choices:\n  stages.3.global_window: [7, 9]\n",
+            "choices (stages.3)",
+            "global_window=9 exceeds the stage's 7×7 map",
+        ),
     ],
 )
 def test_malformed_space_names_file_key_and_problem(

@@ -16,8 +16,8 @@ def attend(
 ) -> torch.Tensor:
     """Softmax attention ``softmax(q kᵀ / sqrt(d) + bias) v`` on (B, heads, N, d) tensors.
 
-    Runs on ``F.scaled_dot_product_attention``; archlab's MAC counter has a handler for it, so the two
-    matmuls it hides are counted (fvcore alone would skip them).
+    Runs on ``F.scaled_dot_product_attention``; archlab's MAC counter has a handler for it, so the
+    two matmuls it hides are counted (fvcore alone would skip them).
     """
     return F.scaled_dot_product_attention(q, k, v, attn_mask=bias)
 
@@ -25,9 +25,11 @@ def attend(
 class RelativePositionBias(nn.Module):
     """Swin-style learned relative position bias for a ``size × size`` window.
 
-    One scalar per head per relative offset, a ``(2·size−1)² × heads`` table; ``forward()`` returns the
-    ``(heads, N, N)`` bias with ``N = size²``.
+    One scalar per head per relative offset, a ``(2·size−1)² × heads`` table; ``forward()`` returns
+    the ``(heads, N, N)`` bias with ``N = size²``.
     """
+
+    index: torch.Tensor  # buffer (N, N): each pair's row in the table
 
     def __init__(self, size: int, num_heads: int) -> None:
         super().__init__()

@@ -53,7 +53,8 @@ class ConvNormAct(nn.Sequential):
 class SqueezeExcite(nn.Module):
     """Channel gating from globally pooled features (Hu et al. 2018).
 
-    ``s = gate(W2 act(W1 mean_HW(x)))``; ``y = x * s``. The reduced width is ``round(dim * rd_ratio)``.
+    ``s = gate(W2 act(W1 mean_HW(x)))``; ``y = x * s``. The reduced width is
+    ``round(dim * rd_ratio)``.
     """
 
     def __init__(

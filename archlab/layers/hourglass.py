@@ -35,6 +35,8 @@ class OffsetBias(nn.Module):
     N = grid². Table entries are ordered row-major by offset, initialised to zero.
     """
 
+    index: torch.Tensor  # buffer (N, N): each pair's offset, a column of the table
+
     def __init__(self, grid: int, num_heads: int) -> None:
         super().__init__()
         self.table = nn.Parameter(torch.zeros(num_heads, grid * grid))

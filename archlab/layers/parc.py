@@ -296,7 +296,8 @@ class ParCMixer(nn.Module):
         if passes not in (1, 2):
             raise ValueError(f"passes must be 1 or 2, got {passes}")
         half = dim // 2
-        orders: list[tuple[Axis, Axis]] = [("h", "w"), ("w", "h")][:passes]
+        both: list[tuple[Axis, Axis]] = [("h", "w"), ("w", "h")]
+        orders = both[:passes]
         self.passes = nn.ModuleList(
             _ParCPass(half, axes, meta_size, pe, norm and i == 0, bias, dense, resize, impl)
             for i, axes in enumerate(orders)

@@ -142,9 +142,7 @@ def config_of(model_or_cfg: Any, family: str | None = None) -> dict[str, Any]:
     return cfg_to_dict(cfg, family)
 
 
-def build_model(
-    config: dict[str, Any] | str | Path, num_classes: int = 1000
-) -> nn.Module:
+def build_model(config: dict[str, Any] | str | Path, num_classes: int = 1000) -> nn.Module:
     """Build a model from a config dict (with its ``family`` key) or a YAML/JSON config file.
 
     Example:

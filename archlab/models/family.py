@@ -1,8 +1,8 @@
 """What every model family module provides, and config ↔ dict conversion.
 
-A family module (``plgvit.py``, ``sbcformer.py`` ...) defines a frozen config dataclass, a model class
-``Model(cfg, num_classes=1000, in_chans=3)`` and a ``PRESETS`` table of :class:`Preset`. The registry in
-``archlab.models`` wraps each module in a :class:`Family`.
+A family module (``plgvit.py``, ``sbcformer.py`` ...) defines a frozen config dataclass, a model
+class ``Model(cfg, num_classes=1000, in_chans=3)`` and a ``PRESETS`` table of :class:`Preset`. The
+registry in ``archlab.models`` wraps each module in a :class:`Family`.
 """
 
 from __future__ import annotations

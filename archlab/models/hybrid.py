@@ -41,7 +41,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, cast
 
 import torch
 from torch import nn
@@ -356,7 +356,7 @@ class HybridNet(nn.Module):
         x = self.stem(x)  # (B, C1, H/4, W/4)
         for blocks in self.stages:
             z = None  # a former stage starts from its own tokens
-            for block in blocks:
+            for block in cast(nn.ModuleList, blocks):
                 x, z = block(x, z)
         return x  # (B, C4, H/32, W/32)
 

@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, cast
 
 import torch
 from torch import nn
@@ -380,7 +380,7 @@ class MobileFormer(nn.Module):
         z = self.tokens.weight.unsqueeze(0).expand(x.shape[0], -1, -1)  # (B, M, d)
         x = self.conv_block(self.stem(x))  # (B, C0, H/2 or H/4, ...)
         for blocks in self.stages:
-            for block in blocks:
+            for block in cast(nn.ModuleList, blocks):
                 x, z = block(x, z)
         return x, self.mobile_to_former(x, z)
 

@@ -2,9 +2,10 @@
 
 Papers: Ebert et al., "PLG-ViT: Vision Transformer with Parallel Local and Global Self-Attention",
 Sensors 23(7) 3447, 2023; Ebert et al., "Light-Weight Vision Transformer with Parallel Local and
-Global Self-Attention", arXiv 2307.09120, 2023. No official code is public; the block structure follows
-the papers' text (see ``shared/reference/ARCHITECTURES.md`` section 1). Details the papers leave open
-are marked ``[R]`` below, exposed as config switches, and their default reading is stated in place.
+Global Self-Attention", arXiv 2307.09120, 2023. No official code is public; the block structure
+follows the papers' text (see ``shared/reference/ARCHITECTURES.md`` section 1). Details the papers
+leave open are marked ``[R]`` below, exposed as config switches, and their default reading is stated
+in place.
 
 Layout: a convolutional tokenizer (output stride 4), four stages of pre-norm PLG layers joined by
 convolutional downsamplers, an optional 3×3 channel-expansion conv (LW only), GAP → LN → Linear.
@@ -55,7 +56,9 @@ class PlgStageCfg:
 
     def __post_init__(self) -> None:
         if self.dim < 2 or self.depth < 1:
-            raise ValueError(f"dim must be ≥ 2 and depth ≥ 1, got dim={self.dim}, depth={self.depth}")
+            raise ValueError(
+                f"dim must be ≥ 2 and depth ≥ 1, got dim={self.dim}, depth={self.depth}"
+            )
         if not 0.0 < self.global_ratio < 1.0:
             raise ValueError(f"global_ratio must lie in (0, 1), got {self.global_ratio}")
         if self.local_dim % self.local_heads:
@@ -199,7 +202,10 @@ class _Downsample(nn.Module):
 
 
 class _Tokenizer(nn.Module):
-    """Overlapping patch embedding to output stride 4 (two readings, see ``PlgVitCfg.tokenizer``)."""
+    """Overlapping patch embedding to output stride 4.
+
+    Two readings of the papers, see ``PlgVitCfg.tokenizer``.
+    """
 
     def __init__(self, in_chans: int, dim: int, variant: str, downsample: str) -> None:
         super().__init__()
@@ -215,7 +221,10 @@ class _Tokenizer(nn.Module):
 
 
 class LwPlgVit(nn.Module):
-    """(LW) PLG-ViT classifier. Input (B, 3, H, W) with H, W divisible by 32; output (B, classes)."""
+    """(LW) PLG-ViT classifier.
+
+    Input (B, 3, H, W) with H, W divisible by 32; output (B, classes).
+    """
 
     def __init__(self, cfg: PlgVitCfg, num_classes: int = 1000, in_chans: int = 3) -> None:
         super().__init__()
@@ -282,8 +291,9 @@ def _lw(
         PlgStageCfg(dim=c, depth=d, global_ratio=r, local_heads=hl, global_heads=hg, mlp_ratio=3.0)
         for c, d, r, hl, hg in zip(dims, depths, global_ratios, local_heads, global_heads)
     )
-    return PlgVitCfg(stages=stages, ffn="ccf_plus", sampling="max", downsample="lw",
-                     expand_dim=expand_dim)
+    return PlgVitCfg(
+        stages=stages, ffn="ccf_plus", sampling="max", downsample="lw", expand_dim=expand_dim
+    )
 
 
 _LW_NOTE = (
@@ -297,25 +307,45 @@ _ORIG_NOTE = (
 
 PRESETS: dict[str, Preset] = {
     "plgvit_tiny": Preset(
-        _original(64, (3, 4, 16, 4), 32), published="PLG-ViT-Tiny", params_m=27.0, top1=83.4,
+        _original(64, (3, 4, 16, 4), 32),
+        published="PLG-ViT-Tiny",
+        params_m=27.0,
+        top1=83.4,
         note=_ORIG_NOTE,
     ),
     "plgvit_small": Preset(
-        _original(96, (3, 3, 16, 3), 24), published="PLG-ViT-Small", params_m=52.0, top1=84.0,
+        _original(96, (3, 3, 16, 3), 24),
+        published="PLG-ViT-Small",
+        params_m=52.0,
+        top1=84.0,
         note=_ORIG_NOTE,
     ),
     "plgvit_base": Preset(
-        _original(128, (3, 3, 16, 3), 32), published="PLG-ViT-Base", params_m=91.0, top1=84.5,
+        _original(128, (3, 3, 16, 3), 32),
+        published="PLG-ViT-Base",
+        params_m=91.0,
+        top1=84.5,
         note=_ORIG_NOTE,
     ),
     # A: accuracy-leaning: deeper early stages, more global than local heads in every stage.
     "lw_plgvit_a": Preset(
-        _lw((48, 96, 160, 224), (2, 2, 6, 2), (0.5, 0.5, 0.5, 0.5), (1, 2, 4, 4), (2, 3, 5, 7), 512),
-        published="LW-PLG-ViT-A", reconstructed=True, params_m=5.0, top1=79.5, note=_LW_NOTE,
+        _lw(
+            (48, 96, 160, 224), (2, 2, 6, 2), (0.5, 0.5, 0.5, 0.5), (1, 2, 4, 4), (2, 3, 5, 7), 512
+        ),
+        published="LW-PLG-ViT-A",
+        reconstructed=True,
+        params_m=5.0,
+        top1=79.5,
+        note=_LW_NOTE,
     ),
     # R: runtime-leaning: narrow, shallow high-resolution stages (where the MACs are), wider late.
     "lw_plgvit_r": Preset(
-        _lw((32, 64, 160, 256), (1, 2, 5, 2), (0.5, 0.5, 0.5, 0.5), (1, 1, 4, 4), (1, 2, 5, 8), 448),
-        published="LW-PLG-ViT-R", reconstructed=True, params_m=5.0, note=_LW_NOTE,
+        _lw(
+            (32, 64, 160, 256), (1, 2, 5, 2), (0.5, 0.5, 0.5, 0.5), (1, 1, 4, 4), (1, 2, 5, 8), 448
+        ),
+        published="LW-PLG-ViT-R",
+        reconstructed=True,
+        params_m=5.0,
+        note=_LW_NOTE,
     ),
 }
