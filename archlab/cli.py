@@ -70,6 +70,12 @@ class LatencyMode(str, Enum):
     predicted = "predicted"
 
 
+class UnseenBlocks(str, Enum):
+    auto = "auto"
+    measure = "measure"
+    estimate = "estimate"
+
+
 def _latency_options(
     batch: int, backend: Backend, memory_format: MemoryFormat, allocator: Allocator | None
 ) -> dict[str, Any]:
@@ -242,6 +248,16 @@ def search(
         Path | None,
         typer.Option(help="Device profile for --latency predicted (archlab profile-device)."),
     ] = None,
+    unseen_blocks: Annotated[
+        UnseenBlocks,
+        typer.Option(
+            help=(
+                "Predicted mode, blocks the profile lacks: measure (in context, added to the "
+                "profile), estimate (the profile's cost model; faster, flagged), or auto (measure "
+                "on the profile's own setup, else estimate)."
+            )
+        ),
+    ] = UnseenBlocks.auto,
     max_memory: Annotated[
         str | None, typer.Option(help="Constraint on peak inference memory, e.g. 200MB or 1.5GB.")
     ] = None,
@@ -284,6 +300,7 @@ def search(
         data=str(data) if data else None,
         latency_mode=latency.value,
         latency_model=str(latency_model) if latency_model else None,
+        unseen_blocks=unseen_blocks.value,
         max_memory_bytes=max_memory_bytes,
         backend=backend.value,
     )

@@ -32,7 +32,7 @@ import weakref
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import nullcontext
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -43,12 +43,18 @@ from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_leaves
 
 from archlab.blocks import BlockInfo, BlockRecorder
+from archlab.cost_model import BlockFeatures
 from archlab.flops import CONVENTION_ZERO_OPS, count_macs
+from archlab.memory import ActivationPeak
 
 _log = logging.getLogger(__name__)
 
 __all__ = [
-    "MAC_FORMULAS", "BlockCount", "UncountedOpError", "ZERO_OPS", "count_macs_fast",
+    "MAC_FORMULAS",
+    "BlockCount",
+    "UncountedOpError",
+    "ZERO_OPS",
+    "count_macs_fast",
     "count_macs_with_blocks",
 ]
 
@@ -250,6 +256,7 @@ class _MacMode(TorchDispatchMode):
     def __init__(self) -> None:
         super().__init__()
         self.macs: list[int] = []
+        self.out_bytes: list[int] = []  # bytes of each op's results (memory it wrote)
         self.reads: list[list[int]] = []
         # id(tensor) → (weak reference, index of the op that returned it); the reference tells a
         # live tensor from a freed one whose id was reused
@@ -278,9 +285,12 @@ class _MacMode(TorchDispatchMode):
                 "archlab.flops (EXTRA_MAC_HANDLES or CONVENTION_ZERO_OPS) and archlab.fast_macs"
             )
         self.reads.append(self._producers(_tensors((*args, *kwargs.values()))))
+        written = 0
         for t in _tensors(out if isinstance(out, (list, tuple)) else (out,)):
             self.producer[id(t)] = (weakref.ref(t), len(self.macs))
+            written += t.numel() * t.element_size()
         self.macs.append(macs)
+        self.out_bytes.append(written)
         return out
 
     def _producers(self, tensors: Iterable[torch.Tensor]) -> list[int]:
@@ -333,6 +343,16 @@ class BlockCount:
     total: int  # as count_macs_fast
     blocks: list[BlockInfo]
     block_macs: dict[str, int]  # block name → MACs of its calls in the pass (ops it ran itself)
+    block_ops: dict[str, int] = field(default_factory=dict)  # block name → aten ops it ran
+    block_bytes: dict[str, int] = field(default_factory=dict)  # block name → bytes its ops wrote
+    # peak of the pass's memory events (archlab.memory), when asked for; the input not included
+    activations_peak_bytes: int | None = None
+
+    def features(self, name: str) -> BlockFeatures:
+        """What a cost model needs to estimate the block's time (see :mod:`archlab.cost_model`)."""
+        return BlockFeatures(
+            self.block_macs.get(name, 0), self.block_ops.get(name, 0), self.block_bytes.get(name, 0)
+        )
 
 
 def count_macs_with_blocks(
@@ -341,19 +361,29 @@ def count_macs_with_blocks(
     batch: int = 1,
     in_chans: int = 3,
     blocks: bool = True,
+    memory: bool = False,
 ) -> BlockCount:
     """:func:`count_macs_fast` and :func:`archlab.blocks.block_infos` from the same forward pass.
 
     ``blocks=False`` leaves the blocks out (no hooks): the total alone, in the same type.
+    ``memory=True`` also records the pass's activation peak (:class:`archlab.memory.ActivationPeak`)
+    into ``activations_peak_bytes``. The pass is the model's first if it was just built; a model
+    whose first pass allocates caches for later ones would need :func:`archlab.memory.peak_memory`
+    (the search checks the two agree on every space: ``tests/test_fast_macs.py``).
 
     Raises:
         UncountedOpError: as :func:`count_macs_fast`.
     """
-    return _count(model, resolution, batch, in_chans, blocks)
+    return _count(model, resolution, batch, in_chans, blocks, memory)
 
 
 def _count(
-    model: nn.Module, resolution: int | tuple[int, int], batch: int, in_chans: int, blocks: bool
+    model: nn.Module,
+    resolution: int | tuple[int, int],
+    batch: int,
+    in_chans: int,
+    blocks: bool,
+    memory: bool = False,
 ) -> BlockCount:
     h, w = (resolution, resolution) if isinstance(resolution, int) else resolution
     was_training = model.training
@@ -362,19 +392,25 @@ def _count(
     mode = _MacMode()
     starts: dict[str, list[int]] = {}
     block_macs: dict[str, int] = {}
+    block_ops: dict[str, int] = {}
+    block_bytes: dict[str, int] = {}
 
     def enter(name: str) -> None:
         starts.setdefault(name, []).append(len(mode.macs))
 
     def leave(name: str) -> None:
-        block_macs[name] = block_macs.get(name, 0) + sum(mode.macs[starts[name].pop():])
+        start = starts[name].pop()
+        block_macs[name] = block_macs.get(name, 0) + sum(mode.macs[start:])
+        block_ops[name] = block_ops.get(name, 0) + len(mode.macs) - start
+        block_bytes[name] = block_bytes.get(name, 0) + sum(mode.out_bytes[start:])
 
     recorder = BlockRecorder(model, enter, leave) if blocks else nullcontext()
+    peak = ActivationPeak() if memory else None
     try:
         device = next((p.device for p in model.parameters()), torch.device("cpu"))
         # as count_macs does (same RNG stream after); a model on the meta device runs shapes only
         example = torch.randn(batch, in_chans, h, w, device=device)
-        with recorder, torch.inference_mode(), mode:
+        with recorder, torch.inference_mode(), mode, peak.record() if peak else nullcontext():
             outputs = model(example)
         total = mode.total(outputs)
     except UncountedOpError:
@@ -387,4 +423,6 @@ def _count(
         torch.set_rng_state(rng)
         total = count_macs(model, resolution, batch, in_chans).total
     infos = recorder.infos() if isinstance(recorder, BlockRecorder) else []
-    return BlockCount(total, infos, block_macs)
+    return BlockCount(
+        total, infos, block_macs, block_ops, block_bytes, peak.bytes if peak else None
+    )

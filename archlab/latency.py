@@ -18,7 +18,8 @@ import os
 import platform
 import statistics
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from functools import cache
 from typing import Any
@@ -31,6 +32,7 @@ from archlab.backends import check_options, prepare
 from archlab.contention import ContentionGuard
 
 __all__ = [
+    "torch_threads",
     "Latency",
     "LatencyEnv",
     "cpu_model",
@@ -56,6 +58,17 @@ def cpu_model() -> str:
 
 def _allocator() -> str:
     return describe_allocator(dict(os.environ))
+
+
+@contextmanager
+def torch_threads(threads: int) -> Iterator[None]:
+    """``torch.set_num_threads(threads)`` for the duration, then the previous setting."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,9 @@ from typing import Any
 import torch
 from torch import nn
 
-__all__ = ["MemoryUse", "parse_bytes", "peak_memory"]
+from archlab.latency import torch_threads
+
+__all__ = ["ActivationPeak", "MemoryUse", "memory_use", "parse_bytes", "peak_memory"]
 
 _UNITS = {
     "": 1,
@@ -89,6 +91,37 @@ def _activation_peak(events: list[Any]) -> int:
     return peak
 
 
+class ActivationPeak:
+    """Records the memory events of the code run inside it; ``bytes`` is then their peak.
+
+    Used by :func:`peak_memory`, and by the search's MAC-counting pass so that one forward pass
+    gives both (:func:`archlab.fast_macs.count_macs_with_blocks` with ``memory=True``).
+    """
+
+    def __init__(self) -> None:
+        self.bytes: int | None = None
+
+    @contextmanager
+    def record(self) -> Iterator[None]:
+        from torch.profiler import ProfilerActivity, profile
+
+        with (
+            _quiet_native_stderr(),
+            profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof,
+        ):
+            yield
+        events = [e for e in prof.profiler.kineto_results.events() if e.name() == "[memory]"]
+        self.bytes = _activation_peak(events)
+
+
+def memory_use(model: nn.Module, inputs: int, activations_peak_bytes: int) -> MemoryUse:
+    """Weights, ``inputs`` bytes of input and the activation peak of a pass, together."""
+    weights = sum(t.numel() * t.element_size() for t in [*model.parameters(), *model.buffers()])
+    return MemoryUse(
+        weights, inputs, activations_peak_bytes, weights + inputs + activations_peak_bytes
+    )
+
+
 def peak_memory(
     model: nn.Module, resolution: int, batch: int = 1, threads: int = 1, warm: bool = False
 ) -> MemoryUse:
@@ -97,25 +130,13 @@ def peak_memory(
     ``warm``: the model has run a forward pass in this process already, so the unprofiled first
     pass (lazy initialisation is not inference) is skipped.
     """
-    from torch.profiler import ProfilerActivity, profile
-
     model.eval()
     x = torch.randn(batch, 3, resolution, resolution)
-    weights = sum(t.numel() * t.element_size() for t in [*model.parameters(), *model.buffers()])
-    previous = torch.get_num_threads()
-    torch.set_num_threads(threads)
-    try:
-        with torch.inference_mode():
-            if not warm:
-                model(x)  # a first pass outside the profile: lazy initialisation is not inference
-            with (
-                _quiet_native_stderr(),
-                profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof,
-            ):
-                model(x)
-    finally:
-        torch.set_num_threads(previous)
-    events = [e for e in prof.profiler.kineto_results.events() if e.name() == "[memory]"]
-    activations = _activation_peak(events)
-    inputs = x.numel() * x.element_size()
-    return MemoryUse(weights, inputs, activations, weights + inputs + activations)
+    peak = ActivationPeak()
+    with torch_threads(threads), torch.inference_mode():
+        if not warm:
+            model(x)  # a first pass outside the profile: lazy initialisation is not inference
+        with peak.record():
+            model(x)
+    assert peak.bytes is not None
+    return memory_use(model, x.numel() * x.element_size(), peak.bytes)

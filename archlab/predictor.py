@@ -7,8 +7,10 @@ the table contribute their in-context time. For a block the table lacks:
   a few hooked forward passes, the missing blocks are timed in context, rescaled by how fast the
   table's known blocks ran in the same passes (the machine's speed drifts), added to the table and
   saved to the profile file, so later candidates find them;
-* elsewhere it is **estimated** from its MACs with the table's fitted line for blocks of the same
-  class (``ms ≈ a + b · MACs``; all blocks when the class is new), and the prediction is flagged.
+* elsewhere, or when asked to (``on_demand=False``), it is **estimated** by a cost model fitted on
+  the table (:mod:`archlab.cost_model`: MACs, aten ops and bytes written, per block class), and the
+  prediction is flagged. Entries of older profiles have no op and byte figures: then the estimate
+  is the table's fitted line in MACs for blocks of the same class (``ms ≈ a + b · MACs``).
 
 The sum goes through the profile's calibration. Use predictions to rank and pre-filter; re-measure
 the final candidates whole (``archlab search --latency predicted`` does this for the Pareto front).
@@ -24,9 +26,10 @@ import torch
 from torch import nn
 
 from archlab.blocks import BlockInfo, block_infos, time_in_context
+from archlab.cost_model import BlockFeatures, CostModel
 from archlab.fast_macs import BlockCount
 from archlab.flops import MacCount, count_macs
-from archlab.profile import BlockEntry, DeviceProfile
+from archlab.profile import DeviceProfile, block_entry
 
 __all__ = ["LatencyPredictor", "Prediction"]
 
@@ -62,6 +65,9 @@ def _line(points: list[tuple[int, float]]) -> tuple[float, float]:
     return my - slope * mx, slope
 
 
+MIN_SAMPLES = 8  # timed blocks with features below which the cost model is not fitted
+
+
 class LatencyPredictor:
     """Predict latencies of a space's candidates from a device profile.
 
@@ -86,6 +92,7 @@ class LatencyPredictor:
         self.runs = runs
         self.save = save
         self._rates: dict[str, tuple[float, float]] | None = None
+        self._cost_model: CostModel | None = None
 
     @property
     def setup(self) -> dict[str, object]:
@@ -101,8 +108,25 @@ class LatencyPredictor:
             self._rates["*"] = _line(everything) if everything else (0.0, 0.0)
         return self._rates
 
-    def estimate_block(self, kind: str, macs: int) -> float:
-        """A block's time from its MACs, with the fitted line of its class (or of all blocks)."""
+    def cost_model(self) -> CostModel | None:
+        """The cost model fitted on the table's entries that record features (None: too few)."""
+        if self._cost_model is None:
+            samples = [
+                (e.kind, f, e.ms)
+                for e in self.profile.entries.values()
+                if (f := e.features()) is not None and e.ms > 0
+            ]
+            if len(samples) >= MIN_SAMPLES:
+                self._cost_model = CostModel.fit(samples)
+        return self._cost_model
+
+    def estimate_block(self, kind: str, features: BlockFeatures | int) -> float:
+        """A block's time from its features with the cost model, or from its MACs alone (an int,
+        or a table without features) with the fitted line of its class (or of all blocks)."""
+        model = self.cost_model() if isinstance(features, BlockFeatures) else None
+        if model is not None and isinstance(features, BlockFeatures):
+            return max(0.0, model.predict(kind, features))
+        macs = features.macs if isinstance(features, BlockFeatures) else features
         rates = self._kind_rates()
         intercept, per_mac = rates.get(kind, rates["*"])
         return max(0.0, intercept + per_mac * macs)
@@ -113,7 +137,7 @@ class LatencyPredictor:
         x: torch.Tensor,
         infos: list[BlockInfo],
         missing: list[BlockInfo],
-        macs: dict[str, int],
+        features: dict[str, BlockFeatures | int],
     ) -> None:
         """Time every block of ``model`` in context and add the missing ones to the table.
 
@@ -130,14 +154,14 @@ class LatencyPredictor:
         scale = sum(self.profile.entries[b.key].ms for b in known) / seen if seen > 0 else 1.0
         scale = min(max(scale, 0.5), 2.0)  # a wild ratio means too little overlap to trust it
         for b in missing:
-            self.profile.entries[b.key] = BlockEntry(
+            self.profile.entries[b.key] = block_entry(
                 b.kind,
                 scale * timing.module_ms.get(b.name, 0.0),
-                macs.get(b.name, 0),
+                features.get(b.name, 0),
                 timing.runs,
                 source="on-demand",
             )
-        self._rates = None
+        self._rates = self._cost_model = None
         if self.save:
             self.profile.merge_save(self.path)
 
@@ -154,17 +178,20 @@ class LatencyPredictor:
         batch = int(self.setup.get("batch", 1))  # type: ignore[call-overload]
         x = torch.randn(batch, 3, resolution, resolution)
         usable = macs if batch == 1 else None
+        features: dict[str, BlockFeatures | int] = {}
         if isinstance(usable, BlockCount):
-            infos, by_module = usable.blocks, usable.block_macs
+            infos = usable.blocks
+            features = {b.name: usable.features(b.name) for b in infos}
         else:
-            infos, by_module = block_infos(model, x), {}
+            infos = block_infos(model, x)
         missing = list({b.key: b for b in infos if b.key not in self.profile.entries}.values())
-        if missing and not by_module:
+        if missing and not features:
             counted = usable if isinstance(usable, MacCount) else None
             by_module = (counted or count_macs(model, resolution, batch=batch)).by_module
+            features = {b.name: by_module.get(b.name, 0) for b in infos}
         measured = estimated = 0
         if missing and self.on_demand:
-            self._measure(model, x, infos, missing, by_module)
+            self._measure(model, x, infos, missing, features)
             measured = len(missing)
         total = 0.0
         for b in infos:
@@ -172,7 +199,7 @@ class LatencyPredictor:
             if entry is not None:
                 total += entry.ms
             else:
-                total += self.estimate_block(b.kind, by_module.get(b.name, 0))
+                total += self.estimate_block(b.kind, features.get(b.name, 0))
                 estimated += 1
         return Prediction(
             self.profile.calibration.apply(total), total, len(infos), measured, estimated

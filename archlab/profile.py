@@ -30,6 +30,8 @@ import torch
 import archlab
 from archlab.allocator import describe_allocator
 from archlab.blocks import block_infos, time_in_context_many
+from archlab.cost_model import BlockFeatures
+from archlab.fast_macs import UncountedOpError, count_macs_with_blocks
 from archlab.flops import count_macs
 from archlab.latency import cpu_model
 
@@ -39,6 +41,7 @@ __all__ = [
     "Calibration",
     "DeviceProfile",
     "ProfileError",
+    "block_entry",
     "current_setup",
     "fit_calibration",
     "profile_device",
@@ -60,6 +63,14 @@ class BlockEntry:
     macs: int  # MACs of the block (fvcore + handlers)
     samples: int  # in-context observations behind the median
     source: str = "profile"  # "profile" or "on-demand" (added during a search)
+    ops: int | None = None  # aten ops it dispatched (None: not recorded, e.g. an older file)
+    bytes: int | None = None  # bytes its ops wrote
+
+    def features(self) -> BlockFeatures | None:
+        """The block's cost-model features, when the entry records them."""
+        if self.ops is None or self.bytes is None:
+            return None
+        return BlockFeatures(self.macs, self.ops, self.bytes)
 
 
 @dataclass
@@ -210,10 +221,26 @@ def _sample_models(space: Any, n: int, seed: int) -> list[tuple[dict[str, Any], 
     return found
 
 
-def _blocks_of(model: torch.nn.Module, x: torch.Tensor) -> list[tuple[str, str, str, int]]:
-    """(name, key, kind, MACs) of each block of ``model``."""
-    macs = count_macs(model, x.shape[-1], batch=x.shape[0]).by_module
-    return [(i.name, i.key, i.kind, macs.get(i.name, 0)) for i in block_infos(model, x)]
+def _blocks_of(
+    model: torch.nn.Module, x: torch.Tensor
+) -> list[tuple[str, str, str, BlockFeatures | int]]:
+    """(name, key, kind, features) of each block of ``model``; just its MACs when the fast count
+    cannot run the model (the reference count has no op or byte figures)."""
+    try:
+        counted = count_macs_with_blocks(model, x.shape[-1], batch=x.shape[0])
+    except UncountedOpError:
+        macs = count_macs(model, x.shape[-1], batch=x.shape[0]).by_module
+        return [(i.name, i.key, i.kind, macs.get(i.name, 0)) for i in block_infos(model, x)]
+    return [(i.name, i.key, i.kind, counted.features(i.name)) for i in counted.blocks]
+
+
+def block_entry(
+    kind: str, ms: float, features: BlockFeatures | int, samples: int, source: str = "profile"
+) -> BlockEntry:
+    """A table entry from a timing and what :func:`_blocks_of` found (features or MACs)."""
+    if isinstance(features, BlockFeatures):
+        return BlockEntry(kind, ms, features.macs, samples, source, features.ops, features.bytes)
+    return BlockEntry(kind, ms, features, samples, source)
 
 
 def _table_sum(profile: DeviceProfile, keys: list[str]) -> float:
@@ -257,7 +284,7 @@ def profile_device(
     space.resolution = res
     x = torch.randn(batch, 3, res, res)
     observed: dict[str, list[float]] = {}
-    kinds: dict[str, tuple[str, int]] = {}
+    kinds: dict[str, tuple[str, BlockFeatures | int]] = {}
     model_keys: list[list[str]] = []
     sampled = _sample_models(space, n_models, seed)
     models, blocks = [], []
@@ -268,13 +295,13 @@ def profile_device(
     say(f"timing the blocks of {len(models)} models in context (interleaved, {runs} passes each)")
     timings = time_in_context_many(models, x, runs=runs, threads=threads)
     for model_blocks, timing in zip(blocks, timings):
-        for name, key, kind, macs in model_blocks:
+        for name, key, kind, features in model_blocks:
             observed.setdefault(key, []).append(timing.module_ms.get(name, 0.0))
-            kinds[key] = (kind, macs)
+            kinds[key] = (kind, features)
         model_keys.append([b[1] for b in model_blocks])
     say(f"{len(observed)} distinct blocks")
     entries = {
-        k: BlockEntry(kinds[k][0], statistics.median(v), kinds[k][1], len(v))
+        k: block_entry(kinds[k][0], statistics.median(v), kinds[k][1], len(v))
         for k, v in observed.items()
     }
     profile = DeviceProfile(

@@ -34,8 +34,8 @@ from archlab.fast_macs import (
 from archlab.flops import MacCount, count_macs, count_params
 from archlab.heartbeat import DEFAULT_GRACE_PERIOD_S, worker_id
 from archlab.hypervolume import record_hypervolume
-from archlab.latency import cpu_model, measure_latency
-from archlab.memory import peak_memory
+from archlab.latency import cpu_model, measure_latency, torch_threads
+from archlab.memory import memory_use, peak_memory
 from archlab.objectives import DEFAULT_OBJECTIVES, Objective, get_objectives
 from archlab.predictor import LatencyPredictor
 from archlab.space import SearchSpace, load_space
@@ -43,8 +43,17 @@ from archlab.storage import open_storage
 from archlab.training import Progress, TrainSpec
 
 __all__ = [
-    "SAMPLERS", "SearchError", "SearchResult", "SearchSpec", "evaluate_arch", "make_sampler",
-    "remeasure_front", "remeasure_study_front", "resolve_sampler", "run_search", "run_trials",
+    "SAMPLERS",
+    "SearchError",
+    "SearchResult",
+    "SearchSpec",
+    "evaluate_arch",
+    "make_sampler",
+    "remeasure_front",
+    "remeasure_study_front",
+    "resolve_sampler",
+    "run_search",
+    "run_trials",
     "train_spec",
 ]
 
@@ -52,7 +61,12 @@ __all__ = [
 SAMPLERS = ("auto", "nsga2", "tpe", "random", "nsga3")
 # Settings that define what a study measures: resuming with different values would mix figures.
 _IDENTITY_FIELDS = (
-    "space", "space_yaml", "objectives", "target_latency_s", "resolution", "threads",
+    "space",
+    "space_yaml",
+    "objectives",
+    "target_latency_s",
+    "resolution",
+    "threads",
     "proxy_resolution",
 )
 # ... and, when short training is an objective, its budget and data.
@@ -93,6 +107,10 @@ class SearchSpec:
     # latency_model (archlab.predictor), and the final Pareto front is re-measured whole.
     latency_mode: str = "measured"
     latency_model: str | None = None
+    # Predicted mode, blocks the profile lacks: "measure" them in context (and add them to the
+    # profile), "estimate" them with the profile's cost model (archlab.cost_model), or "auto":
+    # measure when this process has the profile's setup, else estimate.
+    unseen_blocks: str = "auto"
     remeasure_slices: int = 8  # interleaved slices of 10 runs per front model when re-measuring
     backend: str = "eager"  # inference backend timed (archlab.backends)
     max_memory_bytes: int | None = None  # constraint on peak inference memory (archlab.memory)
@@ -150,21 +168,33 @@ def train_spec(spec: SearchSpec, resolution: int) -> TrainSpec:
 
 
 def _estimates(
-    space: SearchSpace, arch: dict[str, Any], spec: SearchSpec, resolution: int,
+    space: SearchSpace,
+    arch: dict[str, Any],
+    spec: SearchSpec,
+    resolution: int,
     progress: Progress | None,
 ) -> dict[str, Any]:
     """The accuracy estimates the objectives read, on the arch reduced to the proxy resolution."""
     wanted = [o.metric for o in get_objectives(spec.objectives) if o.metric in ESTIMATES]
     return estimate_accuracy(
-        space, arch, wanted, resolution=min(spec.proxy_resolution, resolution),
-        proxy_batch=spec.proxy_batch, seed=0 if spec.seed is None else spec.seed,
-        train=train_spec(spec, resolution), progress=progress,
+        space,
+        arch,
+        wanted,
+        resolution=min(spec.proxy_resolution, resolution),
+        proxy_batch=spec.proxy_batch,
+        seed=0 if spec.seed is None else spec.seed,
+        train=train_spec(spec, resolution),
+        progress=progress,
     )
 
 
 def evaluate_arch(
-    space: SearchSpace, arch: dict[str, Any], spec: SearchSpec, resolution: int,
-    progress: Progress | None = None, predictor: LatencyPredictor | None = None,
+    space: SearchSpace,
+    arch: dict[str, Any],
+    spec: SearchSpec,
+    resolution: int,
+    progress: Progress | None = None,
+    predictor: LatencyPredictor | None = None,
 ) -> dict[str, Any]:
     """Build and measure one arch; returns its metrics (costs, latency, the estimates asked for).
 
@@ -176,14 +206,22 @@ def evaluate_arch(
     # count_macs' total without its JIT trace. The fast count raises on any op it has no entry
     # for, so one that returns leaves no op unsupported; else the reference counts and lists it.
     # In predicted mode the same pass finds the blocks the predictor looks up.
+    # The same pass records the peak memory when it can run at the spec's thread count.
     counted: MacCount | BlockCount
+    memory = None
     try:
-        counted = count_macs_with_blocks(model, resolution, blocks=predictor is not None)
+        with torch_threads(spec.threads):
+            counted = count_macs_with_blocks(
+                model, resolution, blocks=predictor is not None, memory=True
+            )
         unsupported: dict[str, int] = {}
+        if counted.activations_peak_bytes is not None:
+            memory = memory_use(model, 3 * resolution**2 * 4, counted.activations_peak_bytes)
     except UncountedOpError:
         counted = count_macs(model, resolution)
         unsupported = counted.unsupported_ops
-    memory = peak_memory(model, resolution, threads=spec.threads, warm=True)
+    if memory is None:
+        memory = peak_memory(model, resolution, threads=spec.threads, warm=True)
     return {
         "params": count_params(model),
         "macs": counted.total,
@@ -196,19 +234,33 @@ def evaluate_arch(
 
 
 def _latency_metrics(
-    model: torch.nn.Module, resolution: int, spec: SearchSpec, macs: MacCount | BlockCount,
+    model: torch.nn.Module,
+    resolution: int,
+    spec: SearchSpec,
+    macs: MacCount | BlockCount,
     predictor: LatencyPredictor | None,
 ) -> dict[str, Any]:
     if predictor is not None:
         pred = predictor.predict(model, resolution, macs)
-        return {"latency_ms_predicted": pred.latency_ms,
-                "latency_blocks_measured_on_demand": pred.measured_on_demand,
-                "latency_blocks_estimated": pred.estimated}
-    latency = measure_latency(model, resolution, threads=spec.threads,
-                              max_time_s=spec.latency_max_time_s, backend=spec.backend)
-    return {"latency_ms": latency.median_ms, "latency_iqr_ms": latency.iqr_ms,
-            "latency_ci_rel": latency.ci_rel, "latency_runs": latency.runs,
-            "latency_contaminated_slices": latency.contaminated_slices}
+        return {
+            "latency_ms_predicted": pred.latency_ms,
+            "latency_blocks_measured_on_demand": pred.measured_on_demand,
+            "latency_blocks_estimated": pred.estimated,
+        }
+    latency = measure_latency(
+        model,
+        resolution,
+        threads=spec.threads,
+        max_time_s=spec.latency_max_time_s,
+        backend=spec.backend,
+    )
+    return {
+        "latency_ms": latency.median_ms,
+        "latency_iqr_ms": latency.iqr_ms,
+        "latency_ci_rel": latency.ci_rel,
+        "latency_runs": latency.runs,
+        "latency_contaminated_slices": latency.contaminated_slices,
+    }
 
 
 def _metric(metrics: dict[str, Any], name: str) -> Any:
@@ -220,12 +272,20 @@ def _predictor(spec: SearchSpec) -> LatencyPredictor | None:
     if spec.latency_mode == "measured":
         return None
     if spec.latency_mode != "predicted":
-        raise SearchError(f"unknown latency mode {spec.latency_mode!r}; choose measured or "
-                          "predicted")
+        raise SearchError(
+            f"unknown latency mode {spec.latency_mode!r}; choose measured or predicted"
+        )
     if not spec.latency_model:
-        raise SearchError("--latency predicted needs --latency-model PROFILE.json "
-                          "(made by archlab profile-device)")
-    return LatencyPredictor(spec.latency_model)
+        raise SearchError(
+            "--latency predicted needs --latency-model PROFILE.json "
+            "(made by archlab profile-device)"
+        )
+    choices = {"auto": None, "measure": True, "estimate": False}
+    if spec.unseen_blocks not in choices:
+        raise SearchError(
+            f"unknown unseen-blocks policy {spec.unseen_blocks!r}; choose auto, measure or estimate"
+        )
+    return LatencyPredictor(spec.latency_model, on_demand=choices[spec.unseen_blocks])
 
 
 def _objective(
@@ -302,8 +362,9 @@ def _check_resume(study: optuna.Study, stored: dict[str, Any]) -> dict[str, Any]
     fields += tuple(_LATENCY_FIELDS)
     differ = [k for k in fields if previous.get(k, _LATENCY_FIELDS.get(k)) != stored.get(k)]
     if differ:
-        shown = "; ".join(f"{k}: stored {previous.get(k)!r:.60} vs now {stored.get(k)!r:.60}"
-                          for k in differ)
+        shown = "; ".join(
+            f"{k}: stored {previous.get(k)!r:.60} vs now {stored.get(k)!r:.60}" for k in differ
+        )
         raise SearchError(
             f"study {study.study_name!r} was created with other settings ({shown}); "
             "use another --study name or the same settings to resume"
@@ -390,12 +451,19 @@ def remeasure_front(study: optuna.Study, space: SearchSpace, spec: SearchSpec) -
     for t in todo:
         torch.manual_seed(0 if spec.seed is None else spec.seed)
         models.append(space.family.build(space.to_cfg(t.params)).eval())
-    latencies = measure_many(models, space.resolution, threads=spec.threads, backend=spec.backend,
-                             slices=spec.remeasure_slices)
+    latencies = measure_many(
+        models,
+        space.resolution,
+        threads=spec.threads,
+        backend=spec.backend,
+        slices=spec.remeasure_slices,
+    )
     for t, lat in zip(todo, latencies):
         done[str(t.number)] = {
-            "latency_ms": lat.median_ms, "latency_iqr_ms": lat.iqr_ms,
-            "latency_ci_rel": lat.ci_rel, "latency_runs": lat.runs,
+            "latency_ms": lat.median_ms,
+            "latency_iqr_ms": lat.iqr_ms,
+            "latency_ci_rel": lat.ci_rel,
+            "latency_runs": lat.runs,
             "latency_ms_predicted": t.user_attrs["latency_ms_predicted"],
             "feasible_measured": lat.median_ms / 1e3 <= spec.target_latency_s,
         }

@@ -1,9 +1,11 @@
 """Candidates evaluated per hour, measured vs predicted latency, and the search process's memory.
 
-Two short searches of the same space, objectives and seed run in this process, one after the other,
-each into its own SQLite study in a temporary folder: ``--latency measured`` (every candidate timed
-by ``measure_latency``) and ``--latency predicted`` (device-profile lookups; the final front is
-re-measured, and that time is counted too). Printed: trials per hour of each and their ratio. The
+Three short searches of the same space, objectives and seed run one after the other, each into
+its own SQLite study in a temporary folder: ``--latency measured`` (every candidate timed by
+``measure_latency``), ``--latency predicted`` (device-profile lookups, blocks the profile lacks
+timed on demand) and "estimated" (``--latency predicted --unseen-blocks estimate``: such blocks
+estimated by the profile's cost model). Predicted searches re-measure their final front, and that
+time is counted too. Printed: trials per hour of each and their ratio. The
 profile is made first (its time is printed, not counted: it is paid once per machine and space).
 
 Then a longer predicted-mode search records this process's resident memory (VmRSS from
@@ -68,8 +70,15 @@ def throughput(
     predicted-mode search re-measures its final front after the trials, and that is counted too.
     """
     rates = {}
-    for mode in ("measured", "predicted"):
-        extra = {"latency_mode": mode, "latency_model": str(profile)} if mode == "predicted" else {}
+    for mode in ("measured", "predicted", "estimated"):
+        extra = {}
+        if mode != "measured":  # unseen blocks timed on demand, or estimated by the cost model
+            unseen = "measure" if mode == "predicted" else "estimate"
+            extra = {
+                "latency_mode": "predicted",
+                "latency_model": str(profile),
+                "unseen_blocks": unseen,
+            }
         for n in workers:
             name = f"{mode}-{n}"
             spec = _spec(space, folder, name, trials, **extra)
@@ -78,15 +87,18 @@ def throughput(
                 study = run_search(spec).study
             else:
                 study = run_workers(spec, n).study
-                if mode == "predicted":
+                if mode != "measured":
                     remeasure_study_front(study, spec)
             elapsed = time.perf_counter() - start
             done = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
             gmacs = statistics.median(t.user_attrs["macs"] / 1e9 for t in done) if done else 0.0
             label = f"{mode}, {n} worker{'s' if n > 1 else ''}"
             rates[label] = 3600 * len(done) / elapsed
-            print(f"  {label}: {len(done)} trials in {elapsed:.0f} s, median candidate "
-                  f"{gmacs:.3g} GMACs", flush=True)
+            print(
+                f"  {label}: {len(done)} trials in {elapsed:.0f} s, median candidate "
+                f"{gmacs:.3g} GMACs",
+                flush=True,
+            )
     return rates
 
 
@@ -172,8 +184,9 @@ def main() -> None:
         print(f"{label:>22}: {rate:8.0f} per hour")
     for n in workers:
         suffix = f"{n} worker{'s' if n > 1 else ''}"
-        ratio = rates[f"predicted, {suffix}"] / rates[f"measured, {suffix}"]
-        print(f"{'ratio, ' + suffix:>22}: {ratio:8.2f}× (predicted / measured)")
+        for mode in ("predicted", "estimated"):
+            ratio = rates[f"{mode}, {suffix}"] / rates[f"measured, {suffix}"]
+            print(f"{'ratio, ' + suffix:>22}: {ratio:8.2f}× ({mode} / measured)")
     first, last = rss[10], rss[rss_trials]
     print(
         f"\nRSS of the search process: {first:.0f} MB after 10 trials, {last:.0f} MB after "

@@ -11,9 +11,15 @@ from fvcore.nn.flop_count import _DEFAULT_SUPPORTED_OPS
 from torch import nn
 
 import archlab.fast_macs as fast_macs
-from archlab.fast_macs import MAC_FORMULAS, UncountedOpError, count_macs_fast
+from archlab.fast_macs import (
+    MAC_FORMULAS,
+    UncountedOpError,
+    count_macs_fast,
+    count_macs_with_blocks,
+)
 from archlab.flops import EXTRA_MAC_HANDLES, count_macs
 from archlab.layers.parc import ParCMixer
+from archlab.memory import peak_memory
 from archlab.models import build_model
 from archlab.space import list_spaces, load_space
 
@@ -254,3 +260,15 @@ def test_blocks_and_their_macs_come_from_the_same_pass(name: str, no_fallback: N
     assert {b.name: counted.block_macs[b.name] for b in counted.blocks} == {
         b.name: reference.get(b.name, 0) for b in counted.blocks
     }
+
+
+@pytest.mark.parametrize("name,seed", _space_samples())
+def test_memory_from_the_counting_pass_equals_a_warm_profiled_pass(name: str, seed: int) -> None:
+    """The search records peak memory in the counting pass, a freshly built model's first: it must
+    equal peak_memory's figure, which profiles a second pass (lazy initialisation excluded)."""
+    space = load_space(name)
+    torch.manual_seed(0)
+    model = space.family.build(space.to_cfg(space.sample(seed))).eval()
+    counted = count_macs_with_blocks(model, space.resolution, blocks=False, memory=True)
+    reference = peak_memory(model, space.resolution)
+    assert counted.activations_peak_bytes == reference.activations_peak_bytes > 0

@@ -206,6 +206,27 @@ def test_predicted_search_end_to_end_remeasures_the_front(
     assert (front["latency_ms"] > 0).all() and front["latency_ms_predicted"].notna().all()
 
 
+def test_unseen_blocks_policy_estimates_or_measures(
+    tiny_space_path: Path, storage_url: str, tmp_path: Path
+) -> None:
+    """A one-model profile lacks most blocks: "estimate" predicts them without timing any."""
+    from archlab.profile import DeviceProfile, profile_device
+
+    path = tmp_path / "cpu.json"
+    profile_device(
+        str(tiny_space_path), n_models=1, n_calibration=1, runs=2, calibration_slices=1
+    ).save(path)
+    size = len(DeviceProfile.load(path).entries)
+    common = dict(latency_mode="predicted", latency_model=str(path), remeasure_slices=1)
+    run_search(_spec(tiny_space_path, storage_url, n_trials=4, unseen_blocks="estimate", **common))
+    trials = load_study("t", storage_url).trials
+    assert sum(t.user_attrs["latency_blocks_estimated"] for t in trials) > 0
+    assert all(t.user_attrs["latency_blocks_measured_on_demand"] == 0 for t in trials)
+    assert len(DeviceProfile.load(path).entries) == size
+    with pytest.raises(SearchError, match="unseen-blocks policy 'guess'"):
+        run_search(_spec(tiny_space_path, storage_url, unseen_blocks="guess", **common))
+
+
 def test_memory_constraint_makes_trials_infeasible(tiny_space_path: Path, storage_url: str) -> None:
     result = run_search(_spec(tiny_space_path, storage_url, n_trials=2, max_memory_bytes=1000))
     assert all(t.system_attrs["constraints:memory"] > 0 for t in result.study.trials)

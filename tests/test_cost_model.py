@@ -1,0 +1,115 @@
+"""The block cost model: exact on data it can represent, non-negative, per class with a fallback,
+and used by the predictor for blocks the table lacks."""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from archlab.cost_model import (
+    MIN_PER_CLASS,
+    BlockFeatures,
+    CostModel,
+    cross_validated_errors,
+)
+from archlab.fast_macs import count_macs_with_blocks
+from archlab.predictor import LatencyPredictor
+from archlab.profile import Calibration, DeviceProfile, block_entry, current_setup
+from archlab.space import load_space
+
+TRUE = np.array([0.02, 0.01, 0.3, 0.05])  # ms per MMAC, per op, per MB written, per call
+
+
+def _ms(f: BlockFeatures, coefficients: np.ndarray = TRUE) -> float:
+    return float(f.vector() @ coefficients)
+
+
+def _random_features(rng: random.Random) -> BlockFeatures:
+    return BlockFeatures(
+        rng.randrange(0, 200_000_000), rng.randrange(1, 300), rng.randrange(1, 10**7)
+    )
+
+
+def test_recovers_costs_it_can_represent() -> None:
+    rng = random.Random(0)
+    samples = [("Block", f, _ms(f)) for f in (_random_features(rng) for _ in range(40))]
+    model = CostModel.fit(samples)
+    assert model.coefficients["Block"] == pytest.approx(TRUE, rel=1e-6)
+    unseen = _random_features(rng)
+    assert model.predict("Block", unseen) == pytest.approx(_ms(unseen), rel=1e-6)
+    assert max(abs(e) for e in cross_validated_errors(samples)) < 1e-6
+
+
+def test_coefficients_are_never_negative() -> None:
+    # time falls with bytes here: a free fit would give bytes a negative cost
+    rng = random.Random(1)
+    samples = []
+    for _ in range(30):
+        f = _random_features(rng)
+        samples.append(("Block", f, max(0.01, _ms(f, np.array([0.02, 0.01, -0.1, 2.0])))))
+    assert (CostModel.fit(samples).coefficients["Block"] >= 0).all()
+
+
+def test_rare_classes_use_the_fit_over_all_blocks() -> None:
+    rng = random.Random(2)
+    common = [("Common", f, _ms(f)) for f in (_random_features(rng) for _ in range(MIN_PER_CLASS))]
+    rare = [("Rare", f, 3 * _ms(f)) for f in (_random_features(rng) for _ in range(2))]
+    model = CostModel.fit(common + rare)
+    assert set(model.coefficients) == {"*", "Common"}
+    f = _random_features(rng)
+    assert model.predict("Rare", f) == pytest.approx(float(f.vector() @ model.coefficients["*"]))
+    with pytest.raises(ValueError, match="at least one"):
+        CostModel.fit([])
+
+
+def test_the_counting_pass_gives_every_block_its_features(tiny_space_path: Path) -> None:
+    space = load_space(tiny_space_path)
+    model = space.family.build(space.to_cfg(space.default())).eval()
+    counted = count_macs_with_blocks(model, 64)
+    features = [counted.features(b.name) for b in counted.blocks]
+    assert sum(f.macs for f in features) <= counted.total
+    # a block with MACs ran ops that wrote results; an Identity runs none
+    assert all(f.ops >= 1 and f.bytes > 0 for f in features if f.macs)
+    assert all(f.ops == 0 for b, f in zip(counted.blocks, features) if b.kind == "Identity")
+
+
+def test_predictor_estimates_missing_blocks_with_the_cost_model(
+    tiny_space_path: Path, tmp_path: Path
+) -> None:
+    """A table whose times follow the cost model: a block left out is estimated at its true cost."""
+    space = load_space(tiny_space_path)
+    rng = random.Random(3)
+    entries, target = {}, None
+    for _ in range(12):
+        arch = space.sample(rng)
+        try:
+            model = space.family.build(space.to_cfg(arch)).eval()
+        except ValueError:
+            continue
+        counted = count_macs_with_blocks(model, 64)
+        for b in counted.blocks:
+            f = counted.features(b.name)
+            entries[b.key] = block_entry(b.kind, _ms(f), f, 1)
+        target = (model, counted)
+    assert target is not None
+    model, counted = target
+    left_out = counted.blocks[-1]
+    del entries[left_out.key]
+    path = tmp_path / "cpu.json"
+    profile = DeviceProfile(current_setup(1, "eager", 1), "tiny", 64, entries, Calibration())
+    profile.save(path)
+    predictor = LatencyPredictor(path, on_demand=False)
+    pred = predictor.predict(model, 64, counted)
+    expected = sum(_ms(counted.features(b.name)) for b in counted.blocks)
+    assert pred.estimated >= 1 and pred.flagged
+    assert pred.latency_ms == pytest.approx(expected, rel=1e-3)
+    # an older profile (no op/byte figures) falls back to the MAC line and still predicts
+    for key, entry in profile.entries.items():
+        profile.entries[key] = block_entry(entry.kind, entry.ms, entry.macs, 1)
+    profile.save(path)
+    old = LatencyPredictor(path, on_demand=False)
+    assert old.cost_model() is None
+    assert old.predict(model, 64, counted).latency_ms > 0
