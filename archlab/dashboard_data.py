@@ -24,7 +24,7 @@ from torch import nn
 from archlab.objectives import OBJECTIVES
 from archlab.report import ModelReport, fmt_count, model_report, trials_frame
 from archlab.space import SearchSpace, load_space_text
-from archlab.storage import StorageError, default_storage_url, open_storage
+from archlab.storage import STARTED_STATES, StorageError, default_storage_url, open_storage
 
 __all__ = [
     "METRICS",
@@ -220,7 +220,7 @@ def load_study_data(storage: BaseStorage, name: str) -> StudyData:
     except KeyError:
         raise StorageError(f"no study {name!r} in this storage") from None
     frame = trials_frame(study)
-    trials = study.get_trials(deepcopy=False)
+    trials = study.get_trials(deepcopy=False, states=STARTED_STATES)  # the frame's rows
     if not frame.empty:
         frame["status"] = [_status(s, f) for s, f in zip(frame["state"], frame["feasible"])]
         frame["reason"] = [r if isinstance(r, str) and r else None for r in frame["reason"]]

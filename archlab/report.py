@@ -17,6 +17,7 @@ from torch import nn
 from archlab.flops import MacCount, count_macs, count_params, count_thop_macs
 from archlab.latency import Latency, measure_latency
 from archlab.models import Family, Preset, config_of
+from archlab.storage import STARTED_STATES
 
 __all__ = [
     "ModelReport",
@@ -75,9 +76,10 @@ def _metric_names(study: optuna.Study) -> list[str]:
 
 
 def trials_frame(study: optuna.Study) -> pd.DataFrame:
-    """One row per trial: state, feasibility, objectives, metrics, failure reason, knobs."""
+    """One row per started trial: state, feasibility, objectives, metrics, failure reason, knobs."""
     names = _metric_names(study)
-    return pd.DataFrame([_trial_row(t, names) for t in study.get_trials(deepcopy=False)])
+    trials = study.get_trials(deepcopy=False, states=STARTED_STATES)
+    return pd.DataFrame([_trial_row(t, names) for t in trials])
 
 
 def pareto_frame(study: optuna.Study) -> pd.DataFrame:

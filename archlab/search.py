@@ -39,7 +39,7 @@ from archlab.memory import memory_use, peak_memory
 from archlab.objectives import DEFAULT_OBJECTIVES, Objective, get_objectives
 from archlab.predictor import LatencyPredictor
 from archlab.space import SearchSpace, load_space
-from archlab.storage import open_storage
+from archlab.storage import STARTED_STATES, open_storage
 from archlab.training import Progress, TrainSpec
 
 __all__ = [
@@ -113,6 +113,9 @@ class SearchSpec:
     unseen_blocks: str = "auto"
     remeasure_slices: int = 8  # interleaved slices of 10 runs per front model when re-measuring
     backend: str = "eager"  # inference backend timed (archlab.backends)
+    # A new study starts with the space's smallest and largest archs (SearchSpace.corners), so the
+    # front spans the space from the first generation on; random search never gets them.
+    corners: bool = True
     max_memory_bytes: int | None = None  # constraint on peak inference memory (archlab.memory)
     # A RUNNING trial whose worker sent no heartbeat for this long is failed and retried once.
     grace_period_s: int = DEFAULT_GRACE_PERIOD_S
@@ -372,6 +375,17 @@ def _check_resume(study: optuna.Study, stored: dict[str, Any]) -> dict[str, Any]
     return dict(previous)
 
 
+def started_trials(study: optuna.Study) -> int:
+    """How many trials have started (queued ones, e.g. the corners, not yet)."""
+    return len(study.get_trials(deepcopy=False, states=STARTED_STATES))
+
+
+def seed_corners(study: optuna.Study, space: SearchSpace) -> None:
+    """Queue the space's smallest and largest archs as the study's next trials."""
+    for arch in space.corners():
+        study.enqueue_trial(arch, user_attrs={"seeded": "corner"}, skip_if_exists=True)
+
+
 def create_or_resume(spec: SearchSpec) -> tuple[optuna.Study, SearchSpace, dict[str, Any]]:
     """Open (or create) the study for ``spec`` and check a resumed one measures the same thing."""
     space = load_space(spec.space)
@@ -385,7 +399,10 @@ def create_or_resume(spec: SearchSpec) -> tuple[optuna.Study, SearchSpace, dict[
         directions=[o.direction for o in objectives],
         load_if_exists=True,
     )
+    new_study = "archlab_spec" not in study.user_attrs and not study.trials
     stored = _check_resume(study, _stored_spec(spec, space, resolution))
+    if new_study and spec.corners and resolve_sampler(spec) != "random":
+        seed_corners(study, space)
     if stored.get("grace_period_s") != spec.grace_period_s:  # workers that join read it from here
         stored["grace_period_s"] = spec.grace_period_s
         study.set_user_attr("archlab_spec", stored)
@@ -413,14 +430,14 @@ def run_search(
     if spec.sampler not in SAMPLERS:
         raise SearchError(f"unknown sampler {spec.sampler!r}; choose from {list(SAMPLERS)}")
     study, space, stored = create_or_resume(spec)
-    before = len(study.trials)
+    before = started_trials(study)
     # Offset the seed by the trials already run, so a resumed study does not replay its samples.
     seed = None if spec.seed is None else spec.seed + before
     _predictor(spec)  # a bad profile fails here, before any trial
     interrupted = run_trials(study, space, spec, seed, callbacks, progress)
     if spec.latency_mode == "predicted" and not interrupted:
         remeasure_front(study, space, spec)
-    return SearchResult(study, spec, interrupted, len(study.trials) - before, stored)
+    return SearchResult(study, spec, interrupted, started_trials(study) - before, stored)
 
 
 def remeasure_study_front(study: optuna.Study, spec: SearchSpec) -> dict[str, Any]:

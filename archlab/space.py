@@ -22,6 +22,7 @@ import copy
 import functools
 import itertools
 import random
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -113,6 +114,17 @@ class Knob:
         return f"[{self.low}, {self.high}]{step}{' log' if self.log else ''}"
 
 
+def _extreme(knob: Knob, pick: Callable[..., Any]) -> Scalar:
+    """``pick`` (min or max) of a knob's values by size; its default when they are words."""
+    if knob.values is None:
+        grid = knob.grid() if knob.is_int_range else knob._bounds()  # ints: on the step grid
+        return pick(grid)
+    sized = [v for v in knob.values if v is None or isinstance(v, (bool, int, float))]
+    if len(sized) < len(knob.values):
+        return knob.default()
+    return pick(sized, key=lambda v: (v is not None, 0 if v is None else float(v)))
+
+
 @dataclass
 class SearchSpace:
     """A loaded, validated search space (see the module docstring for the file format)."""
@@ -129,6 +141,24 @@ class SearchSpace:
     def default(self) -> dict[str, Scalar]:
         """The arch made of every knob's first value (or range low)."""
         return {k: knob.default() for k, knob in self.knobs.items()}
+
+    def corners(self) -> list[dict[str, Scalar]]:
+        """The space's low and high corner archs that are valid (zero, one or two): the smallest and
+        largest by width, depth and every other numeric knob (not always by parameters).
+
+        Every numeric knob at its lowest (highest) value, ``null`` counting as the lowest (a
+        feature left out) and ``false`` below ``true``; a knob of words keeps its first value.
+        """
+        found = []
+        for pick in (min, max):
+            arch = {k: _extreme(knob, pick) for k, knob in self.knobs.items()}
+            try:
+                self.to_cfg(arch)
+            except ValueError:
+                continue
+            if arch not in found:
+                found.append(arch)
+        return found
 
     def sample(self, rng: random.Random | int | None = None) -> dict[str, Scalar]:
         """A uniformly random arch; ``rng`` may be a seed."""

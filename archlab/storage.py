@@ -22,6 +22,7 @@ from optuna.storages import BaseStorage
 from archlab.heartbeat import DEFAULT_GRACE_PERIOD_S, journal_storage, rdb_storage
 
 __all__ = [
+    "STARTED_STATES",
     "StorageError",
     "default_storage_url",
     "home",
@@ -30,6 +31,9 @@ __all__ = [
     "open_storage",
     "study_dir",
 ]
+
+#: Trials that have started; a WAITING trial is only queued (e.g. a corner arch), knobs unset.
+STARTED_STATES = tuple(s for s in optuna.trial.TrialState if s != optuna.trial.TrialState.WAITING)
 
 
 class StorageError(ValueError):

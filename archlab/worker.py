@@ -35,6 +35,7 @@ from archlab.search import (
     SearchSpec,
     create_or_resume,
     run_trials,
+    started_trials,
 )
 from archlab.space import SearchSpace, load_space_text
 from archlab.storage import (
@@ -219,7 +220,7 @@ def run_workers(
     if spec.sampler not in SAMPLERS:
         raise SearchError(f"unknown sampler {spec.sampler!r}; choose from {list(SAMPLERS)}")
     study, _, stored = create_or_resume(spec)
-    before = len(study.trials)
+    before = started_trials(study)
     url = spec.storage or default_storage_url()
     log_dir = study_dir(study.study_name) / "workers"
     log_dir.mkdir(exist_ok=True)
@@ -236,6 +237,6 @@ def run_workers(
 
     interrupted = _wait(procs, progress, poll_s)
     progress()
-    new_trials = len(study.trials) - before
+    new_trials = started_trials(study) - before
     codes = [int(p.returncode) for p in procs]
     return WorkersResult(study, spec, interrupted, new_trials, stored, codes, logs)

@@ -1,10 +1,12 @@
 """Do NSGA-II and TPE find better fronts than random search for the same number of trials?
 
 Runs each sampler of ``archlab search`` (same settings: NSGA-II and NSGA-III with population 24,
-multivariate TPE, random) on a space for ``--seeds`` seeds and ``--trials`` trials, on cheap
-objectives that need no latency measurement (default: the NASWOT estimate at 64 px, maximised,
-against parameters, minimised; ``--objectives`` picks others, e.g. ``naswot,macs``). Each arch is
-evaluated once and cached, so every sampler sees exactly the same objective function.
+multivariate TPE, random; model-based samplers start from the space's smallest and largest archs as
+a new ``archlab search`` study does, unless ``--no-corners``) on a space for ``--seeds`` seeds and
+``--trials`` trials, on cheap objectives that need no latency measurement (default: the NASWOT
+estimate at 64 px, maximised, against parameters, minimised; ``--objectives`` picks others, e.g.
+``naswot,macs``). Each arch is evaluated once and cached, so every sampler sees exactly the same
+objective function.
 
 Hypervolume uses one reference point per space for all runs: per objective, the worst value any
 run found, moved out by 10% of the observed range (:func:`archlab.hypervolume.nadir_reference`).
@@ -32,7 +34,7 @@ from archlab.estimates import ESTIMATES, estimate_accuracy
 from archlab.flops import count_macs, count_params
 from archlab.hypervolume import hypervolume, nadir_reference, to_minimization
 from archlab.objectives import get_objectives
-from archlab.search import SearchSpec, make_sampler, resolve_sampler
+from archlab.search import SearchSpec, make_sampler, resolve_sampler, seed_corners
 from archlab.space import SearchSpace, load_space
 
 CHECKPOINTS = (25, 50, 100, 200)  # trial counts at which hypervolumes are compared (+ the last)
@@ -78,6 +80,8 @@ def _run(
     study = optuna.create_study(
         directions=[o.direction for o in objectives], sampler=make_sampler(run_spec, seed)
     )
+    if spec.corners and sampler != "random":  # as archlab search starts a new study
+        seed_corners(study, evaluate.space)
     counts = {"pruned": 0, "failed": 0}
 
     def objective(trial: optuna.Trial) -> list[float]:
@@ -170,6 +174,11 @@ def main() -> None:
     parser.add_argument("--population", type=int, default=24, help="NSGA-II/III population")
     parser.add_argument("--trials", type=int, default=300)
     parser.add_argument("--resolution", type=int, default=64, help="input side of the estimates")
+    parser.add_argument(
+        "--no-corners",
+        action="store_true",
+        help="start model-based samplers without the space's smallest and largest archs",
+    )
     args = parser.parse_args()
     torch.set_num_threads(1)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -179,7 +188,14 @@ def main() -> None:
     costly = [n for n in names if n not in CHEAP]
     if costly:
         raise SystemExit(f"objectives {costly} are not cheap; choose from {CHEAP}")
-    spec = SearchSpec(space=args.space, objectives=names, population_size=args.population)
+    spec = SearchSpec(
+        space=args.space,
+        objectives=names,
+        population_size=args.population,
+        corners=not args.no_corners,
+    )
+    corners = "without" if args.no_corners else "with"
+    print(f"model-based samplers start {corners} the space's corner archs (smallest, largest)")
     objectives = get_objectives(names)
     space = load_space(args.space)
     evaluate = Evaluator(space, [o.metric for o in objectives], args.resolution)

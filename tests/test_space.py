@@ -132,3 +132,24 @@ def test_sampling_a_shipped_space_never_gives_an_impossible_arch(name: str) -> N
         except ValueError as err:
             impossible.append(str(err))
     assert not impossible, impossible[:3]
+
+
+def test_corners_put_every_numeric_knob_at_its_low_and_high_end(tiny_space_path: Path) -> None:
+    from archlab.flops import count_params
+
+    space = load_space(tiny_space_path)
+    small, large = space.corners()
+    assert small == {**small, "stages.2.dim": 32, "stages.2.depth": 1, "stages.3.dim": 48}
+    assert large == {**large, "stages.2.dim": 48, "stages.2.depth": 2, "stages.3.dim": 64}
+    assert small["ffn"] == large["ffn"] == "ccf_plus"  # words keep their default
+    sizes = [count_params(space.family.build(space.to_cfg(a))) for a in (small, large)]
+    assert sizes[0] < sizes[1]
+
+
+def test_corners_order_null_first_and_keep_words_at_their_default() -> None:
+    from archlab.space import Knob, _extreme
+
+    assert _extreme(Knob("e", values=(384, None, 768)), min) is None
+    assert _extreme(Knob("e", values=(384, None, 768)), max) == 768
+    assert _extreme(Knob("f", values=("ccf_plus", "ccf")), max) == "ccf_plus"
+    assert _extreme(Knob("d", low=1, high=8, step=2), max) == 7

@@ -65,7 +65,7 @@ def test_worker_needs_only_the_study_name_and_storage(
 ) -> None:
     space_file = tmp_path / "gone.yaml"
     shutil.copy(tiny_space_path, space_file)
-    create_or_resume(_spec(space_file, storage_url))
+    create_or_resume(_spec(space_file, storage_url, corners=False))  # one sampled trial, no queue
     space_file.unlink()  # the worker must rebuild the space from the text the study stores
     result = run_worker("t", storage_url, n_trials=1, seed=3)
     assert result.new_trials == 1 and not result.interrupted
@@ -152,7 +152,9 @@ def test_killed_worker_trial_fails_with_reason_and_the_others_go_on(
     """A worker is SIGKILLed mid-trial. On the journal file a second worker process runs beside
     it (the multi-process journal test; SQLite's is the ``--workers 2`` test above)."""
     url = f"sqlite:///{tmp_path}/s.db" if kind == "sqlite" else f"journal://{tmp_path}/s.log"
-    study, _, _ = create_or_resume(_spec(tiny_space_path, url, grace_period_s=2))
+    # no corner archs queued: the retry of the stale trial must be the next trial a worker takes
+    spec = _spec(tiny_space_path, url, grace_period_s=2, corners=False)
+    study, _, _ = create_or_resume(spec)
     victim = _worker(url, 50)
     others = [_worker(url, 1)] if kind == "journal" else []
     try:
