@@ -177,7 +177,8 @@ def search(
     sampler: Annotated[
         str,
         typer.Option(
-            help="auto (NSGA-II for 2 objectives, NSGA-III for 3-4), nsga2, tpe, random or nsga3."
+            help="auto (multivariate TPE for 2 objectives, NSGA-III for 3-4), tpe, nsga2, nsga3 "
+            "or random."
         ),
     ] = "auto",
     population: Annotated[int, typer.Option(help="Population size of NSGA-II/III.")] = 24,

@@ -262,8 +262,8 @@ def test_predicted_search_needs_a_readable_profile(
         )
 
 
-def test_auto_sampler_is_nsga2_for_two_objectives_and_nsga3_for_more() -> None:
-    assert search_mod.resolve_sampler(SearchSpec(objectives=("naswot", "latency"))) == "nsga2"
+def test_auto_sampler_is_tpe_for_two_objectives_and_nsga3_for_more() -> None:
+    assert search_mod.resolve_sampler(SearchSpec(objectives=("naswot", "latency"))) == "tpe"
     for names in (("naswot", "latency", "params"), ("naswot", "latency", "macs", "params")):
         spec = SearchSpec(objectives=names)
         assert search_mod.resolve_sampler(spec) == "nsga3"
