@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import statistics
 import tempfile
 import time
@@ -47,6 +48,12 @@ def rss_mb() -> float:
             if line.startswith("VmRSS:"):
                 return int(line.split()[1]) / 1024
     return float("nan")
+
+
+def _copy(profile: Path, to: Path) -> Path:
+    """A copy of the profile: blocks measured on demand in one run do not help the next."""
+    shutil.copyfile(profile, to)
+    return to
 
 
 def _spec(space: str, folder: Path, name: str, trials: int, **kw: Any) -> SearchSpec:
@@ -81,6 +88,8 @@ def throughput(
             }
         for n in workers:
             name = f"{mode}-{n}"
+            if mode != "measured":  # every predicted run starts from the same table
+                extra["latency_model"] = str(_copy(profile, folder / f"{name}-profile.json"))
             spec = _spec(space, folder, name, trials, **extra)
             start = time.perf_counter()
             if n == 1:
@@ -137,7 +146,7 @@ def rss_growth(space: str, folder: Path, trials: int, profile: Path) -> dict[int
             "rss",
             trials,
             latency_mode="predicted",
-            latency_model=str(profile),
+            latency_model=str(_copy(profile, folder / "rss-profile.json")),
             remeasure_slices=1,
         ),
         callbacks=[record],
