@@ -15,7 +15,8 @@ should stay under 10% (nothing may accumulate per trial).
 Figures are only meaningful on a quiet machine (check ``uptime``).
 Run: ``.venv/bin/python bench/eval_throughput.py`` (plgvit space: about 40-60 min, most of it the
 1,000-trial RSS run); ``--rss-trials 200`` for a shorter run; ``--quick`` checks that the script
-works (tiny test space, 6 and 30 trials; figures not meaningful).
+works (tiny test space, 6 and 30 trials; figures not meaningful). ``--modes estimated --workers 2
+--no-rss --profile P`` times one mode alone, e.g. on a profile a long search has already filled.
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ from archlab.profile import profile_device
 from archlab.search import SearchSpec, remeasure_study_front, run_search
 from archlab.worker import run_workers
 
+MODES = ("measured", "predicted", "estimated")
 TINY = Path(__file__).resolve().parent.parent / "tests" / "data" / "tiny_plgvit.yaml"
 
 
@@ -69,7 +71,12 @@ def _spec(space: str, folder: Path, name: str, trials: int, **kw: Any) -> Search
 
 
 def throughput(
-    space: str, folder: Path, trials: int, profile: Path, workers: tuple[int, ...]
+    space: str,
+    folder: Path,
+    trials: int,
+    profile: Path,
+    workers: tuple[int, ...],
+    modes: tuple[str, ...] = MODES,
 ) -> dict[str, float]:
     """'mode, N worker(s)' → complete trials per hour, wall clock from start to the last result.
 
@@ -77,7 +84,7 @@ def throughput(
     predicted-mode search re-measures its final front after the trials, and that is counted too.
     """
     rates = {}
-    for mode in ("measured", "predicted", "estimated"):
+    for mode in modes:
         extra = {}
         if mode != "measured":  # unseen blocks timed on demand, or estimated by the cost model
             unseen = "measure" if mode == "predicted" else "estimate"
@@ -163,6 +170,12 @@ def main() -> None:
         "--workers", default="1,2", help="worker counts to compare (one process per core each)"
     )
     parser.add_argument("--profile", type=Path, default=None, help="reuse this device profile")
+    parser.add_argument(
+        "--modes", default=",".join(MODES), help="which of measured, predicted, estimated to run"
+    )
+    parser.add_argument(
+        "--rss", action=argparse.BooleanOptionalAction, default=True, help="the RSS run too"
+    )
     parser.add_argument("--quick", action="store_true", help="tiny run to check the script works")
     args = parser.parse_args()
     torch.set_num_threads(1)
@@ -183,8 +196,12 @@ def main() -> None:
             quick_options = {"n_models": 4, "calibration_slices": 2} if args.quick else {}
             profile_device(space, **quick_options).save(profile)
             print(f"profile made in {time.perf_counter() - start:.0f} s (not counted below)")
-        rates = throughput(space, folder, trials, profile, workers)
-        rss = rss_growth(space, folder, rss_trials, profile)
+        modes = tuple(m.strip() for m in args.modes.split(","))
+        unknown = set(modes) - set(MODES)
+        if unknown:
+            parser.error(f"--modes: {', '.join(sorted(unknown))} not among {', '.join(MODES)}")
+        rates = throughput(space, folder, trials, profile, workers, modes)
+        rss = rss_growth(space, folder, rss_trials, profile) if args.rss else {}
     print(
         f"\nCandidates evaluated per hour ({Path(space).stem}, objectives naswot + latency, "
         "1 thread)"
@@ -194,13 +211,15 @@ def main() -> None:
     for n in workers:
         suffix = f"{n} worker{'s' if n > 1 else ''}"
         for mode in ("predicted", "estimated"):
-            ratio = rates[f"{mode}, {suffix}"] / rates[f"measured, {suffix}"]
-            print(f"{'ratio, ' + suffix:>22}: {ratio:8.2f}× ({mode} / measured)")
-    first, last = rss[10], rss[rss_trials]
-    print(
-        f"\nRSS of the search process: {first:.0f} MB after 10 trials, {last:.0f} MB after "
-        f"{rss_trials} ({100 * (last / first - 1):+.1f}%; goal < +10%)"
-    )
+            if f"{mode}, {suffix}" in rates and f"measured, {suffix}" in rates:
+                ratio = rates[f"{mode}, {suffix}"] / rates[f"measured, {suffix}"]
+                print(f"{'ratio, ' + suffix:>22}: {ratio:8.2f}× ({mode} / measured)")
+    if rss:
+        first, last = rss[10], rss[rss_trials]
+        print(
+            f"\nRSS of the search process: {first:.0f} MB after 10 trials, {last:.0f} MB after "
+            f"{rss_trials} ({100 * (last / first - 1):+.1f}%; goal < +10%)"
+        )
     print(f"load average at end {os.getloadavg()[0]:.2f}")
     print(describe_steal(ticks_at_start))
 
