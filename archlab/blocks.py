@@ -32,6 +32,7 @@ import torch
 from torch import nn
 
 from archlab.contention import ContentionGuard
+from archlab.latency import torch_threads
 
 __all__ = [
     "BlockInfo",
@@ -300,17 +301,13 @@ def time_in_context(
     """
     names = block_names(model) if names is None else names
     checker = ContentionGuard(threads, enabled=guard)
-    previous = torch.get_num_threads()
-    torch.set_num_threads(threads)
-    try:
+    with torch_threads(threads):
         with _HookedPasses(model, inputs, names) as passes, torch.inference_mode():
             for _ in range(warmup):
                 passes.run()
             while len(passes.results) < runs:
                 n = min(slice_runs, runs - len(passes.results))
                 passes.results += checker.run(partial(passes.run_many, n))
-    finally:
-        torch.set_num_threads(previous)
     return passes.timing(checker.contaminated)
 
 
@@ -331,18 +328,16 @@ def time_in_context_many(
     whole against other processes' CPU use.
     """
     checker = ContentionGuard(threads, enabled=guard)
-    previous = torch.get_num_threads()
-    torch.set_num_threads(threads)
-    timers = [_HookedPasses(m, inputs, block_names(m)) for m in models]
+    with torch_threads(threads):
+        timers = [_HookedPasses(m, inputs, block_names(m)) for m in models]
 
-    def one_round(r: int) -> list[tuple[float, dict[str, int]]]:
-        out: list[tuple[float, dict[str, int]]] = [(0.0, {})] * len(timers)
-        for k in range(len(timers)):
-            i = (r + k) % len(timers)
-            out[i] = timers[i].run()
-        return out
+        def one_round(r: int) -> list[tuple[float, dict[str, int]]]:
+            out: list[tuple[float, dict[str, int]]] = [(0.0, {})] * len(timers)
+            for k in range(len(timers)):
+                i = (r + k) % len(timers)
+                out[i] = timers[i].run()
+            return out
 
-    try:
         with ExitStack() as hooks, torch.inference_mode():
             for timer in timers:
                 hooks.enter_context(timer)
@@ -351,6 +346,4 @@ def time_in_context_many(
             for r in range(runs):
                 for timer, result in zip(timers, checker.run(partial(one_round, r))):
                     timer.results.append(result)
-    finally:
-        torch.set_num_threads(previous)
     return [t.timing(checker.contaminated) for t in timers]

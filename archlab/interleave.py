@@ -23,7 +23,7 @@ from torch import nn
 
 from archlab.backends import check_options, prepare
 from archlab.contention import ContentionGuard
-from archlab.latency import Latency, LatencyEnv, cpu_model, summarize, timed_runs
+from archlab.latency import Latency, LatencyEnv, cpu_model, summarize, timed_runs, torch_threads
 
 __all__ = ["measure_many"]
 
@@ -71,11 +71,9 @@ def measure_many(
             f"slices={slices}, runs_per_slice={runs_per_slice}"
         )
     check_options(backend, memory_format)
-    previous = torch.get_num_threads()
-    torch.set_num_threads(threads)
-    guard_ = ContentionGuard(threads, enabled=guard)
-    times: list[list[float]] = [[] for _ in models]
-    try:
+    with torch_threads(threads):
+        guard_ = ContentionGuard(threads, enabled=guard)
+        times: list[list[float]] = [[] for _ in models]
         example = torch.randn(batch, 3, resolution, resolution)
         runners = [prepare(m.eval(), example, backend, memory_format, threads) for m in models]
 
@@ -94,8 +92,6 @@ def measure_many(
                 for i, slice_times in enumerate(guard_.run(partial(one_round, r))):
                     times[i] += slice_times
                 time.sleep(max(0.0, min_round_s - (time.perf_counter() - start)))
-    finally:
-        torch.set_num_threads(previous)
     env = LatencyEnv(
         cpu_model(), threads, batch, resolution, backend=backend, memory_format=memory_format
     )

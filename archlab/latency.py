@@ -197,11 +197,9 @@ def measure_latency(
     """
     check_options(backend, memory_format)
     model.eval()
-    previous = torch.get_num_threads()
-    torch.set_num_threads(threads)
-    checker = ContentionGuard(threads, enabled=guard)
-    times: list[float] = []
-    try:
+    with torch_threads(threads):
+        checker = ContentionGuard(threads, enabled=guard)
+        times: list[float] = []
         run = prepare(
             model, torch.randn(batch, 3, resolution, resolution), backend, memory_format, threads
         )
@@ -215,8 +213,6 @@ def measure_latency(
                     continue
                 if time.perf_counter() - start > max_time_s or _ci_narrow(times, target_rel_ci):
                     break
-    finally:
-        torch.set_num_threads(previous)
     env = LatencyEnv(
         cpu_model(), threads, batch, resolution, backend=backend, memory_format=memory_format
     )
