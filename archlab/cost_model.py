@@ -18,7 +18,6 @@ class with fewer than :data:`MIN_PER_CLASS` timed blocks uses the fit over all b
 
 from __future__ import annotations
 
-import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -99,8 +98,3 @@ def cross_validated_errors(samples: Sequence[Sample], folds: int = 5) -> list[fl
         model = CostModel.fit(train)
         errors += [model.predict(kind, f) / ms - 1 for kind, f, ms in test]
     return errors
-
-
-def median_abs(errors: Sequence[float]) -> float:
-    """Median of |error| (nan for none)."""
-    return statistics.median(abs(e) for e in errors) if errors else float("nan")

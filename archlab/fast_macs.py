@@ -347,6 +347,7 @@ class BlockCount:
     block_bytes: dict[str, int] = field(default_factory=dict)  # block name → bytes its ops wrote
     # peak of the pass's memory events (archlab.memory), when asked for; the input not included
     activations_peak_bytes: int | None = None
+    input_bytes: int = 0  # the pass's input
 
     def features(self, name: str) -> BlockFeatures:
         """What a cost model needs to estimate the block's time (see :mod:`archlab.cost_model`)."""
@@ -424,5 +425,11 @@ def _count(
         total = count_macs(model, resolution, batch, in_chans).total
     infos = recorder.infos() if isinstance(recorder, BlockRecorder) else []
     return BlockCount(
-        total, infos, block_macs, block_ops, block_bytes, peak.bytes if peak else None
+        total,
+        infos,
+        block_macs,
+        block_ops,
+        block_bytes,
+        peak.bytes if peak else None,
+        example.numel() * example.element_size(),
     )

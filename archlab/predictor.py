@@ -123,13 +123,14 @@ class LatencyPredictor:
     def estimate_block(self, kind: str, features: BlockFeatures | int) -> float:
         """A block's time from its features with the cost model, or from its MACs alone (an int,
         or a table without features) with the fitted line of its class (or of all blocks)."""
-        model = self.cost_model() if isinstance(features, BlockFeatures) else None
-        if model is not None and isinstance(features, BlockFeatures):
-            return max(0.0, model.predict(kind, features))
-        macs = features.macs if isinstance(features, BlockFeatures) else features
+        if isinstance(features, BlockFeatures):
+            model = self.cost_model()
+            if model is not None:
+                return max(0.0, model.predict(kind, features))
+            features = features.macs
         rates = self._kind_rates()
         intercept, per_mac = rates.get(kind, rates["*"])
-        return max(0.0, intercept + per_mac * macs)
+        return max(0.0, intercept + per_mac * features)
 
     def _measure(
         self,

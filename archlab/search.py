@@ -215,21 +215,19 @@ def evaluate_arch(
     # count_macs' total without its JIT trace. The fast count raises on any op it has no entry
     # for, so one that returns leaves no op unsupported; else the reference counts and lists it.
     # In predicted mode the same pass finds the blocks the predictor looks up.
-    # The same pass records the peak memory when it can run at the spec's thread count.
+    # The same pass records the peak memory, at the spec's thread count.
     counted: MacCount | BlockCount
-    memory = None
     try:
         with torch_threads(spec.threads):
             counted = count_macs_with_blocks(
                 model, resolution, blocks=predictor is not None, memory=True
             )
+        assert counted.activations_peak_bytes is not None  # asked for
+        memory = memory_use(model, counted.input_bytes, counted.activations_peak_bytes)
         unsupported: dict[str, int] = {}
-        if counted.activations_peak_bytes is not None:
-            memory = memory_use(model, 3 * resolution**2 * 4, counted.activations_peak_bytes)
     except UncountedOpError:
         counted = count_macs(model, resolution)
         unsupported = counted.unsupported_ops
-    if memory is None:
         memory = peak_memory(model, resolution, threads=spec.threads, warm=True)
     return {
         "params": count_params(model),
