@@ -72,19 +72,18 @@ def _archs(space: Any, n: int) -> list[Any]:
 
 
 def _predict_all(
-    space: Any, cfgs: list[Any], profile: Path, on_demand: bool
+    space: Any, models: list[Any], profile: Path, on_demand: bool
 ) -> tuple[list[float], int, int]:
-    """Predictions of every arch with one policy for missing blocks; (ms, on-demand, estimated)."""
+    """Predictions of every model with one policy for missing blocks; (ms, on-demand, estimated)."""
     predictor = LatencyPredictor(profile, on_demand=on_demand)
     predicted, on_demand_blocks, estimated = [], 0, 0
-    for i, cfg in enumerate(cfgs, 1):
-        torch.manual_seed(0)
-        pred = predictor.predict(space.family.build(cfg).eval(), space.resolution)
+    for i, model in enumerate(models, 1):
+        pred = predictor.predict(model, space.resolution)
         predicted.append(pred.latency_ms)
         on_demand_blocks += pred.measured_on_demand
         estimated += pred.estimated
-        if i % 20 == 0 or i == len(cfgs):
-            print(f"  predicted {i}/{len(cfgs)} ({POLICIES[on_demand]})", flush=True)
+        if i % 20 == 0 or i == len(models):
+            print(f"  predicted {i}/{len(models)} ({POLICIES[on_demand]})", flush=True)
     return predicted, on_demand_blocks, estimated
 
 
@@ -96,14 +95,13 @@ def evaluate(
     Estimates come first, from the profile as it was made; on-demand measurements then add to it.
     """
     space = load_space(space_name)
-    cfgs = _archs(space, n)
-    predictions = {
-        policy: _predict_all(space, cfgs, profile, policy) for policy in sorted(policies)
-    }
-    models = []
-    for cfg in cfgs:
+    models = []  # built once: predicted both ways, then measured
+    for cfg in _archs(space, n):
         torch.manual_seed(0)
         models.append(space.family.build(cfg).eval())
+    predictions = {
+        policy: _predict_all(space, models, profile, policy) for policy in sorted(policies)
+    }
     # One interleaved measurement of all of them: every arch sees the same stretch of time.
     options = {"slices": 2, "runs_per_slice": 3} if quick else {}
     start = time.perf_counter()
