@@ -71,7 +71,7 @@ def measure_in_subprocess(
     configs: list[dict[str, Any]],
     resolution: int,
     *,
-    allocator: str = "default",
+    allocator: str | None = "default",
     protocol: str = "plain",
     seed: int = 0,
     timeout_s: float = 3600.0,
@@ -82,7 +82,8 @@ def measure_in_subprocess(
     Args:
         configs: model configs (``archlab.models.config_of(model)``), each with its ``family``.
         resolution: input size.
-        allocator: a name from :data:`ALLOCATORS`.
+        allocator: a name from :data:`ALLOCATORS`, or None for this process's own setting
+            (whatever ``GLIBC_TUNABLES`` holds, a custom value included).
         protocol: ``plain`` (``measure_latency`` per model, one after the other) or
             ``interleaved`` (``measure_many``: slices of runs spread round-robin).
         seed: ``torch.manual_seed`` before building each model.
@@ -112,7 +113,7 @@ def measure_in_subprocess(
         input=json.dumps(job),
         capture_output=True,
         text=True,
-        env=allocator_env(allocator),
+        env=dict(os.environ) if allocator is None else allocator_env(allocator),
         timeout=timeout_s,
         check=False,
     )

@@ -16,16 +16,26 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from functools import partial
+from typing import Any
 
 import torch
 from torch import nn
 
 from archlab.backends import check_options, prepare
 from archlab.contention import ContentionGuard
-from archlab.latency import Latency, LatencyEnv, cpu_model, summarize, timed_runs, torch_threads
+from archlab.latency import (
+    Latency,
+    LatencyEnv,
+    combine_processes,
+    cpu_model,
+    summarize,
+    timed_runs,
+    torch_threads,
+)
 
-__all__ = ["measure_many"]
+__all__ = ["measure_many", "measure_many_in_processes"]
 
 
 def measure_many(
@@ -105,3 +115,54 @@ def measure_many(
         )
         for t in times
     ]
+
+
+def measure_many_in_processes(
+    configs: Sequence[dict[str, Any]],
+    resolution: int,
+    *,
+    processes: int = 2,
+    slices: int = 40,
+    seed: int = 0,
+    **options: Any,
+) -> list[Latency]:
+    """:func:`measure_many` of every config in ``processes`` fresh processes at once.
+
+    Each process builds all the models (seeded with ``seed``, with this process's allocator
+    setting) and runs ``slices / processes`` rounds of them (rounded up); each model's figures are
+    then pooled (:func:`archlab.latency.combine_processes`). With one process per core this takes
+    about ``1 / processes`` of the wall-clock time of one process, and every model sees every
+    process's memory placement, so none is favoured by the process it happened to be timed in.
+
+    Args:
+        configs: model configs with their ``family`` (``SearchSpace.to_config``).
+        resolution: square input size.
+        processes: how many at once (each uses ``options["threads"]``, default 1, threads).
+        slices: rounds over all processes together.
+        seed: ``torch.manual_seed`` before building each model.
+        **options: passed on to :func:`measure_many` (threads, runs_per_slice, backend ...).
+
+    Raises:
+        ValueError: a bad count, or a process failed (its error is given).
+    """
+    from archlab.allocator import measure_in_subprocess
+
+    if processes < 1 or slices < 1:
+        raise ValueError(f"need at least one process and slice; got {processes} and {slices}")
+    per_process = -(-slices // processes)
+    with ThreadPoolExecutor(max_workers=processes) as pool:
+        jobs = [
+            pool.submit(
+                measure_in_subprocess,
+                list(configs),
+                resolution,
+                allocator=None,
+                protocol="interleaved",
+                seed=seed,
+                slices=per_process,
+                **options,
+            )
+            for _ in range(processes)
+        ]
+        results = [job.result() for job in jobs]
+    return [combine_processes(per_model) for per_model in zip(*results)]

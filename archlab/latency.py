@@ -13,12 +13,13 @@ environment it depends on. To compare candidates, prefer :func:`archlab.interlea
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 import platform
 import statistics
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from functools import cache
@@ -35,6 +36,7 @@ __all__ = [
     "torch_threads",
     "Latency",
     "LatencyEnv",
+    "combine_processes",
     "cpu_model",
     "measure_latency",
     "median_ci",
@@ -98,6 +100,7 @@ class Latency:
     protocol: str = "plain"  # "plain" (measure_latency) or "interleaved" (measure_many)
     reruns: int = 0  # slices run again because other processes used the CPU meanwhile
     contaminated_slices: int = 0  # slices kept although still contaminated after every retry
+    processes: int = 1  # separate processes whose figures were pooled (combine_processes)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -139,6 +142,34 @@ def summarize(times_ms: list[float], env: LatencyEnv, **extra: Any) -> Latency:
     cv = statistics.pstdev(times_ms) / mean if mean > 0 else 0.0
     ci_rel = (hi - lo) / 2 / med if med > 0 else 0.0
     return Latency(med, q[2] - q[0], cv, ci_rel, len(times_ms), env, **extra)
+
+
+def combine_processes(latencies: Sequence[Latency]) -> Latency:
+    """One model measured in several processes at once, as one figure.
+
+    The median is the mean of the processes' medians (each process has its own memory placement,
+    which moves a model's latency by several percent: pooling averages that out), its CI the CI of
+    that mean, and the run and slice counts add up.
+
+    Raises:
+        ValueError: no latencies.
+    """
+    if not latencies:
+        raise ValueError("nothing to combine")
+    k = len(latencies)
+    median = statistics.fmean(lat.median_ms for lat in latencies)
+    half_width = math.sqrt(sum((lat.ci_rel * lat.median_ms) ** 2 for lat in latencies)) / k
+    return dataclasses.replace(
+        latencies[0],
+        median_ms=median,
+        iqr_ms=statistics.fmean(lat.iqr_ms for lat in latencies),
+        cv=statistics.fmean(lat.cv for lat in latencies),
+        ci_rel=half_width / median if median > 0 else 0.0,
+        runs=sum(lat.runs for lat in latencies),
+        reruns=sum(lat.reruns for lat in latencies),
+        contaminated_slices=sum(lat.contaminated_slices for lat in latencies),
+        processes=sum(lat.processes for lat in latencies),
+    )
 
 
 def timed_runs(run: Callable[[], Any], n: int) -> list[float]:

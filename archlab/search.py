@@ -7,14 +7,15 @@ stores all of it as user attributes and sets the latency budget as a constraint
 (``trial.set_constraint``), so infeasible trials are kept and marked. Each trial also stores the
 hypervolume of the feasible front so far (:func:`archlab.hypervolume.record_hypervolume`).
 Impossible knob combinations are pruned with their reason; a candidate that crashes becomes a FAIL
-trial with its reason and the study goes on. The sampler ``auto`` is NSGA-II for two objectives and
-NSGA-III (Deb & Jain 2014) for three or four.
+trial with its reason and the study goes on. The sampler ``auto`` is multivariate TPE for two
+objectives and NSGA-III (Deb & Jain 2014) for three or four (:func:`resolve_sampler`).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import gc
+import os
 import random
 import traceback
 from collections.abc import Callable
@@ -50,6 +51,7 @@ __all__ = [
     "evaluate_arch",
     "make_sampler",
     "remeasure_front",
+    "remeasure_processes",
     "remeasure_study_front",
     "resolve_sampler",
     "run_search",
@@ -57,7 +59,7 @@ __all__ = [
     "train_spec",
 ]
 
-# "auto": NSGA-II for two objectives, NSGA-III (reference-point based) for three or four.
+# "auto": multivariate TPE for two objectives, NSGA-III (reference-point based) for three or four.
 SAMPLERS = ("auto", "nsga2", "tpe", "random", "nsga3")
 # Settings that define what a study measures: resuming with different values would mix figures.
 _IDENTITY_FIELDS = (
@@ -111,7 +113,10 @@ class SearchSpec:
     # profile), "estimate" them with the profile's cost model (archlab.cost_model), or "auto":
     # measure when this process has the profile's setup, else estimate.
     unseen_blocks: str = "auto"
-    remeasure_slices: int = 8  # interleaved slices of 10 runs per front model when re-measuring
+    # Re-measuring the front: interleaved slices of 2 runs per model, spread over this many
+    # processes at once (None: one per core the threads leave, at most one per slice).
+    remeasure_slices: int = 8
+    remeasure_processes: int | None = None
     backend: str = "eager"  # inference backend timed (archlab.backends)
     # A new study starts with the space's smallest and largest archs (SearchSpace.corners), so the
     # front spans the space from the first generation on; random search never gets them.
@@ -454,30 +459,39 @@ def remeasure_study_front(study: optuna.Study, spec: SearchSpec) -> dict[str, An
     return remeasure_front(study, space, spec)
 
 
+def remeasure_processes(spec: SearchSpec) -> int:
+    """How many processes re-measure a front at once (``spec.remeasure_processes``, or auto)."""
+    if spec.remeasure_processes is not None:
+        return max(1, spec.remeasure_processes)
+    cores = os.cpu_count() or 1
+    return max(1, min(cores // max(1, spec.threads), spec.remeasure_slices))
+
+
 def remeasure_front(study: optuna.Study, space: SearchSpace, spec: SearchSpec) -> dict[str, Any]:
     """Measure the (predicted) Pareto front whole, interleaved, and store it with the study.
+
+    The models are built and timed in fresh processes, one per free core
+    (:func:`archlab.interleave.measure_many_in_processes`), each running its share of the slices.
 
     Finished trials cannot be changed, so the figures go into the study's ``remeasured`` user
     attribute, ``{trial number: {latency_ms, latency_ms_predicted, ...}}``, which
     ``archlab.report.pareto_frame`` merges into its rows.
     """
-    from archlab.interleave import measure_many
+    from archlab.interleave import measure_many_in_processes
 
     front = [t for t in study.best_trials if "latency_ms_predicted" in t.user_attrs]
     done = dict(study.user_attrs.get("remeasured") or {})
     todo = [t for t in front if str(t.number) not in done]
     if not todo:
         return done
-    models = []
-    for t in todo:
-        torch.manual_seed(0 if spec.seed is None else spec.seed)
-        models.append(space.family.build(space.to_cfg(t.params)).eval())
-    latencies = measure_many(
-        models,
+    latencies = measure_many_in_processes(
+        [space.to_config(t.params) for t in todo],
         space.resolution,
+        processes=remeasure_processes(spec),
+        slices=spec.remeasure_slices,
+        seed=0 if spec.seed is None else spec.seed,
         threads=spec.threads,
         backend=spec.backend,
-        slices=spec.remeasure_slices,
     )
     for t, lat in zip(todo, latencies):
         done[str(t.number)] = {
@@ -485,6 +499,7 @@ def remeasure_front(study: optuna.Study, space: SearchSpace, spec: SearchSpec) -
             "latency_iqr_ms": lat.iqr_ms,
             "latency_ci_rel": lat.ci_rel,
             "latency_runs": lat.runs,
+            "latency_processes": lat.processes,
             "latency_ms_predicted": t.user_attrs["latency_ms_predicted"],
             "feasible_measured": lat.median_ms / 1e3 <= spec.target_latency_s,
         }

@@ -34,7 +34,7 @@ from typing import Any
 import torch
 from scipy.stats import spearmanr
 
-from archlab.allocator import allocator_name, measure_in_subprocess
+from archlab.allocator import ALLOCATORS, allocator_name, measure_in_subprocess
 from archlab.contention import describe_steal, machine_ticks
 from archlab.flops import count_macs
 from archlab.latency import cpu_model
@@ -76,9 +76,13 @@ def _cv(values: list[float]) -> float:
 
 
 def cross_process_cv(
-    configs: dict[str, dict[str, Any]], threads: int, processes: int, quick: bool
+    configs: dict[str, dict[str, Any]],
+    threads: int,
+    processes: int,
+    quick: bool,
+    allocator: str | None = None,
 ) -> dict[str, dict[str, list[float]]]:
-    """protocol → model → per-process medians (ms)."""
+    """protocol → model → per-process medians (ms), under ``allocator`` (default: this one's)."""
     medians: dict[str, dict[str, list[float]]] = {p: {k: [] for k in configs} for p in PROTOCOLS}
     disturbed = dict.fromkeys(PROTOCOLS, 0)
     for i in range(processes):
@@ -87,7 +91,7 @@ def cross_process_cv(
             lats = measure_in_subprocess(
                 list(configs.values()),
                 224,
-                allocator=allocator_name(),
+                allocator=allocator or allocator_name(),
                 protocol=protocol,
                 threads=threads,
                 **_options(protocol, quick),
@@ -95,7 +99,11 @@ def cross_process_cv(
             for name, lat in zip(configs, lats):
                 medians[protocol][name].append(lat.median_ms)
                 disturbed[protocol] += lat.contaminated_slices
-        print(f"  threads={threads}: process pair {i + 1}/{processes} done", flush=True)
+        print(
+            f"  threads={threads}, allocator {allocator or allocator_name()}: "
+            f"process pair {i + 1}/{processes} done",
+            flush=True,
+        )
     for protocol, n in disturbed.items():
         if n:
             print(
@@ -144,8 +152,21 @@ def main() -> None:
     parser.add_argument("--threads", default="1,2", help="comma-separated thread counts")
     parser.add_argument("--space", default="plgvit", help="space for the rank-stability part")
     parser.add_argument("--rank-n", type=int, default=20)
+    parser.add_argument(
+        "--allocators",
+        default=None,
+        help="comma-separated allocator settings to compare (archlab.allocator.ALLOCATORS); "
+        "default: this process's",
+    )
+    parser.add_argument(
+        "--rank", action=argparse.BooleanOptionalAction, default=True, help="the rank part too"
+    )
     parser.add_argument("--quick", action="store_true", help="tiny run to check the script works")
     args = parser.parse_args()
+    allocators = args.allocators.split(",") if args.allocators else [allocator_name()]
+    unknown = set(allocators) - set(ALLOCATORS)
+    if unknown:
+        parser.error(f"--allocators: {', '.join(sorted(unknown))} not among {list(ALLOCATORS)}")
     processes = 2 if args.quick else args.processes
     threads = [1] if args.quick else [int(t) for t in args.threads.split(",")]
     rank_n = 5 if args.quick else args.rank_n
@@ -160,21 +181,22 @@ def main() -> None:
     start = time.perf_counter()
     rows = []
     for t in threads:
-        medians = cross_process_cv(configs, t, processes, args.quick)
-        for protocol in PROTOCOLS:
-            for name in configs:
-                values = medians[protocol][name]
-                rows.append(
-                    (name, gmacs[name], t, protocol, statistics.median(values), 100 * _cv(values))
-                )
+        for allocator in allocators:
+            medians = cross_process_cv(configs, t, processes, args.quick, allocator)
+            for protocol in PROTOCOLS:
+                for name in configs:
+                    values = medians[protocol][name]
+                    med, cv = statistics.median(values), 100 * _cv(values)
+                    rows.append((name, gmacs[name], t, allocator, protocol, med, cv))
     print(f"\nCV of the median across {processes} processes (224×224, batch 1, eager)")
-    header = ("model", "GMACs", "threads", "protocol", "median ms", "CV %")
-    print("{:>5} {:>6} {:>7} {:>12} {:>10} {:>6}".format(*header))
-    for name, g, t, protocol, med, cv in rows:
-        print(f"{name:>5} {g:6.2f} {t:7d} {protocol:>12} {med:10.2f} {cv:6.2f}")
-    print(f"\nRank stability: {rank_n} random archs of {args.space}, measured twice (1 thread)")
-    for protocol, rho in rank_stability(args.space, rank_n, args.quick).items():
-        print(f"{protocol:>12}: Spearman ρ = {rho:.4f} (goal ≥ 0.98)")
+    header = ("model", "GMACs", "threads", "allocator", "protocol", "median ms", "CV %")
+    print("{:>5} {:>6} {:>7} {:>9} {:>12} {:>10} {:>6}".format(*header))
+    for name, g, t, allocator, protocol, med, cv in rows:
+        print(f"{name:>5} {g:6.2f} {t:7d} {allocator:>9} {protocol:>12} {med:10.2f} {cv:6.2f}")
+    if args.rank:
+        print(f"\nRank stability: {rank_n} random archs of {args.space}, measured twice (1 thread)")
+        for protocol, rho in rank_stability(args.space, rank_n, args.quick).items():
+            print(f"{protocol:>12}: Spearman ρ = {rho:.4f} (goal ≥ 0.98)")
     print(f"\n{time.perf_counter() - start:.0f} s; load average at end {os.getloadavg()[0]:.2f}")
     print(describe_steal(ticks_at_start))
 

@@ -1,10 +1,15 @@
 from __future__ import annotations
 
+import math
+from pathlib import Path
+
 import pytest
 import torch
 from torch import nn
 
-from archlab.interleave import measure_many
+from archlab.interleave import measure_many, measure_many_in_processes
+from archlab.latency import Latency, LatencyEnv, combine_processes
+from archlab.space import load_space
 
 
 class _Probe(nn.Module):
@@ -49,3 +54,32 @@ def test_bad_arguments_are_value_errors() -> None:
         measure_many([], 8)
     with pytest.raises(ValueError, match="unknown memory format"):
         measure_many([nn.Identity()], 8, memory_format="nhwc")
+
+
+def _latency(median: float, ci_rel: float, runs: int, **kw: int) -> Latency:
+    env = LatencyEnv("cpu", 1, 1, 8)
+    return Latency(median, 1.0, 0.1, ci_rel, runs, env, protocol="interleaved", **kw)
+
+
+def test_processes_are_pooled_by_the_mean_of_their_medians() -> None:
+    pooled = combine_processes(
+        [_latency(10.0, 0.03, 8, reruns=1), _latency(14.0, 0.04, 8, contaminated_slices=2)]
+    )
+    assert pooled.median_ms == pytest.approx(12.0)
+    # the CI of a mean of two independent medians: sqrt(0.3² + 0.56²) / 2 ms, relative to 12 ms
+    assert pooled.ci_rel == pytest.approx(math.hypot(0.3, 0.56) / 2 / 12.0)
+    counts = (pooled.runs, pooled.reruns, pooled.contaminated_slices, pooled.processes)
+    assert counts == (16, 1, 2, 2)
+    with pytest.raises(ValueError, match="nothing to combine"):
+        combine_processes([])
+
+
+def test_models_are_measured_in_several_processes_at_once(tiny_space_path: Path) -> None:
+    space = load_space(str(tiny_space_path))
+    configs = [space.to_config(space.default()), space.to_config(space.corners()[0])]
+    lats = measure_many_in_processes(configs, 32, processes=2, slices=3, runs_per_slice=1)
+    # 3 slices over 2 processes: 2 each (rounded up), 1 run per slice
+    assert [(lat.processes, lat.runs) for lat in lats] == [(2, 4), (2, 4)]
+    assert all(lat.median_ms > 0 and lat.protocol == "interleaved" for lat in lats)
+    with pytest.raises(ValueError, match="at least one process"):
+        measure_many_in_processes(configs, 32, processes=0)

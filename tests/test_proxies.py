@@ -10,6 +10,7 @@ from torch import nn
 from archlab.estimates import reduced_model
 from archlab.proxies import (
     PROXIES,
+    _agreements,
     compute_proxies,
     grad_norm,
     probe_batch,
@@ -97,3 +98,12 @@ def test_synflow_bypasses_layernorm_and_reports_overflow_as_inf() -> None:
         for layer in deep[1:]:
             layer.weight.fill_(1.0)
     assert synflow(deep, resolution=2) == float("inf")  # R ≥ 12^300 ≈ e^745 overflows float64
+
+
+def test_naswot_agreements_count_equal_units_exactly() -> None:
+    codes = torch.rand(6, 1000, generator=torch.Generator().manual_seed(0)) > 0.5
+    c = codes.double()
+    by_definition = c @ c.T + (1 - c) @ (1 - c).T
+    assert torch.equal(_agreements(codes), by_definition)
+    hamming = (codes[:, None, :] != codes[None, :, :]).sum(-1).double()
+    assert torch.equal(_agreements(codes), 1000 - hamming)

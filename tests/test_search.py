@@ -205,6 +205,19 @@ def test_predicted_search_end_to_end_remeasures_the_front(
     front = pareto_frame(result.study)
     assert set(remeasured) == {str(n) for n in front["number"]}
     assert (front["latency_ms"] > 0).all() and front["latency_ms_predicted"].notna().all()
+    # one slice in all: one process, whatever the cores
+    assert {r["latency_processes"] for r in remeasured.values()} == {1}
+
+
+def test_front_is_remeasured_in_one_process_per_free_core(monkeypatch: pytest.MonkeyPatch) -> None:
+    from archlab.search import remeasure_processes
+
+    monkeypatch.setattr("os.cpu_count", lambda: 8)
+    assert remeasure_processes(SearchSpec(remeasure_slices=8)) == 8
+    assert remeasure_processes(SearchSpec(remeasure_slices=8, threads=2)) == 4
+    assert remeasure_processes(SearchSpec(remeasure_slices=3)) == 3
+    assert remeasure_processes(SearchSpec(threads=16)) == 1
+    assert remeasure_processes(SearchSpec(remeasure_processes=2)) == 2
 
 
 def test_unseen_blocks_policy_estimates_or_measures(
