@@ -1,9 +1,13 @@
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
+import torch
 from torch import nn
 
 from archlab.memory import parse_bytes, peak_memory
+from archlab.space import load_space
 
 
 @pytest.mark.parametrize(
@@ -40,3 +44,20 @@ def test_peak_grows_with_resolution_and_is_repeatable() -> None:
     small, again, large = peak_memory(model, 32), peak_memory(model, 32), peak_memory(model, 64)
     assert small.activations_peak_bytes == again.activations_peak_bytes
     assert large.activations_peak_bytes > small.activations_peak_bytes
+
+
+def test_memory_events_alone_give_the_full_profiles_peak(tiny_space_path: Path) -> None:
+    from archlab.memory import _activation_peak, _full_profile_memory_events, _memory_events
+
+    space = load_space(str(tiny_space_path))
+    torch.manual_seed(0)
+    model = space.family.build(space.to_cfg(space.default())).eval()
+    x = torch.randn(1, 3, 32, 32)
+    with torch.inference_mode():
+        model(x)
+        with _memory_events() as scoped:
+            model(x)
+        with _full_profile_memory_events() as full:
+            model(x)
+    assert scoped and len(scoped) == len(full)
+    assert _activation_peak(scoped) == _activation_peak(full) > 0
