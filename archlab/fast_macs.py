@@ -220,6 +220,27 @@ _REQUIRED = object()
 
 
 @functools.cache
+def _op_name(func: torch._ops.OpOverload) -> str:
+    return func._schema.name
+
+
+def _formula_of(func: torch._ops.OpOverload) -> Formula | None:
+    """The op's MAC formula; None for a zero-MAC op.
+
+    Raises:
+        UncountedOpError: the op is in neither list.
+    """
+    name = _op_name(func)
+    formula = MAC_FORMULAS.get(name)
+    if formula is None and name not in ZERO_OPS:
+        raise UncountedOpError(
+            f"{name} ({func}) has no MAC formula and is not listed as zero-MAC; add it to "
+            "archlab.flops (EXTRA_MAC_HANDLES or CONVENTION_ZERO_OPS) and archlab.fast_macs"
+        )
+    return formula
+
+
+@functools.cache
 def _signature(func: torch._ops.OpOverload) -> tuple[tuple[str, bool, Any], ...]:
     """(name, keyword-only, default) of each argument; an argument without default is required."""
     return tuple(
@@ -273,21 +294,22 @@ class _MacMode(TorchDispatchMode):
     ) -> Any:
         kwargs = kwargs or {}
         out = func(*args, **kwargs)
-        name = func._schema.name
-        formula = MAC_FORMULAS.get(name)
-        if formula is not None:
-            macs = int(formula(_bind(func, args, kwargs), out))
-        elif name in ZERO_OPS:
-            macs = 0
-        else:
-            raise UncountedOpError(
-                f"{name} ({func}) has no MAC formula and is not listed as zero-MAC; add it to "
-                "archlab.flops (EXTRA_MAC_HANDLES or CONVENTION_ZERO_OPS) and archlab.fast_macs"
-            )
-        self.reads.append(self._producers(_tensors((*args, *kwargs.values()))))
+        formula = _formula_of(func)
+        macs = int(formula(_bind(func, args, kwargs), out)) if formula is not None else 0
+        producer = self.producer
+        reads = []
+        for value in (*args, *kwargs.values()) if kwargs else args:
+            if isinstance(value, torch.Tensor):
+                entry = producer.get(id(value))
+                if entry is not None and entry[0]() is value:
+                    reads.append(entry[1])
+            elif isinstance(value, (list, tuple)):
+                reads += self._producers(x for x in value if isinstance(x, torch.Tensor))
+        self.reads.append(reads)
+        index = len(self.macs)
         written = 0
         for t in _tensors(out if isinstance(out, (list, tuple)) else (out,)):
-            self.producer[id(t)] = (weakref.ref(t), len(self.macs))
+            producer[id(t)] = (weakref.ref(t), index)
             written += t.numel() * t.element_size()
         self.macs.append(macs)
         self.out_bytes.append(written)
