@@ -459,6 +459,9 @@ def remeasure_study_front(study: optuna.Study, spec: SearchSpec) -> dict[str, An
     return remeasure_front(study, space, spec)
 
 
+FRONT_CHUNK = 64  # front models built and measured together when re-measuring
+
+
 def remeasure_processes(spec: SearchSpec) -> int:
     """How many processes re-measure a front at once (``spec.remeasure_processes``, or auto)."""
     if spec.remeasure_processes is not None:
@@ -471,7 +474,10 @@ def remeasure_front(study: optuna.Study, space: SearchSpace, spec: SearchSpec) -
     """Measure the (predicted) Pareto front whole, interleaved, and store it with the study.
 
     The models are built and timed in fresh processes, one per free core
-    (:func:`archlab.interleave.measure_many_in_processes`), each running its share of the slices.
+    (:func:`archlab.interleave.measure_many_in_processes`), each running its share of the slices,
+    in chunks of at most :data:`FRONT_CHUNK` models: a long search's front can hold hundreds, which
+    each process would otherwise hold in memory at once. Each chunk is stored as it completes, so
+    an interrupted re-measurement resumes where it stopped.
 
     Finished trials cannot be changed, so the figures go into the study's ``remeasured`` user
     attribute, ``{trial number: {latency_ms, latency_ms_predicted, ...}}``, which
@@ -482,28 +488,28 @@ def remeasure_front(study: optuna.Study, space: SearchSpace, spec: SearchSpec) -
     front = [t for t in study.best_trials if "latency_ms_predicted" in t.user_attrs]
     done = dict(study.user_attrs.get("remeasured") or {})
     todo = [t for t in front if str(t.number) not in done]
-    if not todo:
-        return done
-    latencies = measure_many_in_processes(
-        [space.to_config(t.params) for t in todo],
-        space.resolution,
-        processes=remeasure_processes(spec),
-        slices=spec.remeasure_slices,
-        seed=0 if spec.seed is None else spec.seed,
-        threads=spec.threads,
-        backend=spec.backend,
-    )
-    for t, lat in zip(todo, latencies):
-        done[str(t.number)] = {
-            "latency_ms": lat.median_ms,
-            "latency_iqr_ms": lat.iqr_ms,
-            "latency_ci_rel": lat.ci_rel,
-            "latency_runs": lat.runs,
-            "latency_processes": lat.processes,
-            "latency_ms_predicted": t.user_attrs["latency_ms_predicted"],
-            "feasible_measured": lat.median_ms / 1e3 <= spec.target_latency_s,
-        }
-    study.set_user_attr("remeasured", done)
+    chunks = -(-len(todo) // FRONT_CHUNK)
+    for chunk in (todo[i::chunks] for i in range(chunks)):  # each spans the front's range
+        latencies = measure_many_in_processes(
+            [space.to_config(t.params) for t in chunk],
+            space.resolution,
+            processes=remeasure_processes(spec),
+            slices=spec.remeasure_slices,
+            seed=0 if spec.seed is None else spec.seed,
+            threads=spec.threads,
+            backend=spec.backend,
+        )
+        for t, lat in zip(chunk, latencies):
+            done[str(t.number)] = {
+                "latency_ms": lat.median_ms,
+                "latency_iqr_ms": lat.iqr_ms,
+                "latency_ci_rel": lat.ci_rel,
+                "latency_runs": lat.runs,
+                "latency_processes": lat.processes,
+                "latency_ms_predicted": t.user_attrs["latency_ms_predicted"],
+                "feasible_measured": lat.median_ms / 1e3 <= spec.target_latency_s,
+            }
+        study.set_user_attr("remeasured", done)  # kept chunk by chunk
     return done
 
 

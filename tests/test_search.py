@@ -367,3 +367,41 @@ def test_a_measured_study_is_not_resumed_with_predicted_latencies(
                 latency_model=str(tmp_path / "cpu.json"),
             )
         )
+
+
+def test_front_remeasurement_keeps_each_chunk_it_finished(
+    tiny_space_path: Path, storage_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from archlab import interleave
+    from archlab.latency import Latency, LatencyEnv
+
+    profile = _tiny_profile(tiny_space_path, tmp_path / "cpu.json")
+    spec = _spec(
+        tiny_space_path,
+        storage_url,
+        n_trials=8,
+        latency_mode="predicted",
+        latency_model=str(profile),
+        sampler="random",
+    )
+    calls: list[int] = []
+
+    def fake(configs: list[dict], resolution: int, **options: object) -> list[Latency]:
+        calls.append(len(configs))
+        if len(calls) == 2:
+            raise RuntimeError("machine lost")
+        env = LatencyEnv("cpu", 1, 1, resolution)
+        return [Latency(5.0, 0.1, 0.01, 0.01, 16, env, processes=2) for _ in configs]
+
+    monkeypatch.setattr(interleave, "measure_many_in_processes", fake)
+    monkeypatch.setattr(search_mod, "FRONT_CHUNK", 1)
+    with pytest.raises(RuntimeError, match="machine lost"):
+        run_search(spec)
+    study = load_study("t", storage_url)
+    front = study.best_trials
+    assert len(front) >= 2, "the test needs a front of two or more"
+    assert len(study.user_attrs["remeasured"]) == 1  # the first chunk, kept
+    search_mod.remeasure_study_front(study, spec)  # resumes with the rest
+    assert set(load_study("t", storage_url).user_attrs["remeasured"]) == {
+        str(t.number) for t in front
+    }
