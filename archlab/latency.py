@@ -147,9 +147,9 @@ def summarize(times_ms: list[float], env: LatencyEnv, **extra: Any) -> Latency:
 def combine_processes(latencies: Sequence[Latency]) -> Latency:
     """One model measured in several processes at once, as one figure.
 
-    The median is the mean of the processes' medians (each process has its own memory placement,
-    which moves a model's latency by several percent: pooling averages that out), its CI the CI of
-    that mean, and the run and slice counts add up.
+    The median is the mean of the processes' medians (a model's latency differs by several percent
+    from one process to the next on a VM: pooling averages that out), its CI the CI of that mean,
+    and the run and slice counts add up.
 
     Raises:
         ValueError: no latencies.
