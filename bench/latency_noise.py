@@ -10,8 +10,11 @@ a fresh interpreter each time, this process's allocator setting), at 1 and 2 thr
 
 both with the contention guard on (slices disturbed by other processes are re-run). The figure is
 the coefficient of variation of the per-process medians (standard deviation / mean): how much a
-latency moves from one run of archlab to the next. Processes alternate between the protocols so
-drift hits both alike.
+latency moves from one run of archlab to the next. Beside it, the CV of each model's median divided
+by S's from the same process: if the whole machine sped up or slowed down between processes, that
+ratio would stay put. Processes alternate between the protocols so drift hits both alike.
+``--allocators default,no-trim`` repeats part 1 under each glibc setting; ``--no-rank`` skips
+part 2.
 
 Part 2: the same ``--rank-n`` random architectures of ``--space`` are measured twice, in two
 separate processes per protocol, and the Spearman rank correlation of the two runs is printed
@@ -184,15 +187,23 @@ def main() -> None:
         for allocator in allocators:
             medians = cross_process_cv(configs, t, processes, args.quick, allocator)
             for protocol in PROTOCOLS:
+                first = next(iter(configs))
                 for name in configs:
                     values = medians[protocol][name]
                     med, cv = statistics.median(values), 100 * _cv(values)
-                    rows.append((name, gmacs[name], t, allocator, protocol, med, cv))
+                    # relative to the first model in the same process: a drift of the whole
+                    # machine cancels here, an error of this model alone does not
+                    ratios = [v / f for v, f in zip(values, medians[protocol][first])]
+                    rel = 100 * _cv(ratios) if name != first else float("nan")
+                    rows.append((name, gmacs[name], t, allocator, protocol, med, cv, rel))
     print(f"\nCV of the median across {processes} processes (224×224, batch 1, eager)")
-    header = ("model", "GMACs", "threads", "allocator", "protocol", "median ms", "CV %")
-    print("{:>5} {:>6} {:>7} {:>9} {:>12} {:>10} {:>6}".format(*header))
-    for name, g, t, allocator, protocol, med, cv in rows:
-        print(f"{name:>5} {g:6.2f} {t:7d} {allocator:>9} {protocol:>12} {med:10.2f} {cv:6.2f}")
+    header = ("model", "GMACs", "threads", "allocator", "protocol", "median ms", "CV %", "÷S CV %")
+    print("{:>5} {:>6} {:>7} {:>9} {:>12} {:>10} {:>6} {:>8}".format(*header))
+    for name, g, t, allocator, protocol, med, cv, rel in rows:
+        print(
+            f"{name:>5} {g:6.2f} {t:7d} {allocator:>9} {protocol:>12} {med:10.2f} {cv:6.2f} "
+            f"{rel:8.2f}"
+        )
     if args.rank:
         print(f"\nRank stability: {rank_n} random archs of {args.space}, measured twice (1 thread)")
         for protocol, rho in rank_stability(args.space, rank_n, args.quick).items():
