@@ -296,20 +296,10 @@ class _MacMode(TorchDispatchMode):
         out = func(*args, **kwargs)
         formula = _formula_of(func)
         macs = int(formula(_bind(func, args, kwargs), out)) if formula is not None else 0
-        producer = self.producer
-        reads = []
-        for value in (*args, *kwargs.values()) if kwargs else args:
-            if isinstance(value, torch.Tensor):
-                entry = producer.get(id(value))
-                if entry is not None and entry[0]() is value:
-                    reads.append(entry[1])
-            elif isinstance(value, (list, tuple)):
-                reads += self._producers(x for x in value if isinstance(x, torch.Tensor))
-        self.reads.append(reads)
-        index = len(self.macs)
+        self.reads.append(self._producers(_tensors((*args, *kwargs.values()))))
         written = 0
         for t in _tensors(out if isinstance(out, (list, tuple)) else (out,)):
-            producer[id(t)] = (weakref.ref(t), index)
+            self.producer[id(t)] = (weakref.ref(t), len(self.macs))
             written += t.numel() * t.element_size()
         self.macs.append(macs)
         self.out_bytes.append(written)

@@ -154,13 +154,13 @@ def throughput(
             gmacs = statistics.median(t.user_attrs["macs"] / 1e9 for t in done) if done else 0.0
             label = f"{mode}, {n} worker{'s' if n > 1 else ''}"
             runs[label] = run
-            front = (
+            front_text = (
                 f"; front of {run.front_models} re-measured in {run.front_s:.0f} s"
                 if run.front_models
                 else ""
             )
             print(
-                f"  {label}: {len(done)} trials in {loop_s:.0f} s{front}, median candidate "
+                f"  {label}: {len(done)} trials in {loop_s:.0f} s{front_text}, median candidate "
                 f"{gmacs:.3g} GMACs",
                 flush=True,
             )

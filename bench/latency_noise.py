@@ -183,11 +183,11 @@ def main() -> None:
     gmacs = {k: count_macs(build_model(c), 224).total / 1e9 for k, c in configs.items()}
     start = time.perf_counter()
     rows = []
+    first = next(iter(configs))  # S: the other models' medians are also shown relative to it
     for t in threads:
         for allocator in allocators:
             medians = cross_process_cv(configs, t, processes, args.quick, allocator)
             for protocol in PROTOCOLS:
-                first = next(iter(configs))
                 for name in configs:
                     values = medians[protocol][name]
                     med, cv = statistics.median(values), 100 * _cv(values)
