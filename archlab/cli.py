@@ -147,6 +147,27 @@ def _print_front(study: Any, fmt: Fmt = Fmt.table) -> None:
     if "latency_ms_predicted" in front and front["latency_ms_predicted"].notna().any():
         cols[-1:-1] = ["latency_ms_predicted", "latency_ms"]  # latency_ms: re-measured whole
     console.print(_frame_table(front, cols, f"Feasible Pareto front of {study.study_name!r}"))
+    _print_prediction_check(study)
+
+
+def _print_prediction_check(study: Any) -> None:
+    from archlab.report import prediction_check
+
+    check = prediction_check(study)
+    if check is None:
+        return
+    line = (
+        f"Predicted vs re-measured latency of {check['models']:.0f} front models: median error "
+        f"{100 * check['median_error']:+.1f}% (|{100 * check['median_abs_error']:.1f}|%)."
+    )
+    if "speed_vs_profile" in check:
+        line += (
+            f" Latencies here were ×{check['speed_vs_profile']:.2f} those of when the profile was "
+            "made (its calibration models, timed alongside); on the profile's time base: "
+            f"{100 * check['profile_time_median_error']:+.1f}% "
+            f"(|{100 * check['profile_time_median_abs_error']:.1f}|%)."
+        )
+    console.print(line, soft_wrap=True)
 
 
 @app.command()

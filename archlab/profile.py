@@ -37,6 +37,7 @@ from archlab.latency import cpu_model
 
 __all__ = [
     "FORMAT_VERSION",
+    "Anchor",
     "BlockEntry",
     "Calibration",
     "DeviceProfile",
@@ -86,6 +87,18 @@ class Calibration:
         return self.slope * blocks_ms + self.intercept_ms
 
 
+@dataclass
+class Anchor:
+    """A calibration model and its whole-model latency when the profile was made.
+
+    Timing anchors again later, beside other models, tells how much faster or slower the machine
+    runs now than when the profile was made (:mod:`archlab.time_base`).
+    """
+
+    config: dict[str, Any]  # model config with its family (SearchSpace.to_config)
+    ms: float  # interleaved median at profiling time
+
+
 def current_setup(threads: int, backend: str, batch: int) -> dict[str, Any]:
     """What the figures depend on, for this process."""
     return {
@@ -108,6 +121,7 @@ class DeviceProfile:
     resolution: int
     entries: dict[str, BlockEntry] = field(default_factory=dict)
     calibration: Calibration = field(default_factory=Calibration)
+    anchors: list[Anchor] = field(default_factory=list)  # empty in files made before anchors
     archlab_version: str = archlab.__version__
     created: str = ""
     host: str = field(default_factory=platform.node)
@@ -146,8 +160,9 @@ class DeviceProfile:
         try:
             entries = {k: BlockEntry(**v) for k, v in data["entries"].items()}
             calibration = Calibration(**data["calibration"])
-            rest = {k: v for k, v in data.items() if k not in ("entries", "calibration")}
-            return cls(entries=entries, calibration=calibration, **rest)
+            anchors = [Anchor(**a) for a in data.get("anchors", [])]
+            rest = {k: v for k, v in data.items() if k not in ("entries", "calibration", "anchors")}
+            return cls(entries=entries, calibration=calibration, anchors=anchors, **rest)
         except (KeyError, TypeError) as err:
             raise ProfileError(f"{source}: not a valid device profile ({err})") from None
 
@@ -319,4 +334,7 @@ def profile_device(
     measured = [lat.median_ms for lat in latencies]
     sums = [_table_sum(profile, keys) for keys in model_keys[: len(models)]]
     profile.calibration = fit_calibration(sums, measured)
+    profile.anchors = [
+        Anchor(space.to_config(arch), ms) for (arch, _), ms in zip(sampled, measured)
+    ]
     return profile

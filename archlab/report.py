@@ -7,6 +7,7 @@ Raw numbers are stored everywhere else; formatting for people happens only here.
 
 from __future__ import annotations
 
+import statistics
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,6 +26,7 @@ __all__ = [
     "model_report",
     "module_table",
     "pareto_frame",
+    "prediction_check",
     "trials_frame",
 ]
 
@@ -93,6 +95,33 @@ def pareto_frame(study: optuna.Study) -> pd.DataFrame:
     if not frame.empty and "latency_ms" in frame and frame["latency_ms"].notna().any():
         frame = frame.sort_values("latency_ms").reset_index(drop=True)
     return frame
+
+
+def prediction_check(study: optuna.Study) -> dict[str, float] | None:
+    """How far a predicted-latency search's predictions were from its front's re-measurement.
+
+    Median absolute and signed errors (fractions) of the predictions against the whole-model
+    figures; with anchors (:mod:`archlab.time_base`), also the machine's speed relative to the
+    profile (median over the front) and the errors on the profile's time base. None before any
+    re-measurement.
+    """
+    rows = list((study.user_attrs.get("remeasured") or {}).values())
+    if not rows:
+        return None
+
+    def errors(key: str) -> list[float]:
+        return [r["latency_ms_predicted"] / r[key] - 1 for r in rows if r.get(key)]
+
+    out: dict[str, float] = {"models": len(rows)}
+    for label, key in (("", "latency_ms"), ("profile_time_", "latency_ms_profile_time")):
+        errs = errors(key)
+        if errs:
+            out[f"{label}median_abs_error"] = statistics.median(abs(e) for e in errs)
+            out[f"{label}median_error"] = statistics.median(errs)
+    speeds = [r["speed_vs_profile"] for r in rows if "speed_vs_profile" in r]
+    if speeds:
+        out["speed_vs_profile"] = statistics.median(speeds)
+    return out
 
 
 def module_table(model: nn.Module, macs: MacCount, depth: int = 2) -> pd.DataFrame:

@@ -20,6 +20,7 @@ import random
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import optuna
@@ -39,8 +40,10 @@ from archlab.latency import cpu_model, measure_latency, torch_threads
 from archlab.memory import memory_use, peak_memory
 from archlab.objectives import DEFAULT_OBJECTIVES, Objective, get_objectives
 from archlab.predictor import LatencyPredictor
+from archlab.profile import Anchor, DeviceProfile, current_setup
 from archlab.space import SearchSpace, load_space
 from archlab.storage import STARTED_STATES, open_storage
+from archlab.time_base import compare_to_profile, pick_anchors
 from archlab.training import Progress, TrainSpec
 
 __all__ = [
@@ -470,6 +473,21 @@ def remeasure_processes(spec: SearchSpec) -> int:
     return max(1, min(cores // max(1, spec.threads), spec.remeasure_slices))
 
 
+def front_anchors(spec: SearchSpec, space: SearchSpace) -> list[Anchor]:
+    """The profile's anchors to time beside the front; none when the comparison would be void.
+
+    Void means another machine or setup (CPU, threads, backend, allocator, torch), another input
+    resolution, or a profile made before anchors were recorded.
+    """
+    if not spec.latency_model:
+        return []
+    profile = DeviceProfile.load(Path(spec.latency_model))
+    here = current_setup(spec.threads, spec.backend, profile.setup["batch"])
+    if profile.mismatches(here) or profile.resolution != space.resolution:
+        return []
+    return pick_anchors(profile.anchors)
+
+
 def remeasure_front(study: optuna.Study, space: SearchSpace, spec: SearchSpec) -> dict[str, Any]:
     """Measure the (predicted) Pareto front whole, interleaved, and store it with the study.
 
@@ -482,22 +500,35 @@ def remeasure_front(study: optuna.Study, space: SearchSpace, spec: SearchSpec) -
     Finished trials cannot be changed, so the figures go into the study's ``remeasured`` user
     attribute, ``{trial number: {latency_ms, latency_ms_predicted, ...}}``, which
     ``archlab.report.pareto_frame`` merges into its rows.
+
+    When the profile was made on this machine and setup, some of its calibration models (anchors)
+    are timed in every chunk too, and each trial also gets how fast the machine ran compared with
+    profiling time (``speed_vs_profile``, now / then) and its latency on the profile's time base
+    (``latency_ms_profile_time``), which is what the prediction should be compared with.
     """
     from archlab.interleave import measure_many_in_processes
 
     front = [t for t in study.best_trials if "latency_ms_predicted" in t.user_attrs]
     done = dict(study.user_attrs.get("remeasured") or {})
     todo = [t for t in front if str(t.number) not in done]
+    anchors = front_anchors(spec, space)
     chunks = -(-len(todo) // FRONT_CHUNK)
     for chunk in (todo[i::chunks] for i in range(chunks)):  # each spans the front's range
         latencies = measure_many_in_processes(
-            [space.to_config(t.params) for t in chunk],
+            [space.to_config(t.params) for t in chunk] + [a.config for a in anchors],
             space.resolution,
             processes=remeasure_processes(spec),
             slices=spec.remeasure_slices,
             seed=0 if spec.seed is None else spec.seed,
             threads=spec.threads,
             backend=spec.backend,
+        )
+        base = (
+            compare_to_profile(
+                [a.ms for a in anchors], [lat.median_ms for lat in latencies[-len(anchors) :]]
+            )
+            if anchors
+            else None
         )
         for t, lat in zip(chunk, latencies):
             done[str(t.number)] = {
@@ -509,6 +540,12 @@ def remeasure_front(study: optuna.Study, space: SearchSpace, spec: SearchSpec) -
                 "latency_ms_predicted": t.user_attrs["latency_ms_predicted"],
                 "feasible_measured": lat.median_ms / 1e3 <= spec.target_latency_s,
             }
+            if base is not None:
+                done[str(t.number)] |= {
+                    "speed_vs_profile": base.factor,
+                    "speed_vs_profile_ci_rel": base.ci_rel,
+                    "latency_ms_profile_time": base.to_profile_time(lat.median_ms),
+                }
         study.set_user_attr("remeasured", done)  # kept chunk by chunk
     return done
 

@@ -12,6 +12,14 @@ the same whole-model measurement. Printed per space and policy: the median absol
 error, the share of architectures within ±10%, the Spearman rank correlation, the median signed
 error, and how many blocks were measured on demand or estimated.
 
+Each figure comes twice, by time base. ``now``: the whole-model latencies as measured. ``profile``:
+the same divided by how much slower the machine ran than when the profile was made, found by timing
+8 of the profile's calibration models (anchors) in the same interleaved run
+(:mod:`archlab.time_base`). On a shared VM the speed can drift by 20-30% within minutes, which
+moves every measurement alike; the ``profile`` rows show the predictor's own error without that
+common factor (the factor and its 95% interval are printed per space). Profiles made before anchors
+were recorded give ``now`` rows only.
+
 Figures are only meaningful on a quiet machine (check ``uptime``; the host's steal is printed).
 Run: ``.venv/bin/python bench/predictor_accuracy.py`` (all spaces, 100 archs each: about 20 min per
 space); ``--n 20 --spaces plgvit`` for a shorter run, ``--quick`` to check that the script works
@@ -33,10 +41,12 @@ from scipy.stats import spearmanr
 
 from archlab.contention import describe_steal, machine_ticks
 from archlab.interleave import measure_many
+from archlab.models import build_model
 from archlab.predictor import LatencyPredictor
 from archlab.profile import DeviceProfile, profile_device
 from archlab.space import list_spaces, load_space
 from archlab.storage import home
+from archlab.time_base import compare_to_profile, pick_anchors
 
 TINY = Path(__file__).resolve().parent.parent / "tests" / "data" / "tiny_plgvit.yaml"
 POLICIES = {True: "measured", False: "estimated"}  # blocks the profile lacks: timed, or estimated
@@ -102,14 +112,35 @@ def evaluate(
     predictions = {
         policy: _predict_all(space, models, profile, policy) for policy in sorted(policies)
     }
-    # One interleaved measurement of all of them: every arch sees the same stretch of time.
+    # One interleaved measurement of all of them, with the profile's anchors (some of its
+    # calibration models): every arch and anchor sees the same stretch of time.
+    anchors = pick_anchors(DeviceProfile.load(profile).anchors)
+    anchor_models = []
+    for anchor in anchors:
+        torch.manual_seed(0)
+        anchor_models.append(build_model(anchor.config).eval())
     options = {"slices": 2, "runs_per_slice": 3} if quick else {}
     start = time.perf_counter()
-    measured = [lat.median_ms for lat in measure_many(models, space.resolution, **options)]
+    timed = measure_many(models + anchor_models, space.resolution, **options)
+    measured = [lat.median_ms for lat in timed[: len(models)]]
     print(f"  measured {len(measured)} whole in {time.perf_counter() - start:.0f} s", flush=True)
+    base = None
+    if anchors:
+        base = compare_to_profile(
+            [a.ms for a in anchors], [t.median_ms for t in timed[len(models) :]]
+        )
+        print(
+            f"  latencies now ×{base.factor:.3f} (±{100 * base.ci_rel:.1f}%, {base.anchors} "
+            "anchors) those of the profile's time"
+        )
+    else:
+        print("  the profile has no anchors (made by an older archlab): no time-base figures")
     results = {}
     for policy, (predicted, on_demand_blocks, estimated) in predictions.items():
-        errors = [(p - m) / m for p, m in zip(predicted, measured)]
+        by_time_base = {"now": _figures(predicted, measured)}
+        if base:
+            on_profile_time = [base.to_profile_time(m) for m in measured]
+            by_time_base["profile"] = _figures(predicted, on_profile_time)
         results[policy] = {
             "rows": [
                 {
@@ -117,19 +148,27 @@ def evaluate(
                     "missing_blocks": POLICIES[policy],
                     "predicted_ms": p,
                     "measured_ms": m,
+                    "measured_ms_profile_time": base.to_profile_time(m) if base else None,
                 }
                 for p, m in zip(predicted, measured)
             ],
-            "n": len(errors),
-            "median_abs_pct": 100 * statistics.median(abs(e) for e in errors),
-            "within_10_pct": 100 * sum(abs(e) <= 0.10 for e in errors) / len(errors),
-            "spearman": float(spearmanr(predicted, measured).statistic),
-            "median_signed_pct": 100 * statistics.median(errors),
             "on_demand_blocks": on_demand_blocks,
             "estimated_blocks": estimated,
             "median_measured_ms": statistics.median(measured),
+            "by_time_base": by_time_base,
         }
     return results
+
+
+def _figures(predicted: list[float], measured: list[float]) -> dict[str, float]:
+    errors = [(p - m) / m for p, m in zip(predicted, measured)]
+    return {
+        "n": len(errors),
+        "median_abs_pct": 100 * statistics.median(abs(e) for e in errors),
+        "within_10_pct": 100 * sum(abs(e) <= 0.10 for e in errors) / len(errors),
+        "spearman": float(spearmanr(predicted, measured).statistic),
+        "median_signed_pct": 100 * statistics.median(errors),
+    }
 
 
 def main() -> None:
@@ -171,19 +210,23 @@ def main() -> None:
         print(f"{Path(space).stem}:")
         profile = _profile(space, profile_dir, 4 if args.quick else args.profile_models, args.quick)
         results[Path(space).stem] = evaluate(space, profile, n, policies, args.quick)
-    print("\nPredicted vs measured (1 thread, batch 1)")
+    print("\nPredicted vs measured (1 thread, batch 1); time base: measured as is (now), or")
+    print("divided by the anchors' factor (profile: the time base the prediction is in)")
     print(
-        f"{'space':>14} {'missing':>9} {'n':>4} {'med |err| %':>11} {'within ±10%':>11} "
-        f"{'Spearman':>8} {'med err %':>9} {'on-demand':>9} {'estimated':>9} {'med ms':>7}"
+        f"{'space':>14} {'missing':>9} {'time base':>9} {'n':>4} {'med |err| %':>11} "
+        f"{'within ±10%':>11} {'Spearman':>8} {'med err %':>9} {'on-demand':>9} {'estimated':>9} "
+        f"{'med ms':>7}"
     )
     for name, by_policy in results.items():
         for policy, r in by_policy.items():
-            print(
-                f"{name:>14} {POLICIES[policy]:>9} {r['n']:4d} {r['median_abs_pct']:11.1f} "
-                f"{r['within_10_pct']:10.0f}% {r['spearman']:8.3f} {r['median_signed_pct']:9.1f} "
-                f"{r['on_demand_blocks']:9d} {r['estimated_blocks']:9d} "
-                f"{r['median_measured_ms']:7.1f}"
-            )
+            for time_base, f in r["by_time_base"].items():
+                print(
+                    f"{name:>14} {POLICIES[policy]:>9} {time_base:>9} {f['n']:4d} "
+                    f"{f['median_abs_pct']:11.1f} {f['within_10_pct']:10.0f}% "
+                    f"{f['spearman']:8.3f} {f['median_signed_pct']:9.1f} "
+                    f"{r['on_demand_blocks']:9d} {r['estimated_blocks']:9d} "
+                    f"{r['median_measured_ms']:7.1f}"
+                )
     print(f"load average at end {os.getloadavg()[0]:.2f}")
     print(describe_steal(ticks_at_start))
     if args.csv:

@@ -317,6 +317,23 @@ def test_profile_device_then_predicted_search(
         ["search", "--space", str(tiny_space_path), "--latency", "predicted", "--n-trials", "1"],
     )
     assert bad.exit_code == 2 and "needs --latency-model" in bad.output
+    searched = runner.invoke(
+        app,
+        [
+            "search",
+            "--space",
+            str(tiny_space_path),
+            "--latency",
+            "predicted",
+            "--latency-model",
+            str(profile),
+            "--n-trials",
+            "2",
+        ],
+    )
+    assert searched.exit_code == 0, searched.output
+    said = " ".join(searched.output.split())
+    assert "Predicted vs re-measured latency of" in said and "profile's time base" in said
     bad = runner.invoke(app, ["search", "--space", str(tiny_space_path), "--max-memory", "lots"])
     assert bad.exit_code == 2 and "not a memory size" in bad.output
 

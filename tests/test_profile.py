@@ -5,8 +5,10 @@ from pathlib import Path
 
 import pytest
 
+from archlab.models import build_model, config_of
 from archlab.profile import (
     FORMAT_VERSION,
+    Anchor,
     BlockEntry,
     Calibration,
     DeviceProfile,
@@ -24,6 +26,7 @@ def _profile() -> DeviceProfile:
         64,
         {"Conv2d:abc@1x3x64x64": BlockEntry("Conv2d", 1.5, 1000, 3)},
         Calibration(1.1, 0.5, 4, 0.03),
+        [Anchor({"family": "plgvit", "stages": []}, 12.5)],
         created="2026-01-01T00:00:00+00:00",
     )
 
@@ -39,6 +42,14 @@ def test_profile_round_trips_through_its_file(tmp_path: Path) -> None:
         data["setup"]
     )
     assert data["archlab_version"] and data["host"]
+
+
+def test_profile_made_before_anchors_loads_without_them(tmp_path: Path) -> None:
+    path = tmp_path / "older.json"
+    data = _profile().as_dict()
+    del data["anchors"]
+    path.write_text(json.dumps(data))
+    assert DeviceProfile.load(path).anchors == []
 
 
 def test_other_format_version_is_a_clear_error(tmp_path: Path) -> None:
@@ -105,4 +116,8 @@ def test_profile_device_times_the_blocks_of_a_space(tiny_space_path: Path) -> No
     assert all(e.ms >= 0 and e.samples >= 1 and e.kind for e in profile.entries.values())
     assert any(e.macs > 0 for e in profile.entries.values())
     assert profile.calibration.n_models == 1
+    # the calibration model is kept as an anchor: its config rebuilds it, with its latency then
+    (anchor,) = profile.anchors
+    assert anchor.ms > 0
+    assert config_of(build_model(anchor.config), anchor.config["family"]) == anchor.config
     assert all(k.count("@") == 1 for k in profile.entries)

@@ -1,12 +1,13 @@
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import optuna
 import pytest
 
 import archlab.search as search_mod
-from archlab.report import pareto_frame, trials_frame
+from archlab.report import pareto_frame, prediction_check, trials_frame
 from archlab.search import SearchError, SearchSpec, run_search
 from archlab.space import load_space
 from archlab.storage import StorageError, load_study, open_storage
@@ -207,6 +208,27 @@ def test_predicted_search_end_to_end_remeasures_the_front(
     assert (front["latency_ms"] > 0).all() and front["latency_ms_predicted"].notna().all()
     # one slice in all: one process, whatever the cores
     assert {r["latency_processes"] for r in remeasured.values()} == {1}
+    # the profile was made here: its anchors were timed alongside, giving the machine's speed
+    for r in remeasured.values():
+        assert r["speed_vs_profile"] > 0
+        assert r["latency_ms_profile_time"] == pytest.approx(
+            r["latency_ms"] / r["speed_vs_profile"]
+        )
+    check = prediction_check(study)
+    assert check is not None and check["models"] == len(remeasured)
+    assert {"median_abs_error", "profile_time_median_abs_error", "speed_vs_profile"} <= set(check)
+
+
+def test_anchors_are_only_timed_on_the_profile_s_own_setup(
+    tiny_space_path: Path, tmp_path: Path
+) -> None:
+    profile = _tiny_profile(tiny_space_path, tmp_path / "cpu.json")
+    space = load_space(str(tiny_space_path))
+    spec = SearchSpec(space=str(tiny_space_path), latency_model=str(profile))
+    assert len(search_mod.front_anchors(spec, space)) == 2
+    assert search_mod.front_anchors(dataclasses.replace(spec, threads=2), space) == []
+    space.resolution = 96
+    assert search_mod.front_anchors(spec, space) == []
 
 
 def test_front_is_remeasured_in_one_process_per_free_core(monkeypatch: pytest.MonkeyPatch) -> None:
