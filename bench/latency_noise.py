@@ -12,7 +12,10 @@ both with the contention guard on (slices disturbed by other processes are re-ru
 the coefficient of variation of the per-process medians (standard deviation / mean): how much a
 latency moves from one run of archlab to the next. Beside it, the CV of each model's median divided
 by S's from the same process: if the whole machine sped up or slowed down between processes, that
-ratio would stay put. Processes alternate between the protocols so drift hits both alike.
+ratio would stay put. Last, for the interleaved protocol, each median divided by the geometric mean
+of ``--anchors`` random architectures timed in the same run: the time base that
+``archlab.time_base`` uses to compare a measurement with a profile made at another time. Processes
+alternate between the protocols so drift hits both alike.
 ``--allocators default,no-trim`` repeats part 1 under each glibc setting; ``--no-rank`` skips
 part 2.
 
@@ -29,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import math
 import os
 import statistics
 import time
@@ -45,6 +49,7 @@ from archlab.models import FAMILIES, build_model, config_of
 from archlab.space import load_space
 
 PROTOCOLS = ("plain", "interleaved")
+nan = float("nan")
 
 
 def _variant(
@@ -84,15 +89,21 @@ def cross_process_cv(
     processes: int,
     quick: bool,
     allocator: str | None = None,
-) -> dict[str, dict[str, list[float]]]:
-    """protocol → model → per-process medians (ms), under ``allocator`` (default: this one's)."""
+    anchors: list[dict[str, Any]] | None = None,
+) -> tuple[dict[str, dict[str, list[float]]], list[float]]:
+    """protocol → model → per-process medians (ms), under ``allocator`` (default: this one's),
+    and the per-process time-base factor of the ``anchors`` timed with the interleaved protocol
+    (geometric mean of their medians; empty without anchors)."""
     medians: dict[str, dict[str, list[float]]] = {p: {k: [] for k in configs} for p in PROTOCOLS}
     disturbed = dict.fromkeys(PROTOCOLS, 0)
+    anchors = anchors or []
+    factors: list[float] = []
     for i in range(processes):
         order = PROTOCOLS if i % 2 == 0 else PROTOCOLS[::-1]
         for protocol in order:
+            extra = anchors if protocol == "interleaved" else []
             lats = measure_in_subprocess(
-                list(configs.values()),
+                list(configs.values()) + extra,
                 224,
                 allocator=allocator or allocator_name(),
                 protocol=protocol,
@@ -101,7 +112,10 @@ def cross_process_cv(
             )
             for name, lat in zip(configs, lats):
                 medians[protocol][name].append(lat.median_ms)
-                disturbed[protocol] += lat.contaminated_slices
+            disturbed[protocol] += sum(lat.contaminated_slices for lat in lats)
+            if extra:
+                timed = [lat.median_ms for lat in lats[len(configs) :]]
+                factors.append(math.exp(statistics.fmean(math.log(t) for t in timed)))
         print(
             f"  threads={threads}, allocator {allocator or allocator_name()}: "
             f"process pair {i + 1}/{processes} done",
@@ -113,7 +127,23 @@ def cross_process_cv(
                 f"  note: {n} slice(s) of the {protocol} protocol stayed disturbed by other "
                 "processes after their retries"
             )
-    return medians
+    return medians, factors
+
+
+def anchor_configs(space_name: str, n: int, seed: int = 10_000) -> list[dict[str, Any]]:
+    """``n`` valid random architectures of a space (other seeds than the rank part's)."""
+    space = load_space(space_name)
+    configs: list[dict[str, Any]] = []
+    for s in range(seed, seed + 100 * max(n, 1)):
+        if len(configs) == n:
+            break
+        arch = space.sample(s)
+        try:
+            space.to_cfg(arch)
+        except ValueError:
+            continue
+        configs.append(space.to_config(arch))
+    return configs
 
 
 def rank_stability(space_name: str, n: int, quick: bool) -> dict[str, float]:
@@ -156,6 +186,12 @@ def main() -> None:
     parser.add_argument("--space", default="plgvit", help="space for the rank-stability part")
     parser.add_argument("--rank-n", type=int, default=20)
     parser.add_argument(
+        "--anchors",
+        type=int,
+        default=8,
+        help="random archs of --space timed beside S, M, L (interleaved) as a time base; 0: none",
+    )
+    parser.add_argument(
         "--allocators",
         default=None,
         help="comma-separated allocator settings to compare (archlab.allocator.ALLOCATORS); "
@@ -184,9 +220,12 @@ def main() -> None:
     start = time.perf_counter()
     rows = []
     first = next(iter(configs))  # S: the other models' medians are also shown relative to it
+    anchors = anchor_configs(args.space, 2 if args.quick else args.anchors)
     for t in threads:
         for allocator in allocators:
-            medians = cross_process_cv(configs, t, processes, args.quick, allocator)
+            medians, factors = cross_process_cv(
+                configs, t, processes, args.quick, allocator, anchors
+            )
             for protocol in PROTOCOLS:
                 for name in configs:
                     values = medians[protocol][name]
@@ -195,14 +234,26 @@ def main() -> None:
                     # machine cancels here, an error of this model alone does not
                     ratios = [v / f for v, f in zip(values, medians[protocol][first])]
                     rel = 100 * _cv(ratios) if name != first else float("nan")
-                    rows.append((name, gmacs[name], t, allocator, protocol, med, cv, rel))
+                    # relative to the anchors timed beside it: the time base of archlab.time_base
+                    based = [v / f for v, f in zip(values, factors)]
+                    anchored = 100 * _cv(based) if protocol == "interleaved" and factors else nan
+                    rows.append((name, gmacs[name], t, allocator, protocol, med, cv, rel, anchored))
     print(f"\nCV of the median across {processes} processes (224×224, batch 1, eager)")
-    header = ("model", "GMACs", "threads", "allocator", "protocol", "median ms", "CV %", "÷S CV %")
-    print("{:>5} {:>6} {:>7} {:>9} {:>12} {:>10} {:>6} {:>8}".format(*header))
-    for name, g, t, allocator, protocol, med, cv, rel in rows:
+    header = (
+        "model", "GMACs", "threads", "allocator", "protocol", "median ms", "CV %", "÷S CV %",
+        "÷anchors CV %",
+    )  # fmt: skip
+    print("{:>5} {:>6} {:>7} {:>9} {:>12} {:>10} {:>6} {:>8} {:>13}".format(*header))
+    for name, g, t, allocator, protocol, med, cv, rel, anchored in rows:
         print(
             f"{name:>5} {g:6.2f} {t:7d} {allocator:>9} {protocol:>12} {med:10.2f} {cv:6.2f} "
-            f"{rel:8.2f}"
+            f"{rel:8.2f} {anchored:13.2f}"
+        )
+    if anchors:
+        print(
+            f"÷anchors: each median divided by the geometric mean of {len(anchors)} random "
+            f"{args.space} archs timed in the same interleaved run (the time base of "
+            "archlab.time_base)"
         )
     if args.rank:
         print(f"\nRank stability: {rank_n} random archs of {args.space}, measured twice (1 thread)")
