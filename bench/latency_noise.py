@@ -130,14 +130,13 @@ def cross_process_cv(
     return medians, factors
 
 
-def anchor_configs(space_name: str, n: int, seed: int = 10_000) -> list[dict[str, Any]]:
-    """``n`` valid random architectures of a space (other seeds than the rank part's)."""
-    space = load_space(space_name)
+def random_configs(space: Any, n: int, first_seed: int = 0) -> list[dict[str, Any]]:
+    """The first ``n`` valid random architectures of ``space`` from seed ``first_seed`` on."""
     configs: list[dict[str, Any]] = []
-    for s in range(seed, seed + 100 * max(n, 1)):
+    for seed in range(first_seed, first_seed + 100 * max(n, 1)):
         if len(configs) == n:
             break
-        arch = space.sample(s)
+        arch = space.sample(seed)
         try:
             space.to_cfg(arch)
         except ValueError:
@@ -149,16 +148,7 @@ def anchor_configs(space_name: str, n: int, seed: int = 10_000) -> list[dict[str
 def rank_stability(space_name: str, n: int, quick: bool) -> dict[str, float]:
     """protocol → Spearman ρ between two separate measurement runs of the same n archs."""
     space = load_space(space_name)
-    configs = []
-    for seed in range(100 * n):
-        arch = space.sample(seed)
-        try:
-            space.to_cfg(arch)
-        except ValueError:
-            continue
-        configs.append(space.to_config(arch))
-        if len(configs) == n:
-            break
+    configs = random_configs(space, n)
     rho = {}
     for protocol in PROTOCOLS:
         runs = [
@@ -220,7 +210,8 @@ def main() -> None:
     start = time.perf_counter()
     rows = []
     first = next(iter(configs))  # S: the other models' medians are also shown relative to it
-    anchors = anchor_configs(args.space, 2 if args.quick else args.anchors)
+    # other seeds than the rank part's
+    anchors = random_configs(load_space(args.space), 2 if args.quick else args.anchors, 10_000)
     for t in threads:
         for allocator in allocators:
             medians, factors = cross_process_cv(
