@@ -27,7 +27,7 @@ from torch import nn
 
 from archlab.blocks import BlockInfo, block_infos, time_in_context
 from archlab.cost_model import BlockFeatures, CostModel
-from archlab.fast_macs import BlockCount
+from archlab.fast_macs import BlockCount, UncountedOpError, count_macs_with_blocks
 from archlab.flops import MacCount, count_macs
 from archlab.profile import DeviceProfile, block_entry
 
@@ -63,6 +63,14 @@ def _line(points: list[tuple[int, float]]) -> tuple[float, float]:
     if slope <= 0:
         return 0.0, sum(ms) / sum(macs)
     return my - slope * mx, slope
+
+
+def _count_with_blocks(model: nn.Module, resolution: int, batch: int) -> BlockCount | None:
+    """The fast count with blocks and features (None: the model runs an op it cannot count)."""
+    try:
+        return count_macs_with_blocks(model, resolution, batch=batch)
+    except UncountedOpError:
+        return None
 
 
 MIN_SAMPLES = 8  # timed blocks with features below which the cost model is not fitted
@@ -174,11 +182,15 @@ class LatencyPredictor:
         Args:
             macs: the model's count at batch 1, if already made: a ``MacCount`` saves a count when
                 blocks are missing; a ``BlockCount`` also saves the pass that finds the blocks.
+                Without it, the fast count finds the blocks and their op and byte figures, so
+                that missing blocks are estimated by the cost model, as in a search.
         """
         model.eval()
         batch = int(self.setup.get("batch", 1))  # type: ignore[call-overload]
         x = torch.randn(batch, 3, resolution, resolution)
         usable = macs if batch == 1 else None
+        if usable is None:
+            usable = _count_with_blocks(model, resolution, batch)
         features: dict[str, BlockFeatures | int] = {}
         if isinstance(usable, BlockCount):
             infos = usable.blocks

@@ -6,7 +6,8 @@ import pytest
 import torch
 
 from archlab.blocks import ContextTiming, block_infos
-from archlab.predictor import LatencyPredictor
+from archlab.fast_macs import count_macs_with_blocks
+from archlab.predictor import MIN_SAMPLES, LatencyPredictor
 from archlab.profile import BlockEntry, Calibration, DeviceProfile, current_setup
 from archlab.space import load_space
 
@@ -100,3 +101,40 @@ def test_blocks_measured_on_demand_are_rescaled_to_the_table_time_base(
     pred = LatencyPredictor(path, save=False).predict(tiny_model, 64)
     assert pred.measured_on_demand == 1
     assert pred.blocks_ms == pytest.approx(sum(table[b.key] for b in infos[1:]) + 4.0)
+
+
+def test_without_a_count_missing_blocks_are_estimated_by_the_cost_model_as_in_a_search(
+    tiny_model: torch.nn.Module, tmp_path: Path
+) -> None:
+    """``predict`` without a count makes the fast count itself: a missing block is estimated
+    from its op and byte figures (the cost model), the same figure a search gets by passing its
+    count, not from the line in MACs alone."""
+    counted = count_macs_with_blocks(tiny_model, 64)
+    first, known = counted.blocks[0], counted.blocks[1:]
+
+    def law_ms(ops: int, written: int) -> float:  # no MAC term: the MAC line cannot fit it
+        return 0.05 + 0.01 * ops + written / 1e7
+
+    entries = {}
+    for b in known:
+        f = counted.features(b.name)
+        entries[b.key] = BlockEntry(
+            b.kind, law_ms(f.ops, f.bytes), f.macs, 1, ops=f.ops, bytes=f.bytes
+        )
+    for i in range(MIN_SAMPLES):  # enough timed blocks with features for the model to be fitted
+        ops, written, macs = 10 + 7 * i, 200_000 * (i % 3 + 1), 5_000_000 * (MIN_SAMPLES - i)
+        entries[f"Synthetic:{i}@-"] = BlockEntry(
+            "Synthetic", law_ms(ops, written), macs, 1, ops=ops, bytes=written
+        )
+    path = tmp_path / "cpu.json"
+    DeviceProfile(current_setup(1, "eager", 1), "tiny", 64, entries, Calibration()).save(path)
+    predictor = LatencyPredictor(path, on_demand=False, save=False)
+
+    pred = predictor.predict(tiny_model, 64)
+    assert pred.estimated == 1
+    assert pred.blocks_ms == pytest.approx(predictor.predict(tiny_model, 64, counted).blocks_ms)
+    estimate = pred.blocks_ms - sum(entries[b.key].ms for b in known)
+    features = counted.features(first.name)
+    assert estimate == pytest.approx(predictor.estimate_block(first.kind, features))
+    assert estimate == pytest.approx(law_ms(features.ops, features.bytes), rel=0.05)
+    assert estimate != pytest.approx(predictor.estimate_block(first.kind, features.macs), rel=0.05)
