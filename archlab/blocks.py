@@ -42,6 +42,7 @@ __all__ = [
     "block_key",
     "block_names",
     "block_signature",
+    "key_input_shape",
     "stage_names",
     "stage_of",
     "time_in_context",
@@ -139,6 +140,11 @@ def block_key(module: nn.Module, args: tuple[Any, ...], signature: str | None = 
     """``Class:signature@shapes`` for a module called with ``args``."""
     shapes = "+".join(_shape_text(args)) or "-"
     return f"{type(module).__name__}:{signature or block_signature(module)}@{shapes}"
+
+
+def key_input_shape(key: str) -> str:
+    """The shape of a block's first input, from its key (``Class:signature@shapes``)."""
+    return key.partition("@")[2].split("+")[0]
 
 
 @dataclass(frozen=True)

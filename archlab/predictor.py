@@ -8,7 +8,8 @@ the table contribute their in-context time. For a block the table lacks:
   table's known blocks ran in the same passes (the machine's speed drifts), added to the table and
   saved to the profile file, so later candidates find them;
 * elsewhere, or when asked to (``on_demand=False``), it is **estimated** by a cost model fitted on
-  the table (:mod:`archlab.cost_model`: MACs, aten ops and bytes written, per block class), and the
+  the table (:mod:`archlab.cost_model`: MACs, aten ops and bytes written, per block class and
+  input shape), and the
   prediction is flagged. Entries of older profiles have no op and byte figures: then the estimate
   is the table's fitted line in MACs for blocks of the same class (``ms ≈ a + b · MACs``).
 
@@ -25,8 +26,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from archlab.blocks import BlockInfo, block_infos, time_in_context
-from archlab.cost_model import BlockFeatures, CostModel
+from archlab.blocks import BlockInfo, block_infos, key_input_shape, time_in_context
+from archlab.cost_model import BlockFeatures, CostModel, block_class
 from archlab.fast_macs import BlockCount, UncountedOpError, count_macs_with_blocks
 from archlab.flops import MacCount, count_macs
 from archlab.profile import DeviceProfile, block_entry
@@ -120,21 +121,22 @@ class LatencyPredictor:
         """The cost model fitted on the table's entries that record features (None: too few)."""
         if self._cost_model is None:
             samples = [
-                (e.kind, f, e.ms)
-                for e in self.profile.entries.values()
+                (block_class(e.kind, key_input_shape(key)), f, e.ms)
+                for key, e in self.profile.entries.items()
                 if (f := e.features()) is not None and e.ms > 0
             ]
             if len(samples) >= MIN_SAMPLES:
                 self._cost_model = CostModel.fit(samples)
         return self._cost_model
 
-    def estimate_block(self, kind: str, features: BlockFeatures | int) -> float:
-        """A block's time from its features with the cost model, or from its MACs alone (an int,
-        or a table without features) with the fitted line of its class (or of all blocks)."""
+    def estimate_block(self, kind: str, features: BlockFeatures | int, shapes: str = "") -> float:
+        """A block's time from its features with the cost model (at its input shape ``shapes``,
+        see :func:`~archlab.blocks.key_input_shape`), or from its MACs alone (an int, or a table
+        without features) with the fitted line of its class (or of all blocks)."""
         if isinstance(features, BlockFeatures):
             model = self.cost_model()
             if model is not None:
-                return max(0.0, model.predict(kind, features))
+                return max(0.0, model.predict(block_class(kind, shapes), features))
             features = features.macs
         rates = self._kind_rates()
         intercept, per_mac = rates.get(kind, rates["*"])
@@ -212,7 +214,9 @@ class LatencyPredictor:
             if entry is not None:
                 total += entry.ms
             else:
-                total += self.estimate_block(b.kind, features.get(b.name, 0))
+                total += self.estimate_block(
+                    b.kind, features.get(b.name, 0), key_input_shape(b.key)
+                )
                 estimated += 1
         return Prediction(
             self.profile.calibration.apply(total), total, len(infos), measured, estimated

@@ -13,6 +13,7 @@ from archlab.cost_model import (
     MIN_PER_CLASS,
     BlockFeatures,
     CostModel,
+    block_class,
     cross_validated_errors,
 )
 from archlab.fast_macs import count_macs_with_blocks
@@ -63,6 +64,28 @@ def test_rare_classes_use_the_fit_over_all_blocks() -> None:
     assert model.predict("Rare", f) == pytest.approx(float(f.vector() @ model.coefficients["*"]))
     with pytest.raises(ValueError, match="at least one"):
         CostModel.fit([])
+
+
+def test_a_class_at_one_input_shape_gets_its_own_fit_when_the_table_has_enough() -> None:
+    """Blocks of one class run at another rate on large maps: with enough of them, blocks at
+    that shape are fitted apart; a shape with too few falls back to its class, an unknown class
+    to all blocks."""
+    rng = random.Random(4)
+    large = block_class("Block", "1x64x56x56")
+    few = block_class("Block", "1x256x7x7")
+    samples = [
+        (large, f, 2 * _ms(f)) for f in (_random_features(rng) for _ in range(MIN_PER_CLASS))
+    ]
+    samples += [(few, f, _ms(f)) for f in (_random_features(rng) for _ in range(3))]
+    model = CostModel.fit(samples)
+    assert set(model.coefficients) == {"*", "Block", large}
+    f = _random_features(rng)
+    assert model.predict(large, f) == pytest.approx(2 * _ms(f), rel=1e-6)
+    assert model.predict(few, f) == pytest.approx(float(f.vector() @ model.coefficients["Block"]))
+    assert model.predict("Block", f) == model.predict(few, f)
+    assert model.predict(block_class("Other", "1x8"), f) == pytest.approx(
+        float(f.vector() @ model.coefficients["*"])
+    )
 
 
 def test_the_counting_pass_gives_every_block_its_features(tiny_space_path: Path) -> None:
