@@ -14,7 +14,7 @@ sees (:class:`archlab.fast_macs.BlockCount`):
 plus a constant per block call. The coefficients are non-negative (a cost cannot speed a block up)
 and fitted by least squares on relative errors, so small blocks weigh as much as large ones.
 
-Classes nest: a block is estimated by the fit over blocks of its class **at its input shapes**
+Classes nest: a block is estimated by the fit over blocks of its class **at its input's shape**
 (:func:`block_class`) when the table has :data:`MIN_PER_CLASS` of those, else by its class, else by
 all blocks. A block's rate per MAC, op and byte changes with the size of the maps it works on (the
 same attention block at 56×56 and at 7×7 tokens); nn-Meter likewise fits its kernel predictors on
@@ -59,13 +59,13 @@ class BlockFeatures:
 Sample = tuple[str, BlockFeatures, float]  # (block class, features, milliseconds)
 
 
-def block_class(kind: str, shapes: str = "") -> str:
+def block_class(kind: str, shape: str = "") -> str:
     """The finest class a block is fitted in: ``Kind@shape`` (its class at its input's shape)."""
-    return f"{kind}@{shapes}" if shapes else kind
+    return f"{kind}@{shape}" if shape else kind
 
 
 def _nested(label: str) -> list[str]:
-    """The classes of a block, finest first: ``Kind@shapes`` then ``Kind``."""
+    """The classes of a block, finest first: ``Kind@shape`` then ``Kind``."""
     kind = label.partition("@")[0]
     return [label, kind] if kind != label else [label]
 
@@ -82,7 +82,7 @@ def _fit(samples: Sequence[Sample]) -> np.ndarray:
 class CostModel:
     """``ms ≈ a·MMACs + b·ops + c·MB written + d`` per block class (non-negative a–d)."""
 
-    # block class (Kind@shapes or Kind) → (a, b, c, d); "*" fitted on all blocks
+    # block class (Kind@shape or Kind) → (a, b, c, d); "*" fitted on all blocks
     coefficients: dict[str, np.ndarray]
 
     @classmethod

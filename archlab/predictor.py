@@ -129,14 +129,14 @@ class LatencyPredictor:
                 self._cost_model = CostModel.fit(samples)
         return self._cost_model
 
-    def estimate_block(self, kind: str, features: BlockFeatures | int, shapes: str = "") -> float:
-        """A block's time from its features with the cost model (at its input shape ``shapes``,
+    def estimate_block(self, kind: str, features: BlockFeatures | int, shape: str = "") -> float:
+        """A block's time from its features with the cost model (at its input's ``shape``,
         see :func:`~archlab.blocks.key_input_shape`), or from its MACs alone (an int, or a table
         without features) with the fitted line of its class (or of all blocks)."""
         if isinstance(features, BlockFeatures):
             model = self.cost_model()
             if model is not None:
-                return max(0.0, model.predict(block_class(kind, shapes), features))
+                return max(0.0, model.predict(block_class(kind, shape), features))
             features = features.macs
         rates = self._kind_rates()
         intercept, per_mac = rates.get(kind, rates["*"])
