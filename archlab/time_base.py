@@ -15,8 +15,7 @@ from __future__ import annotations
 import math
 import statistics
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
-from typing import Any
+from dataclasses import dataclass
 
 from archlab.profile import Anchor
 
@@ -36,9 +35,6 @@ class TimeBase:
     def to_profile_time(self, measured_ms: float) -> float:
         """A latency measured now, in the time base of the profile."""
         return measured_ms / self.factor
-
-    def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 def compare_to_profile(then_ms: Sequence[float], now_ms: Sequence[float]) -> TimeBase:

@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import argparse
 import copy
-import math
 import os
 import statistics
 import time
@@ -115,7 +114,7 @@ def cross_process_cv(
             disturbed[protocol] += sum(lat.contaminated_slices for lat in lats)
             if extra:
                 timed = [lat.median_ms for lat in lats[len(configs) :]]
-                factors.append(math.exp(statistics.fmean(math.log(t) for t in timed)))
+                factors.append(statistics.geometric_mean(timed))
         print(
             f"  threads={threads}, allocator {allocator or allocator_name()}: "
             f"process pair {i + 1}/{processes} done",
