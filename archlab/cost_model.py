@@ -10,6 +10,9 @@ sees (:class:`archlab.fast_macs.BlockCount`):
 * aten ops dispatched (a fixed cost per op on a CPU: dispatch, kernel launch, small-tensor
   overheads; it dominates small blocks),
 * bytes the ops wrote (memory traffic: reshapes, copies, element-wise ops of large activations),
+* attention scores (query-key pairs) of fused attention: ``scaled_dot_product_attention`` never
+  writes its score matrix, yet scales, masks and exponentiates every score; with narrow heads
+  that costs more than the two matmuls' MACs (window 14 against window 7, in PLG-ViT),
 
 plus a constant per block call. The coefficients are non-negative (a cost cannot speed a block up)
 and fitted by least squares on relative errors, so small blocks weigh as much as large ones.
@@ -21,7 +24,9 @@ same attention block at 56×56 and at 7×7 tokens); nn-Meter likewise fits its k
 input sizes. Five-fold cross-validation over the timed blocks of two sets of fresh profiles
 (``bench/cost_model_cv.py``) took the median block error of ``hybrid`` from 12.1% and 11.5% to
 10.3% and 9.7%, of ``mobileformer`` from 12.4% and 11.1% to 11.9% and 10.1%, and left the other
-spaces unchanged (too few blocks per shape to fit apart).
+spaces unchanged (too few blocks per shape to fit apart). Attention scores, in the same
+cross-validation on one set of profiles, took the median error of PLG-ViT's layers from 8.9% to
+5.3%, of ``mobileformer``'s blocks from 12.1% to 7.6% and of ``sbcformer``'s from 4.1% to 3.7%.
 """
 
 from __future__ import annotations
@@ -40,7 +45,7 @@ __all__ = [
     "cross_validated_errors",
 ]
 
-MIN_PER_CLASS = 12  # four coefficients need a margin of examples to be worth a class of their own
+MIN_PER_CLASS = 12  # five coefficients need a margin of examples to be worth a class of their own
 
 
 @dataclass(frozen=True)
@@ -50,10 +55,13 @@ class BlockFeatures:
     macs: int
     ops: int  # aten ops dispatched
     bytes: int  # bytes of the ops' results
+    scores: int = 0  # query-key pairs of fused attention (archlab.fast_macs._attention_scores)
 
     def vector(self) -> np.ndarray:
         """Features in units that keep the least-squares problem well conditioned."""
-        return np.array([self.macs / 1e6, float(self.ops), self.bytes / 1e6, 1.0])
+        return np.array(
+            [self.macs / 1e6, float(self.ops), self.bytes / 1e6, self.scores / 1e6, 1.0]
+        )
 
 
 Sample = tuple[str, BlockFeatures, float]  # (block class, features, milliseconds)
@@ -80,9 +88,9 @@ def _fit(samples: Sequence[Sample]) -> np.ndarray:
 
 @dataclass(frozen=True)
 class CostModel:
-    """``ms ≈ a·MMACs + b·ops + c·MB written + d`` per block class (non-negative a–d)."""
+    """``ms ≈ a·MMACs + b·ops + c·MB written + d·M scores + e`` per block class (a–e ≥ 0)."""
 
-    # block class (Kind@shape or Kind) → (a, b, c, d); "*" fitted on all blocks
+    # block class (Kind@shape or Kind) → (a, b, c, d, e); "*" fitted on all blocks
     coefficients: dict[str, np.ndarray]
 
     @classmethod

@@ -154,6 +154,20 @@ def _sdpa(args: dict[str, Any], out: Any) -> int:
     return rows * k[-2] * q[-1] + rows * k[-2] * v[-1]
 
 
+def _attention_scores(func: torch._ops.OpOverload, args: tuple, kwargs: dict[str, Any]) -> int:
+    """Scores (query-key pairs per head) of a fused attention op; 0 for any other op.
+
+    The fused kernel never writes its score matrix, so neither the MACs (2·d per score) nor the
+    bytes written show the softmax's work per score (scale, mask, exp, sum), which dominates when
+    heads are narrow. The cost model needs it as a feature of its own.
+    """
+    if _op_name(func) != "aten::scaled_dot_product_attention":
+        return 0
+    bound = _bind(func, args, kwargs)
+    q, k = bound["query"].shape, bound["key"].shape
+    return math.prod(q[:-1]) * k[-2]
+
+
 def _real_fft(args: dict[str, Any], out: torch.Tensor) -> int:
     """:func:`archlab.flops._real_fft_macs`: 1.25·N·log2(N) per transform of the real side."""
     x = args["self"]
@@ -278,6 +292,7 @@ class _MacMode(TorchDispatchMode):
         super().__init__()
         self.macs: list[int] = []
         self.out_bytes: list[int] = []  # bytes of each op's results (memory it wrote)
+        self.scores: list[int] = []  # attention scores a fused attention op computed (see below)
         self.reads: list[list[int]] = []
         # id(tensor) → (weak reference, index of the op that returned it); the reference tells a
         # live tensor from a freed one whose id was reused
@@ -303,6 +318,7 @@ class _MacMode(TorchDispatchMode):
             written += t.numel() * t.element_size()
         self.macs.append(macs)
         self.out_bytes.append(written)
+        self.scores.append(_attention_scores(func, args, kwargs))
         return out
 
     def _producers(self, tensors: Iterable[torch.Tensor]) -> list[int]:
@@ -357,6 +373,7 @@ class BlockCount:
     block_macs: dict[str, int]  # block name → MACs of its calls in the pass (ops it ran itself)
     block_ops: dict[str, int] = field(default_factory=dict)  # block name → aten ops it ran
     block_bytes: dict[str, int] = field(default_factory=dict)  # block name → bytes its ops wrote
+    block_scores: dict[str, int] = field(default_factory=dict)  # block name → attention scores
     # peak of the pass's memory events (archlab.memory), when asked for; the input not included
     activations_peak_bytes: int | None = None
     input_bytes: int = 0  # the pass's input
@@ -364,7 +381,10 @@ class BlockCount:
     def features(self, name: str) -> BlockFeatures:
         """What a cost model needs to estimate the block's time (see :mod:`archlab.cost_model`)."""
         return BlockFeatures(
-            self.block_macs.get(name, 0), self.block_ops.get(name, 0), self.block_bytes.get(name, 0)
+            self.block_macs.get(name, 0),
+            self.block_ops.get(name, 0),
+            self.block_bytes.get(name, 0),
+            self.block_scores.get(name, 0),
         )
 
 
@@ -407,6 +427,7 @@ def _count(
     block_macs: dict[str, int] = {}
     block_ops: dict[str, int] = {}
     block_bytes: dict[str, int] = {}
+    block_scores: dict[str, int] = {}
 
     def enter(name: str) -> None:
         starts.setdefault(name, []).append(len(mode.macs))
@@ -416,6 +437,7 @@ def _count(
         block_macs[name] = block_macs.get(name, 0) + sum(mode.macs[start:])
         block_ops[name] = block_ops.get(name, 0) + len(mode.macs) - start
         block_bytes[name] = block_bytes.get(name, 0) + sum(mode.out_bytes[start:])
+        block_scores[name] = block_scores.get(name, 0) + sum(mode.scores[start:])
 
     recorder = BlockRecorder(model, enter, leave) if blocks else nullcontext()
     peak = ActivationPeak() if memory else None
@@ -442,6 +464,7 @@ def _count(
         block_macs,
         block_ops,
         block_bytes,
+        block_scores,
         peak.bytes if peak else None,
         example.numel() * example.element_size(),
     )

@@ -66,12 +66,13 @@ class BlockEntry:
     source: str = "profile"  # "profile" or "on-demand" (added during a search)
     ops: int | None = None  # aten ops it dispatched (None: not recorded, e.g. an older file)
     bytes: int | None = None  # bytes its ops wrote
+    scores: int | None = None  # fused attention's query-key pairs (None: an older file)
 
     def features(self) -> BlockFeatures | None:
-        """The block's cost-model features, when the entry records them."""
+        """The block's cost-model features, when the entry records them (scores 0 if not)."""
         if self.ops is None or self.bytes is None:
             return None
-        return BlockFeatures(self.macs, self.ops, self.bytes)
+        return BlockFeatures(self.macs, self.ops, self.bytes, self.scores or 0)
 
 
 @dataclass
@@ -254,7 +255,9 @@ def block_entry(
 ) -> BlockEntry:
     """A table entry from a timing and what :func:`_blocks_of` found (features or MACs)."""
     if isinstance(features, BlockFeatures):
-        return BlockEntry(kind, ms, features.macs, samples, source, features.ops, features.bytes)
+        return BlockEntry(
+            kind, ms, features.macs, samples, source, features.ops, features.bytes, features.scores
+        )
     return BlockEntry(kind, ms, features, samples, source)
 
 

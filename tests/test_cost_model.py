@@ -4,10 +4,13 @@ and used by the predictor for blocks the table lacks."""
 from __future__ import annotations
 
 import random
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
+from torch import nn
 
 from archlab.cost_model import (
     MIN_PER_CLASS,
@@ -17,11 +20,12 @@ from archlab.cost_model import (
     cross_validated_errors,
 )
 from archlab.fast_macs import count_macs_with_blocks
+from archlab.layers.attention import attend
 from archlab.predictor import LatencyPredictor
 from archlab.profile import Calibration, DeviceProfile, block_entry, current_setup
 from archlab.space import load_space
 
-TRUE = np.array([0.02, 0.01, 0.3, 0.05])  # ms per MMAC, per op, per MB written, per call
+TRUE = np.array([0.02, 0.01, 0.3, 0.5, 0.05])  # ms per MMAC, op, MB written, M scores, call
 
 
 def _ms(f: BlockFeatures, coefficients: np.ndarray = TRUE) -> float:
@@ -29,8 +33,9 @@ def _ms(f: BlockFeatures, coefficients: np.ndarray = TRUE) -> float:
 
 
 def _random_features(rng: random.Random) -> BlockFeatures:
+    scores = rng.choice([0, rng.randrange(1, 5_000_000)])  # half the blocks attend
     return BlockFeatures(
-        rng.randrange(0, 200_000_000), rng.randrange(1, 300), rng.randrange(1, 10**7)
+        rng.randrange(0, 200_000_000), rng.randrange(1, 300), rng.randrange(1, 10**7), scores
     )
 
 
@@ -50,7 +55,7 @@ def test_coefficients_are_never_negative() -> None:
     samples = []
     for _ in range(30):
         f = _random_features(rng)
-        samples.append(("Block", f, max(0.01, _ms(f, np.array([0.02, 0.01, -0.1, 2.0])))))
+        samples.append(("Block", f, max(0.01, _ms(f, np.array([0.02, 0.01, -0.1, 0.5, 2.0])))))
     assert (CostModel.fit(samples).coefficients["Block"] >= 0).all()
 
 
@@ -99,6 +104,37 @@ def test_the_counting_pass_gives_every_block_its_features(tiny_space_path: Path)
     assert all(f.ops == 0 for b, f in zip(counted.blocks, features) if b.kind == "Identity")
 
 
+class _Attends(nn.Module):
+    """Window-free attention of ``tokens`` queries over ``keys`` keys, plus a projection."""
+
+    def __init__(self, dim: int, heads: int, keys: int) -> None:
+        super().__init__()
+        self.heads, self.keys = heads, keys
+        self.proj = nn.Linear(dim, dim)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        b, n, c = x.shape
+        q = x.reshape(b, n, self.heads, c // self.heads).transpose(1, 2)
+        kv = q[:, :, : self.keys]
+        return self.proj(attend(q, kv, kv).transpose(1, 2).reshape(b, n, c))
+
+
+class _TwoBlocks(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.blocks = nn.Sequential(_Attends(32, 4, 10), nn.Linear(32, 32), _Attends(32, 2, 49))
+
+    def forward(self, image: torch.Tensor) -> torch.Tensor:
+        return self.blocks(image.flatten(2).transpose(1, 2)[..., :32])
+
+
+def test_the_counting_pass_counts_the_scores_of_fused_attention() -> None:
+    """Query-key pairs per head, by hand: 4 heads × 49 queries × 10 keys, then 2 × 49 × 49."""
+    counted = count_macs_with_blocks(_TwoBlocks().eval(), 7, in_chans=32)
+    scores = {b.name: counted.features(b.name).scores for b in counted.blocks}
+    assert scores == {"blocks.0": 4 * 49 * 10, "blocks.1": 0, "blocks.2": 2 * 49 * 49}
+
+
 def test_predictor_estimates_missing_blocks_with_the_cost_model(
     tiny_space_path: Path, tmp_path: Path
 ) -> None:
@@ -136,3 +172,30 @@ def test_predictor_estimates_missing_blocks_with_the_cost_model(
     old = LatencyPredictor(path, on_demand=False)
     assert old.cost_model() is None
     assert old.predict(model, 64, counted).latency_ms > 0
+
+
+def test_a_table_with_older_entries_leaves_attention_scores_out_of_the_fit(
+    tmp_path: Path,
+) -> None:
+    """Entries of an older file have no scores: fitting the feature on the newer entries alone
+    would charge attention twice (the older entries' times include it at 0 scores)."""
+    rng = random.Random(5)
+    complete = {}
+    for i in range(40):
+        f = _random_features(rng)
+        complete[f"Block:{i}@1x8"] = block_entry("Block", _ms(f), f, 1)
+    mixed = {
+        k: replace(e, scores=None) if i % 2 else e for i, (k, e) in enumerate(complete.items())
+    }
+    path = tmp_path / "cpu.json"
+    setup = current_setup(1, "eager", 1)
+    DeviceProfile(setup, "tiny", 64, mixed, Calibration()).save(path)
+    reloaded = DeviceProfile.load(path).entries
+    assert {k: e.scores for k, e in reloaded.items()} == {k: e.scores for k, e in mixed.items()}
+    model = LatencyPredictor(path, on_demand=False).cost_model()
+    assert model is not None and model.coefficients["Block"][3] == 0.0
+    # with every entry's scores recorded, the fit recovers their cost
+    DeviceProfile(setup, "tiny", 64, complete, Calibration()).save(path)
+    model = LatencyPredictor(path, on_demand=False).cost_model()
+    assert model is not None
+    assert model.coefficients["Block"] == pytest.approx(TRUE, rel=1e-6)
