@@ -16,6 +16,7 @@ version raises :class:`ProfileError`. ``archlab.predictor`` uses the table durin
 from __future__ import annotations
 
 import datetime
+import itertools
 import json
 import os
 import platform
@@ -225,16 +226,8 @@ def fit_calibration(blocks_ms: list[float], measured_ms: list[float]) -> Calibra
 
 def _sample_models(space: Any, n: int, seed: int) -> list[tuple[dict[str, Any], Any]]:
     """``n`` valid (arch, cfg) pairs: the default arch, then seeded random samples."""
-    found: list[tuple[dict[str, Any], Any]] = []
-    candidates = [space.default()] + [space.sample(seed * 100_003 + i) for i in range(50 * n)]
-    for arch in candidates:
-        try:
-            found.append((arch, space.to_cfg(arch)))
-        except ValueError:
-            continue
-        if len(found) == n:
-            break
-    return found
+    randoms = (space.sample(seed * 100_003 + i) for i in range(50 * n))
+    return space.first_valid(itertools.chain([space.default()], randoms), n)
 
 
 def _blocks_of(

@@ -22,7 +22,7 @@ import copy
 import functools
 import itertools
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -164,6 +164,31 @@ class SearchSpace:
         """A uniformly random arch; ``rng`` may be a seed."""
         rng = rng if isinstance(rng, random.Random) else random.Random(rng)
         return {k: knob.sample(rng) for k, knob in self.knobs.items()}
+
+    def first_valid(
+        self, archs: Iterable[dict[str, Scalar]], n: int
+    ) -> list[tuple[dict[str, Scalar], Any]]:
+        """The first ``n`` of ``archs`` that make a possible combination, each with its config
+        dataclass (:meth:`to_cfg`); fewer if ``archs`` runs out first."""
+        found: list[tuple[dict[str, Scalar], Any]] = []
+        if n <= 0:
+            return found
+        for arch in archs:
+            try:
+                found.append((arch, self.to_cfg(arch)))
+            except ValueError:
+                continue
+            if len(found) == n:
+                break
+        return found
+
+    def random_valid(
+        self, n: int, first_seed: int = 0, tries_per_arch: int = 100
+    ) -> list[tuple[dict[str, Scalar], Any]]:
+        """:meth:`first_valid` over the random archs of seeds ``first_seed``, ``first_seed + 1``
+        ... (at most ``tries_per_arch · n`` of them): the same archs on every call."""
+        seeds = range(first_seed, first_seed + tries_per_arch * n)
+        return self.first_valid((self.sample(seed) for seed in seeds), n)
 
     def suggest(self, trial: optuna.trial.BaseTrial) -> dict[str, Scalar]:
         """Ask an Optuna trial for one value per knob; the result equals ``trial.params``."""

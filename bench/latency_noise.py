@@ -131,17 +131,7 @@ def cross_process_cv(
 
 def random_configs(space: Any, n: int, first_seed: int = 0) -> list[dict[str, Any]]:
     """The first ``n`` valid random architectures of ``space`` from seed ``first_seed`` on."""
-    configs: list[dict[str, Any]] = []
-    for seed in range(first_seed, first_seed + 100 * max(n, 1)):
-        if len(configs) == n:
-            break
-        arch = space.sample(seed)
-        try:
-            space.to_cfg(arch)
-        except ValueError:
-            continue
-        configs.append(space.to_config(arch))
-    return configs
+    return [space.to_config(arch) for arch, _ in space.random_valid(n, first_seed)]
 
 
 def rank_stability(space_name: str, n: int, quick: bool) -> dict[str, float]:

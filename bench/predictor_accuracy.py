@@ -70,15 +70,7 @@ def _profile(space: str, directory: Path, n_models: int, quick: bool) -> Path:
 
 
 def _archs(space: Any, n: int) -> list[Any]:
-    cfgs = []
-    for seed in range(_SEED_OFFSET, _SEED_OFFSET + 100 * n):
-        try:
-            cfgs.append(space.to_cfg(space.sample(seed)))
-        except ValueError:
-            continue
-        if len(cfgs) == n:
-            break
-    return cfgs
+    return [cfg for _, cfg in space.random_valid(n, _SEED_OFFSET)]
 
 
 def _predict_all(

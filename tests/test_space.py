@@ -33,6 +33,25 @@ def test_arch_is_flat_and_sample_is_seeded() -> None:
     assert all(isinstance(v, (int, float, str, type(None))) for v in space.sample(1).values())
 
 
+def test_first_valid_skips_impossible_archs_and_stops_at_n() -> None:
+    space = load_space("plgvit")
+    good = [space.default(), space.sample(1), space.sample(2)]
+    bad = {**space.default(), "stages.0.local_heads": 5}  # the width is not divisible by 5
+    archs = iter([bad, good[0], bad, good[1], good[2]])
+    found = space.first_valid(archs, 2)
+    assert [arch for arch, _ in found] == good[:2]
+    assert [cfg for _, cfg in found] == [space.to_cfg(a) for a in good[:2]]
+    assert next(archs) == good[2]  # nothing drawn after the n-th
+    assert space.first_valid([bad], 3) == [] and space.first_valid(good, 0) == []
+
+
+def test_random_valid_draws_the_same_archs_from_consecutive_seeds() -> None:
+    space = load_space("plgvit")
+    found = space.random_valid(3, first_seed=7)
+    assert [arch for arch, _ in found] == [space.sample(seed) for seed in (7, 8, 9)]
+    assert found == space.random_valid(3, first_seed=7)
+
+
 def test_space_by_path_equals_by_name() -> None:
     by_name = load_space("plgvit")
     by_path = load_space(Path(by_name.source))
