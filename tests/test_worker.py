@@ -103,7 +103,7 @@ def test_search_with_two_workers_on_the_default_sqlite_file(
     args += ["--workers", "2", "--seed", "1", "--objectives", "macs,latency"]
     result = runner.invoke(app, args)
     assert result.exit_code == 0, result.output
-    assert "2 new trials" in result.output
+    assert "2 new trials" in result.output, result.output
     _check_no_trial_lost_or_duplicated(load_study("cli"), 2, workers=2)
     assert sorted(p.name for p in (archlab_home / "cli" / "workers").iterdir()) == [
         "worker-0.log",
