@@ -18,15 +18,20 @@ plus a constant per block call. The coefficients are non-negative (a cost cannot
 and fitted by least squares on relative errors, so small blocks weigh as much as large ones.
 
 Classes nest: a block is estimated by the fit over blocks of its class **at its input's shape**
-(:func:`block_class`) when the table has :data:`MIN_PER_CLASS` of those, else by its class, else by
-all blocks. A block's rate per MAC, op and byte changes with the size of the maps it works on (the
-same attention block at 56×56 and at 7×7 tokens); nn-Meter likewise fits its kernel predictors on
-input sizes. Five-fold cross-validation over the timed blocks of two sets of fresh profiles
+(:func:`block_class`) when the table has :data:`MIN_PER_CLASS` of those, else of its class on
+maps of its input's size (any channels), else of its class, else by all blocks. A block's rate
+per MAC, op and byte changes with the size of the maps it works on (the same attention block at
+56×56 and at 7×7 tokens); nn-Meter likewise fits its kernel predictors on input sizes.
+For the shape level, five-fold cross-validation over the timed blocks of two sets of profiles
 (``bench/cost_model_cv.py``) took the median block error of ``hybrid`` from 12.1% and 11.5% to
 10.3% and 9.7%, of ``mobileformer`` from 12.4% and 11.1% to 11.9% and 10.1%, and left the other
 spaces unchanged (too few blocks per shape to fit apart). Attention scores, in the same
 cross-validation on one set of profiles, took the median error of PLG-ViT's layers from 8.9% to
 5.3%, of ``mobileformer``'s blocks from 12.1% to 7.6% and of ``sbcformer``'s from 4.1% to 3.7%.
+The map-size level (a class's blocks at 56×56 ran 7–12% above their class's fit in two spaces)
+then took the median block error of every space down on both sets of profiles: 6.3/7.2% → 5.1/5.5%
+(``plgvit``), 10.7/8.7% → 9.5/7.8% (``hybrid``), 9.0/7.7% → 7.3/6.4% (``mobileformer``),
+7.1/7.8% → 2.8/5.2% (``sbcformer``) and 7.7/7.0% → 5.0/4.1% (``parc``).
 """
 
 from __future__ import annotations
@@ -73,9 +78,15 @@ def block_class(kind: str, shape: str = "") -> str:
 
 
 def _nested(label: str) -> list[str]:
-    """The classes of a block, finest first: ``Kind@shape`` then ``Kind``."""
-    kind = label.partition("@")[0]
-    return [label, kind] if kind != label else [label]
+    """The classes of a block, finest first: ``Kind@shape``, then ``Kind@N×*×H×W`` (its class on
+    maps of its input's size, any channels; 4-D inputs only), then ``Kind``."""
+    kind, _, shape = label.partition("@")
+    if not shape:
+        return [label]
+    dims = shape.split("x")
+    if len(dims) == 4:
+        return [label, f"{kind}@{dims[0]}x*x{dims[2]}x{dims[3]}", kind]
+    return [label, kind]
 
 
 def _fit(samples: Sequence[Sample]) -> np.ndarray:

@@ -83,7 +83,7 @@ def test_a_class_at_one_input_shape_gets_its_own_fit_when_the_table_has_enough()
     ]
     samples += [(few, f, _ms(f)) for f in (_random_features(rng) for _ in range(3))]
     model = CostModel.fit(samples)
-    assert set(model.coefficients) == {"*", "Block", large}
+    assert set(model.coefficients) == {"*", "Block", large, "Block@1x*x56x56"}
     f = _random_features(rng)
     assert model.predict(large, f) == pytest.approx(2 * _ms(f), rel=1e-6)
     assert model.predict(few, f) == pytest.approx(float(f.vector() @ model.coefficients["Block"]))
@@ -91,6 +91,33 @@ def test_a_class_at_one_input_shape_gets_its_own_fit_when_the_table_has_enough()
     assert model.predict(block_class("Other", "1x8"), f) == pytest.approx(
         float(f.vector() @ model.coefficients["*"])
     )
+
+
+def test_blocks_on_maps_of_one_size_share_a_fit_whatever_their_channels() -> None:
+    """Large maps at a handful of widths each: too few per shape, enough per map size."""
+    rng = random.Random(6)
+    widths = [16, 24, 32, 48]
+    samples = [
+        (block_class("Block", f"1x{widths[i % 4]}x56x56"), f, 2 * _ms(f))
+        for i, f in enumerate(_random_features(rng) for _ in range(MIN_PER_CLASS))
+    ]
+    samples += [
+        (block_class("Block", "1x64x7x7"), f, _ms(f))
+        for f in (_random_features(rng) for _ in range(MIN_PER_CLASS))
+    ]
+    model = CostModel.fit(samples)
+    assert set(model.coefficients) == {
+        "*",
+        "Block",
+        "Block@1x*x56x56",
+        "Block@1x64x7x7",
+        "Block@1x*x7x7",
+    }
+    f = _random_features(rng)
+    # a width the table never saw, on a 56×56 map
+    assert model.predict(block_class("Block", "1x40x56x56"), f) == pytest.approx(2 * _ms(f))
+    # token inputs (not N×C×H×W) have no map level
+    assert model.predict(block_class("Block", "1x3136x64"), f) == model.predict("Block", f)
 
 
 def test_the_counting_pass_gives_every_block_its_features(tiny_space_path: Path) -> None:
