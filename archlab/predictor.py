@@ -8,8 +8,8 @@ the table contribute their in-context time. For a block the table lacks:
   table's known blocks ran in the same passes (the machine's speed drifts), added to the table and
   saved to the profile file, so later candidates find them;
 * elsewhere, or when asked to (``on_demand=False``), it is **estimated** by a cost model fitted on
-  the table (:mod:`archlab.cost_model`: MACs, aten ops and bytes written, per block class and
-  input shape), and the prediction is flagged. Entries of older profiles have no op and byte
+  the table (:mod:`archlab.cost_model`: MACs, aten ops, bytes written and attention scores, per
+  block class, map size and input shape), and the prediction is flagged. Entries of older profiles have no op and byte
   figures: then the estimate is the table's fitted line in MACs for blocks of the same class
   (``ms ≈ a + b · MACs``).
 
