@@ -9,9 +9,9 @@ the table contribute their in-context time. For a block the table lacks:
   saved to the profile file, so later candidates find them;
 * elsewhere, or when asked to (``on_demand=False``), it is **estimated** by a cost model fitted on
   the table (:mod:`archlab.cost_model`: MACs, aten ops, bytes written and attention scores, per
-  block class, map size and input shape), and the prediction is flagged. Entries of older profiles have no op and byte
-  figures: then the estimate is the table's fitted line in MACs for blocks of the same class
-  (``ms ≈ a + b · MACs``).
+  block class, map size and input shape), and the prediction is flagged. Entries of older
+  profiles have no op and byte figures: then the estimate is the table's fitted line in MACs for
+  blocks of the same class (``ms ≈ a + b · MACs``).
 
 The sum goes through the profile's calibration. Use predictions to rank and pre-filter; re-measure
 the final candidates whole (``archlab search --latency predicted`` does this for the Pareto front).
