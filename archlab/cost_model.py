@@ -47,6 +47,7 @@ __all__ = [
     "BlockFeatures",
     "CostModel",
     "block_class",
+    "class_kind",
     "cross_validated_errors",
 ]
 
@@ -75,6 +76,11 @@ Sample = tuple[str, BlockFeatures, float]  # (block class, features, millisecond
 def block_class(kind: str, shape: str = "") -> str:
     """The finest class a block is fitted in: ``Kind@shape`` (its class at its input's shape)."""
     return f"{kind}@{shape}" if shape else kind
+
+
+def class_kind(label: str) -> str:
+    """The block class of a label made by :func:`block_class` (``Kind@shape`` → ``Kind``)."""
+    return label.partition("@")[0]
 
 
 def _nested(label: str) -> list[str]:

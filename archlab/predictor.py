@@ -20,7 +20,7 @@ the final candidates whole (``archlab search --latency predicted`` does this for
 from __future__ import annotations
 
 import statistics
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -120,19 +120,7 @@ class LatencyPredictor:
     def cost_model(self) -> CostModel | None:
         """The cost model fitted on the table's entries that record features (None: too few)."""
         if self._cost_model is None:
-            usable = {
-                key: (e, f)
-                for key, e in self.profile.entries.items()
-                if (f := e.features()) is not None and e.ms > 0
-            }
-            if any(e.scores is None for e, _ in usable.values()):
-                # an older file's entries lack attention scores: leave that feature out for all,
-                # or the blocks added later would teach it a cost the older ones seem not to pay
-                usable = {k: (e, replace(f, scores=0)) for k, (e, f) in usable.items()}
-            samples = [
-                (block_class(e.kind, key_input_shape(key)), f, e.ms)
-                for key, (e, f) in usable.items()
-            ]
+            samples = self.profile.cost_model_samples()
             if len(samples) >= MIN_SAMPLES:
                 self._cost_model = CostModel.fit(samples)
         return self._cost_model

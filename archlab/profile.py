@@ -22,7 +22,7 @@ import os
 import platform
 import statistics
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -30,8 +30,8 @@ import torch
 
 import archlab
 from archlab.allocator import describe_allocator
-from archlab.blocks import block_infos, time_in_context_many
-from archlab.cost_model import BlockFeatures
+from archlab.blocks import block_infos, key_input_shape, time_in_context_many
+from archlab.cost_model import BlockFeatures, Sample, block_class
 from archlab.fast_macs import UncountedOpError, count_macs_with_blocks
 from archlab.flops import count_macs
 from archlab.latency import cpu_model
@@ -142,6 +142,23 @@ class DeviceProfile:
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    def cost_model_samples(self) -> list[Sample]:
+        """The timed entries that record features, as :class:`archlab.cost_model.CostModel`
+        fits them: (class at the block's input shape, features, ms).
+
+        When some entries lack attention scores (an older file), the feature is left out for
+        all: fitted on the newer entries alone, it would charge attention the older ones' times
+        already include.
+        """
+        usable = [
+            (key, e, f)
+            for key, e in self.entries.items()
+            if (f := e.features()) is not None and e.ms > 0
+        ]
+        if any(e.scores is None for _, e, _ in usable):
+            usable = [(key, e, replace(f, scores=0)) for key, e, f in usable]
+        return [(block_class(e.kind, key_input_shape(key)), f, e.ms) for key, e, f in usable]
 
     def save(self, path: Path) -> None:
         """Write atomically (a temporary file, then a rename), so readers never see half a file."""

@@ -16,8 +16,7 @@ import statistics
 from collections.abc import Sequence
 from pathlib import Path
 
-from archlab.blocks import key_input_shape
-from archlab.cost_model import Sample, block_class, cross_validated_errors
+from archlab.cost_model import Sample, class_kind, cross_validated_errors
 from archlab.predictor import _line
 from archlab.profile import DeviceProfile
 
@@ -32,11 +31,11 @@ def mac_line_errors(samples: Sequence[Sample], folds: int = FOLDS) -> list[float
         test = [s for i, s in enumerate(samples) if i % folds == fold]
         by_class: dict[str, list[tuple[int, float]]] = {}
         for label, f, ms in train:  # the predictor's MAC line is per class, at any shape
-            by_class.setdefault(label.partition("@")[0], []).append((f.macs, ms))
+            by_class.setdefault(class_kind(label), []).append((f.macs, ms))
         rates = {k: _line(v) for k, v in by_class.items()}
         rates["*"] = _line([p for v in by_class.values() for p in v])
         for label, f, ms in test:
-            intercept, per_mac = rates.get(label.partition("@")[0], rates["*"])
+            intercept, per_mac = rates.get(class_kind(label), rates["*"])
             errors.append(max(0.0, intercept + per_mac * f.macs) / ms - 1)
     return errors
 
@@ -55,11 +54,7 @@ def main() -> None:
     args = parser.parse_args()
     for path in args.profiles:
         profile = DeviceProfile.load(path)
-        samples = [
-            (block_class(e.kind, key_input_shape(key)), f, e.ms)
-            for key, e in profile.entries.items()
-            if (f := e.features()) is not None and e.ms > 0
-        ]
+        samples = profile.cost_model_samples()
         print(f"{path} ({profile.space}): {len(samples)} of {len(profile.entries)} blocks usable")
         if len(samples) < FOLDS:
             continue
@@ -68,8 +63,8 @@ def main() -> None:
         cost = cross_validated_errors(samples, FOLDS)
         print(f"  cost model: {_summary(cost)}")
         print(f"  MAC line:   {_summary(mac_line_errors(samples))}")
-        for kind in sorted({k.partition("@")[0] for k, _, _ in samples}):
-            mine = [e for (k, _, _), e in zip(ordered, cost) if k.partition("@")[0] == kind]
+        for kind in sorted({class_kind(k) for k, _, _ in samples}):
+            mine = [e for (k, _, _), e in zip(ordered, cost) if class_kind(k) == kind]
             print(f"    {kind:<20} {len(mine):4d} blocks, cost model {_summary(mine)}")
 
 
