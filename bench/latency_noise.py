@@ -6,7 +6,8 @@ a fresh interpreter each time, this process's allocator setting), at 1 and 2 thr
 
 * ``plain``: ``measure_latency`` per model, one after the other (3 warm-up passes, then runs until
   the median's 95% CI is within ±2% or 10 s), and
-* ``interleaved``: ``measure_many`` (40 slices of 2 runs per model, round-robin),
+* ``interleaved``: ``measure_many`` (40 slices of 2 runs per model, round-robin; ``--slices``
+  sets another count, to spread each process's runs over more time),
 
 both with the contention guard on (slices disturbed by other processes are re-run). The figure is
 the coefficient of variation of the per-process medians (standard deviation / mean): how much a
@@ -32,6 +33,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import inspect
 import os
 import statistics
 import time
@@ -43,6 +45,7 @@ from scipy.stats import spearmanr
 from archlab.allocator import ALLOCATORS, allocator_name, measure_in_subprocess
 from archlab.contention import describe_steal, machine_ticks
 from archlab.flops import count_macs
+from archlab.interleave import measure_many
 from archlab.latency import cpu_model
 from archlab.models import FAMILIES, build_model, config_of
 from archlab.space import load_space
@@ -72,9 +75,11 @@ def sized_configs() -> dict[str, dict[str, Any]]:
     }
 
 
-def _options(protocol: str, quick: bool) -> dict[str, Any]:
+def _options(protocol: str, quick: bool, slices: int | None = None) -> dict[str, Any]:
     if protocol == "interleaved":
-        return {"slices": 2, "runs_per_slice": 3} if quick else {}
+        if quick:
+            return {"slices": 2, "runs_per_slice": 3}
+        return {} if slices is None else {"slices": slices}
     return {"max_runs": 10, "max_time_s": 1.0} if quick else {}
 
 
@@ -89,26 +94,31 @@ def cross_process_cv(
     quick: bool,
     allocator: str | None = None,
     anchors: list[dict[str, Any]] | None = None,
+    slices: int | None = None,
 ) -> tuple[dict[str, dict[str, list[float]]], list[float]]:
     """protocol → model → per-process medians (ms), under ``allocator`` (default: this one's),
     and the per-process time-base factor of the ``anchors`` timed with the interleaved protocol
-    (geometric mean of their medians; empty without anchors)."""
+    (geometric mean of their medians; empty without anchors). ``slices``: rounds of the
+    interleaved protocol (default: ``measure_many``'s)."""
     medians: dict[str, dict[str, list[float]]] = {p: {k: [] for k in configs} for p in PROTOCOLS}
     disturbed = dict.fromkeys(PROTOCOLS, 0)
     anchors = anchors or []
     factors: list[float] = []
     for i in range(processes):
         order = PROTOCOLS if i % 2 == 0 else PROTOCOLS[::-1]
+        took = {}
         for protocol in order:
             extra = anchors if protocol == "interleaved" else []
+            start = time.perf_counter()
             lats = measure_in_subprocess(
                 list(configs.values()) + extra,
                 224,
                 allocator=allocator or allocator_name(),
                 protocol=protocol,
                 threads=threads,
-                **_options(protocol, quick),
+                **_options(protocol, quick, slices),
             )
+            took[protocol] = time.perf_counter() - start
             for name, lat in zip(configs, lats):
                 medians[protocol][name].append(lat.median_ms)
             disturbed[protocol] += sum(lat.contaminated_slices for lat in lats)
@@ -117,7 +127,9 @@ def cross_process_cv(
                 factors.append(statistics.geometric_mean(timed))
         print(
             f"  threads={threads}, allocator {allocator or allocator_name()}: "
-            f"process pair {i + 1}/{processes} done",
+            f"process pair {i + 1}/{processes} done ("
+            + ", ".join(f"{p} {s:.0f} s" for p, s in took.items())
+            + ")",
             flush=True,
         )
     for protocol, n in disturbed.items():
@@ -179,8 +191,17 @@ def main() -> None:
     parser.add_argument(
         "--rank", action=argparse.BooleanOptionalAction, default=True, help="the rank part too"
     )
+    parser.add_argument(
+        "--slices",
+        type=int,
+        default=None,
+        help="rounds of the interleaved protocol in part 1 (default: measure_many's, 40); more "
+        "spreads each process's runs over more time",
+    )
     parser.add_argument("--quick", action="store_true", help="tiny run to check the script works")
     args = parser.parse_args()
+    if args.slices is not None and args.slices < 1:
+        parser.error(f"--slices must be at least 1, got {args.slices}")
     allocators = args.allocators.split(",") if args.allocators else [allocator_name()]
     unknown = set(allocators) - set(ALLOCATORS)
     if unknown:
@@ -204,7 +225,7 @@ def main() -> None:
     for t in threads:
         for allocator in allocators:
             medians, factors = cross_process_cv(
-                configs, t, processes, args.quick, allocator, anchors
+                configs, t, processes, args.quick, allocator, anchors, args.slices
             )
             for protocol in PROTOCOLS:
                 for name in configs:
@@ -218,7 +239,12 @@ def main() -> None:
                     based = [v / f for v, f in zip(values, factors)]
                     anchored = 100 * _cv(based) if protocol == "interleaved" and factors else nan
                     rows.append((name, gmacs[name], t, allocator, protocol, med, cv, rel, anchored))
-    print(f"\nCV of the median across {processes} processes (224×224, batch 1, eager)")
+    default_rounds = inspect.signature(measure_many).parameters["slices"].default
+    rounds = _options("interleaved", args.quick, args.slices).get("slices", default_rounds)
+    print(
+        f"\nCV of the median across {processes} processes (224×224, batch 1, eager; "
+        f"interleaved: {rounds} slices)"
+    )
     header = (
         "model", "GMACs", "threads", "allocator", "protocol", "median ms", "CV %", "÷S CV %",
         "÷anchors CV %",

@@ -17,8 +17,10 @@ the same divided by how much slower the machine ran than when the profile was ma
 8 of the profile's calibration models (anchors) in the same interleaved run
 (:mod:`archlab.time_base`). On a shared VM the speed can drift by 20-30% within minutes, which
 moves every measurement alike; the ``profile`` rows show the predictor's own error without that
-common factor (the factor and its 95% interval are printed per space). Profiles made before anchors
-were recorded give ``now`` rows only.
+common factor (the factor and its 95% interval are printed per space, and each anchor's ratio with
+the rank correlation of ratio and latency: a drift that slows large models more than small ones is
+not common to all, and the ``profile`` rows cannot remove it). Profiles made before anchors were
+recorded give ``now`` rows only.
 
 Figures are only meaningful on a quiet machine (check ``uptime``; the host's steal is printed).
 Run: ``.venv/bin/python bench/predictor_accuracy.py`` (all spaces, 100 archs each: about 20 min per
@@ -125,6 +127,7 @@ def evaluate(
             f"  latencies now ×{base.factor:.3f} (±{100 * base.ci_rel:.1f}%, {base.anchors} "
             "anchors) those of the profile's time"
         )
+        _print_anchors([a.ms for a in anchors], [t.median_ms for t in timed[len(models) :]])
     else:
         print("  the profile has no anchors (made by an older archlab): no time-base figures")
     results = {}
@@ -150,6 +153,14 @@ def evaluate(
             "by_time_base": by_time_base,
         }
     return results
+
+
+def _print_anchors(then_ms: list[float], now_ms: list[float]) -> None:
+    """Each anchor's now / then: one common factor fits only if they agree at every latency."""
+    ratios = [n / t for t, n in zip(then_ms, now_ms)]
+    pairs = ", ".join(f"{t:.1f} ms ×{r:.3f}" for t, r in sorted(zip(then_ms, ratios)))
+    rho = float(spearmanr(then_ms, ratios).statistic) if len(ratios) > 2 else float("nan")
+    print(f"  anchors (then, now / then): {pairs}; Spearman(then, now / then) {rho:+.2f}")
 
 
 def _figures(predicted: list[float], measured: list[float]) -> dict[str, float]:
