@@ -21,8 +21,12 @@ alternate between the protocols so drift hits both alike.
 part 2.
 
 Part 2: the same ``--rank-n`` random architectures of ``--space`` are measured twice, in two
-separate processes per protocol, and the Spearman rank correlation of the two runs is printed
-(goal ≥ 0.98): can a search trust the order of its candidates?
+separate processes per protocol (``--rank-protocols``), and the Spearman rank correlation of the
+two runs is printed (goal ≥ 0.98): can a search trust the order of its candidates? Beside it, each
+arch's ratio second / first net of the median ratio (a drift common to all): the median deviation
+and the share within ±10%. Those are the best figures a latency predictor can reach against a
+measurement on this machine (``bench/predictor_accuracy.py`` compares with one such run).
+``--no-cv`` skips part 1.
 
 Figures are only meaningful on a quiet machine (check ``uptime``; the load average is printed).
 Run: ``.venv/bin/python bench/latency_noise.py`` (about 10-15 min on 2 cores at 1-3 GMACs);
@@ -37,6 +41,8 @@ import inspect
 import os
 import statistics
 import time
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -146,12 +152,37 @@ def random_configs(space: Any, n: int, first_seed: int = 0) -> list[dict[str, An
     return [space.to_config(arch) for arch, _ in space.random_valid(n, first_seed)]
 
 
-def rank_stability(space_name: str, n: int, quick: bool) -> dict[str, float]:
-    """protocol → Spearman ρ between two separate measurement runs of the same n archs."""
+@dataclass(frozen=True)
+class Agreement:
+    """How two measurement runs of the same archs agree."""
+
+    rho: float  # Spearman rank correlation
+    factor: float  # median ratio second / first: a drift common to every arch
+    median_dev_pct: float  # median |ratio / factor − 1|: what is left per arch
+    within_10_pct: float  # share of archs whose ratio is within ±10% of the factor
+
+
+def agreement(first: list[float], second: list[float]) -> Agreement:
+    """Compare two runs: rank correlation, and each arch's ratio net of the common drift."""
+    ratios = [b / a for a, b in zip(first, second)]
+    factor = statistics.median(ratios)
+    deviations = [abs(r / factor - 1) for r in ratios]
+    return Agreement(
+        float(spearmanr(first, second).statistic),
+        factor,
+        100 * statistics.median(deviations),
+        100 * sum(d <= 0.10 for d in deviations) / len(deviations),
+    )
+
+
+def rank_stability(
+    space_name: str, n: int, quick: bool, protocols: Sequence[str] = PROTOCOLS
+) -> dict[str, Agreement]:
+    """protocol → agreement between two separate measurement runs of the same n archs."""
     space = load_space(space_name)
     configs = random_configs(space, n)
-    rho = {}
-    for protocol in PROTOCOLS:
+    result = {}
+    for protocol in protocols:
         runs = [
             [
                 lat.median_ms
@@ -165,59 +196,17 @@ def rank_stability(space_name: str, n: int, quick: bool) -> dict[str, float]:
             ]
             for _ in range(2)
         ]
-        rho[protocol] = float(spearmanr(runs[0], runs[1]).statistic)
+        result[protocol] = agreement(runs[0], runs[1])
         print(f"  {protocol}: two runs of {len(configs)} archs done", flush=True)
-    return rho
+    return result
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--processes", type=int, default=5)
-    parser.add_argument("--threads", default="1,2", help="comma-separated thread counts")
-    parser.add_argument("--space", default="plgvit", help="space for the rank-stability part")
-    parser.add_argument("--rank-n", type=int, default=20)
-    parser.add_argument(
-        "--anchors",
-        type=int,
-        default=8,
-        help="random archs of --space timed beside S, M, L (interleaved) as a time base; 0: none",
-    )
-    parser.add_argument(
-        "--allocators",
-        default=None,
-        help="comma-separated allocator settings to compare (archlab.allocator.ALLOCATORS); "
-        "default: this process's",
-    )
-    parser.add_argument(
-        "--rank", action=argparse.BooleanOptionalAction, default=True, help="the rank part too"
-    )
-    parser.add_argument(
-        "--slices",
-        type=int,
-        default=None,
-        help="rounds of the interleaved protocol in part 1 (default: measure_many's, 40); more "
-        "spreads each process's runs over more time",
-    )
-    parser.add_argument("--quick", action="store_true", help="tiny run to check the script works")
-    args = parser.parse_args()
-    if args.slices is not None and args.slices < 1:
-        parser.error(f"--slices must be at least 1, got {args.slices}")
-    allocators = args.allocators.split(",") if args.allocators else [allocator_name()]
-    unknown = set(allocators) - set(ALLOCATORS)
-    if unknown:
-        parser.error(f"--allocators: {', '.join(sorted(unknown))} not among {list(ALLOCATORS)}")
-    processes = 2 if args.quick else args.processes
-    threads = [1] if args.quick else [int(t) for t in args.threads.split(",")]
-    rank_n = 5 if args.quick else args.rank_n
-    torch.set_num_threads(1)
+def print_cv(
+    args: argparse.Namespace, processes: int, threads: list[int], allocators: list[str]
+) -> None:
+    """Part 1: measure S, M, L in separate processes and print the CV table."""
     configs = sized_configs()
-    ticks_at_start = machine_ticks()
-    print(
-        f"{cpu_model()}, torch {torch.__version__}, allocator {allocator_name()}, "
-        f"load average at start {os.getloadavg()[0]:.2f}"
-    )
     gmacs = {k: count_macs(build_model(c), 224).total / 1e9 for k, c in configs.items()}
-    start = time.perf_counter()
     rows = []
     first = next(iter(configs))  # S: the other models' medians are also shown relative to it
     # other seeds than the rank part's
@@ -261,10 +250,76 @@ def main() -> None:
             f"{args.space} archs timed in the same interleaved run (the time base of "
             "archlab.time_base)"
         )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--processes", type=int, default=5)
+    parser.add_argument("--threads", default="1,2", help="comma-separated thread counts")
+    parser.add_argument("--space", default="plgvit", help="space for the rank-stability part")
+    parser.add_argument("--rank-n", type=int, default=20)
+    parser.add_argument(
+        "--anchors",
+        type=int,
+        default=8,
+        help="random archs of --space timed beside S, M, L (interleaved) as a time base; 0: none",
+    )
+    parser.add_argument(
+        "--allocators",
+        default=None,
+        help="comma-separated allocator settings to compare (archlab.allocator.ALLOCATORS); "
+        "default: this process's",
+    )
+    parser.add_argument(
+        "--rank", action=argparse.BooleanOptionalAction, default=True, help="the rank part too"
+    )
+    parser.add_argument(
+        "--slices",
+        type=int,
+        default=None,
+        help="rounds of the interleaved protocol in part 1 (default: measure_many's, 40); more "
+        "spreads each process's runs over more time",
+    )
+    parser.add_argument(
+        "--rank-protocols",
+        default=",".join(PROTOCOLS),
+        help="comma-separated protocols for part 2 (default: both)",
+    )
+    parser.add_argument(
+        "--cv", action=argparse.BooleanOptionalAction, default=True, help="part 1 (the CV)"
+    )
+    parser.add_argument("--quick", action="store_true", help="tiny run to check the script works")
+    args = parser.parse_args()
+    rank_protocols = [p.strip() for p in args.rank_protocols.split(",")]
+    if not rank_protocols or set(rank_protocols) - set(PROTOCOLS):
+        parser.error(f"--rank-protocols: choose from {list(PROTOCOLS)}, got {args.rank_protocols}")
+    if args.slices is not None and args.slices < 1:
+        parser.error(f"--slices must be at least 1, got {args.slices}")
+    allocators = args.allocators.split(",") if args.allocators else [allocator_name()]
+    unknown = set(allocators) - set(ALLOCATORS)
+    if unknown:
+        parser.error(f"--allocators: {', '.join(sorted(unknown))} not among {list(ALLOCATORS)}")
+    processes = 2 if args.quick else args.processes
+    threads = [1] if args.quick else [int(t) for t in args.threads.split(",")]
+    rank_n = 5 if args.quick else args.rank_n
+    torch.set_num_threads(1)
+    ticks_at_start = machine_ticks()
+    print(
+        f"{cpu_model()}, torch {torch.__version__}, allocator {allocator_name()}, "
+        f"load average at start {os.getloadavg()[0]:.2f}"
+    )
+    start = time.perf_counter()
+    if args.cv:
+        print_cv(args, processes, threads, allocators)
     if args.rank:
         print(f"\nRank stability: {rank_n} random archs of {args.space}, measured twice (1 thread)")
-        for protocol, rho in rank_stability(args.space, rank_n, args.quick).items():
-            print(f"{protocol:>12}: Spearman ρ = {rho:.4f} (goal ≥ 0.98)")
+        stability = rank_stability(args.space, rank_n, args.quick, rank_protocols)
+        for protocol, a in stability.items():
+            print(
+                f"{protocol:>12}: Spearman ρ = {a.rho:.4f} (goal ≥ 0.98); second run "
+                f"×{a.factor:.3f} the first; net of that, median |deviation| "
+                f"{a.median_dev_pct:.1f}%, {a.within_10_pct:.0f}% of archs within ±10%"
+            )
     print(f"\n{time.perf_counter() - start:.0f} s; load average at end {os.getloadavg()[0]:.2f}")
     print(describe_steal(ticks_at_start))
 
