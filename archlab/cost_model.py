@@ -36,7 +36,7 @@ then took the median block error of every space down on both sets of profiles: 6
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -49,6 +49,7 @@ __all__ = [
     "block_class",
     "class_kind",
     "cross_validated_errors",
+    "model_out_errors",
 ]
 
 MIN_PER_CLASS = 12  # five coefficients need a margin of examples to be worth a class of their own
@@ -149,4 +150,36 @@ def cross_validated_errors(samples: Sequence[Sample], folds: int = 5) -> list[fl
             continue
         model = CostModel.fit(train)
         errors += [model.predict(kind, f) / ms - 1 for kind, f, ms in test]
+    return errors
+
+
+def model_out_errors(
+    samples: Mapping[str, Sample], models: Sequence[Sequence[str]]
+) -> list[float | None]:
+    """Per model, the relative error of its estimated block sum against its timed sum, from a
+    model fitted without any of its blocks (leave one model out).
+
+    Block errors of one architecture are not independent: its global knobs (token count, widths)
+    shape every block it has, so a class fit can be off for all of them at once. This is how
+    well the cost model does on a whole architecture none of whose blocks were timed.
+
+    Args:
+        samples: timed blocks by key.
+        models: each model's block keys, one per block call, in any order.
+
+    Returns:
+        One error per model (estimate / timed − 1); None where a block of the model has no
+        sample, or no block is left to fit on.
+    """
+    errors: list[float | None] = []
+    for keys in models:
+        own = set(keys)
+        rest = [sample for key, sample in samples.items() if key not in own]
+        if not keys or not own <= samples.keys() or not rest:
+            errors.append(None)
+            continue
+        model = CostModel.fit(rest)
+        timed = sum(samples[key][2] for key in keys)
+        estimated = sum(model.predict(samples[key][0], samples[key][1]) for key in keys)
+        errors.append(estimated / timed - 1)
     return errors

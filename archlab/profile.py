@@ -151,6 +151,10 @@ class DeviceProfile:
         all: fitted on the newer entries alone, it would charge attention the older ones' times
         already include.
         """
+        return list(self.cost_model_samples_by_key().values())
+
+    def cost_model_samples_by_key(self) -> dict[str, Sample]:
+        """:meth:`cost_model_samples`, each under its entry's key."""
         usable = [
             (key, e, f)
             for key, e in self.entries.items()
@@ -158,7 +162,7 @@ class DeviceProfile:
         ]
         if any(e.scores is None for _, e, _ in usable):
             usable = [(key, e, replace(f, scores=0)) for key, e, f in usable]
-        return [(block_class(e.kind, key_input_shape(key)), f, e.ms) for key, e, f in usable]
+        return {key: (block_class(e.kind, key_input_shape(key)), f, e.ms) for key, e, f in usable}
 
     def save(self, path: Path) -> None:
         """Write atomically (a temporary file, then a rename), so readers never see half a file."""

@@ -4,7 +4,11 @@ For each device profile given (``archlab profile-device``; entries must record o
 counts), five-fold cross-validation over its timed blocks: each fold is estimated by a model fitted
 on the others, both with the cost model (:mod:`archlab.cost_model`) and with the line in MACs alone
 that older profiles fall back to. Printed: median |error| and the share within ±10%, per model and
-per block class. Reads files only: no timing, any machine.
+per block class. Then, per architecture: each of the profile's calibration models (its anchors)
+is rebuilt and its blocks estimated by a cost model fitted without any of them, and the estimated
+sum is compared with the timed sum (:func:`archlab.cost_model.model_out_errors`): how well the
+cost model does on an architecture none of whose blocks were timed, which is what a search asks
+of it. Reads files and builds models: no timing, any machine.
 
 Run: ``.venv/bin/python bench/cost_model_cv.py studies/profiles/plgvit.json [more.json ...]``.
 """
@@ -16,7 +20,11 @@ import statistics
 from collections.abc import Sequence
 from pathlib import Path
 
-from archlab.cost_model import Sample, class_kind, cross_validated_errors
+import torch
+
+from archlab.blocks import block_infos
+from archlab.cost_model import Sample, class_kind, cross_validated_errors, model_out_errors
+from archlab.models import build_model
 from archlab.predictor import _line
 from archlab.profile import DeviceProfile
 
@@ -66,6 +74,28 @@ def main() -> None:
         for kind in sorted({class_kind(k) for k, _, _ in samples}):
             mine = [e for (k, _, _), e in zip(ordered, cost) if class_kind(k) == kind]
             print(f"    {kind:<20} {len(mine):4d} blocks, cost model {_summary(mine)}")
+        _print_model_out(profile)
+
+
+def _print_model_out(profile: DeviceProfile) -> None:
+    """Leave-one-model-out errors of the block sums of the profile's calibration models."""
+    if not profile.anchors:
+        print("  per architecture: the profile has no anchors (an older file)")
+        return
+    x = torch.randn(profile.setup["batch"], 3, profile.resolution, profile.resolution)
+    models = []
+    for anchor in profile.anchors:
+        torch.manual_seed(0)
+        models.append([info.key for info in block_infos(build_model(anchor.config), x)])
+    errors = model_out_errors(profile.cost_model_samples_by_key(), models)
+    usable = [e for e in errors if e is not None]
+    skipped = (
+        f" ({len(errors) - len(usable)} with untimed blocks left out)" if None in errors else ""
+    )
+    print(
+        f"  per architecture, leave one model out, {len(usable)} models{skipped}: "
+        f"{_summary(usable)}"
+    )
 
 
 if __name__ == "__main__":

@@ -18,6 +18,7 @@ from archlab.cost_model import (
     CostModel,
     block_class,
     cross_validated_errors,
+    model_out_errors,
 )
 from archlab.fast_macs import count_macs_with_blocks
 from archlab.layers.attention import attend
@@ -47,6 +48,23 @@ def test_recovers_costs_it_can_represent() -> None:
     unseen = _random_features(rng)
     assert model.predict("Block", unseen) == pytest.approx(_ms(unseen), rel=1e-6)
     assert max(abs(e) for e in cross_validated_errors(samples)) < 1e-6
+
+
+def test_leaving_a_model_out_leaves_out_every_block_it_has() -> None:
+    rng = random.Random(3)
+    lawful = {
+        f"b{i}": ("Block", f, _ms(f))
+        for i, f in enumerate(_random_features(rng) for _ in range(40))
+    }
+    # a model whose blocks all run 1.5x the law: only a fit that saw them could predict them
+    odd = {
+        f"odd{i}": ("Block", f, 1.5 * _ms(f))
+        for i, f in enumerate(_random_features(rng) for _ in range(3))
+    }
+    assert model_out_errors(lawful, [["b0", "b1", "b1"]]) == [pytest.approx(0.0, abs=1e-6)]
+    errors = model_out_errors({**lawful, **odd}, [list(odd), ["b2", "missing"], []])
+    assert errors[0] == pytest.approx(1 / 1.5 - 1, rel=1e-6)  # estimated by the law alone
+    assert errors[1:] == [None, None]  # a block without a sample; no blocks
 
 
 def test_coefficients_are_never_negative() -> None:
