@@ -144,17 +144,18 @@ class DeviceProfile:
         return asdict(self)
 
     def cost_model_samples(self) -> list[Sample]:
-        """The timed entries that record features, as :class:`archlab.cost_model.CostModel`
-        fits them: (class at the block's input shape, features, ms).
+        """:meth:`cost_model_samples_by_key` without the keys."""
+        return list(self.cost_model_samples_by_key().values())
+
+    def cost_model_samples_by_key(self) -> dict[str, Sample]:
+        """The timed entries that record features, by key, as
+        :class:`archlab.cost_model.CostModel` fits them: (class at the block's input shape,
+        features, ms).
 
         When some entries lack attention scores (an older file), the feature is left out for
         all: fitted on the newer entries alone, it would charge attention the older ones' times
         already include.
         """
-        return list(self.cost_model_samples_by_key().values())
-
-    def cost_model_samples_by_key(self) -> dict[str, Sample]:
-        """:meth:`cost_model_samples`, each under its entry's key."""
         usable = [
             (key, e, f)
             for key, e in self.entries.items()

@@ -62,7 +62,8 @@ def main() -> None:
     args = parser.parse_args()
     for path in args.profiles:
         profile = DeviceProfile.load(path)
-        samples = profile.cost_model_samples()
+        by_key = profile.cost_model_samples_by_key()
+        samples = list(by_key.values())
         print(f"{path} ({profile.space}): {len(samples)} of {len(profile.entries)} blocks usable")
         if len(samples) < FOLDS:
             continue
@@ -74,10 +75,10 @@ def main() -> None:
         for kind in sorted({class_kind(k) for k, _, _ in samples}):
             mine = [e for (k, _, _), e in zip(ordered, cost) if class_kind(k) == kind]
             print(f"    {kind:<20} {len(mine):4d} blocks, cost model {_summary(mine)}")
-        _print_model_out(profile)
+        _print_model_out(profile, by_key)
 
 
-def _print_model_out(profile: DeviceProfile) -> None:
+def _print_model_out(profile: DeviceProfile, samples: dict[str, Sample]) -> None:
     """Leave-one-model-out errors of the block sums of the profile's calibration models."""
     if not profile.anchors:
         print("  per architecture: the profile has no anchors (an older file)")
@@ -87,7 +88,7 @@ def _print_model_out(profile: DeviceProfile) -> None:
     for anchor in profile.anchors:
         torch.manual_seed(0)
         models.append([info.key for info in block_infos(build_model(anchor.config), x)])
-    errors = model_out_errors(profile.cost_model_samples_by_key(), models)
+    errors = model_out_errors(samples, models)
     usable = [e for e in errors if e is not None]
     skipped = (
         f" ({len(errors) - len(usable)} with untimed blocks left out)" if None in errors else ""
