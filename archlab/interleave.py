@@ -14,6 +14,7 @@ guarded against other processes' CPU use as a whole, since single slices are too
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -35,7 +36,7 @@ from archlab.latency import (
     torch_threads,
 )
 
-__all__ = ["measure_many", "measure_many_in_processes"]
+__all__ = ["free_core_processes", "measure_many", "measure_many_in_processes"]
 
 
 def measure_many(
@@ -115,6 +116,13 @@ def measure_many(
         )
         for t in times
     ]
+
+
+def free_core_processes(threads: int, slices: int) -> int:
+    """Measuring processes to run at once: one per free core at ``threads`` threads each, but no
+    more than there are ``slices`` to share out."""
+    cores = os.cpu_count() or 1
+    return max(1, min(cores // max(1, threads), slices))
 
 
 def measure_many_in_processes(

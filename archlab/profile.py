@@ -6,7 +6,11 @@ input shape), and times the blocks **in context**, with hooks inside whole forwa
 blocks timed alone sum to 0–26% less than the whole model (MEASUREMENT.md). A linear correction
 ``latency ≈ slope · Σ blocks + intercept`` is then fitted on whole models measured with the
 interleaved protocol (and the chosen backend: blocks are always timed eagerly, because hooks need
-module boundaries; the calibration maps their sum to the backend's whole-model latency).
+module boundaries; the calibration maps their sum to the backend's whole-model latency). The whole
+models are timed in fresh processes, as a search re-measures its front (so that its anchors compare
+like with like); in the process that has just run the hooked passes, ``mobileformer``'s
+calibration figures also scattered more from one profiling to the next
+(``bench/profile_context.py``).
 
 The file is JSON and records what the figures depend on: CPU, cores, threads, batch, backend,
 allocator, torch and archlab versions, and a format version. Reading a file of another format
@@ -293,6 +297,7 @@ def profile_device(
     seed: int = 0,
     resolution: int | None = None,
     calibration_slices: int = 40,
+    calibration_processes: int | None = None,
     on_progress: Callable[[str], None] | None = None,
 ) -> DeviceProfile:
     """Measure the block lookup table and calibration of a space on this machine.
@@ -305,10 +310,13 @@ def profile_device(
         runs: hooked forward passes per model (the median is kept per block).
         seed: sampling seed.
         resolution: input size (default: the space's).
-        calibration_slices: interleaved slices (of 2 runs) per calibration model.
+        calibration_slices: interleaved slices (of 2 runs) per calibration model, over all
+            processes.
+        calibration_processes: fresh processes timing the calibration models at once, each
+            running its share of the slices (default: one per free core).
         on_progress: called with a line of text after each step.
     """
-    from archlab.interleave import measure_many
+    from archlab.interleave import free_core_processes, measure_many_in_processes
     from archlab.space import load_space
 
     say = on_progress or (lambda _: None)
@@ -344,15 +352,25 @@ def profile_device(
         entries,
         created=datetime.datetime.now(datetime.timezone.utc).isoformat(),
     )
-    models = models[:n_calibration]
-    say(f"measuring {len(models)} whole models (interleaved, {backend}) for the calibration")
-    latencies = measure_many(
-        models, res, threads=threads, batch=batch, backend=backend, slices=calibration_slices
+    configs = [space.to_config(arch) for arch, _ in sampled[:n_calibration]]
+    del models, timings  # the fresh processes build their own
+    processes = calibration_processes or free_core_processes(threads, calibration_slices)
+    say(
+        f"measuring {len(configs)} whole models (interleaved, {backend}) for the calibration, "
+        f"in {processes} fresh process{'es' if processes > 1 else ''}"
+    )
+    latencies = measure_many_in_processes(
+        configs,
+        res,
+        processes=processes,
+        slices=calibration_slices,
+        seed=0,  # the weights the models above were built with
+        threads=threads,
+        batch=batch,
+        backend=backend,
     )
     measured = [lat.median_ms for lat in latencies]
-    sums = [_table_sum(profile, keys) for keys in model_keys[: len(models)]]
+    sums = [_table_sum(profile, keys) for keys in model_keys[: len(configs)]]
     profile.calibration = fit_calibration(sums, measured)
-    profile.anchors = [
-        Anchor(space.to_config(arch), ms) for (arch, _), ms in zip(sampled, measured)
-    ]
+    profile.anchors = [Anchor(c, ms) for c, ms in zip(configs, measured)]
     return profile

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import dataclasses
 import gc
-import os
 import random
 import traceback
 from collections.abc import Callable
@@ -36,6 +35,7 @@ from archlab.fast_macs import (
 from archlab.flops import MacCount, count_macs, count_params
 from archlab.heartbeat import DEFAULT_GRACE_PERIOD_S, worker_id
 from archlab.hypervolume import record_hypervolume
+from archlab.interleave import free_core_processes, measure_many_in_processes
 from archlab.latency import cpu_model, measure_latency, torch_threads
 from archlab.memory import memory_use, peak_memory
 from archlab.objectives import DEFAULT_OBJECTIVES, Objective, get_objectives
@@ -469,8 +469,7 @@ def remeasure_processes(spec: SearchSpec) -> int:
     """How many processes re-measure a front at once (``spec.remeasure_processes``, or auto)."""
     if spec.remeasure_processes is not None:
         return max(1, spec.remeasure_processes)
-    cores = os.cpu_count() or 1
-    return max(1, min(cores // max(1, spec.threads), spec.remeasure_slices))
+    return free_core_processes(spec.threads, spec.remeasure_slices)
 
 
 def front_anchors(spec: SearchSpec, space: SearchSpace) -> list[Anchor]:
@@ -506,8 +505,6 @@ def remeasure_front(study: optuna.Study, space: SearchSpace, spec: SearchSpec) -
     profiling time (``speed_vs_profile``, now / then) and its latency on the profile's time base
     (``latency_ms_profile_time``), which is what the prediction should be compared with.
     """
-    from archlab.interleave import measure_many_in_processes
-
     front = [t for t in study.best_trials if "latency_ms_predicted" in t.user_attrs]
     done = dict(study.user_attrs.get("remeasured") or {})
     todo = [t for t in front if str(t.number) not in done]

@@ -4,7 +4,8 @@ For each space: a device profile (``archlab.profile.profile_device``; an existin
 ``--profile-dir``), then ``--n`` random architectures that the profile was not built from (other
 seeds) are predicted (``archlab.predictor.LatencyPredictor``, as a predicted-mode search uses it:
 blocks missing from the table are measured on demand in context and added to the table) and
-measured whole with the interleaved protocol (``measure_many``, all of them in one run). Blocks
+measured whole with the interleaved protocol, all of them in one run, in fresh processes (one per
+free core, ``measure_many_in_processes``), as a search re-measures its front. Blocks
 missing from the table are handled both ways a search can (``--missing-blocks``): estimated by the
 profile's cost model (``--unseen-blocks estimate``; first, from the profile as it was made), and
 measured on demand in context and added to the table. Both sets of predictions are compared with
@@ -42,8 +43,7 @@ import torch
 from scipy.stats import spearmanr
 
 from archlab.contention import describe_steal, machine_ticks
-from archlab.interleave import measure_many
-from archlab.models import build_model
+from archlab.interleave import free_core_processes, measure_many_in_processes
 from archlab.predictor import LatencyPredictor
 from archlab.profile import DeviceProfile, profile_device
 from archlab.space import list_spaces, load_space
@@ -71,8 +71,8 @@ def _profile(space: str, directory: Path, n_models: int, quick: bool) -> Path:
     return path
 
 
-def _archs(space: Any, n: int) -> list[Any]:
-    return [cfg for _, cfg in space.random_valid(n, _SEED_OFFSET)]
+def _archs(space: Any, n: int) -> list[tuple[dict[str, Any], Any]]:
+    return space.random_valid(n, _SEED_OFFSET)
 
 
 def _predict_all(
@@ -99,35 +99,46 @@ def evaluate(
     Estimates come first, from the profile as it was made; on-demand measurements then add to it.
     """
     space = load_space(space_name)
-    models = []  # built once: predicted both ways, then measured
-    for cfg in _archs(space, n):
+    archs = _archs(space, n)
+    models = []  # built once, predicted both ways
+    for _, cfg in archs:
         torch.manual_seed(0)
         models.append(space.family.build(cfg).eval())
     predictions = {
         policy: _predict_all(space, models, profile, policy) for policy in sorted(policies)
     }
+    del models
     # One interleaved measurement of all of them, with the profile's anchors (some of its
-    # calibration models): every arch and anchor sees the same stretch of time.
+    # calibration models): every arch and anchor sees the same stretch of time. Fresh processes
+    # build them again (same seed), away from this one's hooked passes (bench/profile_context.py).
     anchors = pick_anchors(DeviceProfile.load(profile).anchors)
-    anchor_models = []
-    for anchor in anchors:
-        torch.manual_seed(0)
-        anchor_models.append(build_model(anchor.config).eval())
-    options = {"slices": 2, "runs_per_slice": 3} if quick else {}
+    configs = [space.to_config(arch) for arch, _ in archs] + [a.config for a in anchors]
+    slices = 2 if quick else 40
+    options = {"runs_per_slice": 3} if quick else {}
     start = time.perf_counter()
-    timed = measure_many(models + anchor_models, space.resolution, **options)
-    measured = [lat.median_ms for lat in timed[: len(models)]]
-    print(f"  measured {len(measured)} whole in {time.perf_counter() - start:.0f} s", flush=True)
+    timed = measure_many_in_processes(
+        configs,
+        space.resolution,
+        processes=free_core_processes(1, slices),
+        slices=slices,
+        **options,
+    )
+    measured = [lat.median_ms for lat in timed[: len(archs)]]
+    print(
+        f"  measured {len(measured)} whole in {time.perf_counter() - start:.0f} s "
+        f"({timed[0].processes} fresh processes)",
+        flush=True,
+    )
     base = None
     if anchors:
         base = compare_to_profile(
-            [a.ms for a in anchors], [t.median_ms for t in timed[len(models) :]]
+            [a.ms for a in anchors], [t.median_ms for t in timed[len(archs) :]]
         )
         print(
             f"  latencies now ×{base.factor:.3f} (±{100 * base.ci_rel:.1f}%, {base.anchors} "
             "anchors) those of the profile's time"
         )
-        _print_anchors([a.ms for a in anchors], [t.median_ms for t in timed[len(models) :]])
+        _print_anchors([a.ms for a in anchors], [t.median_ms for t in timed[len(archs) :]])
     else:
         print("  the profile has no anchors (made by an older archlab): no time-base figures")
     results = {}

@@ -121,3 +121,34 @@ def test_profile_device_times_the_blocks_of_a_space(tiny_space_path: Path) -> No
     assert anchor.ms > 0
     assert config_of(build_model(anchor.config), anchor.config["family"]) == anchor.config
     assert all(k.count("@") == 1 for k in profile.entries)
+
+
+def test_calibration_models_are_timed_in_fresh_processes(
+    tiny_space_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Not in the process that ran the hooked passes: the fit and the anchors use the figures of
+    ``measure_many_in_processes``, with the configs the anchors keep."""
+    import archlab.interleave
+    from archlab.latency import Latency, LatencyEnv
+
+    calls = []
+
+    def fake(configs: list, resolution: int, **kw: object) -> list[Latency]:
+        calls.append((configs, resolution, kw))
+        env = LatencyEnv("cpu", 1, 1, resolution)
+        return [Latency(10.0 + i, 0.1, 0.01, 0.01, 4, env) for i in range(len(configs))]
+
+    monkeypatch.setattr(archlab.interleave, "measure_many_in_processes", fake)
+    profile = profile_device(
+        str(tiny_space_path),
+        n_models=3,
+        n_calibration=2,
+        runs=2,
+        calibration_slices=6,
+        calibration_processes=2,
+    )
+    ((configs, resolution, kw),) = calls
+    assert resolution == 64 and kw["processes"] == 2 and kw["slices"] == 6
+    assert [a.config for a in profile.anchors] == configs
+    assert [a.ms for a in profile.anchors] == [10.0, 11.0]
+    assert profile.calibration.n_models == 2

@@ -394,7 +394,6 @@ def test_a_measured_study_is_not_resumed_with_predicted_latencies(
 def test_front_remeasurement_keeps_each_chunk_it_finished(
     tiny_space_path: Path, storage_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from archlab import interleave
     from archlab.latency import Latency, LatencyEnv
 
     profile = _tiny_profile(tiny_space_path, tmp_path / "cpu.json")
@@ -415,7 +414,7 @@ def test_front_remeasurement_keeps_each_chunk_it_finished(
         env = LatencyEnv("cpu", 1, 1, resolution)
         return [Latency(5.0, 0.1, 0.01, 0.01, 16, env, processes=2) for _ in configs]
 
-    monkeypatch.setattr(interleave, "measure_many_in_processes", fake)
+    monkeypatch.setattr(search_mod, "measure_many_in_processes", fake)
     monkeypatch.setattr(search_mod, "FRONT_CHUNK", 1)
     with pytest.raises(RuntimeError, match="machine lost"):
         run_search(spec)
