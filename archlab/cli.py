@@ -770,6 +770,14 @@ def profile_device(
         int, typer.Option(min=1, help="How many of them are measured whole to fit the calibration.")
     ] = 24,
     runs: Annotated[int, typer.Option(min=1, help="Hooked forward passes per architecture.")] = 30,
+    calibration_processes: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            help="Fresh processes timing the calibration models at once (each builds them all; "
+            "fewer on a board short of RAM). Default: one per free core.",
+        ),
+    ] = None,
     resolution: Annotated[
         int | None, typer.Option(help="Input resolution. Default: the space's.")
     ] = None,
@@ -791,6 +799,7 @@ def profile_device(
             runs=runs,
             seed=seed,
             resolution=resolution,
+            calibration_processes=calibration_processes,
             on_progress=console.print,
         )
     except (SpaceError, ValueError) as err:

@@ -308,10 +308,13 @@ def test_profile_device_then_predicted_search(
             "1",
             "--runs",
             "2",
+            "--calibration-processes",
+            "1",
         ],
     )
     assert made.exit_code == 0, made.output
     assert "distinct blocks" in made.output and json.loads(profile.read_text())["entries"]
+    assert "in 1 fresh process" in " ".join(made.output.split())  # rich wraps lines
     bad = runner.invoke(
         app,
         ["search", "--space", str(tiny_space_path), "--latency", "predicted", "--n-trials", "1"],
