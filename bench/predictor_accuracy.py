@@ -124,6 +124,7 @@ def evaluate(
         **options,
     )
     measured = [lat.median_ms for lat in timed[: len(archs)]]
+    anchors_now = [lat.median_ms for lat in timed[len(archs) :]]
     print(
         f"  measured {len(measured)} whole in {time.perf_counter() - start:.0f} s "
         f"({timed[0].processes} fresh processes)",
@@ -131,14 +132,12 @@ def evaluate(
     )
     base = None
     if anchors:
-        base = compare_to_profile(
-            [a.ms for a in anchors], [t.median_ms for t in timed[len(archs) :]]
-        )
+        base = compare_to_profile([a.ms for a in anchors], anchors_now)
         print(
             f"  latencies now ×{base.factor:.3f} (±{100 * base.ci_rel:.1f}%, {base.anchors} "
             "anchors) those of the profile's time"
         )
-        _print_anchors([a.ms for a in anchors], [t.median_ms for t in timed[len(archs) :]])
+        _print_anchors([a.ms for a in anchors], anchors_now)
     else:
         print("  the profile has no anchors (made by an older archlab): no time-base figures")
     results = {}

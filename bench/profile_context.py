@@ -32,7 +32,6 @@ import time
 from concurrent.futures import ProcessPoolExecutor
 from multiprocessing import get_context
 from pathlib import Path
-from typing import Any
 
 import torch
 
@@ -109,7 +108,7 @@ def main() -> None:
     print(describe_steal(ticks))
     print("way: per pair of runs, drift ×common, sd of per-model log ratios net of it, within ±10%")
     for way, runs_ in results.items():
-        pairs: list[Any] = [scatter(a, b) for a, b in itertools.combinations(runs_, 2)]
+        pairs = [scatter(a, b) for a, b in itertools.combinations(runs_, 2)]
         text = "; ".join(f"×{f:.3f} {sd:.3f} {w:.0%}" for f, sd, w in pairs)
         if pairs:
             sd = statistics.fmean(p[1] for p in pairs)
