@@ -15,12 +15,12 @@ import pandas as pd
 import streamlit as st
 from optuna.storages import BaseStorage
 
-from archlab import dashboard_data as dd
-from archlab import study_health
-from archlab.dashboard import storage_url
-from archlab.references import CACHE_NAME, References, cached_references, measure_references
-from archlab.report import ModelReport
-from archlab.storage import StorageError, study_dir
+from archlab.dashboard import data as dd
+from archlab.dashboard import health as study_health
+from archlab.dashboard.launch import storage_url
+from archlab.report.tables import ModelReport
+from archlab.search.references import CACHE_NAME, References, cached_references, measure_references
+from archlab.study.storage import StorageError, study_dir
 
 REFRESH_S = 5.0
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 import loaders
 import streamlit as st
 
-from archlab.dashboard import storage_url
-from archlab.storage import StorageError
+from archlab.dashboard.launch import storage_url
+from archlab.study.storage import StorageError
 
 st.set_page_config(page_title="archlab", page_icon=":material/insights:", layout="wide")
 

@@ -12,17 +12,17 @@ __version__ = "0.1.0"
 __all__ = ["SearchSpec", "build_model", "load_space", "measure", "run_search", "__version__"]
 
 if TYPE_CHECKING:
-    from archlab.measure import measure
+    from archlab.measurement.model import measure
     from archlab.models import build_model
-    from archlab.search import SearchSpec, run_search
+    from archlab.search.loop import SearchSpec, run_search
     from archlab.space import load_space
 
 _LAZY = {
     "build_model": "archlab.models",
     "load_space": "archlab.space",
-    "measure": "archlab.measure",
-    "run_search": "archlab.search",
-    "SearchSpec": "archlab.search",
+    "measure": "archlab.measurement.model",
+    "run_search": "archlab.search.loop",
+    "SearchSpec": "archlab.search.loop",
 }
 
 

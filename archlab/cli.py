@@ -15,7 +15,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from archlab.objectives import DEFAULT_OBJECTIVES, OBJECTIVES
+from archlab.study.objectives import DEFAULT_OBJECTIVES, OBJECTIVES
 
 app = typer.Typer(
     help="Hardware-aware architecture search over light-weight ViTs and CNN–transformer hybrids.",
@@ -105,7 +105,7 @@ def _quiet_optuna() -> None:
 
 
 def _frame_table(frame: Any, columns: list[str], title: str) -> Table:
-    from archlab.report import fmt_count
+    from archlab.report.tables import fmt_count
 
     table = Table(title=title, title_justify="left")
     for col in columns:
@@ -127,7 +127,7 @@ def _frame_table(frame: Any, columns: list[str], title: str) -> Table:
 
 
 def _print_front(study: Any, fmt: Fmt = Fmt.table) -> None:
-    from archlab.report import pareto_frame
+    from archlab.report.tables import pareto_frame
 
     front = pareto_frame(study)
     if fmt is Fmt.json:
@@ -151,7 +151,7 @@ def _print_front(study: Any, fmt: Fmt = Fmt.table) -> None:
 
 
 def _print_prediction_check(study: Any) -> None:
-    from archlab.report import prediction_check
+    from archlab.report.tables import prediction_check
 
     check = prediction_check(study)
     if check is None:
@@ -290,10 +290,16 @@ def search(
     """Search a space for the Pareto front of accuracy estimate vs. measured CPU latency."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 
-    from archlab.memory import parse_bytes
-    from archlab.search import SearchError, SearchResult, SearchSpec, resolve_sampler, run_search
+    from archlab.measurement.memory import parse_bytes
+    from archlab.search.loop import (
+        SearchError,
+        SearchResult,
+        SearchSpec,
+        resolve_sampler,
+        run_search,
+    )
     from archlab.space import SpaceError
-    from archlab.storage import StorageError, default_storage_url
+    from archlab.study.storage import StorageError, default_storage_url
 
     _quiet_optuna()
     try:
@@ -368,11 +374,11 @@ def search(
         result: SearchResult
         try:
             if workers > 1:
-                from archlab.worker import run_workers
+                from archlab.search.workers import run_workers
 
                 result = run_workers(spec, workers, on_progress=finished)
                 if spec.latency_mode == "predicted":
-                    from archlab.search import remeasure_study_front
+                    from archlab.search.loop import remeasure_study_front
 
                     remeasure_study_front(result.study, spec)
             else:
@@ -454,10 +460,10 @@ def worker(
 
     The space and every setting come from the study itself; only its name and storage are needed.
     """
-    from archlab.heartbeat import worker_id
+    from archlab.search.workers import run_worker
     from archlab.space import SpaceError
-    from archlab.storage import StorageError
-    from archlab.worker import run_worker
+    from archlab.study.heartbeat import worker_id
+    from archlab.study.storage import StorageError
 
     _quiet_optuna()
 
@@ -490,8 +496,8 @@ def worker(
 def _write_outputs(result: Any) -> Path:
     import yaml
 
-    from archlab.report import pareto_frame
-    from archlab.storage import study_dir
+    from archlab.report.tables import pareto_frame
+    from archlab.study.storage import study_dir
 
     out = study_dir(result.study.study_name)
     (out / "spec.yaml").write_text(yaml.safe_dump(result.stored_spec, sort_keys=False))
@@ -508,7 +514,7 @@ def pareto(
     format: Annotated[Fmt, typer.Option(help="table, json or csv.")] = Fmt.table,
 ) -> None:
     """Print the feasible Pareto front of a stored study."""
-    from archlab.storage import StorageError, load_study
+    from archlab.study.storage import StorageError, load_study
 
     _quiet_optuna()
     try:
@@ -527,7 +533,11 @@ def spaces(
     from archlab.space import SpaceError, list_spaces, load_space
 
     entries: list[dict[str, Any]] = []
-    for name in list_spaces():
+    names = list_spaces()
+    if not names:
+        _fail("no search spaces found: archlab's search_spaces/ folder is empty or missing")
+        return
+    for name in names:
         try:
             sp = load_space(name)
         except SpaceError as err:
@@ -639,8 +649,7 @@ def report(
 
     Modules, stages, fvcore vs thop, latency.
     """
-    from archlab import report_render
-
+    from archlab.report import render as report_render
     _quiet_optuna()
     options = _latency_options(batch, backend, memory_format, allocator)
     try:
@@ -711,8 +720,7 @@ def export(
     ] = True,
 ) -> None:
     """Write config.yaml, model.pt, model.onnx and report.md for a trial or a preset."""
-    from archlab import export as exporter
-
+    from archlab.report import export as exporter
     _quiet_optuna()
     if (preset is None) == (study is None) or (study is not None) != (trial is not None):
         _fail("give --study NAME --trial N (a trial), or --preset NAME (a preset)")
@@ -741,7 +749,7 @@ def dashboard(
     ] = "localhost",
 ) -> None:
     """Open the Pareto explorer (Streamlit) on the studies of a storage; Ctrl-C stops it."""
-    from archlab.dashboard import run_dashboard
+    from archlab.dashboard.launch import run_dashboard
 
     try:
         code = run_dashboard(storage, port, address)
@@ -784,7 +792,7 @@ def profile_device(
     seed: Annotated[int, typer.Option(help="Sampling seed.")] = 0,
 ) -> None:
     """Measure a device profile: in-context block latencies of a space plus a calibration."""
-    from archlab.profile import profile_device as run_profile
+    from archlab.predict.profile import profile_device as run_profile
     from archlab.space import SpaceError
 
     _quiet_optuna()

@@ -6,6 +6,7 @@ A space file (``search_spaces/<name>.yaml``) holds values only::
     description: LW PLG-ViT around 5M parameters
     resolution: 224                 # input size the space is searched at
     base: lw_plgvit_a               # preset the fixed part starts from (optional)
+    references: [lw_plgvit_a]       # presets trained beside the space's archs (optional)
     fixed: {ffn: ccf_plus}          # overrides of the base config (nested, like a config file)
     choices:                        # knob → list of values, or a {low, high, step} range
       stages.0.dim: [32, 48, 64]
@@ -31,6 +32,7 @@ import optuna
 import yaml
 
 from archlab.models import FAMILIES, Family, cfg_from_dict, cfg_to_dict, find_preset
+from archlab.resources import shipped_dir
 
 __all__ = [
     "Knob",
@@ -42,7 +44,7 @@ __all__ = [
     "SPACES_DIR",
 ]
 
-SPACES_DIR = Path(__file__).resolve().parent.parent / "search_spaces"
+SPACES_DIR = shipped_dir("search_spaces")
 Scalar = int | float | str | bool | None
 _MAX_GROUP_COMBINATIONS = 20_000
 
@@ -137,6 +139,7 @@ class SearchSpace:
     description: str = ""
     source: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
+    references: tuple[str, ...] = ()  # presets (any family) shown beside the space's archs
 
     def default(self) -> dict[str, Scalar]:
         """The arch made of every knob's first value (or range low)."""
@@ -396,8 +399,23 @@ def _base_config(source: str, data: dict[str, Any], family: Family) -> dict[str,
     return config
 
 
+def _references(source: str, data: dict[str, Any]) -> tuple[str, ...]:
+    names = data.get("references") or []
+    if not isinstance(names, list):
+        raise SpaceError(source, "references", "must be a list of preset names")
+    found = []
+    for name in names:
+        try:
+            found.append(find_preset(str(name))[1])
+        except KeyError as err:
+            raise SpaceError(source, "references", str(err.args[0])) from None
+    return tuple(found)
+
+
 def _from_mapping(data: dict[str, Any], source: str, name: str) -> SearchSpace:
-    allowed = {"family", "description", "resolution", "base", "fixed", "choices", "extra"}
+    allowed = {
+        "family", "description", "resolution", "base", "fixed", "choices", "extra", "references"
+    }  # fmt: skip
     unknown = sorted(set(data) - allowed)
     if unknown:
         raise SpaceError(source, unknown[0], f"unknown key; allowed keys: {sorted(allowed)}")
@@ -435,6 +453,7 @@ def _from_mapping(data: dict[str, Any], source: str, name: str) -> SearchSpace:
         str(data.get("description", "")),
         source,
         dict(data.get("extra") or {}),
+        _references(source, data),
     )
     _validate_combinations(space)
     return space

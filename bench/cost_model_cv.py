@@ -2,13 +2,13 @@
 
 For each device profile given (``archlab profile-device``; entries must record op and byte
 counts), five-fold cross-validation over its timed blocks: each fold is estimated by a model fitted
-on the others, both with the cost model (:mod:`archlab.cost_model`) and with the line in MACs alone
-that older profiles fall back to. Printed: median |error| and the share within ±10%, per model and
-per block class. Then, per architecture: each of the profile's calibration models (its anchors)
-is rebuilt and its blocks estimated by a cost model fitted without any of them, and the estimated
-sum is compared with the timed sum (:func:`archlab.cost_model.model_out_errors`): how well the
-cost model does on an architecture none of whose blocks were timed, which is what a search asks
-of it. Reads files and builds models: no timing, any machine.
+on the others, both with the cost model (:mod:`archlab.predict.cost_model`) and with the line in
+MACs alone that older profiles fall back to. Printed: median |error| and the share within ±10%, per
+model and per block class. Then, per architecture: each of the profile's calibration models (its
+anchors) is rebuilt and its blocks estimated by a cost model fitted without any of them, and the
+estimated sum is compared with the timed sum (:func:`archlab.predict.cost_model.model_out_errors`):
+how well the cost model does on an architecture none of whose blocks were timed, which is what a
+search asks of it. Reads files and builds models: no timing, any machine.
 
 Run: ``.venv/bin/python bench/cost_model_cv.py studies/profiles/plgvit.json [more.json ...]``.
 """
@@ -22,11 +22,11 @@ from pathlib import Path
 
 import torch
 
-from archlab.blocks import block_infos
-from archlab.cost_model import Sample, class_kind, cross_validated_errors, model_out_errors
+from archlab.measurement.blocks import block_infos
 from archlab.models import build_model
-from archlab.predictor import _line
-from archlab.profile import DeviceProfile
+from archlab.predict.cost_model import Sample, class_kind, cross_validated_errors, model_out_errors
+from archlab.predict.predictor import _line
+from archlab.predict.profile import DeviceProfile
 
 FOLDS = 5
 

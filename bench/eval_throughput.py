@@ -36,16 +36,16 @@ from typing import Any
 import optuna
 import torch
 
-from archlab.contention import describe_steal, machine_ticks
-from archlab.profile import profile_device
-from archlab.search import (
+from archlab.measurement.contention import describe_steal, machine_ticks
+from archlab.predict.profile import profile_device
+from archlab.search.loop import (
     SearchSpec,
     create_or_resume,
     remeasure_study_front,
     run_search,
     run_trials,
 )
-from archlab.worker import run_workers
+from archlab.search.workers import run_workers
 
 MODES = ("measured", "predicted", "estimated")
 TINY = Path(__file__).resolve().parent.parent / "tests" / "data" / "tiny_plgvit.yaml"

@@ -1,7 +1,8 @@
 """How repeatable are archlab's latencies? CV across processes, and rank stability of a space.
 
 Part 1: three PLG-ViT configs of about 0.3, 1 and 3 GMACs (S, M, L; MACs counted and printed) are
-measured in ``--processes`` separate Python processes (``archlab.allocator.measure_in_subprocess``:
+measured in ``--processes`` separate Python processes
+(``archlab.measurement.fresh_process.measure_in_subprocess``:
 a fresh interpreter each time, this process's allocator setting), at 1 and 2 threads, with
 
 * ``plain``: ``measure_latency`` per model, one after the other (3 warm-up passes, then runs until
@@ -15,10 +16,9 @@ latency moves from one run of archlab to the next. Beside it, the CV of each mod
 by S's from the same process: if the whole machine sped up or slowed down between processes, that
 ratio would stay put. Last, for the interleaved protocol, each median divided by the geometric mean
 of ``--anchors`` random architectures timed in the same run: the time base that
-``archlab.time_base`` uses to compare a measurement with a profile made at another time. Processes
-alternate between the protocols so drift hits both alike.
-``--allocators default,no-trim`` repeats part 1 under each glibc setting; ``--no-rank`` skips
-part 2.
+``archlab.predict.time_base`` uses to compare a measurement with a profile made at another time.
+Processes alternate between the protocols so drift hits both alike. ``--allocators default,no-trim``
+repeats part 1 under each glibc setting; ``--no-rank`` skips part 2.
 
 Part 2: the same ``--rank-n`` random architectures of ``--space`` are measured twice, in two
 separate processes per protocol (``--rank-protocols``), and the Spearman rank correlation of the
@@ -48,11 +48,12 @@ from typing import Any
 import torch
 from scipy.stats import spearmanr
 
-from archlab.allocator import ALLOCATORS, allocator_name, measure_in_subprocess
-from archlab.contention import describe_steal, machine_ticks
-from archlab.flops import count_macs
-from archlab.interleave import measure_many
-from archlab.latency import cpu_model
+from archlab.measurement.allocator import ALLOCATORS, allocator_name
+from archlab.measurement.contention import describe_steal, machine_ticks
+from archlab.measurement.flops import count_macs
+from archlab.measurement.fresh_process import measure_in_subprocess
+from archlab.measurement.interleave import measure_many
+from archlab.measurement.latency import cpu_model
 from archlab.models import FAMILIES, build_model, config_of
 from archlab.space import load_space
 
@@ -224,7 +225,8 @@ def print_cv(
                     # machine cancels here, an error of this model alone does not
                     ratios = [v / f for v, f in zip(values, medians[protocol][first])]
                     rel = 100 * _cv(ratios) if name != first else float("nan")
-                    # relative to the anchors timed beside it: the time base of archlab.time_base
+                    # relative to the anchors timed beside it: the time base of
+                    # archlab.predict.time_base
                     based = [v / f for v, f in zip(values, factors)]
                     anchored = 100 * _cv(based) if protocol == "interleaved" and factors else nan
                     rows.append((name, gmacs[name], t, allocator, protocol, med, cv, rel, anchored))
@@ -248,7 +250,7 @@ def print_cv(
         print(
             f"÷anchors: each median divided by the geometric mean of {len(anchors)} random "
             f"{args.space} archs timed in the same interleaved run (the time base of "
-            "archlab.time_base)"
+            "archlab.predict.time_base)"
         )
 
 
@@ -267,8 +269,8 @@ def main() -> None:
     parser.add_argument(
         "--allocators",
         default=None,
-        help="comma-separated allocator settings to compare (archlab.allocator.ALLOCATORS); "
-        "default: this process's",
+        help="comma-separated allocator settings to compare "
+        "(archlab.measurement.allocator.ALLOCATORS); default: this process's",
     )
     parser.add_argument(
         "--rank", action=argparse.BooleanOptionalAction, default=True, help="the rank part too"

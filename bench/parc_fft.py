@@ -19,7 +19,6 @@ import time
 
 import torch
 
-from archlab.latency import cpu_model
 from archlab.layers.parc import (
     FFT_MAX_SMALL_LENGTH,
     FFT_MIN_LENGTH,
@@ -27,6 +26,7 @@ from archlab.layers.parc import (
     ParCConv,
     parc_uses_fft,
 )
+from archlab.measurement.latency import cpu_model
 
 LENGTHS = (7, 14, 28, 40, 56, 80, 112)
 WIDTHS = (48, 96, 192)  # ParC-Net-S/-H halves span 48-216 channels

@@ -1,26 +1,26 @@
 """How good are predicted latencies? Predicted vs measured on random architectures of each space.
 
-For each space: a device profile (``archlab.profile.profile_device``; an existing one is reused with
-``--profile-dir``), then ``--n`` random architectures that the profile was not built from (other
-seeds) are predicted (``archlab.predictor.LatencyPredictor``, as a predicted-mode search uses it:
-blocks missing from the table are measured on demand in context and added to the table) and
-measured whole with the interleaved protocol, all of them in one run, in fresh processes (one per
-free core, ``measure_many_in_processes``), as a search re-measures its front. Blocks
-missing from the table are handled both ways a search can (``--missing-blocks``): estimated by the
-profile's cost model (``--unseen-blocks estimate``; first, from the profile as it was made), and
-measured on demand in context and added to the table. Both sets of predictions are compared with
-the same whole-model measurement. Printed per space and policy: the median absolute percentage
-error, the share of architectures within ±10%, the Spearman rank correlation, the median signed
-error, and how many blocks were measured on demand or estimated.
+For each space: a device profile (``archlab.predict.profile.profile_device``; an existing one is
+reused with ``--profile-dir``), then ``--n`` random architectures that the profile was not built
+from (other seeds) are predicted (``archlab.predict.predictor.LatencyPredictor``, as a
+predicted-mode search uses it: blocks missing from the table are measured on demand in context and
+added to the table) and measured whole with the interleaved protocol, all of them in one run, in
+fresh processes (one per free core, ``measure_many_in_processes``), as a search re-measures its
+front. Blocks missing from the table are handled both ways a search can (``--missing-blocks``):
+estimated by the profile's cost model (``--unseen-blocks estimate``; first, from the profile as it
+was made), and measured on demand in context and added to the table. Both sets of predictions are
+compared with the same whole-model measurement. Printed per space and policy: the median absolute
+percentage error, the share of architectures within ±10%, the Spearman rank correlation, the median
+signed error, and how many blocks were measured on demand or estimated.
 
 Each figure comes twice, by time base. ``now``: the whole-model latencies as measured. ``profile``:
 the same divided by how much slower the machine ran than when the profile was made, found by timing
 8 of the profile's calibration models (anchors) in the same interleaved run
-(:mod:`archlab.time_base`). On a shared VM the speed can drift by 20-30% within minutes, which
-moves every measurement alike; the ``profile`` rows show the predictor's own error without that
-common factor (the factor and its 95% interval are printed per space, and each anchor's ratio with
-the rank correlation of ratio and latency: a drift that slows large models more than small ones is
-not common to all, and the ``profile`` rows cannot remove it). Profiles made before anchors were
+(:mod:`archlab.predict.time_base`). On a shared VM the speed can drift by 20-30% within minutes,
+which moves every measurement alike; the ``profile`` rows show the predictor's own error without
+that common factor (the factor and its 95% interval are printed per space, and each anchor's ratio
+with the rank correlation of ratio and latency: a drift that slows large models more than small ones
+is not common to all, and the ``profile`` rows cannot remove it). Profiles made before anchors were
 recorded give ``now`` rows only.
 
 Figures are only meaningful on a quiet machine (check ``uptime``; the host's steal is printed).
@@ -42,13 +42,13 @@ import pandas as pd
 import torch
 from scipy.stats import spearmanr
 
-from archlab.contention import describe_steal, machine_ticks
-from archlab.interleave import free_core_processes, measure_many_in_processes
-from archlab.predictor import LatencyPredictor
-from archlab.profile import DeviceProfile, profile_device
+from archlab.measurement.contention import describe_steal, machine_ticks
+from archlab.measurement.interleave import free_core_processes, measure_many_in_processes
+from archlab.predict.predictor import LatencyPredictor
+from archlab.predict.profile import DeviceProfile, profile_device
+from archlab.predict.time_base import compare_to_profile, pick_anchors
 from archlab.space import list_spaces, load_space
-from archlab.storage import home
-from archlab.time_base import compare_to_profile, pick_anchors
+from archlab.study.storage import home
 
 TINY = Path(__file__).resolve().parent.parent / "tests" / "data" / "tiny_plgvit.yaml"
 POLICIES = {True: "measured", False: "estimated"}  # blocks the profile lacks: timed, or estimated

@@ -35,10 +35,14 @@ from pathlib import Path
 
 import torch
 
-from archlab.blocks import time_in_context_many
-from archlab.contention import describe_steal, machine_ticks
-from archlab.interleave import free_core_processes, measure_many, measure_many_in_processes
-from archlab.profile import _blocks_of, _sample_models
+from archlab.measurement.blocks import time_in_context_many
+from archlab.measurement.contention import describe_steal, machine_ticks
+from archlab.measurement.interleave import (
+    free_core_processes,
+    measure_many,
+    measure_many_in_processes,
+)
+from archlab.predict.profile import _blocks_of, _sample_models
 from archlab.space import load_space
 
 WAYS = ("in-profile", "fresh")

@@ -29,11 +29,11 @@ import numpy as np
 import pandas as pd
 import torch
 
-from archlab.estimates import estimate_accuracy
-from archlab.flops import count_macs, count_params
-from archlab.proxies import PROXIES
+from archlab.estimate.estimates import estimate_accuracy
+from archlab.estimate.proxies import PROXIES
+from archlab.estimate.training import TrainSpec
+from archlab.measurement.flops import count_macs, count_params
 from archlab.space import SearchSpace, list_spaces, load_space
-from archlab.training import TrainSpec
 
 ESTIMATES = (*PROXIES, "params", "macs")
 

@@ -9,7 +9,8 @@ estimate at 64 px, maximised, against parameters, minimised; ``--objectives`` pi
 objective function.
 
 Hypervolume uses one reference point per space for all runs: per objective, the worst value any
-run found, moved out by 10% of the observed range (:func:`archlab.hypervolume.nadir_reference`).
+run found, moved out by 10% of the observed range
+(:func:`archlab.study.hypervolume.nadir_reference`).
 Printed: the mean (± std over seeds) hypervolume of each sampler after 25, 50, 100, 200 and 300
 trials, as a ratio to random search's at 300 trials of the same seed, and whether the default
 sampler reaches random search's 300-trial hypervolume within 100 trials, per seed. Pruned trials
@@ -30,12 +31,12 @@ import numpy as np
 import optuna
 import torch
 
-from archlab.estimates import ESTIMATES, estimate_accuracy
-from archlab.flops import count_macs, count_params
-from archlab.hypervolume import hypervolume, nadir_reference, to_minimization
-from archlab.objectives import get_objectives
-from archlab.search import SearchSpec, make_sampler, resolve_sampler, seed_corners
+from archlab.estimate.estimates import ESTIMATES, estimate_accuracy
+from archlab.measurement.flops import count_macs, count_params
+from archlab.search.loop import SearchSpec, make_sampler, resolve_sampler, seed_corners
 from archlab.space import SearchSpace, load_space
+from archlab.study.hypervolume import hypervolume, nadir_reference, to_minimization
+from archlab.study.objectives import get_objectives
 
 CHECKPOINTS = (25, 50, 100, 200)  # trial counts at which hypervolumes are compared (+ the last)
 CHEAP = ("naswot", "synflow", "grad_norm", "params", "macs")

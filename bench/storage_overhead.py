@@ -33,9 +33,9 @@ import torch
 from optuna.storages import BaseStorage, JournalStorage, RDBStorage
 from optuna.storages.journal import JournalFileBackend
 
-from archlab.latency import cpu_model
+from archlab.measurement.latency import cpu_model
 from archlab.space import SearchSpace, load_space
-from archlab.storage import open_storage
+from archlab.study.storage import open_storage
 
 SAMPLERS: dict[str, Callable[[], optuna.samplers.BaseSampler]] = {
     "nsga2": lambda: optuna.samplers.NSGAIISampler(population_size=24, seed=0),

@@ -48,9 +48,9 @@ class DashboardStudy:
 def dashboard_study(tmp_path_factory: pytest.TempPathFactory) -> DashboardStudy:
     """A tiny real search for the dashboard tests: 4 trials of the tiny space, the third failing
     (a simulated out-of-memory), plus one published variant measured at the study's resolution."""
-    import archlab.search as search
-    from archlab.references import measure_references
-    from archlab.storage import study_dir
+    import archlab.search.loop as search
+    from archlab.search.references import measure_references
+    from archlab.study.storage import study_dir
 
     root = tmp_path_factory.mktemp("dashboard")
     url = f"sqlite:///{root / 'dashboard.db'}"

@@ -2,13 +2,13 @@ from __future__ import annotations
 
 import pytest
 
-from archlab.allocator import (
+from archlab.measurement.allocator import (
     ALLOCATORS,
     allocator_env,
     allocator_name,
     describe_allocator,
-    measure_in_subprocess,
 )
+from archlab.measurement.fresh_process import measure_in_subprocess
 
 
 def test_allocator_names_map_to_glibc_tunables() -> None:
@@ -46,12 +46,12 @@ def test_measurement_in_a_fresh_process_records_its_allocator(tiny_space_path: o
 def test_a_failing_child_is_a_value_error(monkeypatch: pytest.MonkeyPatch) -> None:
     import subprocess
 
-    from archlab import allocator
+    from archlab.measurement import fresh_process
 
     def child(*args: object, **kwargs: object) -> subprocess.CompletedProcess[str]:
         return subprocess.CompletedProcess([], 0, '{"error": "KeyError: no such preset"}\n', "")
 
-    monkeypatch.setattr(allocator.subprocess, "run", child)
+    monkeypatch.setattr(fresh_process.subprocess, "run", child)
     with pytest.raises(ValueError, match="fresh process failed: KeyError: no such preset"):
         measure_in_subprocess([{"preset": "nope"}], 64)
     with pytest.raises(ValueError, match="unknown protocol"):
@@ -64,7 +64,7 @@ def test_the_child_reports_its_error_as_json(
     import io
     import json
 
-    from archlab import allocator
+    from archlab.measurement import child
 
     job = {
         "configs": [{"preset": "nope"}],
@@ -73,6 +73,6 @@ def test_the_child_reports_its_error_as_json(
         "seed": 0,
         "options": {},
     }
-    monkeypatch.setattr(allocator.sys, "stdin", io.StringIO(json.dumps(job)))
-    allocator._main()
+    monkeypatch.setattr(child.sys, "stdin", io.StringIO(json.dumps(job)))
+    child.main()
     assert "unknown preset 'nope'" in json.loads(capsys.readouterr().out)["error"]

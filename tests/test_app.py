@@ -23,8 +23,8 @@ from streamlit.testing.v1 import AppTest
 from typer.testing import CliRunner
 
 from archlab.cli import app as cli_app
-from archlab.dashboard import STORAGE_ENV, dashboard_command
-from archlab.storage import load_study
+from archlab.dashboard.launch import STORAGE_ENV, dashboard_command
+from archlab.study.storage import load_study
 
 APP = Path(__file__).resolve().parent.parent / "app" / "streamlit_app.py"
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
@@ -188,7 +188,7 @@ def test_live_refresh_reruns_the_page_without_error(study_env: Any, page: str) -
 def test_measure_button_adds_the_missing_presets(
     study_env: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import archlab.references as references
+    import archlab.search.references as references
 
     home = tmp_path / "studies"  # a copy: the other tests keep their one measured preset
     shutil.copytree(study_env.home, home)
@@ -258,7 +258,7 @@ def test_empty_storage_says_how_to_start(
 def test_study_without_finished_trials_is_explained(
     tiny_space_path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from archlab.search import SearchSpec, create_or_resume
+    from archlab.search.loop import SearchSpec, create_or_resume
 
     url = f"sqlite:///{tmp_path / 'new.db'}"
     create_or_resume(SearchSpec(space=str(tiny_space_path), storage=url, study_name="new"))

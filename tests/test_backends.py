@@ -4,7 +4,7 @@ import pytest
 import torch
 from torch import nn
 
-from archlab.backends import check_options, prepare
+from archlab.measurement.backends import check_options, prepare
 
 
 def _net() -> nn.Module:

@@ -4,7 +4,7 @@ import pytest
 import torch
 from torch import nn
 
-from archlab.blocks import (
+from archlab.measurement.blocks import (
     block_infos,
     block_key,
     block_names,
@@ -14,7 +14,7 @@ from archlab.blocks import (
     time_in_context,
     time_in_context_many,
 )
-from archlab.flops import count_params
+from archlab.measurement.flops import count_params
 from archlab.models import FAMILIES
 from archlab.space import load_space
 

@@ -6,10 +6,10 @@ import pandas as pd
 import pytest
 import torch
 
-from archlab.blocks import ContextTiming, block_names
-from archlab.breakdown import REMAINDER, add_latency, module_timing, stage_table
-from archlab.flops import count_macs, count_params
-from archlab.report import module_table
+from archlab.measurement.blocks import ContextTiming, block_names
+from archlab.measurement.flops import count_macs, count_params
+from archlab.report.breakdown import REMAINDER, add_latency, module_timing, stage_table
+from archlab.report.tables import module_table
 from archlab.space import load_space
 
 

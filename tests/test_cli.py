@@ -113,7 +113,7 @@ def test_report_json_has_documented_keys() -> None:
     assert data["published"]["name"] == "LW-PLG-ViT-R" and data["reconstructed"] is True
     assert data["latency_ms"] > 0 and data["unsupported_ops"] == {}
     from archlab import build_model
-    from archlab.flops import count_params
+    from archlab.measurement.flops import count_params
 
     assert count_params(build_model(data["config"])) == data["params"]
 
@@ -188,7 +188,7 @@ def _tiny_config(tiny_space_path: Path, tmp_path: Path) -> Path:
 def test_report_of_a_study_trial_with_figure_and_files(
     tiny_space_path: Path, archlab_home: Path, tmp_path: Path
 ) -> None:
-    from archlab.search import SearchSpec, run_search
+    from archlab.search.loop import SearchSpec, run_search
 
     run_search(
         SearchSpec(
@@ -262,8 +262,8 @@ def test_all_presets_writes_the_reproduction_report(
 ) -> None:
     import dataclasses
 
-    from archlab import report_render
     from archlab.models import FAMILIES, Preset
+    from archlab.report import render as report_render
     from archlab.space import load_space
 
     space = load_space(tiny_space_path)

@@ -4,8 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from archlab import contention
-from archlab.contention import (
+from archlab.measurement import contention
+from archlab.measurement.contention import (
     ContentionGuard,
     CpuSnapshot,
     foreign_cores,

@@ -12,7 +12,9 @@ import pytest
 import torch
 from torch import nn
 
-from archlab.cost_model import (
+from archlab.layers.attention import attend
+from archlab.measurement.fast_macs import count_macs_with_blocks
+from archlab.predict.cost_model import (
     MIN_PER_CLASS,
     BlockFeatures,
     CostModel,
@@ -20,10 +22,8 @@ from archlab.cost_model import (
     cross_validated_errors,
     model_out_errors,
 )
-from archlab.fast_macs import count_macs_with_blocks
-from archlab.layers.attention import attend
-from archlab.predictor import LatencyPredictor
-from archlab.profile import Calibration, DeviceProfile, block_entry, current_setup
+from archlab.predict.predictor import LatencyPredictor
+from archlab.predict.profile import Calibration, DeviceProfile, block_entry, current_setup
 from archlab.space import load_space
 
 TRUE = np.array([0.02, 0.01, 0.3, 0.5, 0.05])  # ms per MMAC, op, MB written, M scores, call

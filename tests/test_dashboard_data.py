@@ -13,13 +13,14 @@ import pandas as pd
 import pytest
 import yaml
 
-import archlab.references as references
-from archlab import dashboard_data as dd
-from archlab import figures, study_health
+import archlab.search.references as references
+from archlab.dashboard import data as dd
+from archlab.dashboard import figures
+from archlab.dashboard import health as study_health
+from archlab.estimate.reduced import reduce_cfg
 from archlab.models import cfg_to_dict, find_preset
-from archlab.reduced import reduce_cfg
 from archlab.space import load_space
-from archlab.storage import StorageError, open_storage, study_dir
+from archlab.study.storage import StorageError, open_storage, study_dir
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 

@@ -7,7 +7,7 @@ import pytest
 import torch
 from PIL import Image
 
-from archlab.data import load_data, load_digits, load_image_folder, to_input
+from archlab.estimate.data import load_data, load_digits, load_image_folder, to_input
 
 
 def _write_pngs(root: Path, counts: dict[str, int], size: int = 10) -> None:

@@ -12,10 +12,10 @@ from typer.testing import CliRunner
 
 import archlab
 from archlab.cli import app
-from archlab.export import ExportError, ExportResult, export_trial, pick_name
-from archlab.search import SearchSpec, run_search
+from archlab.report.export import ExportError, ExportResult, export_trial, pick_name
+from archlab.search.loop import SearchSpec, run_search
 from archlab.space import load_space
-from archlab.storage import load_study
+from archlab.study.storage import load_study
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 runner = CliRunner()

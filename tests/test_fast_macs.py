@@ -10,16 +10,16 @@ import torch.nn.functional as F
 from fvcore.nn.flop_count import _DEFAULT_SUPPORTED_OPS
 from torch import nn
 
-import archlab.fast_macs as fast_macs
-from archlab.fast_macs import (
+import archlab.measurement.fast_macs as fast_macs
+from archlab.layers.parc import ParCMixer
+from archlab.measurement.fast_macs import (
     MAC_FORMULAS,
     UncountedOpError,
     count_macs_fast,
     count_macs_with_blocks,
 )
-from archlab.flops import EXTRA_MAC_HANDLES, count_macs
-from archlab.layers.parc import ParCMixer
-from archlab.memory import peak_memory
+from archlab.measurement.flops import EXTRA_MAC_HANDLES, count_macs
+from archlab.measurement.memory import peak_memory
 from archlab.models import build_model
 from archlab.space import list_spaces, load_space
 
@@ -248,7 +248,7 @@ def test_a_model_on_the_meta_device_counts_the_same() -> None:
 
 @pytest.mark.parametrize("name", ["plgvit", "mobileformer"])
 def test_blocks_and_their_macs_come_from_the_same_pass(name: str, no_fallback: None) -> None:
-    from archlab.blocks import block_infos
+    from archlab.measurement.blocks import block_infos
 
     space = load_space(name)
     torch.manual_seed(0)

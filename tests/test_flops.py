@@ -5,8 +5,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from archlab.flops import count_macs, count_params, count_thop_macs
 from archlab.layers import GRN
+from archlab.measurement.flops import count_macs, count_params, count_thop_macs
 from archlab.models import FAMILIES, build_model
 
 

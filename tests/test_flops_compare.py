@@ -4,8 +4,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from archlab.flops import count_macs, count_thop_macs
-from archlab.flops_compare import compare_counters
+from archlab.measurement.flops import count_macs, count_thop_macs
+from archlab.measurement.flops_compare import compare_counters
 
 
 class _Norm(nn.LayerNorm):  # a subclass: thop has no rule for it

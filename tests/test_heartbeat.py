@@ -6,8 +6,8 @@ from pathlib import Path
 import optuna
 import pytest
 
-from archlab.heartbeat import heartbeat_interval
-from archlab.storage import StorageError, open_storage
+from archlab.study.heartbeat import heartbeat_interval
+from archlab.study.storage import StorageError, open_storage
 
 TrialState = optuna.trial.TrialState
 

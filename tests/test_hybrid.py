@@ -10,7 +10,8 @@ import pytest
 import torch
 from torch import nn
 
-from archlab.flops import MacCount, count_macs, count_params
+from archlab.estimate.reduced import reduce_cfg
+from archlab.measurement.flops import MacCount, count_macs, count_params
 from archlab.models import FAMILIES, build_model, cfg_from_dict, cfg_to_dict
 from archlab.models.hybrid import (
     MIXERS,
@@ -21,7 +22,6 @@ from archlab.models.hybrid import (
     head_width,
     plg_heads,
 )
-from archlab.reduced import reduce_cfg
 from archlab.space import SPACES_DIR, load_space, load_space_text
 
 SMALL = 64  # input size of the small models: stage maps 16, 8, 4, 2

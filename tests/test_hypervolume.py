@@ -6,7 +6,7 @@ import numpy as np
 import optuna
 import pytest
 
-from archlab.hypervolume import (
+from archlab.study.hypervolume import (
     REFERENCE_TRIALS,
     hypervolume,
     nadir_reference,

@@ -7,8 +7,8 @@ import pytest
 import torch
 from torch import nn
 
-from archlab.interleave import measure_many, measure_many_in_processes
-from archlab.latency import Latency, LatencyEnv, combine_processes
+from archlab.measurement.interleave import measure_many, measure_many_in_processes
+from archlab.measurement.latency import Latency, LatencyEnv, combine_processes
 from archlab.space import load_space
 
 

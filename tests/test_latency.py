@@ -4,7 +4,7 @@ import pytest
 import torch
 from torch import nn
 
-from archlab.latency import measure_latency, median_ci
+from archlab.measurement.latency import measure_latency, median_ci
 
 
 def test_median_ci_brackets_the_median() -> None:
@@ -88,8 +88,7 @@ def test_unknown_backend_is_a_value_error() -> None:
 
 
 def test_contaminated_slices_are_run_again(monkeypatch: pytest.MonkeyPatch) -> None:
-    from archlab import contention
-
+    from archlab.measurement import contention
     loads = iter([5.0, 0.0] * 100)  # every slice: first attempt disturbed, retry clean
 
     def foreign(before: object, after: object) -> float:
@@ -109,7 +108,7 @@ def test_contaminated_slices_are_run_again(monkeypatch: pytest.MonkeyPatch) -> N
 
 
 def test_latency_round_trips_through_a_dict() -> None:
-    from archlab.latency import Latency
+    from archlab.measurement.latency import Latency
 
     lat = measure_latency(nn.Identity(), 8, min_runs=3, max_runs=3)
     assert Latency.from_dict(lat.as_dict()) == lat

@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch import nn
 
-from archlab.memory import parse_bytes, peak_memory
+from archlab.measurement.memory import parse_bytes, peak_memory
 from archlab.space import load_space
 
 
@@ -47,7 +47,11 @@ def test_peak_grows_with_resolution_and_is_repeatable() -> None:
 
 
 def test_memory_events_alone_give_the_full_profiles_peak(tiny_space_path: Path) -> None:
-    from archlab.memory import _activation_peak, _full_profile_memory_events, _memory_events
+    from archlab.measurement.memory import (
+        _activation_peak,
+        _full_profile_memory_events,
+        _memory_events,
+    )
 
     space = load_space(str(tiny_space_path))
     torch.manual_seed(0)

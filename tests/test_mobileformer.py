@@ -9,7 +9,7 @@ import pytest
 import torch
 from torch import nn
 
-from archlab.flops import MacCount, count_macs, count_params
+from archlab.measurement.flops import MacCount, count_macs, count_params
 from archlab.models import build_model, cfg_from_dict, cfg_to_dict
 from archlab.models.mobileformer import (
     PRESETS,

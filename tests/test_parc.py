@@ -6,9 +6,9 @@ import pytest
 import torch
 from torch import nn
 
-from archlab.flops import MacCount, count_macs, count_params
 from archlab.layers import ParCConv, ParCMixer, ParCPosEmbed, parc_uses_fft, resize_meta
 from archlab.layers.parc import FFT_MAX_SMALL_LENGTH, FFT_MIN_LENGTH, FFT_MIN_LENGTH_DENSE
+from archlab.measurement.flops import MacCount, count_macs, count_params
 from archlab.models import build_model, cfg_from_dict, config_of
 from archlab.models.parc import (
     PRESETS,

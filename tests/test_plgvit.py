@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from archlab.flops import count_macs, count_params
+from archlab.measurement.flops import count_macs, count_params
 from archlab.models import build_model, cfg_from_dict, config_of
 from archlab.models.plgvit import (
     PRESETS,

@@ -5,10 +5,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from archlab.blocks import ContextTiming, block_infos
-from archlab.fast_macs import count_macs_with_blocks
-from archlab.predictor import MIN_SAMPLES, LatencyPredictor
-from archlab.profile import BlockEntry, Calibration, DeviceProfile, current_setup
+from archlab.measurement.blocks import ContextTiming, block_infos
+from archlab.measurement.fast_macs import count_macs_with_blocks
+from archlab.predict.predictor import MIN_SAMPLES, LatencyPredictor
+from archlab.predict.profile import BlockEntry, Calibration, DeviceProfile, current_setup
 from archlab.space import load_space
 
 
@@ -97,7 +97,7 @@ def test_blocks_measured_on_demand_are_rescaled_to_the_table_time_base(
         assert set(names) == {b.name for b in infos}  # every block is timed, not only the missing
         return ContextTiming(sum(slow.values()), slow, 4)
 
-    monkeypatch.setattr("archlab.predictor.time_in_context", fake_timing)
+    monkeypatch.setattr("archlab.predict.predictor.time_in_context", fake_timing)
     pred = LatencyPredictor(path, save=False).predict(tiny_model, 64)
     assert pred.measured_on_demand == 1
     assert pred.blocks_ms == pytest.approx(sum(table[b.key] for b in infos[1:]) + 4.0)

@@ -7,8 +7,8 @@ import pytest
 import torch
 from torch import nn
 
-from archlab.estimates import reduced_model
-from archlab.proxies import (
+from archlab.estimate.estimates import reduced_model
+from archlab.estimate.proxies import (
     PROXIES,
     _agreements,
     compute_proxies,

@@ -5,9 +5,9 @@ import dataclasses
 import pytest
 import torch
 
-from archlab.estimates import reduced_model
+from archlab.estimate.estimates import reduced_model
+from archlab.estimate.reduced import reduce_cfg
 from archlab.models import FAMILIES
-from archlab.reduced import reduce_cfg
 from archlab.space import list_spaces, load_space
 
 

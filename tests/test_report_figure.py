@@ -5,7 +5,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from archlab.report_figure import save_stage_figure
+from archlab.report.figure import save_stage_figure
 
 _STAGES = pd.DataFrame(
     {

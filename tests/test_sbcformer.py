@@ -9,8 +9,8 @@ import pytest
 import torch
 from torch import nn
 
-from archlab.flops import MacCount, count_macs, count_params
 from archlab.layers import InvertedResidual, MAttnLayer, OffsetBias
+from archlab.measurement.flops import MacCount, count_macs, count_params
 from archlab.models import FAMILIES, build_model, cfg_from_dict, cfg_to_dict
 from archlab.models.sbcformer import (
     PRESETS,

@@ -6,11 +6,11 @@ from pathlib import Path
 import optuna
 import pytest
 
-import archlab.search as search_mod
-from archlab.report import pareto_frame, prediction_check, trials_frame
-from archlab.search import SearchError, SearchSpec, run_search
+import archlab.search.loop as search_mod
+from archlab.report.tables import pareto_frame, prediction_check, trials_frame
+from archlab.search.loop import SearchError, SearchSpec, run_search
 from archlab.space import load_space
-from archlab.storage import StorageError, load_study, open_storage
+from archlab.study.storage import StorageError, load_study, open_storage
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
@@ -172,7 +172,7 @@ def test_missing_study_lists_existing(tiny_space_path: Path, storage_url: str) -
 
 
 def _tiny_profile(tiny_space_path: Path, path: Path) -> Path:
-    from archlab.profile import profile_device
+    from archlab.predict.profile import profile_device
 
     profile_device(
         str(tiny_space_path), n_models=2, n_calibration=2, runs=2, calibration_slices=1
@@ -232,7 +232,7 @@ def test_anchors_are_only_timed_on_the_profile_s_own_setup(
 
 
 def test_front_is_remeasured_in_one_process_per_free_core(monkeypatch: pytest.MonkeyPatch) -> None:
-    from archlab.search import remeasure_processes
+    from archlab.search.loop import remeasure_processes
 
     monkeypatch.setattr("os.cpu_count", lambda: 8)
     assert remeasure_processes(SearchSpec(remeasure_slices=8)) == 8
@@ -246,7 +246,7 @@ def test_unseen_blocks_policy_estimates_or_measures(
     tiny_space_path: Path, storage_url: str, tmp_path: Path
 ) -> None:
     """A one-model profile lacks most blocks: "estimate" predicts them without timing any."""
-    from archlab.profile import DeviceProfile, profile_device
+    from archlab.predict.profile import DeviceProfile, profile_device
 
     path = tmp_path / "cpu.json"
     profile_device(
@@ -394,7 +394,7 @@ def test_a_measured_study_is_not_resumed_with_predicted_latencies(
 def test_front_remeasurement_keeps_each_chunk_it_finished(
     tiny_space_path: Path, storage_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from archlab.latency import Latency, LatencyEnv
+    from archlab.measurement.latency import Latency, LatencyEnv
 
     profile = _tiny_profile(tiny_space_path, tmp_path / "cpu.json")
     spec = _spec(

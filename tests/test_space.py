@@ -154,7 +154,7 @@ def test_sampling_a_shipped_space_never_gives_an_impossible_arch(name: str) -> N
 
 
 def test_corners_put_every_numeric_knob_at_its_low_and_high_end(tiny_space_path: Path) -> None:
-    from archlab.flops import count_params
+    from archlab.measurement.flops import count_params
 
     space = load_space(tiny_space_path)
     small, large = space.corners()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from archlab.flops import count_macs
+from archlab.measurement.flops import count_macs
 from archlab.space import list_spaces, load_space
 
 SEEDS = range(100, 105)

@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import pytest
 
-from archlab.profile import Anchor
-from archlab.time_base import compare_to_profile, pick_anchors
+from archlab.predict.profile import Anchor
+from archlab.predict.time_base import compare_to_profile, pick_anchors
 
 
 def test_a_common_slowdown_is_recovered_exactly() -> None:

@@ -8,10 +8,10 @@ import torch
 from PIL import Image
 from torch import nn
 
-from archlab.data import load_digits, load_image_folder, to_input
-from archlab.estimates import estimate_accuracy, reduced_model
+from archlab.estimate.data import load_digits, load_image_folder, to_input
+from archlab.estimate.estimates import estimate_accuracy, reduced_model
+from archlab.estimate.training import TrainSpec, recalibrate_batchnorm, short_train
 from archlab.space import load_space
-from archlab.training import TrainSpec, recalibrate_batchnorm, short_train
 
 
 def test_short_training_on_digits_runs_and_is_reproducible(tiny_space_path: Path) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import loaders
 import streamlit as st
 
-from archlab import dashboard_data as dd
+from archlab.dashboard import data as dd
 
 st.title("Compare trials")
 

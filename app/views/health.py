@@ -5,8 +5,9 @@ from __future__ import annotations
 import loaders
 import streamlit as st
 
-from archlab import dashboard_data as dd
-from archlab import figures, study_health
+from archlab.dashboard import data as dd
+from archlab.dashboard import figures
+from archlab.dashboard import health as study_health
 
 st.title("Study health")
 

@@ -8,10 +8,10 @@ import loaders
 import pandas as pd
 import streamlit as st
 
-from archlab import dashboard_data as dd
-from archlab import figures
-from archlab.references import References
-from archlab.report import fmt_count
+from archlab.dashboard import data as dd
+from archlab.dashboard import figures
+from archlab.report.tables import fmt_count
+from archlab.search.references import References
 
 st.title("Pareto explorer")
 

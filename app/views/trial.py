@@ -7,9 +7,9 @@ import pandas as pd
 import streamlit as st
 import yaml
 
-from archlab import dashboard_data as dd
-from archlab import figures
-from archlab.report import ModelReport, fmt_count
+from archlab.dashboard import data as dd
+from archlab.dashboard import figures
+from archlab.report.tables import ModelReport, fmt_count
 
 st.title("Trial")
 

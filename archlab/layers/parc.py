@@ -19,7 +19,7 @@ first L taps), so one model runs at several resolutions. Two implementations giv
 ``impl="auto"`` picks by length with thresholds measured by ``bench/parc_fft.py`` (see
 :func:`parc_uses_fft`).
 The kernel spectrum is recomputed on every forward (it is C·L·log L work, counted by
-``archlab.flops``) rather than cached, so training and inference run the same code.
+``archlab.measurement.flops``) rather than cached, so training and inference run the same code.
 """
 
 from __future__ import annotations

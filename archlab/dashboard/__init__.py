@@ -1,0 +1,1 @@
+"""What the Streamlit dashboard shows, as plain data and figures, and how it is launched."""

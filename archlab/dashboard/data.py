@@ -1,0 +1,479 @@
+"""What the dashboard shows, as plain data: the studies of a storage, one study's trials, the
+Pareto front on any two metrics, a trial's config and report, and comparisons of trials.
+
+No Streamlit here: the app (``app/``) caches these results and lays them out. A study is read with
+:func:`load_study_data` and cached on :func:`study_stamp`, a cheap fingerprint (trials per state
+and the last completion time) that changes whenever a running search finishes a trial.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import optuna
+import pandas as pd
+import torch
+import yaml
+from optuna.storages import BaseStorage, RDBStorage
+from torch import nn
+
+from archlab.report.tables import ModelReport, fmt_count, model_report, trials_frame
+from archlab.space import SearchSpace, load_space_text
+from archlab.study.objectives import OBJECTIVES
+from archlab.study.storage import STARTED_STATES, StorageError, default_storage_url, open_storage
+
+__all__ = [
+    "METRICS",
+    "STATUSES",
+    "StudyData",
+    "build_trial_model",
+    "config_diff",
+    "front_2d",
+    "load_study_data",
+    "marginal_gains",
+    "metrics_table",
+    "objective_label",
+    "open_dashboard_storage",
+    "study_rows",
+    "study_space",
+    "study_stamp",
+    "trial_config",
+    "trial_file_stem",
+    "trial_markdown",
+    "trial_report",
+]
+
+_LABELS = {
+    "latency_ms": "latency (ms, median)",
+    "naswot": "accuracy estimate: NASWOT score",
+    "synflow": "accuracy estimate: log synflow",
+    "grad_norm": "accuracy estimate: gradient norm",
+    "val_acc": "accuracy estimate: short-training val. accuracy",
+    "macs": "MACs",
+    "params": "parameters",
+}
+#: Metrics a trial may store that can go on an axis: name → (direction, axis label). The
+#: objectives' metrics, latency first, then the accuracy estimates, then the costs.
+METRICS: dict[str, tuple[str, str]] = {
+    o.metric: (o.direction, _LABELS.get(o.metric, o.description))
+    for o in sorted(
+        OBJECTIVES.values(), key=lambda o: (o.metric != "latency_ms", o.direction == "minimize")
+    )
+}
+#: Metrics that estimate accuracy (higher is better), in the order the dashboard prefers them.
+ACCURACY_METRICS = ("naswot", "synflow", "grad_norm", "val_acc")
+#: How a trial is shown: a finished trial within or over the latency target, or one that stopped.
+STATUSES = ("feasible", "infeasible", "pruned", "failed", "running")
+_STATE_STATUS = {"PRUNED": "pruned", "FAIL": "failed", "RUNNING": "running", "WAITING": "running"}
+_TRIAL_STATES = ("COMPLETE", "PRUNED", "FAIL", "RUNNING", "WAITING")
+
+
+def open_dashboard_storage(url: str | None) -> BaseStorage:
+    """Open a storage for reading, refusing to create a SQLite file that is not there.
+
+    Raises:
+        StorageError: malformed URL, unreachable server, or a SQLite file that does not exist.
+    """
+    url = url or default_storage_url()
+    if url.startswith("sqlite:///") and not Path(url[len("sqlite:///") :]).is_file():
+        raise StorageError(
+            f"no SQLite file at {url[len('sqlite:///') :]}; run `archlab search` first "
+            "or pass the right --storage URL"
+        )
+    return open_storage(url)
+
+
+def _state_counts(storage: BaseStorage, study_id: int) -> tuple[dict[str, int], str | None]:
+    """Trials per state and the last completion time, by one SQL query where possible."""
+    if isinstance(storage, RDBStorage):
+        from sqlalchemy import text
+
+        query = text(
+            "SELECT state, COUNT(*), MAX(datetime_complete) FROM trials "
+            "WHERE study_id = :study_id GROUP BY state"
+        )
+        try:
+            with storage.engine.connect() as conn:
+                rows = conn.execute(query, {"study_id": study_id}).all()
+            last = max((str(r[2]) for r in rows if r[2] is not None), default=None)
+            return {str(getattr(r[0], "name", r[0])): int(r[1]) for r in rows}, last
+        except Exception:  # another schema: fall back to loading the trials
+            pass
+    trials = storage.get_all_trials(study_id, deepcopy=False)
+    counts: dict[str, int] = {}
+    for t in trials:
+        counts[t.state.name] = counts.get(t.state.name, 0) + 1
+    done = [t.datetime_complete for t in trials if t.datetime_complete is not None]
+    return counts, str(max(done)) if done else None
+
+
+def study_stamp(storage: BaseStorage, name: str) -> tuple[Any, ...]:
+    """A fingerprint of a study's trials that changes when a trial starts or finishes.
+
+    Raises:
+        StorageError: no study of that name.
+    """
+    try:
+        study_id = storage.get_study_id_from_name(name)
+    except KeyError:
+        raise StorageError(f"no study {name!r} in this storage") from None
+    counts, last = _state_counts(storage, study_id)
+    return (*sorted(counts.items()), last)
+
+
+def study_rows(storage: BaseStorage) -> pd.DataFrame:
+    """One row per study: space, objectives, target latency and trials per state."""
+    rows = []
+    for summary in optuna.get_all_study_summaries(storage, include_best_trial=False):
+        spec = summary.user_attrs.get("archlab_spec") or {}
+        counts, last = _state_counts(storage, storage.get_study_id_from_name(summary.study_name))
+        target = spec.get("target_latency_s")
+        rows.append(
+            {
+                "study": summary.study_name,
+                "space": spec.get("space", "(not an archlab study)"),
+                "family": spec.get("family"),
+                "objectives": ", ".join(spec.get("objectives", [])),
+                "target_ms": None if target is None else target * 1e3,
+                "resolution": spec.get("resolution"),
+                "trials": sum(counts.values()),
+                **{state.lower(): counts.get(state, 0) for state in _TRIAL_STATES[:4]},
+                "last_complete": last,
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+@dataclass
+class StudyData:
+    """One study as the dashboard needs it: its spec, one row per trial, and each trial's arch."""
+
+    name: str
+    spec: dict[str, Any]
+    metric_names: list[str]
+    directions: list[str]
+    trials: pd.DataFrame
+    arch: dict[int, dict[str, Any]] = field(default_factory=dict)
+    spec_reference: dict[str, Any] | None = None  # the study's stored hypervolume reference
+
+    @property
+    def target_ms(self) -> float | None:
+        target = self.spec.get("target_latency_s")
+        return None if target is None else float(target) * 1e3
+
+    @property
+    def accuracy_metric(self) -> str | None:
+        """The study's accuracy estimate: the first objective that is one (``naswot``,
+        ``synflow``, ``grad_norm``, ``val_acc``), else the first such metric its trials carry."""
+        named = [OBJECTIVES[n].metric for n in self.spec.get("objectives", []) if n in OBJECTIVES]
+        for metric in [*named, *ACCURACY_METRICS]:
+            if metric in ACCURACY_METRICS and metric in self.trials:
+                if self.trials[metric].notna().any():
+                    return metric
+        return None
+
+    @property
+    def knobs(self) -> list[str]:
+        return [c.removeprefix("knob:") for c in self.trials.columns if c.startswith("knob:")]
+
+    @property
+    def measured(self) -> pd.DataFrame:
+        """Trials with measured metrics (finished, feasible or not)."""
+        if self.trials.empty:
+            return self.trials
+        return self.trials[self.trials["latency_ms"].notna()]
+
+    def row(self, number: int) -> pd.Series:
+        """The row of trial ``number``.
+
+        Raises:
+            KeyError: no such trial.
+        """
+        rows = self.trials[self.trials["number"] == number]
+        if rows.empty:
+            raise KeyError(f"no trial {number} in study {self.name!r}")
+        return rows.iloc[0]
+
+
+def _status(state: str, feasible: Any) -> str:
+    if state == "COMPLETE":
+        return "infeasible" if feasible is False else "feasible"
+    return _STATE_STATUS.get(state, "running")
+
+
+def _metric_names(study: optuna.Study) -> list[str]:
+    return list(study.metric_names or [f"value{i}" for i in range(len(study.directions))])
+
+
+def load_study_data(storage: BaseStorage, name: str) -> StudyData:
+    """Read a study's spec and trials.
+
+    Raises:
+        StorageError: no study of that name.
+    """
+    try:
+        study = optuna.load_study(study_name=name, storage=storage)
+    except KeyError:
+        raise StorageError(f"no study {name!r} in this storage") from None
+    frame = trials_frame(study)
+    trials = study.get_trials(deepcopy=False, states=STARTED_STATES)  # the frame's rows
+    if not frame.empty:
+        frame["status"] = [_status(s, f) for s, f in zip(frame["state"], frame["feasible"])]
+        frame["reason"] = [r if isinstance(r, str) and r else None for r in frame["reason"]]
+        extra = [m for m in METRICS if m not in frame] + ["latency_runs"]
+        for key in extra:  # metrics trials_frame does not carry (other accuracy estimates)
+            frame[key] = [t.user_attrs.get(key) for t in trials]
+        frame["datetime_complete"] = [t.datetime_complete for t in trials]
+    return StudyData(
+        name=name,
+        spec=dict(study.user_attrs.get("archlab_spec") or {}),
+        metric_names=_metric_names(study),
+        directions=[d.name.lower() for d in study.directions],
+        trials=frame,
+        arch={t.number: dict(t.params) for t in trials},
+        spec_reference=study.user_attrs.get("hypervolume_reference"),
+    )
+
+
+def _minimised(values: pd.Series, metric: str) -> pd.Series:
+    return -values if METRICS.get(metric, ("minimize",))[0] == "maximize" else values
+
+
+def front_2d(frame: pd.DataFrame, x: str, y: str) -> pd.DataFrame:
+    """Feasible trials not dominated on the two metrics ``x`` and ``y``, sorted by ``x``.
+
+    Directions come from :data:`METRICS`. Trials with equal values on both axes are kept once.
+    """
+    if frame.empty:
+        return frame
+    pool = frame[(frame["status"] == "feasible") & frame[x].notna() & frame[y].notna()]
+    mx, my = _minimised(pool[x], x), _minimised(pool[y], y)
+    order = pd.DataFrame({"mx": mx, "my": my}).sort_values(["mx", "my"], kind="stable").index
+    keep, best = [], math.inf
+    for idx in order:
+        if my[idx] < best:
+            keep.append(idx)
+            best = my[idx]
+    return pool.loc[keep].sort_values(x, kind="stable").reset_index(drop=True)
+
+
+def marginal_gains(front: pd.DataFrame, cost: str, gain: str) -> pd.DataFrame:
+    """Walk the front from the cheapest point: what each step of extra ``cost`` buys in ``gain``.
+
+    Returns:
+        One row per front trial: its values, the step from the previous cheaper point, and the
+        gain per unit of extra cost (``None`` for the cheapest point).
+    """
+    columns = ["trial", cost, gain, "extra cost", "gain", "gain per unit of cost"]
+    if front.empty:
+        return pd.DataFrame(columns=columns)
+    ordered = front.iloc[_minimised(front[cost], cost).argsort(kind="stable")]
+    steps = ordered[cost].diff().abs()
+    gains = _minimised(ordered[gain], gain).diff() * -1
+    return pd.DataFrame(
+        dict(
+            zip(
+                columns,
+                [
+                    ordered["number"].astype(int).to_numpy(),
+                    ordered[cost].to_numpy(),
+                    ordered[gain].to_numpy(),
+                    steps.to_numpy(),
+                    gains.to_numpy(),
+                    (gains / steps.where(steps > 0)).to_numpy(),
+                ],
+            )
+        )
+    )
+
+
+@functools.lru_cache(maxsize=16)
+def _space_from_text(text: str, name: str, resolution: int | None) -> SearchSpace:
+    space = load_space_text(text, name, source=f"<study space {name}>")
+    if resolution:
+        space.resolution = int(resolution)
+    return space
+
+
+def study_space(data: StudyData) -> SearchSpace:
+    """The study's search space, rebuilt from the YAML text its spec stores.
+
+    Raises:
+        ValueError: the study has no stored space (not created by ``archlab search``) or the
+            stored space no longer loads (e.g. a family changed its config fields).
+    """
+    text = data.spec.get("space_yaml")
+    if not text:
+        raise ValueError(f"study {data.name!r} stores no space (not created by archlab search)")
+    return _space_from_text(
+        str(text), str(data.spec.get("space", data.name)), data.spec.get("resolution")
+    )
+
+
+def trial_config(data: StudyData, number: int) -> dict[str, Any]:
+    """The full config of trial ``number`` that ``archlab.build_model`` accepts.
+
+    Raises:
+        KeyError: no such trial.
+    """
+    if number not in data.arch:
+        raise KeyError(f"no trial {number} in study {data.name!r}")
+    return study_space(data).to_config(data.arch[number])
+
+
+def build_trial_model(data: StudyData, number: int) -> nn.Module:
+    """Build trial ``number``'s model as the search did (same seed), in eval mode.
+
+    Raises:
+        KeyError: no such trial. ValueError: its knobs form an impossible config (a pruned trial).
+    """
+    space = study_space(data)
+    cfg = space.to_cfg(data.arch[number]) if number in data.arch else trial_config(data, number)
+    torch.manual_seed(int(data.spec.get("seed") or 0))
+    return space.family.build(cfg).eval()
+
+
+def trial_report(data: StudyData, number: int, model: nn.Module) -> ModelReport:
+    """Per-stage and per-module params/MACs of a trial's model at the study's resolution.
+
+    Latency is not measured again: the trial stores the search's measurement.
+    """
+    space = study_space(data)
+    return model_report(
+        model,
+        space.family,
+        f"{data.name} trial {number}",
+        space.resolution,
+        latency=False,
+        breakdown=True,
+    )
+
+
+def trial_file_stem(data: StudyData, number: int) -> str:
+    """A file name that says where the trial sits: ``<study>_trial3_4.2ms_0.15gmacs``."""
+    row = data.row(number)
+    safe = "".join(c if c.isalnum() or c in "-_.@" else "_" for c in data.name)
+    parts = [safe, f"trial{number}"]
+    if pd.notna(row.get("latency_ms")):
+        parts.append(f"{row['latency_ms']:.1f}ms")
+    if pd.notna(row.get("macs")):
+        parts.append(f"{row['macs'] / 1e9:.2f}gmacs")
+    return "_".join(parts)
+
+
+def _md_table(frame: pd.DataFrame) -> str:
+    lines = ["| " + " | ".join(map(str, frame.columns)) + " |", "|" + "---|" * len(frame.columns)]
+    lines += ["| " + " | ".join(map(str, row)) + " |" for row in frame.itertuples(index=False)]
+    return "\n".join(lines)
+
+
+def _latency_text(row: pd.Series) -> str:
+    if pd.isna(row.get("latency_ms")):
+        return "not measured"
+    text = f"{row['latency_ms']:.2f} ms median"
+    if pd.notna(row.get("latency_iqr_ms")):
+        text += f", IQR {row['latency_iqr_ms']:.2f} ms"
+    if pd.notna(row.get("latency_ci_rel")):
+        text += f", 95% CI of the median ±{100 * row['latency_ci_rel']:.1f}%"
+    if pd.notna(row.get("latency_runs")):
+        text += f", {int(row['latency_runs'])} timed runs"
+    return text
+
+
+def trial_markdown(data: StudyData, number: int, report: ModelReport | None = None) -> str:
+    """A Markdown report of one trial: metrics with the latency spread, config, module table."""
+    row, spec = data.row(number), data.spec
+    target = data.target_ms
+    accuracy = data.accuracy_metric
+    lines = [
+        f"# {data.name}: trial {number}",
+        "",
+        f"- status: {row['status']}" + (f" ({row['reason']})" if row.get("reason") else ""),
+        f"- space: {spec.get('space')} (family {spec.get('family')}), "
+        f"{spec.get('resolution')}×{spec.get('resolution')} input",
+        f"- latency: {_latency_text(row)}"
+        + (f"; target {target:.0f} ms" if target is not None else ""),
+        f"- environment: {spec.get('cpu')}, {spec.get('threads')} thread(s), "
+        f"torch {spec.get('torch_version')}",
+        f"- accuracy estimate ({objective_label(accuracy)}): {_fmt(row.get(accuracy))}"
+        if accuracy
+        else "- accuracy estimate: none recorded",
+        f"- parameters: {fmt_count(_num(row.get('params')))}, "
+        f"MACs: {fmt_count(_num(row.get('macs')))}",
+        "",
+        "## Config",
+        "",
+        "```yaml",
+        yaml.safe_dump(trial_config(data, number), sort_keys=False).rstrip(),
+        "```",
+    ]
+    if report is not None:
+        shown = report.modules.assign(
+            params=report.modules["params"].map(fmt_count),
+            macs=report.modules["macs"].map(fmt_count),
+            params_share=(100 * report.modules["params_share"]).round(1),
+            macs_share=(100 * report.modules["macs_share"]).round(1),
+        ).rename(columns={"params_share": "params %", "macs_share": "MACs %"})
+        lines += ["", "## Modules (fvcore MACs with archlab handlers)", "", _md_table(shown)]
+    return "\n".join(lines) + "\n"
+
+
+def _num(value: Any) -> float | None:
+    return None if value is None or pd.isna(value) else float(value)
+
+
+def _fmt(value: Any) -> str:
+    return "–" if _num(value) is None else f"{float(value):.2f}"
+
+
+def config_diff(data: StudyData, numbers: list[int]) -> pd.DataFrame:
+    """The knobs whose values differ between the given trials (one column per trial)."""
+    missing = [n for n in numbers if n not in data.arch]
+    if missing:
+        raise KeyError(f"no trial(s) {missing} in study {data.name!r}")
+    rows = []
+    for knob in data.knobs:
+        values = [data.arch[n].get(knob) for n in numbers]
+        if len({repr(v) for v in values}) > 1:
+            rows.append({"knob": knob, **{f"trial {n}": v for n, v in zip(numbers, values)}})
+    return pd.DataFrame(rows, columns=["knob", *[f"trial {n}" for n in numbers]])
+
+
+def metrics_table(data: StudyData, numbers: list[int]) -> pd.DataFrame:
+    """Status and metrics of the given trials side by side, formatted for people."""
+    columns = {}
+    for n in numbers:
+        row = data.row(n)
+        values = {
+            "status": row["status"],
+            "latency median (ms)": _fmt(row.get("latency_ms")),
+            "latency IQR (ms)": _fmt(row.get("latency_iqr_ms")),
+            "95% CI of the median": "–"
+            if _num(row.get("latency_ci_rel")) is None
+            else f"±{100 * float(row['latency_ci_rel']):.1f}%",
+        }
+        for metric, (_, label) in METRICS.items():
+            if metric not in ("latency_ms", "params", "macs") and metric in data.trials:
+                if data.trials[metric].notna().any():
+                    values[label] = _fmt(row.get(metric))
+        values.update(
+            {
+                "parameters": fmt_count(_num(row.get("params"))),
+                "MACs": fmt_count(_num(row.get("macs"))),
+                "trial time (s)": _fmt(row.get("duration_s")),
+            }
+        )
+        columns[f"trial {n}"] = values
+    frame = pd.DataFrame(columns)
+    return frame.rename_axis("metric").reset_index()
+
+
+def objective_label(metric: str) -> str:
+    """Axis label of a metric (``latency_ms`` → 'latency (ms, median)')."""
+    if metric in METRICS:
+        return METRICS[metric][1]
+    return _LABELS.get(metric, metric)

@@ -1,0 +1,184 @@
+"""The ground truth the accuracy estimates are scored against: archs trained with one recipe.
+
+A ground-truth table holds one row per training run: which arch (random archs of a space, the
+space's reference presets reduced the same way, and a plain CNN), which seed, the budget, the
+validation accuracy and the seconds it took. Runs are appended to a CSV as they finish, so a
+stopped job resumes where it was; several processes may share one file (appends are locked).
+"""
+
+from __future__ import annotations
+
+import csv
+import fcntl
+import json
+import math
+import time
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from archlab.estimate.data import ImageData, load_data
+from archlab.estimate.estimates import reduced_model
+from archlab.estimate.rank_stats import Agreement, agreement
+from archlab.estimate.reduced import reduce_cfg
+from archlab.estimate.reference_cnn import REFERENCE_CNN, plain_cnn
+from archlab.estimate.training import TrainSpec, short_train
+from archlab.models import find_preset
+from archlab.space import SearchSpace
+
+__all__ = [
+    "COLUMNS",
+    "Run",
+    "append_row",
+    "planned_runs",
+    "read_rows",
+    "seed_agreement",
+    "train_run",
+]
+
+COLUMNS = (
+    "space", "kind", "name", "arch", "seed", "budget", "val_acc", "train_loss", "params",
+    "seconds", "torch",
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Run:
+    """One training run: ``kind`` is ``random`` (an arch of the space), ``preset`` or ``cnn``."""
+
+    space: str
+    kind: str
+    name: str  # "arch<i>" for random archs, else the preset's or the CNN's name
+    arch: str  # the arch as canonical JSON (random archs), else "{}"
+    seed: int
+
+    def key(self, budget: str) -> tuple[str, str, str, int, str]:
+        return (self.space, self.name, self.arch, self.seed, budget)
+
+
+def _arch_json(arch: dict[str, Any]) -> str:
+    return json.dumps(arch, sort_keys=True, separators=(",", ":"))
+
+
+def planned_runs(
+    space: SearchSpace, n_archs: int, seeds: Iterable[int], references: bool = True
+) -> list[Run]:
+    """Random archs first (the same ones on every call), each with all its seeds in a row, then
+    the references, so that a stopped job leaves complete pairs behind."""
+    seeds = list(seeds)
+    runs = [
+        Run(space.name, "random", f"arch{i}", _arch_json(arch), seed)
+        for i, (arch, _) in enumerate(space.random_valid(n_archs))
+        for seed in seeds
+    ]
+    if references:
+        names = [*space.references, REFERENCE_CNN]
+        runs += [
+            Run(space.name, "cnn" if name == REFERENCE_CNN else "preset", name, "{}", seed)
+            for name in names
+            for seed in seeds
+        ]
+    return runs
+
+
+def _model(space: SearchSpace, run: Run, spec: TrainSpec, num_classes: int) -> nn.Module:
+    if run.kind == "random":
+        return reduced_model(space, json.loads(run.arch), spec.resolution, num_classes, run.seed)
+    torch.manual_seed(run.seed)
+    if run.kind == "cnn":
+        return plain_cnn(num_classes)
+    family, _, preset = find_preset(run.name)
+    cfg = reduce_cfg(family.name, preset.cfg, spec.resolution, preset.resolution)
+    return family.build(cfg, num_classes=num_classes)
+
+
+def train_run(
+    space: SearchSpace, run: Run, spec: TrainSpec, data: ImageData | None = None
+) -> dict[str, Any]:
+    """Train one run's model with ``spec`` (its seed replaced by the run's) and return its row."""
+    spec = replace(spec, seed=run.seed)
+    data = data or load_data(spec.data, spec.resolution)
+    model = _model(space, run, spec, data.num_classes)
+    start = time.perf_counter()
+    result = short_train(model, data, spec)
+    return {
+        "space": run.space,
+        "kind": run.kind,
+        "name": run.name,
+        "arch": run.arch,
+        "seed": run.seed,
+        "budget": spec.budget_label(),
+        "val_acc": round(result.val_acc, 6),
+        "train_loss": round(result.train_loss, 6),
+        "params": sum(p.numel() for p in model.parameters()),
+        "seconds": round(time.perf_counter() - start, 2),
+        "torch": torch.__version__,
+    }
+
+
+def read_rows(path: Path) -> list[dict[str, Any]]:
+    """The rows of a ground-truth CSV (none if it does not exist yet)."""
+    if not path.exists():
+        return []
+    with path.open(newline="") as f:
+        rows = list(csv.DictReader(f))
+    for row in rows:
+        row["seed"] = int(row["seed"])
+        row["val_acc"] = float(row["val_acc"])
+    return rows
+
+
+def done_keys(rows: Iterable[dict[str, Any]]) -> set[tuple[str, str, str, int, str]]:
+    return {(r["space"], r["name"], r["arch"], int(r["seed"]), r["budget"]) for r in rows}
+
+
+def append_row(path: Path, row: dict[str, Any]) -> None:
+    """Append one row (with a header if the file is new), holding an exclusive lock meanwhile."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a", newline="") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            writer = csv.DictWriter(f, fieldnames=COLUMNS)
+            if f.tell() == 0:
+                writer.writeheader()
+            writer.writerow({c: row[c] for c in COLUMNS})
+            f.flush()
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def pending(runs: list[Run], path: Path, budget: str) -> Iterator[Run]:
+    """The runs not yet in ``path``, re-read before each one (other processes may append)."""
+    for run in runs:
+        if run.key(budget) not in done_keys(read_rows(path)):
+            yield run
+
+
+def mean_accuracy(rows: Iterable[dict[str, Any]], budget: str) -> dict[str, float]:
+    """Mean validation accuracy over seeds, per arch (its JSON) or reference (its name)."""
+    by: dict[str, list[float]] = {}
+    for row in rows:
+        if row["budget"] == budget:
+            by.setdefault(row["arch"] if row["kind"] == "random" else row["name"], []).append(
+                row["val_acc"]
+            )
+    return {k: float(np.mean(v)) for k, v in by.items()}
+
+
+def seed_agreement(
+    rows: Iterable[dict[str, Any]], budget: str, seeds: tuple[int, int]
+) -> Agreement:
+    """Rank agreement of two seeds over the random archs trained with both at ``budget``."""
+    by_seed: dict[int, dict[str, float]] = {seeds[0]: {}, seeds[1]: {}}
+    for row in rows:
+        if row["kind"] == "random" and row["budget"] == budget and row["seed"] in by_seed:
+            by_seed[row["seed"]][row["arch"]] = row["val_acc"]
+    both = sorted(set(by_seed[seeds[0]]) & set(by_seed[seeds[1]]))
+    a = np.array([by_seed[seeds[0]][k] for k in both]) if both else np.array([math.nan])
+    b = np.array([by_seed[seeds[1]][k] for k in both]) if both else np.array([math.nan])
+    return agreement(a, b)

@@ -1,0 +1,102 @@
+"""Rank agreement between two scorings of the same architectures, with bootstrap intervals.
+
+Spearman's ρ and Kendall's τ answer "does this estimate order architectures as training does?";
+top-k recall answers "does its best fifth contain training's best fifth?", which is what a search
+that keeps the front needs. Intervals resample architectures with replacement (percentile
+bootstrap, 95 % by default), so they show how much a figure over 30 archs can move.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import stats
+
+__all__ = ["Agreement", "agreement", "bootstrap_interval", "kendall", "spearman", "top_recall"]
+
+
+def _finite(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Pairs where both are not NaN; ±inf rank at the ends (a proxy that over- or underflowed)."""
+    x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+    keep = ~(np.isnan(x) | np.isnan(y))
+    return x[keep], y[keep]
+
+
+def spearman(x: np.ndarray, y: np.ndarray) -> float:
+    """Spearman's rank correlation (ties share their mean rank); NaN if either side is constant."""
+    x, y = _finite(x, y)
+    if len(x) < 3 or np.all(x == x[0]) or np.all(y == y[0]):
+        return math.nan
+    return float(stats.spearmanr(x, y).statistic)
+
+
+def kendall(x: np.ndarray, y: np.ndarray) -> float:
+    """Kendall's τ-b; NaN if either side is constant."""
+    x, y = _finite(x, y)
+    if len(x) < 3 or np.all(x == x[0]) or np.all(y == y[0]):
+        return math.nan
+    return float(stats.kendalltau(x, y).statistic)
+
+
+def top_recall(estimate: np.ndarray, truth: np.ndarray, share: float = 0.2) -> float:
+    """The share of the truth's best ``share`` of archs that the estimate's best ``share`` holds."""
+    estimate, truth = _finite(estimate, truth)
+    k = max(1, round(len(truth) * share))
+    if len(truth) == 0:
+        return math.nan
+    best_truth = set(np.argsort(-truth, kind="stable")[:k].tolist())
+    best_estimate = set(np.argsort(-estimate, kind="stable")[:k].tolist())
+    return len(best_truth & best_estimate) / k
+
+
+def bootstrap_interval(
+    statistic: object,
+    x: np.ndarray,
+    y: np.ndarray,
+    n: int = 2000,
+    level: float = 0.95,
+    seed: int = 0,
+) -> tuple[float, float]:
+    """Percentile bootstrap interval of ``statistic(x, y)`` over archs drawn with replacement."""
+    x, y = _finite(x, y)
+    if len(x) < 3:
+        return math.nan, math.nan
+    rng = np.random.default_rng(seed)
+    values = []
+    for _ in range(n):
+        idx = rng.integers(0, len(x), len(x))
+        value = statistic(x[idx], y[idx])  # type: ignore[operator]
+        if not math.isnan(value):
+            values.append(value)
+    if not values:
+        return math.nan, math.nan
+    tail = (1 - level) / 2 * 100
+    low, high = np.percentile(values, [tail, 100 - tail])
+    return float(low), float(high)
+
+
+@dataclass(frozen=True)
+class Agreement:
+    """How well one scoring ranks archs like another, over ``n`` archs."""
+
+    n: int
+    spearman: float
+    spearman_ci: tuple[float, float]
+    kendall: float
+    kendall_ci: tuple[float, float]
+    top20_recall: float
+
+
+def agreement(estimate: np.ndarray, truth: np.ndarray, seed: int = 0) -> Agreement:
+    """Spearman and Kendall with bootstrap 95 % intervals, and top-20 % recall."""
+    x, y = _finite(estimate, truth)
+    return Agreement(
+        n=len(x),
+        spearman=spearman(x, y),
+        spearman_ci=bootstrap_interval(spearman, x, y, seed=seed),
+        kendall=kendall(x, y),
+        kendall_ci=bootstrap_interval(kendall, x, y, seed=seed),
+        top20_recall=top_recall(x, y),
+    )

@@ -1,0 +1,1 @@
+"""Reports of models and studies (tables, FLOP/param reports, figures) and export."""

@@ -1,0 +1,328 @@
+"""Tables and reports shared by the CLI and the dashboard.
+
+Trials, Pareto fronts, FLOP/param reports.
+
+Raw numbers are stored everywhere else; formatting for people happens only here.
+"""
+
+from __future__ import annotations
+
+import statistics
+from dataclasses import dataclass, field
+from typing import Any
+
+import optuna
+import pandas as pd
+from torch import nn
+
+from archlab.measurement.flops import MacCount, count_macs, count_params, count_thop_macs
+from archlab.measurement.latency import Latency, measure_latency
+from archlab.models import Family, Preset, config_of
+from archlab.study.storage import STARTED_STATES
+
+__all__ = [
+    "ModelReport",
+    "fmt_count",
+    "model_report",
+    "module_table",
+    "pareto_frame",
+    "prediction_check",
+    "trials_frame",
+]
+
+_METRIC_ATTRS = (
+    "params",
+    "macs",
+    "latency_ms",
+    "latency_iqr_ms",
+    "latency_ci_rel",
+    "naswot",
+    "latency_ms_predicted",
+    "peak_memory_bytes",
+    "synflow",
+    "grad_norm",
+    "val_acc",
+    "hypervolume",
+)
+
+
+def fmt_count(value: float | None, unit: str = "") -> str:
+    """1234567 → '1.23M' (None → '–')."""
+    if value is None:
+        return "–"
+    for div, suffix in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if abs(value) >= div:
+            return f"{value / div:.2f}{suffix}{unit}"
+    return f"{value:.0f}{unit}"
+
+
+def _trial_row(trial: optuna.trial.FrozenTrial, metric_names: list[str]) -> dict[str, Any]:
+    constraints = [v for k, v in trial.system_attrs.items() if k.startswith("constraints:")]
+    row: dict[str, Any] = {
+        "number": trial.number,
+        "state": trial.state.name,
+        "feasible": all(v <= 0 for v in constraints) if constraints else None,
+    }
+    for name, value in zip(metric_names, trial.values or [None] * len(metric_names)):
+        row[f"objective:{name}"] = value
+    for key in _METRIC_ATTRS:
+        row[key] = trial.user_attrs.get(key)
+    row["reason"] = trial.user_attrs.get("fail_reason") or trial.user_attrs.get("prune_reason")
+    row["duration_s"] = trial.duration.total_seconds() if trial.duration else None
+    row.update({f"knob:{k}": v for k, v in trial.params.items()})
+    return row
+
+
+def _metric_names(study: optuna.Study) -> list[str]:
+    return study.metric_names or [f"value{i}" for i in range(len(study.directions))]
+
+
+def trials_frame(study: optuna.Study) -> pd.DataFrame:
+    """One row per started trial: state, feasibility, objectives, metrics, failure reason, knobs."""
+    names = _metric_names(study)
+    trials = study.get_trials(deepcopy=False, states=STARTED_STATES)
+    return pd.DataFrame([_trial_row(t, names) for t in trials])
+
+
+def pareto_frame(study: optuna.Study) -> pd.DataFrame:
+    """The feasible Pareto front (Optuna's ``best_trials`` honours the constraints)."""
+    names = _metric_names(study)
+    rows = [_trial_row(t, names) for t in study.best_trials]
+    remeasured = study.user_attrs.get("remeasured") or {}  # predicted-latency searches
+    for row in rows:
+        row.update(remeasured.get(str(row["number"]), {}))
+    frame = pd.DataFrame(rows)
+    if not frame.empty and "latency_ms" in frame and frame["latency_ms"].notna().any():
+        frame = frame.sort_values("latency_ms").reset_index(drop=True)
+    return frame
+
+
+def prediction_check(study: optuna.Study) -> dict[str, float] | None:
+    """How far a predicted-latency search's predictions were from its front's re-measurement.
+
+    Median absolute and signed errors (fractions) of the predictions against the whole-model
+    figures; with anchors (:mod:`archlab.predict.time_base`), also the machine's speed relative to
+    the profile (median over the front) and the errors on the profile's time base. None before any
+    re-measurement.
+    """
+    rows = list((study.user_attrs.get("remeasured") or {}).values())
+    if not rows:
+        return None
+
+    def errors(key: str) -> list[float]:
+        return [r["latency_ms_predicted"] / r[key] - 1 for r in rows if r.get(key)]
+
+    out: dict[str, float] = {"models": len(rows)}
+    for label, key in (("", "latency_ms"), ("profile_time_", "latency_ms_profile_time")):
+        errs = errors(key)
+        if errs:
+            out[f"{label}median_abs_error"] = statistics.median(abs(e) for e in errs)
+            out[f"{label}median_error"] = statistics.median(errs)
+    speeds = [r["speed_vs_profile"] for r in rows if "speed_vs_profile" in r]
+    if speeds:
+        out["speed_vs_profile"] = statistics.median(speeds)
+    return out
+
+
+def module_table(model: nn.Module, macs: MacCount, depth: int = 2) -> pd.DataFrame:
+    """Per-module params and MACs (from a ``count_macs`` result) down to ``depth`` levels."""
+    total_macs = max(macs.total, 1)
+    total_params = max(count_params(model), 1)
+    rows = []
+    for name, module in model.named_modules():
+        level = 0 if not name else name.count(".") + 1
+        if level == 0 or level > depth:
+            continue
+        params = count_params(module)
+        m = macs.by_module.get(name, 0)
+        rows.append(
+            {
+                "module": name,
+                "type": type(module).__name__,
+                "params": params,
+                "macs": m,
+                "params_share": params / total_params,
+                "macs_share": m / total_macs,
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+@dataclass
+class ModelReport:
+    """Everything ``archlab report`` prints for one model."""
+
+    name: str
+    family: str
+    resolution: int
+    params: int
+    macs: int
+    thop_macs: int
+    latency: Latency | None
+    config: dict[str, Any]
+    modules: pd.DataFrame
+    published: dict[str, Any] | None = None
+    reconstructed: bool = False
+    convention_zero_ops: dict[str, int] = field(default_factory=dict)
+    unsupported_ops: dict[str, int] = field(default_factory=dict)
+    stages: pd.DataFrame | None = None  # archlab.report.breakdown.stage_table
+    counters: pd.DataFrame | None = None  # archlab.measurement.flops_compare.compare_counters
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "family": self.family,
+            "resolution": self.resolution,
+            "params": self.params,
+            "macs": self.macs,
+            "flops": 2 * self.macs,
+            "thop_macs": self.thop_macs,
+            "latency_ms": self.latency.median_ms if self.latency else None,
+            "latency": self.latency.as_dict() if self.latency else None,
+            "published": self.published,
+            "reconstructed": self.reconstructed,
+            "config": self.config,
+            "convention_zero_ops": self.convention_zero_ops,
+            "unsupported_ops": self.unsupported_ops,
+            "modules": self.modules.to_dict(orient="records"),
+            "stages": None if self.stages is None else self.stages.to_dict(orient="records"),
+            "counters": None if self.counters is None else self.counters.to_dict(orient="records"),
+        }
+
+
+def _published(preset: Preset | None) -> dict[str, Any] | None:
+    if preset is None or preset.published is None:
+        return None
+    return {
+        "name": preset.published,
+        "params": None if preset.params_m is None else preset.params_m * 1e6,
+        "macs": None if preset.macs_g is None else preset.macs_g * 1e9,
+        "macs_reproducible": preset.macs_reproducible,
+        "resolution": preset.resolution,
+        "top1": preset.top1,
+        "note": preset.note,
+    }
+
+
+def model_report(
+    model: nn.Module,
+    family: Family,
+    name: str,
+    resolution: int,
+    *,
+    preset: Preset | None = None,
+    latency: bool = True,
+    threads: int = 1,
+    depth: int = 2,
+    breakdown: bool = False,
+    latency_options: dict[str, Any] | None = None,
+) -> ModelReport:
+    """Count, time and break down one model.
+
+    Args:
+        breakdown: also the per-stage table, each module's latency share (timed in context) and
+            the op-by-op fvcore vs thop comparison.
+        latency_options: passed to ``archlab.measurement.latency.measure_latency`` (``batch``,
+        ``backend``,
+            ``memory_format`` ...); ``allocator`` measures in a fresh process with that setting.
+
+    Raises:
+        ValueError: the model's config cannot run at ``resolution`` (e.g. a window larger than
+            its stage's map).
+    """
+    check = getattr(getattr(model, "cfg", None), "check_resolution", None)
+    if check is not None:
+        check(resolution)
+    model.eval()
+    macs = count_macs(model, resolution)
+    if breakdown:
+        return _with_breakdown(
+            model,
+            family,
+            name,
+            resolution,
+            macs,
+            preset,
+            latency,
+            threads,
+            depth,
+            latency_options or {},
+        )
+    return ModelReport(
+        name=name,
+        family=family.name,
+        resolution=resolution,
+        params=count_params(model),
+        macs=macs.total,
+        thop_macs=count_thop_macs(model, resolution),
+        latency=_latency(model, family, resolution, threads, latency_options or {})
+        if latency
+        else None,
+        config=config_of(model, family.name),
+        modules=module_table(model, macs, depth),
+        published=_published(preset),
+        reconstructed=bool(preset and preset.reconstructed),
+        convention_zero_ops=macs.convention_zero_ops,
+        unsupported_ops=macs.unsupported_ops,
+    )
+
+
+def _latency(
+    model: nn.Module, family: Family, resolution: int, threads: int, options: dict[str, Any]
+) -> Latency:
+    options = dict(options)
+    allocator = options.pop("allocator", None)
+    if allocator is None:
+        return measure_latency(model, resolution, threads=threads, **options)
+    from archlab.measurement.fresh_process import measure_in_subprocess
+
+    config = config_of(model, family.name)
+    return measure_in_subprocess(
+        [config], resolution, allocator=allocator, threads=threads, **options
+    )[0]
+
+
+def _with_breakdown(
+    model: nn.Module,
+    family: Family,
+    name: str,
+    resolution: int,
+    macs: MacCount,
+    preset: Preset | None,
+    latency: bool,
+    threads: int,
+    depth: int,
+    options: dict[str, Any],
+) -> ModelReport:
+    from archlab.measurement.flops_compare import compare_counters
+    from archlab.report.breakdown import add_latency, module_timing, stage_table
+
+    modules = module_table(model, macs, depth)
+    timing = None
+    if latency:
+        timing = module_timing(
+            model,
+            resolution,
+            list(modules["module"]),
+            threads=threads,
+            batch=int(options.get("batch", 1)),
+        )
+        modules = add_latency(modules, timing)
+    counters = compare_counters(model, resolution)
+    return ModelReport(
+        name=name,
+        family=family.name,
+        resolution=resolution,
+        params=count_params(model),
+        macs=macs.total,
+        thop_macs=int(counters["thop_macs"].iloc[-1]),
+        latency=_latency(model, family, resolution, threads, options) if latency else None,
+        config=config_of(model, family.name),
+        modules=modules,
+        published=_published(preset),
+        reconstructed=bool(preset and preset.reconstructed),
+        convention_zero_ops=macs.convention_zero_ops,
+        unsupported_ops=macs.unsupported_ops,
+        stages=stage_table(model, macs, timing),
+        counters=counters,
+    )

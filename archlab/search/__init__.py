@@ -1,0 +1,1 @@
+"""The search: evaluating candidates, the Optuna loop, workers and the front's re-measurement."""
