@@ -7,22 +7,23 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-__version__ = "0.1.0"
+from archlab._version import __version__
 
 __all__ = ["SearchSpec", "build_model", "load_space", "measure", "run_search", "__version__"]
 
 if TYPE_CHECKING:
     from archlab.measurement.model import measure
     from archlab.models import build_model
-    from archlab.search.loop import SearchSpec, run_search
+    from archlab.search.loop import run_search
     from archlab.space import load_space
+    from archlab.study.settings import SearchSpec
 
 _LAZY = {
     "build_model": "archlab.models",
     "load_space": "archlab.space",
     "measure": "archlab.measurement.model",
     "run_search": "archlab.search.loop",
-    "SearchSpec": "archlab.search.loop",
+    "SearchSpec": "archlab.study.settings",
 }
 
 

@@ -38,14 +38,10 @@ import torch
 
 from archlab.measurement.contention import describe_steal, machine_ticks
 from archlab.predict.profile import profile_device
-from archlab.search.loop import (
-    SearchSpec,
-    create_or_resume,
-    remeasure_study_front,
-    run_search,
-    run_trials,
-)
+from archlab.search.loop import create_or_resume, run_search, run_trials
+from archlab.search.remeasure import remeasure_study_front
 from archlab.search.workers import run_workers
+from archlab.study.settings import SearchSpec
 
 MODES = ("measured", "predicted", "estimated")
 TINY = Path(__file__).resolve().parent.parent / "tests" / "data" / "tiny_plgvit.yaml"

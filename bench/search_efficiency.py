@@ -33,10 +33,11 @@ import torch
 
 from archlab.estimate.estimates import ESTIMATES, estimate_accuracy
 from archlab.measurement.flops import count_macs, count_params
-from archlab.search.loop import SearchSpec, make_sampler, resolve_sampler, seed_corners
+from archlab.search.loop import make_sampler, seed_corners
 from archlab.space import SearchSpace, load_space
 from archlab.study.hypervolume import hypervolume, nadir_reference, to_minimization
 from archlab.study.objectives import get_objectives
+from archlab.study.settings import SearchSpec, resolve_sampler
 
 CHECKPOINTS = (25, 50, 100, 200)  # trial counts at which hypervolumes are compared (+ the last)
 CHEAP = ("naswot", "synflow", "grad_norm", "params", "macs")

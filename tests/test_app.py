@@ -258,7 +258,8 @@ def test_empty_storage_says_how_to_start(
 def test_study_without_finished_trials_is_explained(
     tiny_space_path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from archlab.search.loop import SearchSpec, create_or_resume
+    from archlab.search.loop import create_or_resume
+    from archlab.study.settings import SearchSpec
 
     url = f"sqlite:///{tmp_path / 'new.db'}"
     create_or_resume(SearchSpec(space=str(tiny_space_path), storage=url, study_name="new"))

@@ -188,7 +188,8 @@ def _tiny_config(tiny_space_path: Path, tmp_path: Path) -> Path:
 def test_report_of_a_study_trial_with_figure_and_files(
     tiny_space_path: Path, archlab_home: Path, tmp_path: Path
 ) -> None:
-    from archlab.search.loop import SearchSpec, run_search
+    from archlab.search.loop import run_search
+    from archlab.study.settings import SearchSpec
 
     run_search(
         SearchSpec(

@@ -13,8 +13,9 @@ from typer.testing import CliRunner
 import archlab
 from archlab.cli import app
 from archlab.report.export import ExportError, ExportResult, export_trial, pick_name
-from archlab.search.loop import SearchSpec, run_search
+from archlab.search.loop import run_search
 from archlab.space import load_space
+from archlab.study.settings import SearchSpec
 from archlab.study.storage import load_study
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)

@@ -128,7 +128,7 @@ def test_calibration_models_are_timed_in_fresh_processes(
 ) -> None:
     """Not in the process that ran the hooked passes: the fit and the anchors use the figures of
     ``measure_many_in_processes``, with the configs the anchors keep."""
-    import archlab.measurement.interleave
+    import archlab.predict.profile
     from archlab.measurement.latency import Latency, LatencyEnv
 
     calls = []
@@ -138,7 +138,7 @@ def test_calibration_models_are_timed_in_fresh_processes(
         env = LatencyEnv("cpu", 1, 1, resolution)
         return [Latency(10.0 + i, 0.1, 0.01, 0.01, 4, env) for i in range(len(configs))]
 
-    monkeypatch.setattr(archlab.measurement.interleave, "measure_many_in_processes", fake)
+    monkeypatch.setattr(archlab.predict.profile, "measure_many_in_processes", fake)
     profile = profile_device(
         str(tiny_space_path),
         n_models=3,

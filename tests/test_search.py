@@ -7,10 +7,12 @@ import optuna
 import pytest
 
 import archlab.search.loop as search_mod
-from archlab.report.tables import pareto_frame, prediction_check, trials_frame
-from archlab.search.loop import SearchError, SearchSpec, run_search
+import archlab.search.remeasure as remeasure_mod
+from archlab.search.loop import run_search
 from archlab.space import load_space
+from archlab.study.settings import SearchError, SearchSpec
 from archlab.study.storage import StorageError, load_study, open_storage
+from archlab.study.trials import pareto_frame, prediction_check, trials_frame
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
@@ -225,14 +227,14 @@ def test_anchors_are_only_timed_on_the_profile_s_own_setup(
     profile = _tiny_profile(tiny_space_path, tmp_path / "cpu.json")
     space = load_space(str(tiny_space_path))
     spec = SearchSpec(space=str(tiny_space_path), latency_model=str(profile))
-    assert len(search_mod.front_anchors(spec, space)) == 2
-    assert search_mod.front_anchors(dataclasses.replace(spec, threads=2), space) == []
+    assert len(remeasure_mod.front_anchors(spec, space)) == 2
+    assert remeasure_mod.front_anchors(dataclasses.replace(spec, threads=2), space) == []
     space.resolution = 96
-    assert search_mod.front_anchors(spec, space) == []
+    assert remeasure_mod.front_anchors(spec, space) == []
 
 
 def test_front_is_remeasured_in_one_process_per_free_core(monkeypatch: pytest.MonkeyPatch) -> None:
-    from archlab.search.loop import remeasure_processes
+    from archlab.search.remeasure import remeasure_processes
 
     monkeypatch.setattr("os.cpu_count", lambda: 8)
     assert remeasure_processes(SearchSpec(remeasure_slices=8)) == 8
@@ -414,15 +416,15 @@ def test_front_remeasurement_keeps_each_chunk_it_finished(
         env = LatencyEnv("cpu", 1, 1, resolution)
         return [Latency(5.0, 0.1, 0.01, 0.01, 16, env, processes=2) for _ in configs]
 
-    monkeypatch.setattr(search_mod, "measure_many_in_processes", fake)
-    monkeypatch.setattr(search_mod, "FRONT_CHUNK", 1)
+    monkeypatch.setattr(remeasure_mod, "measure_many_in_processes", fake)
+    monkeypatch.setattr(remeasure_mod, "FRONT_CHUNK", 1)
     with pytest.raises(RuntimeError, match="machine lost"):
         run_search(spec)
     study = load_study("t", storage_url)
     front = study.best_trials
     assert len(front) >= 2, "the test needs a front of two or more"
     assert len(study.user_attrs["remeasured"]) == 1  # the first chunk, kept
-    search_mod.remeasure_study_front(study, spec)  # resumes with the rest
+    remeasure_mod.remeasure_study_front(study, spec)  # resumes with the rest
     assert set(load_study("t", storage_url).user_attrs["remeasured"]) == {
         str(t.number) for t in front
     }

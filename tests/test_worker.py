@@ -17,9 +17,10 @@ import pytest
 from typer.testing import CliRunner
 
 from archlab.cli import app
-from archlab.search.loop import SearchSpec, create_or_resume
+from archlab.search.loop import create_or_resume
 from archlab.search.workers import run_worker, run_workers
 from archlab.space import load_space
+from archlab.study.settings import SearchSpec
 from archlab.study.storage import StorageError, load_study, open_storage
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)

@@ -8,7 +8,6 @@ and the last completion time) that changes whenever a running search finishes a 
 
 from __future__ import annotations
 
-import functools
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,10 +20,12 @@ import yaml
 from optuna.storages import BaseStorage, RDBStorage
 from torch import nn
 
-from archlab.report.tables import ModelReport, fmt_count, model_report, trials_frame
-from archlab.space import SearchSpace, load_space_text
+from archlab.report.tables import ModelReport, fmt_count, model_report
+from archlab.space import SearchSpace
 from archlab.study.objectives import OBJECTIVES
+from archlab.study.record import StudyRecord
 from archlab.study.storage import STARTED_STATES, StorageError, default_storage_url, open_storage
+from archlab.study.trials import trials_frame
 
 __all__ = [
     "METRICS",
@@ -161,6 +162,11 @@ class StudyData:
     spec_reference: dict[str, Any] | None = None  # the study's stored hypervolume reference
 
     @property
+    def record(self) -> StudyRecord | None:
+        """The study's typed record, or None for a study not made by ``archlab search``."""
+        return StudyRecord.from_attr(self.spec) if self.spec else None
+
+    @property
     def target_ms(self) -> float | None:
         target = self.spec.get("target_latency_s")
         return None if target is None else float(target) * 1e3
@@ -291,27 +297,16 @@ def marginal_gains(front: pd.DataFrame, cost: str, gain: str) -> pd.DataFrame:
     )
 
 
-@functools.lru_cache(maxsize=16)
-def _space_from_text(text: str, name: str, resolution: int | None) -> SearchSpace:
-    space = load_space_text(text, name, source=f"<study space {name}>")
-    if resolution:
-        space.resolution = int(resolution)
-    return space
-
-
 def study_space(data: StudyData) -> SearchSpace:
-    """The study's search space, rebuilt from the YAML text its spec stores.
+    """The study's search space, rebuilt from its record.
 
     Raises:
         ValueError: the study has no stored space (not created by ``archlab search``) or the
             stored space no longer loads (e.g. a family changed its config fields).
     """
-    text = data.spec.get("space_yaml")
-    if not text:
+    if data.record is None:
         raise ValueError(f"study {data.name!r} stores no space (not created by archlab search)")
-    return _space_from_text(
-        str(text), str(data.spec.get("space", data.name)), data.spec.get("resolution")
-    )
+    return data.record.space()
 
 
 def trial_config(data: StudyData, number: int) -> dict[str, Any]:
@@ -333,7 +328,7 @@ def build_trial_model(data: StudyData, number: int) -> nn.Module:
     """
     space = study_space(data)
     cfg = space.to_cfg(data.arch[number]) if number in data.arch else trial_config(data, number)
-    torch.manual_seed(int(data.spec.get("seed") or 0))
+    torch.manual_seed(int(data.record.settings.seed or 0) if data.record else 0)
     return space.family.build(cfg).eval()
 
 

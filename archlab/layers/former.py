@@ -1,8 +1,8 @@
 """Former tokens and their bridges to the feature map (Mobile-Former).
 
-Paper: Chen et al., Mobile-Former, CVPR 2022 (arXiv 2108.05895); layers as in the authors' code,
-see ``shared/reference/ARCHITECTURES.md`` sections 3.2 and 3.6. Used by the ``mobileformer`` family
-and the ``hybrid`` family (the "former" mixer).
+Paper: Chen et al., Mobile-Former, CVPR 2022 (arXiv 2108.05895); layers as in the authors' code
+(``AAboys/MobileFormer``), where it differs from the paper see ``docs/families.md`` section 3. Used
+by the ``mobileformer`` family and the ``hybrid`` family (the "former" mixer).
 
 A few global tokens ``z`` (B, M, d) read the map through :class:`MobileToFormer`, attend among
 themselves in :class:`Former`, and the map reads them back through :class:`FormerToMobile`. Neither

@@ -1,7 +1,7 @@
 """Hourglass attention (SBCFormer): attention on a small pooled grid that gates the full map.
 
 Paper: Lu, Suganuma and Okatani, SBCFormer, WACV 2024 (arXiv 2311.03747); layers as in the official
-code, see ``shared/reference/ARCHITECTURES.md`` sections 4.2-4.5. Used by the ``sbcformer`` family
+code (``xyongLu/SBCFormer``), see ``docs/families.md`` section 2. Used by the ``sbcformer`` family
 (one block per stage) and the ``hybrid`` family (the "hourglass" mixer).
 
 The input is average-pooled to a ``grid × grid`` map, mixed by InvRes blocks, run through MAttn

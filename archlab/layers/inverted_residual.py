@@ -1,7 +1,8 @@
 """The inverted residual block of SBCFormer (GELU, BatchNorm, three convs, identity shortcut).
 
 Used by the ``sbcformer`` family (local stream and hourglass Mixer) and the ``hybrid`` family
-(local mixing); see ``shared/reference/ARCHITECTURES.md`` section 4.2.
+(local mixing). As in SBCFormer's official code (Lu et al., WACV 2024, arXiv 2311.03747), which has
+one more conv than the paper's text; see ``docs/families.md`` section 2.
 """
 
 from __future__ import annotations

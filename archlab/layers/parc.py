@@ -1,9 +1,8 @@
 """ParC, the position-aware circular convolution (ParC-Net), computed directly or through the FFT.
 
 Papers: Zhang et al., "ParC-Net: Position Aware Circular Convolution with Merits from ConvNets
-and Transformer", ECCV 2022 (arXiv 2203.03952); Zhang et al., "Fast-ParC: Capturing Position Aware
-Global Feature for ConvNets and ViTs", arXiv 2210.04020. See ``shared/reference/ARCHITECTURES.md``
-sections 2.1-2.2.
+and Transformer", ECCV 2022 (arXiv 2203.03952); Yang et al., "Fast-ParC: Capturing Position Aware
+Global Feature for ConvNets and ViTs", arXiv 2210.04020, 2022. See ``docs/families.md`` section 4.
 
 ParC-H on ``x`` (B, C, H, W) with a kernel ``k`` (C, H) is a depthwise circular cross-correlation
 along H, ``y[c, i, j] = b[c] + Σ_t k[c, t] · x[c, (i + t) mod H, j]``: every output sees its whole

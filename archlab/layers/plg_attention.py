@@ -1,7 +1,8 @@
 """PLG-SA: parallel local (window) and global (pooled window) self-attention (PLG-ViT).
 
-Papers: Ebert et al., PLG-ViT (Sensors 2023) and Light-Weight PLG-ViT (arXiv 2307.09120); see
-``shared/reference/ARCHITECTURES.md`` section 1.2. Used by the ``plgvit`` and ``hybrid`` families.
+Papers: Ebert et al., PLG-ViT (Sensors 23(7) 3447, 2023) and Light-Weight PLG-ViT (arXiv
+2307.09120, 2023); no official code is public. Block structure and the [R] readings:
+``docs/families.md`` section 1. Used by the ``plgvit`` and ``hybrid`` families.
 """
 
 from __future__ import annotations

@@ -12,8 +12,8 @@
   parameter and buffer shapes of each submodule. Weights and dropout rates are left out, so the same
   block configuration at the same input shape gets the same key in any model of any space.
 * **In-context timing** (:func:`time_in_context`) times chosen modules with forward hooks inside
-  whole forward passes. MEASUREMENT.md found blocks timed alone sum to 0–26% less than the whole
-  model, while the same blocks timed in context add up to it.
+  whole forward passes, because blocks timed alone add up to less than the whole model
+  (docs/measurement.md, "Per-module latency").
 """
 
 from __future__ import annotations

@@ -5,7 +5,8 @@ user, nice, system, irq, softirq and steal, over all cores) and this process's o
 difference, divided by the wall-clock time, is how many cores *other* processes (or the hypervisor)
 kept busy. A slice is contaminated when that exceeds the cores our measurement leaves free plus a
 small tolerance: at 1 thread on a 2-core machine one foreign process on the other core is tolerated
-(it slows a model by only 1–4%, see MEASUREMENT.md), two are not; at 2 threads any is not.
+(on our 2-core VM two 1-thread workers slowed each other by only 1–4%, see docs/measurement.md),
+two are not; at 2 threads any is not.
 
 ``/proc/stat`` counts in clock ticks (10 ms), so judge slices of a few hundred milliseconds, not
 single runs. On systems without ``/proc/stat`` the guard never flags anything.

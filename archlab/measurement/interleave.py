@@ -3,13 +3,14 @@
 On this kind of machine the latency of one model drifts over minutes, so more runs in one sitting do
 not make a median more repeatable; spreading slices of runs per model over a minute or more,
 interleaved with the other candidates, makes every candidate see the same mix of quiet and busy
-moments (MEASUREMENT.md). On this VM the drift comes mostly from the hypervisor (CPU "steal"):
-the median of 20-run slices of one model wandered between 24 and 44 ms within 90 s. The finer the
-slices, the more alike the moments each candidate sees: with 10 random PLG-ViT archs measured twice
-in one process, 40 slices of 2 runs gave Spearman 1.000 between the two passes and a 1.75% median
-difference of each arch's latency relative to the group, against 0.964 and 3.3% for 8 slices of 10
-runs (same 80 runs per arch). Hence the defaults. Each round (one slice of every candidate) is
-guarded against other processes' CPU use as a whole, since single slices are too short to judge.
+moments (docs/measurement.md, "Interleaving"). On this VM the drift comes mostly from the
+hypervisor (CPU "steal"): the median of 20-run slices of one model wandered between 24 and 44 ms
+within 90 s. The finer the slices, the more alike the moments each candidate sees: with 10 random
+PLG-ViT archs measured twice in one process, 40 slices of 2 runs gave Spearman 1.000 between the
+two passes and a 1.75% median difference of each arch's latency relative to the group, against
+0.964 and 3.3% for 8 slices of 10 runs (same 80 runs per arch). Hence the defaults. Each round (one
+slice of every candidate) is guarded against other processes' CPU use as a whole, since single
+slices are too short to judge.
 """
 
 from __future__ import annotations
@@ -85,25 +86,9 @@ def measure_many(
     check_options(backend, memory_format)
     with torch_threads(threads):
         guard_ = ContentionGuard(threads, enabled=guard)
-        times: list[list[float]] = [[] for _ in models]
         example = torch.randn(batch, 3, resolution, resolution)
         runners = [prepare(m.eval(), example, backend, memory_format, threads) for m in models]
-
-        def one_round(r: int) -> list[list[float]]:
-            out: list[list[float]] = [[] for _ in runners]
-            for k in range(len(runners)):
-                i = (r + k) % len(runners)
-                out[i] = timed_runs(runners[i], runs_per_slice)
-            return out
-
-        with torch.inference_mode():
-            for run in runners:
-                timed_runs(run, warmup)
-            for r in range(slices):
-                start = time.perf_counter()
-                for i, slice_times in enumerate(guard_.run(partial(one_round, r))):
-                    times[i] += slice_times
-                time.sleep(max(0.0, min_round_s - (time.perf_counter() - start)))
+        times = _interleaved_times(runners, guard_, slices, runs_per_slice, warmup, min_round_s)
     env = LatencyEnv(
         cpu_model(), threads, batch, resolution, backend=backend, memory_format=memory_format
     )
@@ -117,6 +102,35 @@ def measure_many(
         )
         for t in times
     ]
+
+
+def _interleaved_times(
+    runners: Sequence[Any],
+    guard: ContentionGuard,
+    slices: int,
+    runs_per_slice: int,
+    warmup: int,
+    min_round_s: float,
+) -> list[list[float]]:
+    """Every runner's pass times over ``slices`` guarded rounds, each round in a rotated order."""
+    times: list[list[float]] = [[] for _ in runners]
+
+    def one_round(r: int) -> list[list[float]]:
+        out: list[list[float]] = [[] for _ in runners]
+        for k in range(len(runners)):
+            i = (r + k) % len(runners)
+            out[i] = timed_runs(runners[i], runs_per_slice)
+        return out
+
+    with torch.inference_mode():
+        for run in runners:
+            timed_runs(run, warmup)
+        for r in range(slices):
+            start = time.perf_counter()
+            for i, slice_times in enumerate(guard.run(partial(one_round, r))):
+                times[i] += slice_times
+            time.sleep(max(0.0, min_round_s - (time.perf_counter() - start)))
+    return times
 
 
 def free_core_processes(threads: int, slices: int) -> int:

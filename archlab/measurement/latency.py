@@ -1,9 +1,11 @@
 """CPU latency measurement: warm-up, repeats until the median is pinned down, spread, environment.
 
-The protocol: ``torch.inference_mode()``, fixed thread count (1 by default: on a 2-core machine two
-threads were about twice as noisy, see MEASUREMENT.md), a few warm-up passes, then timed passes
-until the 95% confidence interval of the median is narrower than ``target_rel_ci`` of the median (a
-distribution-free interval from order statistics) or ``max_runs`` / ``max_time_s`` is reached.
+The protocol: ``torch.inference_mode()``, fixed thread count (1 by default: on a 2-core machine a
+1-thread measurement tolerates one other process on the other core, a 2-thread one none, see
+docs/measurement.md; ``bench/latency_noise.py`` compares the spread at 1 and 2 threads), a few
+warm-up passes, then timed passes until the 95% confidence interval of the median is narrower than
+``target_rel_ci`` of the median (a distribution-free interval from order statistics) or
+``max_runs`` / ``max_time_s`` is reached.
 Runs come in slices (the first of ``min_runs``, then ``slice_runs`` each); a slice during which
 other processes used the CPU is run again
 (:class:`~archlab.measurement.contention.ContentionGuard`). The backend (eager, TorchScript, ONNX

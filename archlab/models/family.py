@@ -24,7 +24,8 @@ class Preset:
 
     Attributes:
         cfg: the family's config dataclass instance.
-        published: name of the published variant it reproduces (``published.json``), or None.
+        published: name of the published variant it reproduces, as the paper or the authors'
+            release names it (sources: ``docs/families.md`` section 6), or None.
         reconstructed: True when the published layer table is unknown and ``cfg`` is our own
             reconstruction at the published size; shown wherever the preset is shown.
         resolution: input size the published figures refer to.

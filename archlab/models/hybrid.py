@@ -4,7 +4,7 @@ Not a published architecture: archlab's own design space, so that one study can 
 attention (LW PLG-ViT, arXiv 2307.09120), hourglass attention (SBCFormer, arXiv 2311.03747), Former
 tokens (Mobile-Former, arXiv 2108.05895) and ParC (ParC-Net, arXiv 2203.03952) stage by stage,
 under one latency budget. The mixers are the families' own blocks, shared through
-``archlab.layers``; only the skeleton around them is new.
+``archlab.layers``; only the skeleton around them is new (``docs/families.md`` section 5).
 
 Layout (NCHW throughout): a conv stem (Conv 3×3/2 + BN + GELU, twice; output stride 4), four stages
 at strides 4, 8, 16, 32 (stages 1-3 open with a Conv 3×3/2 + BN downsampler in their first block),

@@ -2,8 +2,8 @@
 
 Paper: Chen et al., "Mobile-Former: Bridging MobileNet and Transformer", CVPR 2022,
 arXiv 2108.05895. Origin: the authors' code (github.com/AAboys/MobileFormer, ``mobile_former.py``
-and ``dna_blocks.py``), described block by block in ``shared/reference/ARCHITECTURES.md``
-section 3; written anew here.
+and ``dna_blocks.py``), written anew here; described block by block in ``docs/families.md``
+section 3.
 
 Layout: Conv 3×3/2 stem, a conv-only block, then stages of Mobile-Former blocks (a stride-2 stage
 starts with an MF-down block), one more Mobile→Former bridge on the last map, and a head that
@@ -11,7 +11,7 @@ merges the pooled map with global token 0. The map stream is NCHW, the token str
 attention runs on (B, heads, N, head_dim) through ``archlab.layers.attend`` so that its matmuls
 are counted. The bridges and the Former live in ``archlab.layers.former`` (shared with ``hybrid``).
 
-code≠paper (ARCHITECTURES.md 3.6). We follow the code; the paper's reading is a switch where cheap:
+code≠paper (docs/families.md §3): we follow the code; the paper's reading is a switch where cheap:
 
 * Former: the code projects only the queries (keys = values = the raw tokens), plus an output
   projection; the paper describes standard multi-head attention. ``former_kv_proj=True`` adds the

@@ -1,9 +1,9 @@
 """ParC-Net and the ParC-ConvNets (ParC-ConvNeXt, ParC-MobileNetV2, ParC-ResNet), one generator.
 
 Papers: Zhang et al., "ParC-Net: Position Aware Circular Convolution with Merits from ConvNets and
-Transformer", ECCV 2022 (arXiv 2203.03952); Zhang et al., "Fast-ParC", arXiv 2210.04020. Origin:
-``hkzhang91/ParC-Net`` (``edgeformer`` configs for ParC-Net, ``ParC_ConvNets/`` for the others); the
-layer tables follow ``shared/reference/ARCHITECTURES.md`` section 2, written in our own words.
+Transformer", ECCV 2022 (arXiv 2203.03952); Yang et al., "Fast-ParC", arXiv 2210.04020, 2022.
+Origin: ``hkzhang91/ParC-Net`` (``edgeformer`` configs for ParC-Net, ``ParC_ConvNets/`` for the
+others), written anew here; described block by block in ``docs/families.md`` section 4.
 
 ``backbone`` selects the layout; all four share the ParC operator of ``archlab.layers.parc``:
 
@@ -25,7 +25,7 @@ Differences from the official code, all switchable or harmless:
   ParC-H and ParC-W resize to H and W separately.
 * Classification heads are ours in detail (dropout placement); widths and counts follow the code.
 
-code≠paper (ARCHITECTURES.md 2.4, 2.6): ParC-Net's ParC convs run without bias (the yaml omits it);
+code≠paper (docs/families.md section 4): ParC-Net's ParC convs run without bias (the yaml omits it);
 ParC-Net uses two passes per half, the ConvNets one; ParC-ResNet50's ParC conv is dense across each
 half's channels (``parc_dense=True``), not depthwise. Presets follow the code.
 """
@@ -428,12 +428,12 @@ def _parcnet(
                       head_dim=min(4 * c5, 960), fusion=fusion, impl="direct")  # fmt: skip
 
 
-_PARCNET_SOURCE = "hkzhang91/ParC-Net cvnets edgeformer config (ARCHITECTURES.md 2.3)"
+_PARCNET_SOURCE = "hkzhang91/ParC-Net cvnets edgeformer config (see docs/families.md, section 4)"
 _CONVNETS_NOTE = (
-    "hkzhang91/ParC-Net ParC_ConvNets (ARCHITECTURES.md 2.4); kernels are meta kernels at their "
-    "224 lengths, so the model also runs at other resolutions. Published 'Madds' are about half of "
-    "what fvcore/thop/ptflops give for the official code at 224 (unexplained; the README lists "
-    "plain ResNet-50 as 2.1 G, half the usual 4.1 GMACs): not reproducible."
+    "hkzhang91/ParC-Net ParC_ConvNets (see docs/families.md, section 4); kernels are meta "
+    "kernels at their 224 lengths, so the model also runs at other resolutions. Published 'Madds' "
+    "are about half of what fvcore/thop/ptflops give for the official code at 224 (unexplained; "
+    "the README lists plain ResNet-50 as 2.1 G, half the usual 4.1 GMACs): not reproducible."
 )
 
 PRESETS: dict[str, Preset] = {
@@ -507,8 +507,8 @@ PRESETS: dict[str, Preset] = {
         macs_g=0.3,
         top1=71.1,
         note=(
-            "hkzhang91/ParC-Net ParC_ConvNets (ARCHITECTURES.md 2.4); the published 0.3 G "
-            "agrees with fvcore at 224. Kernels are meta kernels at their 224 lengths."
+            "hkzhang91/ParC-Net ParC_ConvNets (see docs/families.md, section 4); the published "
+            "0.3 G agrees with fvcore at 224. Kernels are meta kernels at their 224 lengths."
         ),
     ),
     "parc_resnet50": Preset(

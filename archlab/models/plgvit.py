@@ -3,9 +3,8 @@
 Papers: Ebert et al., "PLG-ViT: Vision Transformer with Parallel Local and Global Self-Attention",
 Sensors 23(7) 3447, 2023; Ebert et al., "Light-Weight Vision Transformer with Parallel Local and
 Global Self-Attention", arXiv 2307.09120, 2023. No official code is public; the block structure
-follows the papers' text (see ``shared/reference/ARCHITECTURES.md`` section 1). Details the papers
-leave open are marked ``[R]`` below, exposed as config switches, and their default reading is stated
-in place.
+follows the papers' text (see ``docs/families.md`` section 1). Details the papers leave open are
+marked ``[R]`` below, exposed as config switches, and their default reading is stated in place.
 
 Layout: a convolutional tokenizer (output stride 4), four stages of pre-norm PLG layers joined by
 convolutional downsamplers, an optional 3×3 channel-expansion conv (LW only), GAP → LN → Linear.
@@ -297,8 +296,8 @@ def _lw(
 
 
 _LW_NOTE = (
-    "Reconstruction: the per-stage table (LW PLG-ViT Table I, arXiv 2307.09120) is not public; "
-    "this config is ours, sized to the published ≈5.0M parameters."
+    "Reconstruction: the per-stage table (LW PLG-ViT Table I, arXiv 2307.09120) was not available "
+    "to us; this config is ours, sized to the published ≈5.0M parameters (docs/families.md)."
 )
 _ORIG_NOTE = (
     "C, depths and head dim from PLG-ViT (Sensors 2023, §3.3); windows (7) and global window (7) "

@@ -2,8 +2,8 @@
 
 Paper: Lu, Suganuma and Okatani, "SBCFormer: Lightweight Network Capable of Full-size ImageNet
 Classification at 1 FPS on Single Board Computers", WACV 2024, arXiv 2311.03747. The layers follow
-the official code (``xyongLu/SBCFormer``, ``models/sbcformer.py``), described in
-``shared/reference/ARCHITECTURES.md`` section 4; this file is written from that description.
+the official code (``xyongLu/SBCFormer``, ``models/sbcformer.py``), written anew here; described
+block by block in ``docs/families.md`` section 2.
 
 Layout: a conv stem (3 × Conv 3×3/2 + BN + ReLU, output stride 8), three stages joined by
 Conv 3×3/2 + BN, one SBCFormer block per stage, GAP → LN → Linear. An SBCFormer block runs ``m``
@@ -14,7 +14,7 @@ one through a hard sigmoid, and a point-wise conv + BN fuses the concatenation o
 NCHW between blocks; MAttn layers work on tokens (B, N, C) with N = P². The block, MAttn and InvRes
 live in ``archlab.layers.hourglass`` and ``.inverted_residual`` (shared with ``hybrid``).
 
-Code ≠ paper (ARCHITECTURES.md 4.7; we follow the code everywhere):
+Code ≠ paper (docs/families.md section 2; we follow the code everywhere):
     * InvRes is PW–BN–GELU–DW 3×3–BN–GELU–PW–BN with a residual (the paper text names two convs).
     * The gate is a hard sigmoid (the paper says sigmoid).
     * Value branch: DW 3×3 → BN → GELU, added back to v (the paper: "followed by GELU and BN").
@@ -248,7 +248,7 @@ def _note(ours: float, aliased: float, ptflops: float) -> str:
         "Config from the official code (xyongLu/SBCFormer, models/sbcformer.py). The published "
         "FLOPs are ptflops MACs of the official model, which registers the stem (patch_embed = "
         "merging_blocks[0]) and the last stage block (sbcformer_blk = sbcformer_blocks[2]) twice "
-        "and counts both copies (ARCHITECTURES.md 4.7). fvcore MACs at 224: "
+        "and counts both copies (see docs/families.md, section 6). fvcore MACs at 224: "
         f"{ours:.3f} G (same as fvcore on the official code); plus the stem and the last block "
         f"once more: {aliased:.3f} G; ptflops 0.7.5 on the official code: {ptflops:.3f} G."
     )

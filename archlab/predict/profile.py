@@ -2,10 +2,9 @@
 
 ``archlab profile-device --space plgvit --out cpu.json`` samples architectures of a space, finds
 every distinct block they contain (:func:`archlab.measurement.blocks.block_infos`: class,
-configuration
-and
-input shape), and times the blocks **in context**, with hooks inside whole forward passes, since
-blocks timed alone sum to 0–26% less than the whole model (MEASUREMENT.md). A linear correction
+configuration and input shape), and times the blocks **in context**, with hooks inside whole
+forward passes, since blocks timed alone add up to less than the whole model (docs/measurement.md,
+"Per-module latency"; docs/prediction.md). A linear correction
 ``latency ≈ slope · Σ blocks + intercept`` is then fitted on whole models measured with the
 interleaved protocol (and the chosen backend: blocks are always timed eagerly, because hooks need
 module boundaries; the calibration maps their sum to the backend's whole-model latency). The whole
@@ -34,7 +33,7 @@ from typing import Any
 
 import torch
 
-import archlab
+from archlab._version import __version__
 from archlab.measurement.allocator import describe_allocator
 from archlab.measurement.blocks import (
     BlockFeatures,
@@ -44,8 +43,10 @@ from archlab.measurement.blocks import (
 )
 from archlab.measurement.fast_macs import UncountedOpError, count_macs_with_blocks
 from archlab.measurement.flops import count_macs
+from archlab.measurement.interleave import free_core_processes, measure_many_in_processes
 from archlab.measurement.latency import cpu_model
 from archlab.predict.cost_model import Sample, block_class
+from archlab.space import load_space
 
 __all__ = [
     "FORMAT_VERSION",
@@ -135,7 +136,7 @@ class DeviceProfile:
     entries: dict[str, BlockEntry] = field(default_factory=dict)
     calibration: Calibration = field(default_factory=Calibration)
     anchors: list[Anchor] = field(default_factory=list)  # empty in files made before anchors
-    archlab_version: str = archlab.__version__
+    archlab_version: str = __version__
     created: str = ""
     host: str = field(default_factory=platform.node)
     format_version: int = FORMAT_VERSION
@@ -189,7 +190,7 @@ class DeviceProfile:
         if version != FORMAT_VERSION:
             raise ProfileError(
                 f"{source}: profile format version {version!r}, but this archlab "
-                f"({archlab.__version__}) reads version {FORMAT_VERSION}; re-create it with "
+                f"({__version__}) reads version {FORMAT_VERSION}; re-create it with "
                 "archlab profile-device"
             )
         try:
@@ -292,6 +293,41 @@ def _table_sum(profile: DeviceProfile, keys: list[str]) -> float:
     return sum(profile.entries[k].ms for k in keys)
 
 
+def _time_blocks(
+    space: Any,
+    cfgs: list[Any],
+    res: int,
+    batch: int,
+    runs: int,
+    threads: int,
+    say: Callable[[str], None],
+) -> tuple[dict[str, Any], list[list[str]]]:
+    """The lookup table's entries (block key → median in-context time) from models built from
+    ``cfgs``, and each model's block keys."""
+    x = torch.randn(batch, 3, res, res)
+    observed: dict[str, list[float]] = {}
+    kinds: dict[str, tuple[str, BlockFeatures | int]] = {}
+    model_keys: list[list[str]] = []
+    models, blocks = [], []
+    for cfg in cfgs:
+        torch.manual_seed(0)
+        models.append(space.family.build(cfg).eval())
+        blocks.append(_blocks_of(models[-1], x))
+    say(f"timing the blocks of {len(models)} models in context (interleaved, {runs} passes each)")
+    timings = time_in_context_many(models, x, runs=runs, threads=threads)
+    for model_blocks, timing in zip(blocks, timings):
+        for name, key, kind, features in model_blocks:
+            observed.setdefault(key, []).append(timing.module_ms.get(name, 0.0))
+            kinds[key] = (kind, features)
+        model_keys.append([b[1] for b in model_blocks])
+    say(f"{len(observed)} distinct blocks")
+    entries = {
+        k: block_entry(kinds[k][0], statistics.median(v), kinds[k][1], len(v))
+        for k, v in observed.items()
+    }
+    return entries, model_keys
+
+
 def profile_device(
     space_name: str,
     *,
@@ -323,35 +359,13 @@ def profile_device(
             running its share of the slices (default: one per free core).
         on_progress: called with a line of text after each step.
     """
-    from archlab.measurement.interleave import free_core_processes, measure_many_in_processes
-    from archlab.space import load_space
-
     say = on_progress or (lambda _: None)
     space = load_space(space_name)
     res = resolution or space.resolution
     space.resolution = res
-    x = torch.randn(batch, 3, res, res)
-    observed: dict[str, list[float]] = {}
-    kinds: dict[str, tuple[str, BlockFeatures | int]] = {}
-    model_keys: list[list[str]] = []
     sampled = _sample_models(space, n_models, seed)
-    models, blocks = [], []
-    for _, cfg in sampled:
-        torch.manual_seed(0)
-        models.append(space.family.build(cfg).eval())
-        blocks.append(_blocks_of(models[-1], x))
-    say(f"timing the blocks of {len(models)} models in context (interleaved, {runs} passes each)")
-    timings = time_in_context_many(models, x, runs=runs, threads=threads)
-    for model_blocks, timing in zip(blocks, timings):
-        for name, key, kind, features in model_blocks:
-            observed.setdefault(key, []).append(timing.module_ms.get(name, 0.0))
-            kinds[key] = (kind, features)
-        model_keys.append([b[1] for b in model_blocks])
-    say(f"{len(observed)} distinct blocks")
-    entries = {
-        k: block_entry(kinds[k][0], statistics.median(v), kinds[k][1], len(v))
-        for k, v in observed.items()
-    }
+    cfgs = [cfg for _, cfg in sampled]
+    entries, model_keys = _time_blocks(space, cfgs, res, batch, runs, threads, say)
     profile = DeviceProfile(
         current_setup(threads, backend, batch),
         space.name,
@@ -360,7 +374,6 @@ def profile_device(
         created=datetime.datetime.now(datetime.timezone.utc).isoformat(),
     )
     configs = [space.to_config(arch) for arch, _ in sampled[:n_calibration]]
-    del models, timings  # the fresh processes build their own
     processes = calibration_processes or free_core_processes(threads, calibration_slices)
     say(
         f"measuring {len(configs)} whole models (interleaved, {backend}) for the calibration, "

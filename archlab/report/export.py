@@ -33,8 +33,8 @@ from torch import nn
 
 from archlab.models import Family, Preset, build_model, config_of, find_preset
 from archlab.report.tables import ModelReport, fmt_count, model_report
-from archlab.space import load_space_text
-from archlab.study.storage import home, load_study, study_dir, study_spec
+from archlab.study.record import StudyRecord, load_record
+from archlab.study.storage import home, load_study, study_dir
 
 __all__ = ["ExportError", "ExportResult", "export_preset", "export_trial", "pick_name"]
 
@@ -96,7 +96,7 @@ def _find_trial(study: optuna.Study, number: int) -> optuna.trial.FrozenTrial:
     return found
 
 
-def _trial_latency(trial: optuna.trial.FrozenTrial, stored: dict[str, Any]) -> dict[str, Any]:
+def _trial_latency(trial: optuna.trial.FrozenTrial, record: StudyRecord) -> dict[str, Any]:
     attrs = trial.user_attrs
     return {
         "median_ms": attrs.get("latency_ms"),
@@ -104,11 +104,11 @@ def _trial_latency(trial: optuna.trial.FrozenTrial, stored: dict[str, Any]) -> d
         "ci_rel": attrs.get("latency_ci_rel"),
         "runs": attrs.get("latency_runs"),
         "env": {
-            "cpu": stored.get("cpu"),
-            "threads": stored.get("threads"),
+            "cpu": record.cpu,
+            "threads": record.settings.threads,
             "batch": 1,
             "backend": "eager",
-            "torch_version": stored.get("torch_version"),
+            "torch_version": record.torch_version,
         },
     }
 
@@ -133,14 +133,13 @@ def export_trial(
         ['config.yaml', 'model.onnx', 'model.pt', 'report.md']
     """
     study = load_study(study_name, storage)
-    stored = study_spec(study)
+    record = load_record(study)
     trial = _find_trial(study, trial_number)
-    space = load_space_text(stored["space_yaml"], stored["space"], f"study {study_name!r}")
-    space.resolution = int(stored["resolution"])
-    seed = stored.get("seed")
-    torch.manual_seed(0 if seed is None else seed)  # as archlab.search.loop.evaluate_arch does
+    space = record.space()
+    seed = record.settings.seed
+    torch.manual_seed(0 if seed is None else seed)  # as archlab.search.evaluate.evaluate_arch does
     model = space.family.build(space.to_cfg(trial.params)).eval()
-    latency = _trial_latency(trial, stored)
+    latency = _trial_latency(trial, record)
     if out is None:
         pick = pick_name(space.family.name, latency["median_ms"], trial.user_attrs.get("macs", 0))
         out = study_dir(study_name) / "picks" / pick
@@ -148,8 +147,8 @@ def export_trial(
     source = _Source(
         title=f"{study_name} — trial {trial.number}",
         lines=[
-            f"Study `{study_name}`, trial {trial.number} (space `{stored['space']}`, "
-            f"target {stored.get('target_latency_s', 0) * 1e3:g} ms, seed {seed}).",
+            f"Study `{study_name}`, trial {trial.number} (space `{record.space_name}`, "
+            f"target {record.settings.target_latency_s * 1e3:g} ms, seed {seed}).",
             f"Architecture (`trial.params`): `{dict(trial.params)}`.",
         ],
         latency=latency,

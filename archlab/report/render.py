@@ -38,21 +38,19 @@ class ModelSource:
 
 
 def _resolve_trial(source: ModelSource) -> tuple[Any, Any, str, int]:
-    from archlab.space import load_space_text
-    from archlab.study.storage import load_study, study_spec
+    from archlab.study.record import space_of
+    from archlab.study.storage import load_study
 
     if source.trial is None or source.study is None:
         raise ValueError("--study and --trial go together")
     study = load_study(source.study, source.storage)
-    spec = study_spec(study)
+    space = space_of(study)
     trials = {t.number: t for t in study.get_trials(deepcopy=False)}
     if source.trial not in trials:
         raise KeyError(
             f"study {source.study!r} has no trial {source.trial}; its trials are "
             f"0–{max(trials, default=-1)}"
         )
-    space = load_space_text(spec["space_yaml"], spec["space"], source=f"study {source.study!r}")
-    space.resolution = int(spec["resolution"])
     cfg = space.to_cfg(trials[source.trial].params)
     return space.family, cfg, f"{source.study}#{source.trial}", space.resolution
 

@@ -7,44 +7,22 @@ Raw numbers are stored everywhere else; formatting for people happens only here.
 
 from __future__ import annotations
 
-import statistics
 from dataclasses import dataclass, field
 from typing import Any
 
-import optuna
 import pandas as pd
 from torch import nn
 
 from archlab.measurement.flops import MacCount, count_macs, count_params, count_thop_macs
 from archlab.measurement.latency import Latency, measure_latency
 from archlab.models import Family, Preset, config_of
-from archlab.study.storage import STARTED_STATES
 
 __all__ = [
     "ModelReport",
     "fmt_count",
     "model_report",
     "module_table",
-    "pareto_frame",
-    "prediction_check",
-    "trials_frame",
 ]
-
-_METRIC_ATTRS = (
-    "params",
-    "macs",
-    "latency_ms",
-    "latency_iqr_ms",
-    "latency_ci_rel",
-    "naswot",
-    "latency_ms_predicted",
-    "peak_memory_bytes",
-    "synflow",
-    "grad_norm",
-    "val_acc",
-    "hypervolume",
-)
-
 
 def fmt_count(value: float | None, unit: str = "") -> str:
     """1234567 → '1.23M' (None → '–')."""
@@ -54,74 +32,6 @@ def fmt_count(value: float | None, unit: str = "") -> str:
         if abs(value) >= div:
             return f"{value / div:.2f}{suffix}{unit}"
     return f"{value:.0f}{unit}"
-
-
-def _trial_row(trial: optuna.trial.FrozenTrial, metric_names: list[str]) -> dict[str, Any]:
-    constraints = [v for k, v in trial.system_attrs.items() if k.startswith("constraints:")]
-    row: dict[str, Any] = {
-        "number": trial.number,
-        "state": trial.state.name,
-        "feasible": all(v <= 0 for v in constraints) if constraints else None,
-    }
-    for name, value in zip(metric_names, trial.values or [None] * len(metric_names)):
-        row[f"objective:{name}"] = value
-    for key in _METRIC_ATTRS:
-        row[key] = trial.user_attrs.get(key)
-    row["reason"] = trial.user_attrs.get("fail_reason") or trial.user_attrs.get("prune_reason")
-    row["duration_s"] = trial.duration.total_seconds() if trial.duration else None
-    row.update({f"knob:{k}": v for k, v in trial.params.items()})
-    return row
-
-
-def _metric_names(study: optuna.Study) -> list[str]:
-    return study.metric_names or [f"value{i}" for i in range(len(study.directions))]
-
-
-def trials_frame(study: optuna.Study) -> pd.DataFrame:
-    """One row per started trial: state, feasibility, objectives, metrics, failure reason, knobs."""
-    names = _metric_names(study)
-    trials = study.get_trials(deepcopy=False, states=STARTED_STATES)
-    return pd.DataFrame([_trial_row(t, names) for t in trials])
-
-
-def pareto_frame(study: optuna.Study) -> pd.DataFrame:
-    """The feasible Pareto front (Optuna's ``best_trials`` honours the constraints)."""
-    names = _metric_names(study)
-    rows = [_trial_row(t, names) for t in study.best_trials]
-    remeasured = study.user_attrs.get("remeasured") or {}  # predicted-latency searches
-    for row in rows:
-        row.update(remeasured.get(str(row["number"]), {}))
-    frame = pd.DataFrame(rows)
-    if not frame.empty and "latency_ms" in frame and frame["latency_ms"].notna().any():
-        frame = frame.sort_values("latency_ms").reset_index(drop=True)
-    return frame
-
-
-def prediction_check(study: optuna.Study) -> dict[str, float] | None:
-    """How far a predicted-latency search's predictions were from its front's re-measurement.
-
-    Median absolute and signed errors (fractions) of the predictions against the whole-model
-    figures; with anchors (:mod:`archlab.predict.time_base`), also the machine's speed relative to
-    the profile (median over the front) and the errors on the profile's time base. None before any
-    re-measurement.
-    """
-    rows = list((study.user_attrs.get("remeasured") or {}).values())
-    if not rows:
-        return None
-
-    def errors(key: str) -> list[float]:
-        return [r["latency_ms_predicted"] / r[key] - 1 for r in rows if r.get(key)]
-
-    out: dict[str, float] = {"models": len(rows)}
-    for label, key in (("", "latency_ms"), ("profile_time_", "latency_ms_profile_time")):
-        errs = errors(key)
-        if errs:
-            out[f"{label}median_abs_error"] = statistics.median(abs(e) for e in errs)
-            out[f"{label}median_error"] = statistics.median(errs)
-    speeds = [r["speed_vs_profile"] for r in rows if "speed_vs_profile" in r]
-    if speeds:
-        out["speed_vs_profile"] = statistics.median(speeds)
-    return out
 
 
 def module_table(model: nn.Module, macs: MacCount, depth: int = 2) -> pd.DataFrame:

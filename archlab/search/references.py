@@ -1,6 +1,6 @@
 """The published variants (presets) of a study's family, measured like its trials.
 
-Each preset is built, counted and timed by :func:`archlab.search.loop.evaluate_arch` with the
+Each preset is built, counted and timed by :func:`archlab.search.evaluate.evaluate_arch` with the
 study's own settings (resolution, threads, seed, accuracy estimates, latency time cap), so its
 marker on the Pareto chart is comparable with the trials. A study searched at another resolution
 than the preset's published one gets the preset adapted to it by
@@ -36,8 +36,10 @@ import torch
 from archlab.estimate.reduced import reduce_cfg
 from archlab.measurement.latency import cpu_model
 from archlab.models import Preset, cfg_to_dict, get_family
-from archlab.search.loop import SearchSpec, evaluate_arch
+from archlab.search.evaluate import evaluate_arch
 from archlab.space import SearchSpace
+from archlab.study.record import StudyRecord
+from archlab.study.settings import SearchSpec
 
 __all__ = ["CACHE_NAME", "References", "cached_references", "measure_references"]
 
@@ -75,28 +77,42 @@ class References:
         )
 
 
-def _objectives(study_spec: dict[str, Any]) -> tuple[str, ...]:
+def _record(study: StudyRecord | dict[str, Any]) -> StudyRecord:
+    """A study's record; a plain dict (the stored attribute, or part of it) is read as one."""
+    return study if isinstance(study, StudyRecord) else StudyRecord.from_attr(study)
+
+
+def _family(record: StudyRecord) -> str:
+    if not record.family:
+        raise KeyError(f"study {record.study_name!r} names no model family")
+    return record.family
+
+
+def _resolution(record: StudyRecord) -> int:
+    if not record.resolution:
+        raise KeyError(f"study {record.study_name!r} records no input resolution")
+    return int(record.resolution)
+
+
+def _objectives(record: StudyRecord) -> tuple[str, ...]:
     """The study's objectives without short training, padded with cost objectives to two."""
-    names = [o for o in study_spec.get("objectives", []) if o not in _NOT_FOR_PRESETS]
+    names = [o for o in record.settings.objectives if o not in _NOT_FOR_PRESETS]
     for filler in _FILLERS:
         if len(names) < 2 and filler not in names:
             names.append(filler)
     return tuple(names)
 
 
-def _spec_of(study_spec: dict[str, Any]) -> SearchSpec:
-    defaults = SearchSpec()
-    settings = {
-        k: study_spec.get(k, getattr(defaults, k)) for k in _SETTINGS if hasattr(defaults, k)
-    }
-    return SearchSpec(objectives=_objectives(study_spec), **settings)
+def _spec_of(record: StudyRecord) -> SearchSpec:
+    settings = {k: getattr(record.settings, k) for k in _SETTINGS}
+    return SearchSpec(objectives=_objectives(record), **settings)
 
 
-def _key(study_spec: dict[str, Any]) -> dict[str, Any]:
-    spec = _spec_of(study_spec)
+def _key(record: StudyRecord) -> dict[str, Any]:
+    spec = _spec_of(record)
     return {
-        "family": study_spec["family"],
-        "resolution": int(study_spec["resolution"]),
+        "family": _family(record),
+        "resolution": _resolution(record),
         "objectives": list(spec.objectives),
         **{k: getattr(spec, k) for k in _SETTINGS if hasattr(spec, k)},
         "cpu": cpu_model(),
@@ -127,19 +143,19 @@ def _adapted(family: str, preset: Preset, resolution: int) -> dict[str, Any] | s
         return str(err)
 
 
-def _entries(study_spec: dict[str, Any]) -> dict[str, tuple[Preset, dict[str, Any] | str]]:
-    family = get_family(str(study_spec["family"]))
-    resolution = int(study_spec["resolution"])
+def _entries(record: StudyRecord) -> dict[str, tuple[Preset, dict[str, Any] | str]]:
+    family = get_family(_family(record))
+    resolution = _resolution(record)
     return {
         name: (preset, _adapted(family.name, preset, resolution))
         for name, preset in family.presets.items()
     }
 
 
-def _split(study_spec: dict[str, Any], stored: dict[str, Any]) -> References:
+def _split(record: StudyRecord, stored: dict[str, Any]) -> References:
     refs = References()
-    resolution = int(study_spec["resolution"])
-    for name, (preset, config) in _entries(study_spec).items():
+    resolution = _resolution(record)
+    for name, (preset, config) in _entries(record).items():
         entry = stored.get(name)
         if isinstance(config, str):  # cannot run at this resolution even adapted
             refs.skipped[name] = config
@@ -157,22 +173,22 @@ def _split(study_spec: dict[str, Any], stored: dict[str, Any]) -> References:
     return refs
 
 
-def cached_references(study_spec: dict[str, Any], out_dir: str | Path) -> References:
+def cached_references(study: StudyRecord | dict[str, Any], out_dir: str | Path) -> References:
     """What is already measured for this study's family and settings (nothing is measured).
 
     Raises:
-        KeyError: the spec names no known family.
+        KeyError: the record names no known family.
     """
-    key = _key(study_spec)
-    return _split(study_spec, _read(Path(out_dir) / CACHE_NAME, key))
+    record = _record(study)
+    return _split(record, _read(Path(out_dir) / CACHE_NAME, _key(record)))
 
 
-def _measure_one(name: str, config: dict[str, Any], study_spec: dict[str, Any]) -> dict[str, Any]:
-    family = get_family(str(study_spec["family"]))
-    resolution = int(study_spec["resolution"])
+def _measure_one(name: str, config: dict[str, Any], record: StudyRecord) -> dict[str, Any]:
+    family = get_family(_family(record))
+    resolution = _resolution(record)
     space = SearchSpace(name, family, {}, config, resolution)
     try:
-        metrics = evaluate_arch(space, {}, _spec_of(study_spec), resolution)
+        metrics = evaluate_arch(space, {}, _spec_of(record), resolution)
     except ValueError as err:  # cannot run at this resolution (or an invalid config)
         return {"config": config, "skipped": str(err)}
     except Exception as err:  # a crash is a reason to skip, not to break the dashboard
@@ -181,7 +197,7 @@ def _measure_one(name: str, config: dict[str, Any], study_spec: dict[str, Any]) 
 
 
 def measure_references(
-    study_spec: dict[str, Any],
+    study: StudyRecord | dict[str, Any],
     out_dir: str | Path,
     names: list[str] | None = None,
     progress: Callable[[int, int, str], None] | None = None,
@@ -189,9 +205,9 @@ def measure_references(
     """Measure the presets of the study's family not yet in the cache, then return them all.
 
     Args:
-        study_spec: the study's stored spec (``family``, ``resolution``, ``objectives`` and the
-            measurement settings ``threads``, ``seed``, ``proxy_batch``, ``proxy_resolution``,
-            ``latency_max_time_s``).
+        study: the study's record, or its stored dict (``family``, ``resolution``,
+            ``objectives`` and the measurement settings ``threads``, ``seed``, ``proxy_batch``,
+            ``proxy_resolution``, ``latency_max_time_s``; missing ones take their defaults).
         out_dir: the study's output folder; the cache is ``references.json`` there.
         names: measure only these presets (default: every missing one).
         progress: called as ``progress(done, total, preset)`` before each measurement.
@@ -199,18 +215,19 @@ def measure_references(
     Raises:
         KeyError: the spec names no known family, or ``names`` holds a preset not in it.
     """
-    key, path = _key(study_spec), Path(out_dir) / CACHE_NAME
+    record = _record(study)
+    key, path = _key(record), Path(out_dir) / CACHE_NAME
     stored = _read(path, key)
-    entries = _entries(study_spec)
+    entries = _entries(record)
     unknown = sorted(set(names or []) - set(entries))
     if unknown:
         raise KeyError(
-            f"no preset(s) {unknown} in family {study_spec['family']!r}; presets: {list(entries)}"
+            f"no preset(s) {unknown} in family {record.family!r}; presets: {list(entries)}"
         )
-    todo = [n for n in _split(study_spec, stored).missing if names is None or n in names]
+    todo = [n for n in _split(record, stored).missing if names is None or n in names]
     for i, name in enumerate(todo):
         if progress is not None:
             progress(i, len(todo), name)
-        stored[name] = _measure_one(name, entries[name][1], study_spec)  # type: ignore[arg-type]
+        stored[name] = _measure_one(name, entries[name][1], record)  # type: ignore[arg-type]
         _write(path, key, stored)  # after each preset: an interrupted run resumes
-    return _split(study_spec, stored)
+    return _split(record, stored)

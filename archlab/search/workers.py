@@ -1,12 +1,12 @@
 """Scale-out: join a study from any process or machine, or run several local workers on one storage.
 
-A study stores everything that defines it in its ``archlab_spec`` user attribute (the space's full
-YAML text, objectives, target, resolution, threads, seed, grace period), so a worker needs only the
-study's name and storage URL: it rebuilds the space from the stored text and runs trials with the
-same loop as :func:`archlab.search.loop.run_search` (:func:`archlab.search.loop.run_trials`). Optuna
-coordinates the workers through the storage; ``archlab.study.heartbeat`` fails (and retries once)
-the
-trial of a worker that dies mid-trial.
+A study stores everything that defines it in its record (:mod:`archlab.study.record`: the
+space's full YAML text, objectives, target, resolution, threads, seed, grace period), so a worker
+needs only the study's name and storage URL: it rebuilds the space from the stored text and runs
+trials with the same loop as :func:`archlab.search.loop.run_search`
+(:func:`archlab.search.loop.run_trials`).
+Optuna coordinates the workers through the storage; ``archlab.study.heartbeat`` fails (and retries
+once) the trial of a worker that dies mid-trial.
 
 ``run_workers`` starts N ``archlab worker`` processes on this machine, one CPU thread each by
 default: on a 2-core machine two 1-thread workers slow each other by only a few percent, so they
@@ -29,26 +29,15 @@ from typing import Any
 import optuna
 import torch
 
-from archlab.search.loop import (
-    SAMPLERS,
-    SearchError,
-    SearchResult,
-    SearchSpec,
-    create_or_resume,
-    run_trials,
-    started_trials,
-)
-from archlab.space import SearchSpace, load_space_text
-from archlab.study.storage import (
-    StorageError,
-    default_storage_url,
-    load_study,
-    open_storage,
-    study_dir,
-    study_spec,
-)
+from archlab.search.loop import create_or_resume, run_trials, started_trials
+from archlab.search.outputs import write_study_outputs
+from archlab.search.remeasure import remeasure_study_front
+from archlab.space import SearchSpace
+from archlab.study.record import load_record
+from archlab.study.settings import SAMPLERS, SearchError, SearchResult, SearchSpec
+from archlab.study.storage import default_storage_url, load_study, open_storage, study_dir
 
-__all__ = ["WorkersResult", "join_study", "run_worker", "run_workers", "spec_from_stored"]
+__all__ = ["WorkersResult", "join_study", "run_worker", "run_workers"]
 
 _FINISHED = (
     optuna.trial.TrialState.COMPLETE,
@@ -71,37 +60,23 @@ class WorkersResult(SearchResult):
         return [(i, code, self.logs[i]) for i, code in enumerate(self.exit_codes) if code != 0]
 
 
-def spec_from_stored(stored: dict[str, Any], storage: str | None = None) -> SearchSpec:
-    """The :class:`SearchSpec` a study was created with, from its ``archlab_spec`` attribute."""
-    names = {f.name for f in dataclasses.fields(SearchSpec)}
-    values = {k: v for k, v in stored.items() if k in names}
-    values["objectives"] = tuple(values.get("objectives", ()))
-    values["storage"] = storage
-    return SearchSpec(**values)
-
-
 def join_study(
     study_name: str, storage: str | None = None
 ) -> tuple[optuna.Study, SearchSpace, SearchSpec, dict[str, Any]]:
     """Open an existing study with all a worker needs to run its trials, from the storage alone.
 
     Raises:
-        StorageError: no such study, or it was not created by ``archlab search``.
+        StorageError: no such study, or it was not created by ``archlab search`` (or by one too
+            old to store its space).
         SpaceError: the stored space no longer validates (e.g. a family changed since).
     """
-    stored = study_spec(load_study(study_name, storage))
-    if "space_yaml" not in stored:
-        raise StorageError(
-            f"study {study_name!r} does not store its space (space_yaml); "
-            "it was created by an older archlab and cannot be joined"
-        )
-    spec = spec_from_stored(stored, storage)
+    record = load_record(load_study(study_name, storage))
+    space = record.space()
+    spec = record.spec(storage)
     study = optuna.load_study(
         study_name=study_name, storage=open_storage(storage, grace_period_s=spec.grace_period_s)
     )
-    space = load_space_text(stored["space_yaml"], stored["space"], f"study {study_name!r}")
-    space.resolution = int(stored["resolution"])
-    return study, space, spec, stored
+    return study, space, spec, record.to_attr()
 
 
 def run_worker(
@@ -205,7 +180,9 @@ def run_workers(
     """Create (or resume) the study of ``spec``, then run its trials in ``workers`` processes.
 
     ``spec.n_trials`` is split evenly over the workers; each runs ``archlab worker`` with its own
-    sampler seed (derived from ``spec.seed``) and ``spec.threads`` CPU threads.
+    sampler seed (derived from ``spec.seed``) and ``spec.threads`` CPU threads. Then, as
+    :func:`archlab.search.loop.run_search` does, a predicted-latency search re-measures its front
+    and the study folder gets ``spec.yaml`` and ``pareto.csv``.
 
     Args:
         spec: the search, as for :func:`archlab.search.loop.run_search`.
@@ -238,6 +215,9 @@ def run_workers(
 
     interrupted = _wait(procs, progress, poll_s)
     progress()
+    if spec.latency_mode == "predicted" and not interrupted:
+        remeasure_study_front(study, spec)
+    outputs = write_study_outputs(study, stored)
     new_trials = started_trials(study) - before
     codes = [int(p.returncode) for p in procs]
-    return WorkersResult(study, spec, interrupted, new_trials, stored, codes, logs)
+    return WorkersResult(study, spec, interrupted, new_trials, stored, outputs, codes, logs)

@@ -27,6 +27,8 @@ from typing import Any
 import numpy as np
 import optuna
 
+from archlab.study.trials import is_feasible
+
 __all__ = [
     "REFERENCE_TRIALS",
     "hypervolume",
@@ -139,12 +141,6 @@ def nadir_reference(
     return worst + margin * spread
 
 
-def _feasible(trial: optuna.trial.FrozenTrial) -> bool:
-    slacks = [v for k, v in trial.system_attrs.items() if k.startswith("constraints")]
-    flat = [x for v in slacks for x in (v if isinstance(v, (list, tuple)) else [v])]
-    return all(x <= 0 for x in flat)
-
-
 def _reference(study: optuna.Study, points: list[list[float]], directions: list[str]) -> Any:
     stored = study.user_attrs.get("hypervolume_reference")
     if stored is not None:
@@ -169,7 +165,8 @@ def record_hypervolume(
     """
     study = trial.study
     done = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
-    points = [list(t.values) for t in sorted(done, key=lambda t: t.number) if _feasible(t)]
+    ordered = sorted(done, key=lambda t: t.number)
+    points = [list(t.values) for t in ordered if is_feasible(t) is not False]
     if feasible:
         points.append(list(values))
     reference = _reference(study, points, directions)

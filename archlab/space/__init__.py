@@ -23,7 +23,7 @@ import copy
 import functools
 import itertools
 import random
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -33,6 +33,8 @@ import yaml
 
 from archlab.models import FAMILIES, Family, cfg_from_dict, cfg_to_dict, find_preset
 from archlab.resources import shipped_dir
+from archlab.space.config_paths import check_path, copy_tree, set_path, with_path
+from archlab.space.knobs import Knob, Scalar, SpaceError, extreme, parse_knob
 
 __all__ = [
     "Knob",
@@ -45,86 +47,7 @@ __all__ = [
 ]
 
 SPACES_DIR = shipped_dir("search_spaces")
-Scalar = int | float | str | bool | None
 _MAX_GROUP_COMBINATIONS = 20_000
-
-
-class SpaceError(ValueError):
-    """A space file is malformed or allows an impossible configuration."""
-
-    def __init__(self, source: str, key: str, problem: str) -> None:
-        self.source, self.key, self.problem = source, key, problem
-        super().__init__(f"{source}: {key}: {problem}")
-
-
-@dataclass(frozen=True)
-class Knob:
-    """One searchable choice: a categorical list, or an int/float range."""
-
-    name: str
-    values: tuple[Scalar, ...] | None = None
-    low: float | None = None
-    high: float | None = None
-    step: float | None = None
-    log: bool = False
-
-    @property
-    def is_int_range(self) -> bool:
-        return self.values is None and isinstance(self.low, int) and isinstance(self.high, int)
-
-    def _bounds(self) -> tuple[float, float]:
-        """(low, high) of a range knob."""
-        if self.low is None or self.high is None:
-            raise TypeError(f"knob {self.name} has neither choices nor a low..high range")
-        return self.low, self.high
-
-    def default(self) -> Scalar:
-        return self.values[0] if self.values is not None else self.low
-
-    def suggest(self, trial: optuna.trial.BaseTrial) -> Scalar:
-        if self.values is not None:
-            return trial.suggest_categorical(self.name, list(self.values))
-        low, high = self._bounds()
-        if self.is_int_range:
-            return trial.suggest_int(
-                self.name, int(low), int(high), step=int(self.step or 1), log=self.log
-            )
-        return trial.suggest_float(self.name, float(low), float(high), step=self.step, log=self.log)
-
-    def sample(self, rng: random.Random) -> Scalar:
-        if self.values is not None:
-            return rng.choice(self.values)
-        low, high = self._bounds()
-        if self.is_int_range:
-            return rng.randrange(int(low), int(high) + 1, int(self.step or 1))
-        return rng.uniform(float(low), float(high))
-
-    def grid(self) -> list[Scalar]:
-        """Every value for categorical/int knobs; five points across a float range."""
-        if self.values is not None:
-            return list(self.values)
-        low, high = self._bounds()
-        if self.is_int_range:
-            return list(range(int(low), int(high) + 1, int(self.step or 1)))
-        lo, hi = float(low), float(high)
-        return [lo + (hi - lo) * i / 4 for i in range(5)]
-
-    def describe(self) -> str:
-        if self.values is not None:
-            return "{" + ", ".join(str(v) for v in self.values) + "}"
-        step = f" step {self.step}" if self.step else ""
-        return f"[{self.low}, {self.high}]{step}{' log' if self.log else ''}"
-
-
-def _extreme(knob: Knob, pick: Callable[..., Any]) -> Scalar:
-    """``pick`` (min or max) of a knob's values by size; its default when they are words."""
-    if knob.values is None:
-        grid = knob.grid() if knob.is_int_range else knob._bounds()  # ints: on the step grid
-        return pick(grid)
-    sized = [v for v in knob.values if v is None or isinstance(v, (bool, int, float))]
-    if len(sized) < len(knob.values):
-        return knob.default()
-    return pick(sized, key=lambda v: (v is not None, 0 if v is None else float(v)))
 
 
 @dataclass
@@ -154,7 +77,7 @@ class SearchSpace:
         """
         found = []
         for pick in (min, max):
-            arch = {k: _extreme(knob, pick) for k, knob in self.knobs.items()}
+            arch = {k: extreme(knob, pick) for k, knob in self.knobs.items()}
             try:
                 self.to_cfg(arch)
             except ValueError:
@@ -199,11 +122,11 @@ class SearchSpace:
 
     def to_config(self, arch: dict[str, Any]) -> dict[str, Any]:
         """The full plain config (with ``family``) that ``archlab.build_model`` accepts."""
-        config = _copy_tree(self.base_config)
+        config = copy_tree(self.base_config)
         for key, value in arch.items():
             if key not in self.knobs:
                 raise KeyError(f"{key!r} is not a knob of space {self.name!r}")
-            _set_path(config, key, value)
+            set_path(config, key, value)
         return config
 
     def to_cfg(self, arch: dict[str, Any]) -> Any:
@@ -220,93 +143,6 @@ class SearchSpace:
         if check is not None:
             check(self.resolution)
         return cfg
-
-
-def _copy_tree(node: Any) -> Any:
-    """Copy nested dicts/lists of scalars (much faster than ``copy.deepcopy`` for configs)."""
-    if isinstance(node, dict):
-        return {k: _copy_tree(v) for k, v in node.items()}
-    if isinstance(node, list):
-        return [_copy_tree(v) for v in node]
-    return node
-
-
-def _with_path(node: Any, parts: list[str], value: Any) -> Any:
-    """A copy of ``node`` with one path replaced; untouched branches are shared, not copied."""
-    if not parts:
-        return value
-    head, rest = parts[0], parts[1:]
-    if isinstance(node, list):
-        out = list(node)
-        out[int(head)] = _with_path(node[int(head)], rest, value)
-        return out
-    return {**node, head: _with_path(node[head], rest, value)}
-
-
-def _set_path(config: dict[str, Any], dotted: str, value: Any) -> None:
-    node: Any = config
-    parts = dotted.split(".")
-    for part in parts[:-1]:
-        node = node[int(part)] if isinstance(node, list) else node[part]
-    last = parts[-1]
-    if isinstance(node, list):
-        node[int(last)] = value
-    else:
-        node[last] = value
-
-
-def _check_path(config: dict[str, Any], dotted: str) -> str | None:
-    """None if ``dotted`` addresses an existing field of ``config``, else what is wrong."""
-    node: Any = config
-    for i, part in enumerate(dotted.split(".")):
-        where = ".".join(dotted.split(".")[:i]) or "the config"
-        if isinstance(node, list):
-            if not part.isdigit() or int(part) >= len(node):
-                return f"{where} is a list of {len(node)}; {part!r} is not an index into it"
-            node = node[int(part)]
-        elif isinstance(node, dict):
-            if part not in node:
-                return f"no field {part!r} in {where}; fields: {sorted(node)}"
-            node = node[part]
-        else:
-            return f"{where} is a value, not a mapping"
-    return None
-
-
-def _parse_knob(source: str, name: str, spec: Any) -> Knob:
-    key = f"choices.{name}"
-    if isinstance(spec, list):
-        if not spec:
-            raise SpaceError(source, key, "an empty list of choices")
-        bad = [v for v in spec if not isinstance(v, (int, float, str, bool)) and v is not None]
-        if bad:
-            raise SpaceError(
-                source, key, f"choices must be numbers, strings, booleans or null; got {bad[0]!r}"
-            )
-        if len(set(map(repr, spec))) != len(spec):
-            raise SpaceError(source, key, f"duplicate choices in {spec}")
-        return Knob(name, values=tuple(spec))
-    if isinstance(spec, dict):
-        unknown = set(spec) - {"low", "high", "step", "log"}
-        if unknown or not {"low", "high"} <= set(spec):
-            raise SpaceError(
-                source,
-                key,
-                f"a range needs 'low' and 'high' (optional 'step', 'log'); got keys {sorted(spec)}",
-            )
-        low, high = spec["low"], spec["high"]
-        if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in (low, high)):
-            raise SpaceError(source, key, f"low and high must be numbers; got {low!r}, {high!r}")
-        if low > high:
-            raise SpaceError(source, key, f"low {low} is above high {high}")
-        return Knob(
-            name, low=low, high=high, step=spec.get("step"), log=bool(spec.get("log", False))
-        )
-    raise SpaceError(
-        source,
-        key,
-        f"expected a list of choices or a {{low, high}} range, got {type(spec).__name__}",
-    )
 
 
 def _group(knob: str) -> str:
@@ -337,7 +173,7 @@ def _validate_combinations(space: SearchSpace) -> None:
         for combo in combos:
             config = default_config
             for knob, value in zip(knobs, combo):
-                config = _with_path(config, knob.name.split("."), value)
+                config = with_path(config, knob.name.split("."), value)
             try:
                 space._cfg_from_config(config)
             except ValueError as err:
@@ -390,10 +226,10 @@ def _base_config(source: str, data: dict[str, Any], family: Family) -> dict[str,
         raise SpaceError(source, "fixed", "must be a mapping of config fields")
     for key, value in fixed.items():
         if "." in key:
-            problem = _check_path(config, key)
+            problem = check_path(config, key)
             if problem:
                 raise SpaceError(source, f"fixed.{key}", problem)
-            _set_path(config, key, value)
+            set_path(config, key, value)
         else:
             config[key] = value
     return config
@@ -440,10 +276,10 @@ def _from_mapping(data: dict[str, Any], source: str, name: str) -> SearchSpace:
         raise SpaceError(source, "base/fixed", str(err)) from None
     knobs: dict[str, Knob] = {}
     for knob_name, spec in choices.items():
-        problem = _check_path(base_config, str(knob_name))
+        problem = check_path(base_config, str(knob_name))
         if problem:
             raise SpaceError(source, f"choices.{knob_name}", problem)
-        knobs[str(knob_name)] = _parse_knob(source, str(knob_name), spec)
+        knobs[str(knob_name)] = parse_knob(source, str(knob_name), spec)
     space = SearchSpace(
         name,
         family,

@@ -1,0 +1,7 @@
+"""``python -m archlab.cli``: the command line."""
+
+import sys
+
+from archlab.cli import app
+
+sys.exit(app())

@@ -1,0 +1,408 @@
+"""``archlab search``, ``archlab worker`` and ``archlab pareto``: run a study and show its front."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from archlab.cli.common import (
+    Backend,
+    Fmt,
+    LatencyMode,
+    UnseenBlocks,
+    _fail,
+    _frame_table,
+    _quiet_optuna,
+    app,
+    console,
+    parse_duration,
+)
+from archlab.study.objectives import DEFAULT_OBJECTIVES, OBJECTIVES
+
+
+def _print_front(study: Any, fmt: Fmt = Fmt.table) -> None:
+    from archlab.study.trials import pareto_frame
+
+    front = pareto_frame(study)
+    if fmt is Fmt.json:
+        records = [] if front.empty else front.to_dict(orient="records")
+        typer.echo(
+            json.dumps({"study": study.study_name, "pareto": records}, indent=2, default=str)
+        )
+        return
+    if fmt is Fmt.csv:
+        typer.echo(front.to_csv(index=False), nl=False)
+        return
+    if front.empty:
+        console.print("[yellow]No feasible completed trial yet: the Pareto front is empty.[/]")
+        return
+    objective_cols = [c for c in front.columns if c.startswith("objective:")]
+    cols = ["number", *objective_cols, "params", "macs", "latency_iqr_ms", "feasible"]
+    if "latency_ms_predicted" in front and front["latency_ms_predicted"].notna().any():
+        cols[-1:-1] = ["latency_ms_predicted", "latency_ms"]  # latency_ms: re-measured whole
+    console.print(_frame_table(front, cols, f"Feasible Pareto front of {study.study_name!r}"))
+    _print_prediction_check(study)
+
+
+def _print_prediction_check(study: Any) -> None:
+    from archlab.study.trials import prediction_check
+
+    check = prediction_check(study)
+    if check is None:
+        return
+    line = (
+        f"Predicted vs re-measured latency of {check['models']:.0f} front models: median error "
+        f"{100 * check['median_error']:+.1f}% (|{100 * check['median_abs_error']:.1f}|%)."
+    )
+    if "speed_vs_profile" in check:
+        line += (
+            f" Latencies here were ×{check['speed_vs_profile']:.2f} those of when the profile was "
+            "made (its calibration models, timed alongside); on the profile's time base: "
+            f"{100 * check['profile_time_median_error']:+.1f}% "
+            f"(|{100 * check['profile_time_median_abs_error']:.1f}|%)."
+        )
+    console.print(line, soft_wrap=True)
+
+
+@app.command()
+def search(
+    space: Annotated[
+        str, typer.Option(help="Space name in search_spaces/ or a path to a space .yaml.")
+    ] = "plgvit",
+    target_latency: Annotated[
+        str, typer.Option(help="Latency budget per image, e.g. 1s, 250ms, 0.5s.")
+    ] = "1s",
+    n_trials: Annotated[int, typer.Option(help="Trials to add in this run.")] = 20,
+    timeout: Annotated[
+        str | None, typer.Option(help="Stop starting trials after this long, e.g. 10m.")
+    ] = None,
+    study: Annotated[
+        str | None,
+        typer.Option(help="Study name; an existing name resumes it. Default: SPACE@TARGETms."),
+    ] = None,
+    storage: Annotated[
+        str | None,
+        typer.Option(
+            help=(
+                "Optuna storage URL (sqlite:///…, postgresql://…, journal:///file.log). Default: "
+                "studies/archlab.db."
+            )
+        ),
+    ] = None,
+    sampler: Annotated[
+        str,
+        typer.Option(
+            help="auto (multivariate TPE for 2 objectives, NSGA-III for 3-4), tpe, nsga2, nsga3 "
+            "or random."
+        ),
+    ] = "auto",
+    population: Annotated[int, typer.Option(help="Population size of NSGA-II/III.")] = 24,
+    seed: Annotated[
+        int, typer.Option(help="Sampler and weight-init seed (reproducible searches).")
+    ] = 0,
+    threads: Annotated[int, typer.Option(help="CPU threads for latency measurement.")] = 1,
+    resolution: Annotated[
+        int | None, typer.Option(help="Input resolution (multiple of 32). Default: the space's.")
+    ] = None,
+    objectives: Annotated[
+        str,
+        typer.Option(help=f"Two to four comma-separated objectives from: {', '.join(OBJECTIVES)}."),
+    ] = ",".join(DEFAULT_OBJECTIVES),
+    proxy_resolution: Annotated[
+        int,
+        typer.Option(
+            help=(
+                "Input size of the accuracy estimates (proxies, short training); the arch is "
+                "reduced to it."
+            )
+        ),
+    ] = 64,
+    train_steps: Annotated[
+        int, typer.Option(min=1, help="short_train: optimiser steps per trial.")
+    ] = 100,
+    train_batch: Annotated[int, typer.Option(min=1, help="short_train: images per step.")] = 32,
+    train_time_limit: Annotated[
+        str,
+        typer.Option(
+            help="short_train: stop training a trial after this long and evaluate, e.g. 2m."
+        ),
+    ] = "2m",
+    data: Annotated[
+        Path | None,
+        typer.Option(
+            help=(
+                "short_train: an ImageFolder directory (class sub-folders of images). Default: "
+                "scikit-learn digits."
+            )
+        ),
+    ] = None,
+    workers: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            help=(
+                "Worker processes on this machine sharing the trials (each with --threads threads)."
+            ),
+        ),
+    ] = 1,
+    grace_period: Annotated[
+        str,
+        typer.Option(
+            help="Fail (and retry once) a trial whose worker sent no heartbeat this long, e.g. 3m."
+        ),
+    ] = "3m",
+    latency: Annotated[
+        LatencyMode,
+        typer.Option(
+            help=(
+                "measured (time every candidate) or predicted (device profile lookup; the final "
+                "front is re-measured)."
+            )
+        ),
+    ] = LatencyMode.measured,
+    latency_model: Annotated[
+        Path | None,
+        typer.Option(help="Device profile for --latency predicted (archlab profile-device)."),
+    ] = None,
+    unseen_blocks: Annotated[
+        UnseenBlocks,
+        typer.Option(
+            help=(
+                "Predicted mode, blocks the profile lacks: measure (in context, added to the "
+                "profile), estimate (the profile's cost model; faster, flagged), or auto (measure "
+                "on the profile's own setup, else estimate)."
+            )
+        ),
+    ] = UnseenBlocks.auto,
+    max_memory: Annotated[
+        str | None, typer.Option(help="Constraint on peak inference memory, e.g. 200MB or 1.5GB.")
+    ] = None,
+    backend: Annotated[
+        Backend, typer.Option(help="Inference backend timed: eager, torchscript or onnxruntime.")
+    ] = Backend.eager,
+) -> None:
+    """Search a space for the Pareto front of accuracy estimate vs. measured CPU latency."""
+    from archlab.measurement.memory import parse_bytes
+    from archlab.study.settings import SearchSpec
+
+    _quiet_optuna()
+    try:
+        max_memory_bytes = parse_bytes(max_memory) if max_memory else None
+    except ValueError as err:
+        _fail(str(err))
+        return
+    spec = SearchSpec(
+        space=space,
+        study_name=study,
+        storage=storage,
+        target_latency_s=parse_duration(target_latency),
+        n_trials=n_trials,
+        timeout_s=parse_duration(timeout) if timeout else None,
+        sampler=sampler,
+        population_size=population,
+        seed=seed,
+        threads=threads,
+        resolution=resolution,
+        objectives=tuple(o.strip() for o in objectives.split(",") if o.strip()),
+        grace_period_s=round(parse_duration(grace_period)),
+        proxy_resolution=proxy_resolution,
+        train_steps=train_steps,
+        train_batch=train_batch,
+        train_time_limit_s=parse_duration(train_time_limit),
+        data=str(data) if data else None,
+        latency_mode=latency.value,
+        latency_model=str(latency_model) if latency_model else None,
+        unseen_blocks=unseen_blocks.value,
+        max_memory_bytes=max_memory_bytes,
+        backend=backend.value,
+    )
+    _print_banner(spec, workers)
+    result = _run_with_progress(spec, workers)
+    if result is not None:
+        _print_summary(result, storage)
+
+
+def _print_banner(spec: Any, workers: int) -> None:
+    from archlab.study.settings import resolve_sampler
+
+    threads = spec.threads
+    console.print(
+        f"Searching [bold]{spec.space_name()}[/] under {spec.target_latency_s * 1e3:.0f} ms "
+        f"as study [bold]{spec.resolved_name()}[/] ({spec.n_trials} trials, "
+        f"{resolve_sampler(spec)}, {threads} thread{'s' if threads > 1 else ''}"
+        + (f" × {workers} workers)" if workers > 1 else ")")
+    )
+    if workers > 1 and workers * threads > (os.cpu_count() or 1):
+        console.print(
+            f"[yellow]{workers} workers × {threads} threads exceed the {os.cpu_count()} "
+            "CPUs: workers will slow each other's latency measurements.[/]"
+        )
+
+
+def _run_with_progress(spec: Any, workers: int) -> Any:
+    """Run the search (in this process, or in ``workers`` processes) under a progress bar;
+    None after printing why it could not run."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+
+    from archlab.search.loop import run_search
+    from archlab.search.workers import run_workers
+    from archlab.space import SpaceError
+    from archlab.study.settings import SearchError
+    from archlab.study.storage import StorageError
+
+    columns = (BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress("[progress.description]{task.description}", *columns, console=console) as bar:
+        task = bar.add_task("trials", total=spec.n_trials)
+        training = bar.add_task("short training", total=spec.train_steps, visible=False)
+
+        def train_step(step: int, steps: int, loss: float) -> None:
+            description = f"  training step {step}/{steps}, loss {loss:.3f}"
+            bar.update(training, completed=step, total=steps, visible=True, description=description)
+
+        def advance(study_: Any, trial: Any) -> None:
+            state = trial.state.name.lower()
+            bar.update(task, advance=1, description=f"trial {trial.number} {state}")
+
+        def finished(n: int) -> None:
+            bar.update(task, completed=n, description=f"trials ({workers} workers)")
+
+        try:
+            if workers > 1:
+                return run_workers(spec, workers, on_progress=finished)
+            return run_search(spec, callbacks=[advance], progress=train_step)
+        except (SearchError, SpaceError, StorageError, ValueError) as err:
+            bar.stop()
+            _fail(str(err))
+            return None
+
+
+def _print_summary(result: Any, storage: str | None) -> None:
+    from archlab.study.storage import default_storage_url
+
+    _print_failed_workers(result)
+    states = [t.state.name for t in result.study.trials]
+    if result.interrupted:
+        console.print(
+            "[yellow]Interrupted: finished trials are kept; run the same command to resume.[/]"
+        )
+    console.print(
+        f"{result.new_trials} new trials; study now has {len(states)} "
+        f"({states.count('COMPLETE')} complete, {states.count('PRUNED')} pruned, "
+        f"{states.count('FAIL')} failed)."
+    )
+    _print_front(result.study)
+    console.print(
+        f"Storage: {storage or default_storage_url()}   study: {result.study.study_name}",
+        soft_wrap=True,
+    )
+    console.print(f"Outputs: {result.outputs}", soft_wrap=True)
+    storage_opt = f" --storage '{storage}'" if storage else ""
+    console.print(
+        f"Front again: archlab pareto --study '{result.study.study_name}'{storage_opt}",
+        soft_wrap=True,
+    )
+    console.print(
+        f"Dashboard:   archlab dashboard{storage_opt}   (then open the URL it prints; "
+        "from a clone without an activated venv: .venv/bin/archlab dashboard)",
+        soft_wrap=True,
+    )
+
+
+def _print_failed_workers(result: Any) -> None:
+    if result.interrupted:  # Ctrl-C stopped every worker; each marked its running trial failed
+        return
+    failed = result.failed_workers() if hasattr(result, "failed_workers") else []
+    for index, code, log in failed:
+        how = f"was killed by signal {-code}" if code < 0 else f"exited with code {code}"
+        console.print(
+            f"[yellow]Worker {index} {how}; its log: {log}. A trial it left running is "
+            "failed and retried once by the next worker that joins after the grace "
+            "period.[/]",
+            soft_wrap=True,
+        )
+
+
+@app.command()
+def worker(
+    study: Annotated[
+        str, typer.Option(help="Name of the study to join (created by archlab search).")
+    ],
+    storage: Annotated[
+        str | None,
+        typer.Option(
+            help=(
+                "Its storage URL (sqlite:///…, postgresql://…, journal:///file.log). Default: "
+                "studies/archlab.db."
+            )
+        ),
+    ] = None,
+    n_trials: Annotated[
+        int | None, typer.Option(min=1, help="Trials to run. Default: until --timeout or Ctrl-C.")
+    ] = None,
+    timeout: Annotated[
+        str | None, typer.Option(help="Stop starting trials after this long, e.g. 10m.")
+    ] = None,
+    seed: Annotated[
+        int | None,
+        typer.Option(help="Sampler seed. Default: drawn from the OS, so workers differ."),
+    ] = None,
+) -> None:
+    """Join an existing study from this process or machine and run its trials.
+
+    The space and every setting come from the study itself; only its name and storage are needed.
+    """
+    from archlab.search.workers import run_worker
+    from archlab.space import SpaceError
+    from archlab.study.heartbeat import worker_id
+    from archlab.study.storage import StorageError
+
+    _quiet_optuna()
+
+    def show(study_: Any, trial: Any) -> None:
+        values = ", ".join(f"{v:.4g}" for v in trial.values or [])
+        console.print(
+            f"trial {trial.number} {trial.state.name.lower()}" + (f" ({values})" if values else "")
+        )
+
+    try:
+        result = run_worker(
+            study,
+            storage,
+            n_trials=n_trials,
+            seed=seed,
+            callbacks=[show],
+            timeout_s=parse_duration(timeout) if timeout else None,
+        )
+    except (SpaceError, StorageError, ValueError) as err:
+        _fail(str(err))
+        return
+    console.print(
+        f"Worker {worker_id()} ran {result.new_trials} trials; study "
+        f"{study!r} now has {len(result.study.trials)}."
+    )
+    if result.interrupted:
+        raise typer.Exit(130)
+
+
+@app.command()
+def pareto(
+    study: Annotated[str, typer.Option(help="Study name.")],
+    storage: Annotated[
+        str | None, typer.Option(help="Optuna storage URL. Default: studies/archlab.db.")
+    ] = None,
+    format: Annotated[Fmt, typer.Option(help="table, json or csv.")] = Fmt.table,
+) -> None:
+    """Print the feasible Pareto front of a stored study."""
+    from archlab.study.storage import StorageError, load_study
+
+    _quiet_optuna()
+    try:
+        loaded = load_study(study, storage)
+    except StorageError as err:
+        _fail(str(err))
+        return
+    _print_front(loaded, Fmt.table if format is Fmt.markdown else format)
