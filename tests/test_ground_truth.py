@@ -1,0 +1,98 @@
+"""The ground-truth runner: deterministic training, resumable CSV, seed agreement, references."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from archlab.estimate.ground_truth import (
+    append_row,
+    mean_accuracy,
+    pending,
+    planned_runs,
+    read_rows,
+    seed_agreement,
+    train_run,
+)
+from archlab.estimate.rank_stats import agreement, kendall, spearman, top_recall
+from archlab.estimate.training import GROUND_TRUTH
+from archlab.space import load_space
+
+TINY = dataclasses.replace(
+    GROUND_TRUTH, steps=3, batch=8, warmup=1, resolution=32, data="digits", flip=True
+)
+
+
+@pytest.fixture(autouse=True)
+def one_thread() -> None:
+    torch.set_num_threads(1)
+
+
+def test_the_recipe_is_deterministic_for_a_seed(tiny_space_path: Path) -> None:
+    space = load_space(str(tiny_space_path))
+    run = planned_runs(space, 1, [3], references=False)[0]
+    first, second = train_run(space, run, TINY), train_run(space, run, TINY)
+    assert first["val_acc"] == second["val_acc"]
+    assert first["train_loss"] == second["train_loss"]
+    other_seed = train_run(space, dataclasses.replace(run, seed=4), TINY)
+    assert other_seed["train_loss"] != first["train_loss"]
+
+
+def test_references_include_presets_and_the_plain_cnn(tiny_space_path: Path) -> None:
+    space = dataclasses.replace(load_space("plgvit"), references=("lw_plgvit_r",))
+    runs = planned_runs(space, 2, [0, 1])
+    assert [(r.kind, r.name, r.seed) for r in runs[4:]] == [
+        ("preset", "lw_plgvit_r", 0), ("preset", "lw_plgvit_r", 1),
+        ("cnn", "plain_cnn", 0), ("cnn", "plain_cnn", 1),
+    ]  # fmt: skip
+    assert runs[0].arch == runs[1].arch and runs[0].seed != runs[1].seed  # pairs together
+    row = train_run(space, runs[-1], TINY)
+    assert row["kind"] == "cnn" and 0 <= row["val_acc"] <= 1 and row["params"] > 100_000
+
+
+def test_finished_runs_are_skipped_on_resume(tmp_path: Path, tiny_space_path: Path) -> None:
+    space = load_space(str(tiny_space_path))
+    runs = planned_runs(space, 2, [0, 1], references=False)
+    path = tmp_path / "gt.csv"
+    budget = TINY.budget_label()
+    append_row(path, train_run(space, runs[0], TINY))
+    append_row(path, train_run(space, runs[1], TINY))
+    assert list(pending(runs, path, budget)) == runs[2:]
+    assert list(pending(runs, path, "another budget")) == runs
+    rows = read_rows(path)
+    assert [r["seed"] for r in rows] == [0, 1]
+    assert json.loads(rows[0]["arch"]) == json.loads(runs[0].arch)
+    assert len(mean_accuracy(rows, budget)) == 1
+
+
+def _rows(accs: list[tuple[float, float]]) -> list[dict]:
+    return [
+        {"kind": "random", "budget": "b", "arch": f"a{i}", "seed": s, "val_acc": v}
+        for i, pair in enumerate(accs)
+        for s, v in enumerate(pair)
+    ]
+
+
+def test_seed_agreement_of_known_rankings() -> None:
+    same = _rows([(0.1 * i, 0.1 * i + 0.01) for i in range(10)])
+    assert seed_agreement(same, "b", (0, 1)).spearman == pytest.approx(1.0)
+    reversed_ = _rows([(0.1 * i, 1 - 0.1 * i) for i in range(10)])
+    result = seed_agreement(reversed_, "b", (0, 1))
+    assert result.spearman == pytest.approx(-1.0) and result.kendall == pytest.approx(-1.0)
+    assert result.n == 10
+
+
+def test_rank_statistics_on_a_synthetic_case() -> None:
+    truth = [float(i) for i in range(10)]
+    assert spearman(truth, truth) == pytest.approx(1.0)
+    assert kendall(truth, truth[::-1]) == pytest.approx(-1.0)
+    assert top_recall(truth, truth) == 1.0 and top_recall(truth[::-1], truth) == 0.0
+    one_swap = [0, 1, 2, 3, 4, 5, 6, 7, 9, 8]
+    assert spearman(one_swap, truth) == pytest.approx(1 - 6 * 2 / (10 * 99))
+    noisy = agreement([t + (i % 3) for i, t in enumerate(truth)], truth)
+    low, high = noisy.spearman_ci
+    assert low <= noisy.spearman <= high < 1.0 + 1e-9
