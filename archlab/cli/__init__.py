@@ -11,6 +11,7 @@ from __future__ import annotations
 import archlab.cli.search
 import archlab.cli.spaces
 import archlab.cli.reports
+import archlab.cli.accuracy
 import archlab.cli.tools  # noqa: F401
 
 # isort: on

@@ -35,6 +35,7 @@ __all__ = [
     "COLUMNS",
     "Run",
     "append_row",
+    "arch_json",
     "planned_runs",
     "read_rows",
     "seed_agreement",
@@ -61,7 +62,7 @@ class Run:
         return (self.space, self.name, self.arch, self.seed, budget)
 
 
-def _arch_json(arch: dict[str, Any]) -> str:
+def arch_json(arch: dict[str, Any]) -> str:
     return json.dumps(arch, sort_keys=True, separators=(",", ":"))
 
 
@@ -72,7 +73,7 @@ def planned_runs(
     the references, so that a stopped job leaves complete pairs behind."""
     seeds = list(seeds)
     runs = [
-        Run(space.name, "random", f"arch{i}", _arch_json(arch), seed)
+        Run(space.name, "random", f"arch{i}", arch_json(arch), seed)
         for i, (arch, _) in enumerate(space.random_valid(n_archs))
         for seed in seeds
     ]
@@ -98,14 +99,18 @@ def _model(space: SearchSpace, run: Run, spec: TrainSpec, num_classes: int) -> n
 
 
 def train_run(
-    space: SearchSpace, run: Run, spec: TrainSpec, data: ImageData | None = None
+    space: SearchSpace,
+    run: Run,
+    spec: TrainSpec,
+    data: ImageData | None = None,
+    device: torch.device | str = "cpu",
 ) -> dict[str, Any]:
     """Train one run's model with ``spec`` (its seed replaced by the run's) and return its row."""
     spec = replace(spec, seed=run.seed)
     data = data or load_data(spec.data, spec.resolution)
     model = _model(space, run, spec, data.num_classes)
     start = time.perf_counter()
-    result = short_train(model, data, spec)
+    result = short_train(model, data, spec, device=device)
     return {
         "space": run.space,
         "kind": run.kind,

@@ -127,6 +127,25 @@ def _training_batch(
     return to_input(images)
 
 
+def _device_of(model: nn.Module) -> torch.device:
+    return next((p.device for p in model.parameters()), torch.device("cpu"))
+
+
+def resolve_device(device: str) -> torch.device:
+    """``auto`` (CUDA where present, else CPU), ``cpu`` or ``cuda``.
+
+    Raises:
+        ValueError: an unknown name, or ``cuda`` on a machine without it.
+    """
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device not in ("cpu", "cuda"):
+        raise ValueError(f"unknown device {device!r}; choose auto, cpu or cuda")
+    if device == "cuda" and not torch.cuda.is_available():
+        raise ValueError("--device cuda, but this machine has no CUDA device")
+    return torch.device(device)
+
+
 @torch.no_grad()
 def recalibrate_batchnorm(model: nn.Module, images: torch.Tensor, batch: int = 64) -> None:
     """Re-estimate every BatchNorm's running statistics on ``images``, batch by batch.
@@ -145,8 +164,9 @@ def recalibrate_batchnorm(model: nn.Module, images: torch.Tensor, batch: int = 6
         m.reset_running_stats()
         m.momentum = None  # cumulative average over the batches below
     model.train()
+    device = _device_of(model)
     for start in range(0, len(images), batch):
-        model(to_input(images[start : start + batch]))
+        model(to_input(images[start : start + batch]).to(device))
     for m, momentum in zip(norms, momenta):
         m.momentum = momentum
 
@@ -157,17 +177,25 @@ def evaluate(
 ) -> float:
     """Top-1 accuracy of ``model`` (eval mode) on uint8 ``images``."""
     model.eval()
+    device = _device_of(model)
     correct = 0
     for start in range(0, len(images), batch):
-        logits = model(to_input(images[start : start + batch]))
-        correct += int((logits.argmax(1) == labels[start : start + batch]).sum())
+        logits = model(to_input(images[start : start + batch]).to(device))
+        correct += int((logits.argmax(1).cpu() == labels[start : start + batch]).sum())
     return correct / max(1, len(images))
 
 
 def short_train(
-    model: nn.Module, data: ImageData, spec: TrainSpec, progress: Progress | None = None
+    model: nn.Module,
+    data: ImageData,
+    spec: TrainSpec,
+    progress: Progress | None = None,
+    device: torch.device | str = "cpu",
 ) -> TrainResult:
     """Train ``model`` in place for ``spec.steps`` steps (or until the time limit), then evaluate.
+
+    On CUDA the forward and backward passes run under bfloat16 autocast; results then differ
+    slightly from the CPU's, which are the reference (deterministic for a seed on one thread).
 
     Raises:
         ValueError: the data's resolution is not ``spec.resolution``.
@@ -175,6 +203,9 @@ def short_train(
     if data.resolution != spec.resolution:
         raise ValueError(f"data is at {data.resolution} px but training asks {spec.resolution} px")
     torch.manual_seed(spec.seed)
+    device = torch.device(device)
+    model.to(device)
+    autocast = torch.autocast("cuda", dtype=torch.bfloat16, enabled=device.type == "cuda")
     optimizer = torch.optim.AdamW(model.parameters(), lr=spec.lr, weight_decay=spec.weight_decay)
     batches = _batches(len(data.train_images), spec)
     flips = _flips(spec)
@@ -186,8 +217,9 @@ def short_train(
             break
         for group in optimizer.param_groups:
             group["lr"] = spec.lr * _lr_factor(step, spec)
-        batch = _training_batch(data, idx, None if flips is None else flips[step])
-        loss = F.cross_entropy(model(batch), data.train_labels[idx])
+        batch = _training_batch(data, idx, None if flips is None else flips[step]).to(device)
+        with autocast:
+            loss = F.cross_entropy(model(batch), data.train_labels[idx].to(device))
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()

@@ -1,0 +1,118 @@
+"""``archlab train``: train a study's chosen trials for real, with the ground-truth recipe."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from archlab.cli.common import _fail, _quiet_optuna, app, console
+
+if TYPE_CHECKING:
+    from archlab.search.train_trials import TrainReport
+
+
+def _numbers(text: str | None) -> list[int] | None:
+    if not text:
+        return None
+    try:
+        return [int(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        _fail(f"--trials takes trial numbers separated by commas, e.g. 3,7; got {text!r}")
+        raise
+
+
+@app.command()
+def train(
+    study: Annotated[str, typer.Option(help="Study name.")],
+    storage: Annotated[
+        str | None, typer.Option(help="Optuna storage URL. Default: studies/archlab.db.")
+    ] = None,
+    trials: Annotated[
+        str | None,
+        typer.Option(help="Trial numbers to train, e.g. 3,7. Default: the feasible Pareto front."),
+    ] = None,
+    seeds: Annotated[int, typer.Option(min=1, help="Training seeds per arch (0, 1, ...).")] = 2,
+    data: Annotated[
+        str | None,
+        typer.Option(help="fashion-mnist (default), digits, a folder of IDX files or images."),
+    ] = None,
+    steps: Annotated[
+        int | None,
+        typer.Option(min=1, help="Override the recipe's steps (the evidence is at its default)."),
+    ] = None,
+    threads: Annotated[int, typer.Option(min=1, help="CPU threads (1: deterministic).")] = 1,
+    device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "cpu",
+    references: Annotated[
+        bool, typer.Option(help="Also train the space's reference presets the same way.")
+    ] = False,
+) -> None:
+    """Train chosen trials with the ground-truth recipe and store their accuracy in the study.
+
+    Each arch's reduced copy is trained for every seed (docs/accuracy.md); the mean validation
+    accuracy and its spread are stored with the study after each arch, so Ctrl-C keeps what
+    finished and the same command resumes.
+    """
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+
+    from archlab.estimate.fashion_mnist import FashionMnistMissing
+    from archlab.estimate.training import GROUND_TRUTH
+    from archlab.search.train_trials import train_trials, with_data
+    from archlab.study.storage import StorageError, load_study
+
+    _quiet_optuna()
+    numbers = _numbers(trials)
+    spec = with_data(GROUND_TRUTH, data)
+    if steps:
+        spec = dataclasses.replace(spec, steps=steps, warmup=max(1, steps // 20))
+    columns = (BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    try:
+        loaded = load_study(study, storage)
+        with Progress("[progress.description]{task.description}", *columns, console=console) as bar:
+            task = bar.add_task("training", total=None)
+
+            def step(done: int, total: int, what: str) -> None:
+                bar.update(task, completed=done, total=total, description=f"training {what}")
+
+            report = train_trials(
+                loaded,
+                numbers,
+                seeds=range(seeds),
+                spec=spec,
+                device=device,
+                threads=threads,
+                references=references,
+                on_progress=step,
+            )
+    except FashionMnistMissing as err:
+        _fail(str(err))
+        return
+    except (KeyError, StorageError, ValueError) as err:
+        _fail(str(err.args[0]) if isinstance(err, KeyError) else str(err))
+        return
+    _print_trained(report, spec.budget_label(), len(range(seeds)))
+    if report.interrupted:
+        console.print("[yellow]Interrupted: finished archs are kept; run again to resume.[/]")
+        raise typer.Exit(130)
+
+
+def _print_trained(report: TrainReport, budget: str, seeds: int) -> None:
+    from rich.table import Table
+
+    table = Table(title=f"Trained accuracy (validation, {budget}, {seeds} seed(s))")
+    for column in ("trial / preset", "accuracy", "± std", "seconds", "note"):
+        table.add_column(column)
+    for group in (report.outcomes, report.references):
+        for key, out in group.items():
+            if "error" in out:
+                table.add_row(key, "–", "–", "–", f"failed: {out['error'][:60]}")
+            else:
+                table.add_row(
+                    key,
+                    f"{out['accuracy']:.4f}",
+                    f"{out['accuracy_std']:.4f}",
+                    f"{out['seconds']:.0f}",
+                    "",
+                )
+    console.print(table)

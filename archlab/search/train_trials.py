@@ -1,0 +1,177 @@
+"""Training chosen trials of a study for real, with the recipe the ground truth uses.
+
+``archlab train`` takes a study's feasible front (or the trials it is given), trains each arch's
+reduced copy with :data:`archlab.estimate.training.GROUND_TRUTH` for every seed, and stores the
+mean validation accuracy and its spread in the study's ``trained`` user attribute (finished trials
+cannot change), one trial at a time: an interrupted run keeps what finished and resumes with the
+rest. A trial whose training crashes or runs out of memory gets its reason there and the others go
+on. With ``references`` the space's reference presets are trained the same way
+(``trained_references``), so a trained front can be read against the published designs.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import statistics
+import traceback
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import optuna
+import torch
+
+from archlab.estimate.data import load_data
+from archlab.estimate.ground_truth import Run, arch_json, train_run
+from archlab.estimate.training import GROUND_TRUTH, TrainSpec, resolve_device
+from archlab.space import SearchSpace
+from archlab.study.record import space_of
+
+__all__ = [
+    "TRAINED_ATTR",
+    "TRAINED_REFERENCES_ATTR",
+    "TrainReport",
+    "chosen_trials",
+    "train_trials",
+]
+
+TRAINED_ATTR = "trained"  # study user attribute: {trial number: outcome}
+TRAINED_REFERENCES_ATTR = "trained_references"  # {preset name: outcome}
+#: progress(done, total, what) before each training run
+OnProgress = Callable[[int, int, str], None]
+
+
+@dataclass
+class TrainReport:
+    """What one ``train_trials`` call did; ``outcomes`` also holds earlier results it kept."""
+
+    outcomes: dict[str, dict[str, Any]] = field(default_factory=dict)
+    references: dict[str, dict[str, Any]] = field(default_factory=dict)
+    trained: list[str] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)
+    interrupted: bool = False
+
+
+def chosen_trials(study: optuna.Study, numbers: Sequence[int] | None) -> list[int]:
+    """``numbers`` (checked to be complete trials), or else the feasible Pareto front.
+
+    Raises:
+        KeyError: a number that is not a complete trial of the study.
+    """
+    states = [optuna.trial.TrialState.COMPLETE]
+    complete = {t.number for t in study.get_trials(deepcopy=False, states=states)}
+    if numbers is None:
+        return sorted(t.number for t in study.best_trials)
+    missing = sorted(set(numbers) - complete)
+    if missing:
+        raise KeyError(
+            f"study {study.study_name!r} has no complete trial(s) {missing}; "
+            f"complete trials: {sorted(complete)}"
+        )
+    return list(numbers)
+
+
+def _outcome(rows: list[dict[str, Any]], spec: TrainSpec, device: torch.device) -> dict[str, Any]:
+    accs = [r["val_acc"] for r in rows]
+    return {
+        "accuracy": statistics.fmean(accs),
+        "accuracy_std": statistics.stdev(accs) if len(accs) > 1 else 0.0,
+        "accuracies": accs,
+        "seeds": [r["seed"] for r in rows],
+        "budget": spec.budget_label(),
+        "data": spec.data,
+        "params_reduced": rows[0]["params"],
+        "seconds": round(sum(float(r["seconds"]) for r in rows), 2),
+        "device": device.type,
+        "torch": rows[0]["torch"],
+    }
+
+
+def _train_one(
+    space: SearchSpace, runs: list[Run], spec: TrainSpec, data: Any, device: torch.device
+) -> dict[str, Any]:
+    """Every seed of one arch; a crash (out of memory included) becomes its stored reason."""
+    try:
+        rows = [train_run(space, run, spec, data, device) for run in runs]
+    except KeyboardInterrupt:
+        raise
+    except Exception as err:  # the candidate crashed or ran out of memory: keep the reason
+        return {
+            "error": f"{type(err).__name__}: {err}",
+            "traceback": traceback.format_exc(limit=6)[-3000:],
+            "budget": spec.budget_label(),
+        }
+    return _outcome(rows, spec, device)
+
+
+def _todo(
+    study: optuna.Study, numbers: list[int], references: bool, space: SearchSpace, budget: str
+) -> list[tuple[str, str, str]]:
+    """(attribute, key, arch JSON or preset) of every arch not yet trained at ``budget``."""
+    done = study.user_attrs.get(TRAINED_ATTR) or {}
+    done_refs = study.user_attrs.get(TRAINED_REFERENCES_ATTR) or {}
+    trials = {t.number: t for t in study.get_trials(deepcopy=False)}
+    todo = [
+        (TRAINED_ATTR, str(n), arch_json(trials[n].params))
+        for n in numbers
+        if done.get(str(n), {}).get("budget") != budget or "error" in done[str(n)]
+    ]
+    if references:
+        todo += [
+            (TRAINED_REFERENCES_ATTR, name, name)
+            for name in space.references
+            if done_refs.get(name, {}).get("budget") != budget or "error" in done_refs[name]
+        ]
+    return todo
+
+
+def train_trials(
+    study: optuna.Study,
+    numbers: Sequence[int] | None = None,
+    *,
+    seeds: Sequence[int] = (0, 1),
+    spec: TrainSpec = GROUND_TRUTH,
+    device: str = "cpu",
+    threads: int = 1,
+    references: bool = False,
+    on_progress: OnProgress | None = None,
+) -> TrainReport:
+    """Train the chosen trials (default: the feasible front) and store their accuracies.
+
+    Raises:
+        KeyError: a trial number that is not a complete trial.
+        StorageError: the study was not made by ``archlab search``.
+        ValueError: an unknown device, or no seeds.
+    """
+    if not seeds:
+        raise ValueError("need at least one seed")
+    space = space_of(study)
+    chosen = chosen_trials(study, numbers)
+    where = resolve_device(device)
+    torch.set_num_threads(threads)
+    data = load_data(spec.data, spec.resolution)
+    report = TrainReport()
+    todo = _todo(study, chosen, references, space, spec.budget_label())
+    try:
+        for i, (attr, key, what) in enumerate(todo):
+            if on_progress is not None:
+                on_progress(i, len(todo), f"trial {key}" if attr == TRAINED_ATTR else key)
+            kind, arch, name = (
+                ("random", what, f"trial{key}") if attr == TRAINED_ATTR else ("preset", "{}", what)
+            )
+            runs = [Run(space.name, kind, name, arch, seed) for seed in seeds]
+            outcome = _train_one(space, runs, spec, data, where)
+            stored = dict(study.user_attrs.get(attr) or {})
+            stored[key] = outcome
+            study.set_user_attr(attr, stored)  # after each arch: nothing finished is lost
+            (report.failed if "error" in outcome else report.trained).append(key)
+    except KeyboardInterrupt:
+        report.interrupted = True
+    report.outcomes = dict(study.user_attrs.get(TRAINED_ATTR) or {})
+    report.references = dict(study.user_attrs.get(TRAINED_REFERENCES_ATTR) or {})
+    return report
+
+
+def with_data(spec: TrainSpec, data: str | None) -> TrainSpec:
+    """The recipe on another data set (a name or folder), or unchanged."""
+    return dataclasses.replace(spec, data=data) if data else spec

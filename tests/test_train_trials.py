@@ -1,0 +1,97 @@
+"""``archlab train``: trained accuracies stored with the study, failures kept, resume."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import optuna
+import pytest
+from typer.testing import CliRunner
+
+import archlab.estimate.ground_truth as ground_truth
+import archlab.search.train_trials as train_mod
+from archlab.cli import app
+from archlab.search.loop import run_search
+from archlab.study.settings import SearchSpec
+from archlab.study.storage import load_study
+
+runner = CliRunner()
+
+
+@pytest.fixture()
+def study_url(tmp_path: Path, tiny_space_path: Path, archlab_home: Path) -> str:
+    url = f"sqlite:///{tmp_path / 'train.db'}"
+    run_search(
+        SearchSpec(
+            space=str(tiny_space_path),
+            storage=url,
+            study_name="t",
+            n_trials=3,
+            objectives=("macs", "params"),
+            latency_max_time_s=0.2,
+            target_latency_s=10.0,
+        )
+    )
+    return url
+
+
+def _train(url: str, *extra: str) -> Any:
+    args = ["train", "--study", "t", "--storage", url, "--data", "digits", "--steps", "3"]
+    return runner.invoke(app, [*args, *extra])
+
+
+def test_train_stores_each_trials_accuracy(study_url: str) -> None:
+    result = _train(study_url, "--trials", "0,2", "--seeds", "2")
+    assert result.exit_code == 0, result.output
+    trained = load_study("t", study_url).user_attrs["trained"]
+    assert sorted(trained) == ["0", "2"]
+    for outcome in trained.values():
+        assert 0.0 <= outcome["accuracy"] <= 1.0
+        assert outcome["seeds"] == [0, 1] and len(outcome["accuracies"]) == 2
+        assert outcome["budget"] == "3x64@32px" and outcome["data"] == "digits"
+    assert "Trained accuracy" in result.output
+
+
+def test_a_failing_trial_keeps_its_reason_and_the_rest_go_on(
+    study_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real = ground_truth.train_run
+
+    def second_fails(space: Any, run: Any, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        if run.name == "trial1":
+            raise RuntimeError("out of memory (simulated)")
+        return real(space, run, *args, **kwargs)
+
+    monkeypatch.setattr(train_mod, "train_run", second_fails)
+    result = _train(study_url, "--trials", "0,1,2", "--seeds", "1")
+    assert result.exit_code == 0, result.output
+    trained = load_study("t", study_url).user_attrs["trained"]
+    assert "out of memory (simulated)" in trained["1"]["error"]
+    assert "accuracy" in trained["0"] and "accuracy" in trained["2"]
+    monkeypatch.setattr(train_mod, "train_run", real)
+    calls: list[str] = []
+
+    def counting(space: Any, run: Any, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        calls.append(run.name)
+        return real(space, run, *args, **kwargs)
+
+    monkeypatch.setattr(train_mod, "train_run", counting)
+    assert _train(study_url, "--trials", "0,1,2", "--seeds", "1").exit_code == 0
+    assert calls == ["trial1"]  # resumed: only the failed one is trained again
+    assert "accuracy" in load_study("t", study_url).user_attrs["trained"]["1"]
+
+
+def test_default_is_the_feasible_front_and_bad_trials_are_refused(study_url: str) -> None:
+    study = load_study("t", study_url)
+    front = sorted(t.number for t in study.best_trials)
+    assert train_mod.chosen_trials(study, None) == front
+    result = _train(study_url, "--trials", "42")
+    assert result.exit_code == 2 and "no complete trial(s) [42]" in result.output
+
+
+def test_a_study_not_made_by_archlab_is_refused(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'plain.db'}"
+    optuna.create_study(storage=url, study_name="t")
+    result = _train(url)
+    assert result.exit_code == 2 and "not created by archlab" in result.output
