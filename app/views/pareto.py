@@ -128,6 +128,7 @@ def _explorer() -> None:
         target_ms=data.target_ms,
         references=None if refs is None else refs.frame(),
         selected=st.session_state.get("selected_trial"),
+        space=data.spec.get("space"),
     )
     st.plotly_chart(fig, on_select="rerun", selection_mode="points", key="pareto_chart")
     unplotted = data.trials[data.trials[x].isna() | data.trials[y].isna()]

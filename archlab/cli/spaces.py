@@ -21,9 +21,15 @@ def spaces(
     format: Annotated[Fmt, typer.Option(help="table or json.")] = Fmt.table,
 ) -> None:
     """List every shipped search space with its knobs and the family's presets."""
+    from archlab.estimate.evidence import load_evidence
     from archlab.space import SpaceError, list_spaces, load_space
 
     entries: list[dict[str, Any]] = []
+    try:
+        evidence = load_evidence()
+    except ValueError as err:
+        _fail(str(err))
+        return
     names = list_spaces()
     if not names:
         _fail("no search spaces found: archlab's search_spaces/ folder is empty or missing")
@@ -45,6 +51,7 @@ def spaces(
                     {"name": p, "published": pr.published, "reconstructed": pr.reconstructed}
                     for p, pr in sp.family.presets.items()
                 ],
+                "accuracy_evidence": _evidence_of(evidence, name),
             }
         )
     if format is Fmt.json:
@@ -64,3 +71,34 @@ def spaces(
             p["name"] + (" (reconstructed)" if p["reconstructed"] else "") for p in e["presets"]
         )
         console.print(f"presets: {presets}\n")
+
+
+def _evidence_of(evidence: Any, space: str) -> dict[str, Any]:
+    """Each estimate's rank agreement with real training on this space, and what it rests on."""
+    if evidence is None or space not in evidence.spaces:
+        return {"measured": None, "note": "not yet validated against training"}
+    entry = evidence.spaces[space]
+    return {
+        "measured": evidence.measured,
+        "ground_truth": {
+            "data": entry.data,
+            "budget": entry.budget,
+            "archs": entry.archs,
+            "seeds": entry.seeds,
+            "seed_agreement_spearman": (
+                entry.seed_agreement.spearman if entry.seed_agreement else None
+            ),
+        },
+        "estimates": {
+            name: {
+                "spearman": s.spearman,
+                "spearman_ci": list(s.spearman_ci),
+                "kendall": s.kendall,
+                "top20_recall": s.top20_recall,
+                "seconds_per_arch": s.seconds_per_arch,
+            }
+            for name, s in entry.estimates.items()
+        },
+        "default_estimate": evidence.default,
+    }
+

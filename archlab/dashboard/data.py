@@ -20,6 +20,7 @@ import yaml
 from optuna.storages import BaseStorage, RDBStorage
 from torch import nn
 
+from archlab.estimate.evidence import axis_suffix
 from archlab.report.tables import ModelReport, fmt_count, model_report
 from archlab.space import SearchSpace
 from archlab.study.objectives import OBJECTIVES
@@ -53,6 +54,8 @@ _LABELS = {
     "naswot": "accuracy estimate: NASWOT score",
     "synflow": "accuracy estimate: log synflow",
     "grad_norm": "accuracy estimate: gradient norm",
+    "zico": "accuracy estimate: ZiCo",
+    "swap": "accuracy estimate: SWAP",
     "val_acc": "accuracy estimate: short-training val. accuracy",
     "macs": "MACs",
     "params": "parameters",
@@ -66,7 +69,7 @@ METRICS: dict[str, tuple[str, str]] = {
     )
 }
 #: Metrics that estimate accuracy (higher is better), in the order the dashboard prefers them.
-ACCURACY_METRICS = ("naswot", "synflow", "grad_norm", "val_acc")
+ACCURACY_METRICS = ("naswot", "synflow", "grad_norm", "zico", "swap", "val_acc")
 #: How a trial is shown: a finished trial within or over the latency target, or one that stopped.
 STATUSES = ("feasible", "infeasible", "pruned", "failed", "running")
 _STATE_STATUS = {"PRUNED": "pruned", "FAIL": "failed", "RUNNING": "running", "WAITING": "running"}
@@ -467,8 +470,10 @@ def metrics_table(data: StudyData, numbers: list[int]) -> pd.DataFrame:
     return frame.rename_axis("metric").reset_index()
 
 
-def objective_label(metric: str) -> str:
-    """Axis label of a metric (``latency_ms`` → 'latency (ms, median)')."""
-    if metric in METRICS:
-        return METRICS[metric][1]
-    return _LABELS.get(metric, metric)
+def objective_label(metric: str, space: str | None = None) -> str:
+    """Axis label of a metric (``latency_ms`` → 'latency (ms, median)'); with a ``space``, an
+    accuracy estimate's label also states its measured rank agreement with real training there."""
+    label = METRICS[metric][1] if metric in METRICS else _LABELS.get(metric, metric)
+    if space is not None and metric in ACCURACY_METRICS and metric != "val_acc":
+        label = f"{label} {axis_suffix(metric, space)}"
+    return label

@@ -206,6 +206,7 @@ def pareto_figure(
     target_ms: float | None = None,
     references: pd.DataFrame | None = None,
     selected: int | None = None,
+    space: str | None = None,
 ) -> tuple[go.Figure, str]:
     """The Pareto explorer: trials by status, the front as a step line, target and presets.
 
@@ -235,8 +236,8 @@ def pareto_figure(
                 font={"color": "#d62728"},
             )
     fig.update_layout(
-        xaxis_title=objective_label(x),
-        yaxis_title=objective_label(y),
+        xaxis_title=objective_label(x, space),
+        yaxis_title=objective_label(y, space),
         legend={"orientation": "h", "yanchor": "bottom", "y": 1.02, "x": 0},
         margin={"l": 10, "r": 10, "t": 40, "b": 10},
         height=520,

@@ -55,6 +55,8 @@ _KEPT = (
     "naswot",
     "synflow",
     "grad_norm",
+    "zico",
+    "swap",
     "val_acc",
 )
 _NOT_FOR_PRESETS = ("short_train",)  # objectives whose estimate presets do not get

@@ -43,6 +43,20 @@ OBJECTIVES: dict[str, Objective] = {
         "",
         "accuracy estimate: gradient norm at initialisation on 8 digits (Abdelfattah et al. 2021)",
     ),
+    "zico": Objective(
+        "zico",
+        "maximize",
+        "zico",
+        "",
+        "accuracy estimate: ZiCo, inverse coefficient of variation of gradients (Li et al. 2023)",
+    ),
+    "swap": Objective(
+        "swap",
+        "maximize",
+        "swap",
+        "",
+        "accuracy estimate: SWAP, distinct sample-wise activation patterns (Peng et al. 2024)",
+    ),
     "short_train": Objective(
         "val_acc",
         "maximize",

@@ -45,6 +45,8 @@ METRICS = (
     "peak_memory_bytes",
     "synflow",
     "grad_norm",
+    "zico",
+    "swap",
     "val_acc",
     "hypervolume",
 )

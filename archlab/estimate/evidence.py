@@ -1,0 +1,172 @@
+"""The measured evidence behind the accuracy axis, shipped with archlab and shown with every front.
+
+``evidence.json`` (beside this module, written by ``bench/evidence.py`` from the committed
+ground-truth and estimate tables in ``bench/results/``) holds, per space, how well each accuracy
+estimate ranks architectures like real training does: Spearman ρ and Kendall τ with 95 % bootstrap
+intervals, top-20 % recall, the seconds per arch it costs, the ground truth's own seed agreement,
+how many archs and seeds it rests on, its budget and data set, and the date. ``archlab spaces
+--format json`` carries it per space; the dashboard names the estimate and its ρ on the axis.
+
+The default estimate follows a stated rule (:func:`choose_default`): once the ground truth holds at
+least :data:`MIN_ARCHS` archs, the training-free estimate with the best pooled ρ among those that
+fit a search (at most :data:`FITS_A_SEARCH_S` seconds per arch on one core), provided it beats the
+parameter count; otherwise the cheapest short training that does. Before that, no default is
+claimed and searches keep NASWOT.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+__all__ = [
+    "EVIDENCE_PATH",
+    "FITS_A_SEARCH_S",
+    "EstimateScore",
+    "Evidence",
+    "SpaceEvidence",
+    "axis_suffix",
+    "choose_default",
+    "load_evidence",
+]
+
+EVIDENCE_PATH = Path(__file__).with_name("evidence.json")
+FITS_A_SEARCH_S = 10.0  # seconds per arch on one core an estimate may cost to run inside a search
+MIN_ARCHS = 30  # archs with a ground truth before the evidence may pick a default
+SHORT_TRAINING = ("train_1_8", "train_1_4")  # cheapest first
+BASELINE = "params"
+
+
+@dataclass(frozen=True)
+class EstimateScore:
+    """How one estimate ranks the archs of a space (or of all spaces, pooled)."""
+
+    spearman: float
+    spearman_ci: tuple[float, float]
+    kendall: float
+    kendall_ci: tuple[float, float]
+    top20_recall: float
+    seconds_per_arch: float
+    archs: int
+
+
+@dataclass(frozen=True)
+class SpaceEvidence:
+    """The evidence for one space (or ``pooled``)."""
+
+    archs: int  # random archs with a ground truth
+    seeds: int  # ground-truth seeds per arch
+    budget: str  # the ground truth's training budget, e.g. 1000x64@32px
+    data: str
+    probes: str  # the estimates' settings: probe data, resolution, batch, seed
+    seed_agreement: EstimateScore | None  # seed 0 vs seed 1 of the ground truth: the ceiling
+    estimates: dict[str, EstimateScore] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Evidence:
+    measured: str  # date of the tables it was computed from
+    spaces: dict[str, SpaceEvidence]
+    pooled: SpaceEvidence | None
+    default: str | None  # the estimate the rule picks (see choose_default)
+    rule: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _num(value: Any) -> float:
+    """A stored figure; null (not measured, or undefined) reads as NaN."""
+    return math.nan if value is None else float(value)
+
+
+def _score(data: dict[str, Any] | None) -> EstimateScore | None:
+    if not data:
+        return None
+    return EstimateScore(
+        spearman=_num(data["spearman"]),
+        spearman_ci=(_num(data["spearman_ci"][0]), _num(data["spearman_ci"][1])),
+        kendall=_num(data["kendall"]),
+        kendall_ci=(_num(data["kendall_ci"][0]), _num(data["kendall_ci"][1])),
+        top20_recall=_num(data["top20_recall"]),
+        seconds_per_arch=_num(data["seconds_per_arch"]),
+        archs=int(data["archs"]),
+    )
+
+
+def _space(data: dict[str, Any] | None) -> SpaceEvidence | None:
+    if not data:
+        return None
+    return SpaceEvidence(
+        archs=int(data["archs"]),
+        seeds=int(data["seeds"]),
+        budget=str(data["budget"]),
+        data=str(data["data"]),
+        probes=str(data.get("probes", "")),
+        seed_agreement=_score(data.get("seed_agreement")),
+        estimates={k: s for k, v in data["estimates"].items() if (s := _score(v)) is not None},
+    )
+
+
+def load_evidence(path: Path = EVIDENCE_PATH) -> Evidence | None:
+    """The shipped evidence, or None where none was measured yet.
+
+    Raises:
+        ValueError: the file exists but is malformed.
+    """
+    if not path.exists():
+        return None
+    try:
+        raw = json.loads(path.read_text())
+        spaces = {k: s for k, v in raw["spaces"].items() if (s := _space(v)) is not None}
+        return Evidence(raw["measured"], spaces, _space(raw.get("pooled")), raw.get("default"),
+                        raw["rule"])  # fmt: skip
+    except (KeyError, TypeError, ValueError) as err:
+        raise ValueError(f"{path}: malformed accuracy evidence ({err})") from None
+
+
+def _finite_or_low(value: float) -> float:
+    return -math.inf if math.isnan(value) else value
+
+
+def choose_default(pooled: SpaceEvidence) -> tuple[str | None, str]:
+    """The default estimate by the rule in the module docstring, and the rule as text."""
+    rule = (
+        f"with at least {MIN_ARCHS} archs of ground truth: the best pooled Spearman rho among "
+        f"training-free estimates costing at most {FITS_A_SEARCH_S:g} s per arch on one core, if "
+        f"above {BASELINE}'s; else the cheapest short training above it"
+    )
+    if pooled.archs < MIN_ARCHS:
+        return None, rule
+    scores = pooled.estimates
+    floor = scores[BASELINE].spearman if BASELINE in scores else -math.inf
+    free = {
+        name: s
+        for name, s in scores.items()
+        if name not in SHORT_TRAINING and s.seconds_per_arch <= FITS_A_SEARCH_S
+    }
+    if free:
+        best = max(free, key=lambda n: _finite_or_low(free[n].spearman))
+        if best != BASELINE and free[best].spearman > floor:
+            return best, rule
+    for name in SHORT_TRAINING:
+        if name in scores and scores[name].spearman > floor:
+            return name, rule
+    return None, rule
+
+
+def axis_suffix(metric: str, space: str, evidence: Evidence | None = None) -> str:
+    """What the accuracy axis says of its evidence, e.g. ``(ρ 0.71 vs training on fashion-mnist,
+    30 archs)``, or that it has none yet."""
+    evidence = evidence if evidence is not None else load_evidence()
+    entry = evidence.spaces.get(space) if evidence else None
+    score = entry.estimates.get(metric) if entry else None
+    if entry is None or score is None:
+        return "(not yet validated against training)"
+    return (
+        f"(ρ {score.spearman:.2f} vs training on {entry.data}, {score.archs} archs, "
+        f"{entry.probes} probes)"
+    )

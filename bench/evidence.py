@@ -1,0 +1,170 @@
+"""Score every accuracy estimate against the committed ground truth and ship the result.
+
+Reads ``bench/results/ground_truth_<space>.csv`` (``bench/ground_truth.py``) and
+``bench/results/estimates_<space>.csv`` (``bench/proxy_correlation.py``) for every space that has
+both; an arch's truth is its mean validation accuracy over the ground-truth seeds, and only archs
+trained with every seed count. Prints, per space and pooled (ranks normalised within each space),
+each estimate's Spearman ρ and Kendall τ with 95 % bootstrap intervals, top-20 % recall and median
+seconds per arch, beside the ground truth's own seed agreement (the ceiling); then applies the
+default-estimate rule (:func:`archlab.estimate.evidence.choose_default`) and writes
+``archlab/estimate/evidence.json``, which archlab ships and shows with every accuracy axis.
+
+Run: ``.venv/bin/python bench/evidence.py`` (seconds). ``--no-write`` only prints.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import datetime
+import json
+import math
+import statistics
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from archlab.estimate.evidence import EVIDENCE_PATH, choose_default, load_evidence
+from archlab.estimate.ground_truth import mean_accuracy, read_rows, seed_agreement
+from archlab.estimate.rank_stats import Agreement
+from archlab.estimate.score import pooled_agreement, score_estimates
+from archlab.estimate.training import GROUND_TRUTH
+
+RESULTS = Path(__file__).resolve().parent / "results"
+NOT_ESTIMATES = {"arch", "settings"}
+
+
+def _probes(path: Path) -> str:
+    with path.open(newline="") as f:
+        settings = {row.get("settings", "") for row in csv.DictReader(f)}
+    return ";".join(sorted(s for s in settings if s)) or "unknown"
+
+
+def _estimates(path: Path) -> dict[str, dict[str, float]]:
+    """arch JSON → {estimate or ``<estimate>_s`` (its seconds): value}."""
+    with path.open(newline="") as f:
+        rows = list(csv.DictReader(f))
+    out = {}
+    for row in rows:
+        out[row["arch"]] = {
+            k: float(v) if v not in ("", None) else math.nan
+            for k, v in row.items()
+            if k not in NOT_ESTIMATES
+        }
+    return out
+
+
+def _score_dict(a: Agreement, seconds: float) -> dict[str, Any]:
+    def plain(v: float) -> float | None:
+        return None if math.isnan(v) else v
+
+    return {
+        "spearman": plain(a.spearman), "spearman_ci": [plain(v) for v in a.spearman_ci],
+        "kendall": plain(a.kendall), "kendall_ci": [plain(v) for v in a.kendall_ci],
+        "top20_recall": plain(a.top20_recall),
+        "seconds_per_arch": None if math.isnan(seconds) else seconds, "archs": a.n,
+    }  # fmt: skip
+
+
+def _space(space: str) -> tuple[dict[str, Any], dict[str, tuple[np.ndarray, np.ndarray]]] | None:
+    truth_path, est_path = RESULTS / f"ground_truth_{space}.csv", RESULTS / f"estimates_{space}.csv"
+    if not (truth_path.exists() and est_path.exists()):
+        return None
+    budget = GROUND_TRUTH.budget_label()
+    rows = [r for r in read_rows(truth_path) if r["budget"] == budget and r["kind"] == "random"]
+    seeds_of = Counter(r["arch"] for r in rows)
+    n_seeds = max(seeds_of.values(), default=0)
+    truth = {a: v for a, v in mean_accuracy(rows, budget).items() if seeds_of[a] == n_seeds}
+    estimates = _estimates(est_path)
+    archs = [a for a in truth if a in estimates]
+    if len(archs) < 3:
+        return None
+    names = [k for k in estimates[archs[0]] if not k.endswith("_s")]
+    y = np.array([truth[a] for a in archs])
+    columns = {n: np.array([estimates[a].get(n, math.nan) for a in archs]) for n in names}
+    names = [n for n in names if np.sum(~np.isnan(columns[n])) >= 3]  # estimates not run: left out
+    scores = score_estimates(columns, y)
+    seconds = {
+        n: statistics.median([estimates[a].get(f"{n}_s", math.nan) for a in archs]) for n in names
+    }
+    ceiling = seed_agreement(rows, budget, (0, 1)) if n_seeds >= 2 else None
+    entry = {
+        "archs": len(archs), "seeds": n_seeds, "budget": budget, "data": str(GROUND_TRUTH.data),
+        "probes": _probes(est_path),
+        "seed_agreement": _score_dict(ceiling, math.nan) if ceiling else None,
+        "estimates": {n: _score_dict(scores[n], seconds[n]) for n in names},
+    }  # fmt: skip
+    return entry, {n: (columns[n], y) for n in names}
+
+
+def _print(name: str, entry: dict[str, Any]) -> None:
+    print(f"\n{name}: {entry['archs']} archs × {entry['seeds']} seeds at {entry['budget']}")
+    ceiling = entry.get("seed_agreement")
+    if ceiling:
+        lo, hi = ceiling["spearman_ci"]
+        print(f"  ground truth, seed 0 vs 1: ρ {ceiling['spearman']:+.3f} [{lo:+.3f}, {hi:+.3f}]")
+    print(f"  {'estimate':<11} {'ρ':>7} {'95% CI':>17} {'τ':>7} {'top-20%':>8} {'s/arch':>8}")
+    ordered = sorted(entry["estimates"].items(), key=lambda kv: -np.nan_to_num(kv[1]["spearman"]))
+    for est, s in ordered:
+        lo, hi = s["spearman_ci"]
+        print(
+            f"  {est:<11} {s['spearman']:+7.3f} [{lo:+.3f}, {hi:+.3f}] {s['kendall']:+7.3f} "
+            f"{s['top20_recall']:8.2f} {s['seconds_per_arch']:8.2f}"
+        )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--spaces", help="comma-separated (default: every space with both tables)")
+    parser.add_argument("--no-write", action="store_true", help="print only")
+    args = parser.parse_args()
+    names = args.spaces.split(",") if args.spaces else sorted(
+        p.stem.removeprefix("ground_truth_") for p in RESULTS.glob("ground_truth_*.csv")
+    )  # fmt: skip
+    spaces, pairs = {}, {}
+    for space in names:
+        found = _space(space)
+        if found is None:
+            print(f"{space}: no ground truth and estimates for 3 or more common archs yet")
+            continue
+        spaces[space], pairs[space] = found
+        _print(space, spaces[space])
+    if not spaces:
+        return
+    estimates = set.intersection(*(set(p) for p in pairs.values()))
+    pooled_scores = {n: pooled_agreement([pairs[s][n] for s in spaces]) for n in sorted(estimates)}
+    pooled = {
+        "archs": sum(e["archs"] for e in spaces.values()),
+        "seeds": min(e["seeds"] for e in spaces.values()),
+        "budget": GROUND_TRUTH.budget_label(), "data": str(GROUND_TRUTH.data),
+        "probes": ";".join(sorted({e["probes"] for e in spaces.values()})),
+        "seed_agreement": None,
+        "estimates": {
+            n: _score_dict(a, statistics.median(e["estimates"][n]["seconds_per_arch"]
+                                                for e in spaces.values()))
+            for n, a in pooled_scores.items()
+        },
+    }  # fmt: skip
+    _print("pooled", pooled)
+    evidence = {
+        "measured": datetime.date.today().isoformat(),
+        "spaces": spaces,
+        "pooled": pooled,
+        "default": None,
+        "rule": "",
+    }
+    EVIDENCE_PATH.with_suffix(".tmp").write_text(json.dumps(evidence))
+    loaded = load_evidence(EVIDENCE_PATH.with_suffix(".tmp"))
+    EVIDENCE_PATH.with_suffix(".tmp").unlink()
+    assert loaded is not None and loaded.pooled is not None
+    evidence["default"], evidence["rule"] = choose_default(loaded.pooled)
+    print(f"\ndefault estimate by the rule ({evidence['rule']}): {evidence['default']}")
+    if not args.no_write:
+        EVIDENCE_PATH.write_text(json.dumps(evidence, indent=1, allow_nan=False) + "\n")
+        print(f"wrote {EVIDENCE_PATH}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,96 @@
+"""The shipped accuracy evidence: reading it, the default-estimate rule, and where it is shown."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from archlab.cli import app
+from archlab.dashboard.data import objective_label
+from archlab.estimate.evidence import (
+    MIN_ARCHS,
+    EstimateScore,
+    SpaceEvidence,
+    axis_suffix,
+    choose_default,
+    load_evidence,
+)
+
+
+def _score(rho: float, seconds: float = 0.5, archs: int = 40) -> EstimateScore:
+    return EstimateScore(rho, (rho - 0.1, rho + 0.1), rho / 2, (0, 1), 0.5, seconds, archs)
+
+
+def _space(archs: int = 40, **scores: EstimateScore) -> SpaceEvidence:
+    return SpaceEvidence(archs, 2, "1000x64@32px", "fashion-mnist", "p", None, dict(scores))
+
+
+def test_the_rule_picks_the_best_estimate_that_fits_a_search() -> None:
+    pooled = _space(params=_score(0.4), naswot=_score(0.6), zico=_score(0.8, seconds=30.0))
+    assert choose_default(pooled)[0] == "naswot"  # zico ranks better but costs 30 s per arch
+
+
+def test_the_rule_falls_back_to_the_cheapest_short_training_above_params() -> None:
+    pooled = _space(
+        params=_score(0.5), naswot=_score(0.3), train_1_8=_score(0.6, 40), train_1_4=_score(0.9, 80)
+    )
+    assert choose_default(pooled)[0] == "train_1_8"
+    none_beats = _space(params=_score(0.7), naswot=_score(0.3), train_1_8=_score(0.6, 40))
+    assert choose_default(none_beats)[0] is None
+
+
+def test_the_rule_claims_nothing_on_too_few_archs() -> None:
+    pooled = _space(archs=MIN_ARCHS - 1, params=_score(0.1), naswot=_score(0.9))
+    default, rule = choose_default(pooled)
+    assert default is None and str(MIN_ARCHS) in rule
+
+
+def _write(path: Path, spaces: dict) -> Path:
+    path.write_text(
+        json.dumps({"measured": "2026-12-06", "spaces": spaces, "pooled": None,
+                    "default": None, "rule": "r"})
+    )  # fmt: skip
+    return path
+
+
+def test_axis_suffix_states_rho_or_that_there_is_none(tmp_path: Path) -> None:
+    entry = {
+        "archs": 12, "seeds": 2, "budget": "b", "data": "fashion-mnist", "probes": "fm@32px",
+        "seed_agreement": None,
+        "estimates": {"naswot": {"spearman": 0.712, "spearman_ci": [0.3, 0.9], "kendall": 0.5,
+                                 "kendall_ci": [0.2, 0.7], "top20_recall": 0.5,
+                                 "seconds_per_arch": None, "archs": 12}},
+    }  # fmt: skip
+    evidence = load_evidence(_write(tmp_path / "e.json", {"plgvit": entry}))
+    assert evidence is not None
+    assert axis_suffix("naswot", "plgvit", evidence).startswith("(ρ 0.71 vs training on fashion")
+    assert axis_suffix("synflow", "plgvit", evidence) == "(not yet validated against training)"
+    assert axis_suffix("naswot", "parc", evidence) == "(not yet validated against training)"
+
+
+def test_a_malformed_evidence_file_is_a_clear_error(tmp_path: Path) -> None:
+    path = tmp_path / "bad.json"
+    path.write_text('{"spaces": {}}')
+    with pytest.raises(ValueError, match="malformed accuracy evidence"):
+        load_evidence(path)
+    assert load_evidence(tmp_path / "missing.json") is None
+
+
+def test_spaces_json_and_the_dashboard_carry_the_evidence() -> None:
+    result = CliRunner().invoke(app, ["spaces", "--format", "json"])
+    assert result.exit_code == 0, result.output
+    entries = {e["name"]: e for e in json.loads(result.output)}
+    evidence = load_evidence()
+    for name, entry in entries.items():
+        shown = entry["accuracy_evidence"]
+        if evidence is not None and name in evidence.spaces:
+            assert shown["ground_truth"]["archs"] == evidence.spaces[name].archs
+            assert set(shown["estimates"]) == set(evidence.spaces[name].estimates)
+        else:
+            assert shown["note"] == "not yet validated against training"
+    label = objective_label("naswot", "plgvit")
+    assert label.startswith("accuracy estimate: NASWOT score (")
+    assert objective_label("latency_ms", "plgvit") == "latency (ms, median)"
