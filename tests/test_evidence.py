@@ -42,6 +42,13 @@ def test_the_rule_falls_back_to_the_cheapest_short_training_above_params() -> No
     assert choose_default(none_beats)[0] is None
 
 
+def test_the_fallback_default_is_the_searches_accuracy_objective() -> None:
+    from archlab.estimate.evidence import FALLBACK_DEFAULT
+    from archlab.study.objectives import DEFAULT_OBJECTIVES, OBJECTIVES
+
+    assert OBJECTIVES[DEFAULT_OBJECTIVES[0]].metric == FALLBACK_DEFAULT
+
+
 def test_the_rule_claims_nothing_on_too_few_archs() -> None:
     pooled = _space(archs=MIN_ARCHS - 1, params=_score(0.1), naswot=_score(0.9))
     default, rule = choose_default(pooled)
@@ -94,3 +101,24 @@ def test_spaces_json_and_the_dashboard_carry_the_evidence() -> None:
     label = objective_label("naswot", "plgvit")
     assert label.startswith("accuracy estimate: NASWOT score (")
     assert objective_label("latency_ms", "plgvit") == "latency (ms, median)"
+
+
+def test_estimate_prints_every_estimate_of_one_arch_as_json(tiny_space_path: Path) -> None:
+    args = ["estimate", "--space", str(tiny_space_path), "--arch", '{"stages.2.depth": 2}']
+    result = CliRunner().invoke(app, [*args, "--data", "digits", "--format", "json"])
+    assert result.exit_code == 0, result.output
+    out = json.loads(result.output)
+    for name in ("naswot", "synflow", "grad_norm", "zico", "swap", "params", "macs"):
+        assert isinstance(out[name], float) and out[name] == out["estimates"][name]
+        assert out["seconds"][name] >= 0
+    assert out["default"] == "naswot" and out["settings"] == "digits@32px,batch8,seed0"
+
+
+@pytest.mark.parametrize(
+    ("arch", "message"),
+    [("{not json", "not valid JSON"), ('{"nope": 1}', "unknown knob(s) ['nope']")],
+)
+def test_estimate_refuses_a_bad_arch(tiny_space_path: Path, arch: str, message: str) -> None:
+    args = ["estimate", "--space", str(tiny_space_path), "--arch", arch, "--data", "digits"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 2 and message in " ".join(result.output.split())

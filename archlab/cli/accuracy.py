@@ -1,9 +1,10 @@
-"""``archlab train``: train a study's chosen trials for real, with the ground-truth recipe."""
+"""``archlab estimate`` (every accuracy estimate of one arch) and ``archlab train`` (for real)."""
 
 from __future__ import annotations
 
 import dataclasses
-from typing import TYPE_CHECKING, Annotated
+import json
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -116,3 +117,63 @@ def _print_trained(report: TrainReport, budget: str, seeds: int) -> None:
                     "",
                 )
     console.print(table)
+
+
+@app.command()
+def estimate(
+    space: Annotated[str, typer.Option(help="Space name or path to a space .yaml.")],
+    arch: Annotated[
+        str,
+        typer.Option(help='The arch as JSON, one value per knob, e.g. \'{"stages.2.depth": 4}\'.'),
+    ],
+    data: Annotated[
+        str, typer.Option(help="Probe images: fashion-mnist (as the evidence), digits or a folder.")
+    ] = "fashion-mnist",
+    resolution: Annotated[int, typer.Option(help="Input side of the reduced copy.")] = 32,
+    short_train: Annotated[
+        bool, typer.Option(help="Also train 1/8 and 1/4 of the ground-truth budget (minutes).")
+    ] = False,
+    format: Annotated[str, typer.Option(help="table or json.")] = "table",
+) -> None:
+    """Every accuracy estimate of one arch, with the seconds each took (docs/accuracy.md)."""
+    from archlab.estimate.arch_estimates import all_estimates
+    from archlab.estimate.fashion_mnist import FashionMnistMissing
+    from archlab.space import SpaceError, load_space
+
+    try:
+        loaded = load_space(space)
+        values = _arch_values(arch, loaded)
+        result = all_estimates(loaded, values, data, resolution, short_train)
+    except (FashionMnistMissing, SpaceError, KeyError, ValueError) as err:
+        _fail(str(err.args[0]) if isinstance(err, KeyError) else str(err))
+        return
+    if format == "json":
+        typer.echo(json.dumps(result, indent=2))
+        return
+    _print_estimates(result)
+
+
+def _arch_values(text: str, space: Any) -> dict[str, Any]:
+    """The arch from its JSON; knobs it leaves out take the space's default value."""
+    try:
+        given = json.loads(text)
+    except json.JSONDecodeError as err:
+        raise ValueError(f"--arch is not valid JSON: {err}") from None
+    if not isinstance(given, dict):
+        raise ValueError("--arch must be a JSON object of knob → value")
+    unknown = sorted(set(given) - set(space.knobs))
+    if unknown:
+        raise ValueError(f"unknown knob(s) {unknown} for space {space.name!r}")
+    return {**space.default(), **given}
+
+
+def _print_estimates(result: dict[str, Any]) -> None:
+    from rich.table import Table
+
+    table = Table(title=f"Accuracy estimates ({result['settings']})")
+    for column in ("estimate", "value", "seconds"):
+        table.add_column(column)
+    for name, value in result["estimates"].items():
+        table.add_row(name, f"{value:.6g}", f"{result['seconds'][name]:.2f}")
+    console.print(table)
+    console.print(f"Default estimate: {result['default']} ({result['default_source']})")

@@ -24,6 +24,7 @@ from typing import Any
 
 __all__ = [
     "EVIDENCE_PATH",
+    "FALLBACK_DEFAULT",
     "FITS_A_SEARCH_S",
     "EstimateScore",
     "Evidence",
@@ -36,6 +37,7 @@ __all__ = [
 EVIDENCE_PATH = Path(__file__).with_name("evidence.json")
 FITS_A_SEARCH_S = 10.0  # seconds per arch on one core an estimate may cost to run inside a search
 MIN_ARCHS = 30  # archs with a ground truth before the evidence may pick a default
+FALLBACK_DEFAULT = "naswot"  # the searches' accuracy objective until the evidence picks one
 SHORT_TRAINING = ("train_1_8", "train_1_4")  # cheapest first
 BASELINE = "params"
 

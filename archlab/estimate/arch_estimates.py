@@ -1,0 +1,80 @@
+"""Every accuracy estimate of one arch, as ``archlab estimate`` prints it.
+
+The settings are those the shipped evidence was measured with (``archlab/estimate/evidence.json``:
+Fashion-MNIST probe images at 32 px, 8 images, seed 0), so a printed figure can be checked against
+the tables in ``bench/results/``. Short training at 1/8 and 1/4 of the ground-truth budget is
+optional: it takes minutes.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from typing import Any
+
+from archlab.estimate.estimates import BASELINES, estimate_accuracy
+from archlab.estimate.evidence import FALLBACK_DEFAULT, load_evidence
+from archlab.estimate.proxies import PROXIES
+from archlab.estimate.training import GROUND_TRUTH, TrainSpec
+from archlab.space import SearchSpace
+
+__all__ = ["SHORT_TRAINING", "all_estimates", "short_training_spec"]
+
+#: Short-training estimates: name → fraction of the ground truth's steps.
+SHORT_TRAINING = {"train_1_8": 8, "train_1_4": 4}
+PROBE_BATCH = 8
+SEED = 0
+
+
+def short_training_spec(divisor: int, data: str | None = None) -> TrainSpec:
+    """The ground-truth recipe cut to ``1/divisor`` of its steps (warm-up cut alike), seed 0."""
+    steps = GROUND_TRUTH.steps // divisor
+    return dataclasses.replace(
+        GROUND_TRUTH,
+        steps=steps,
+        warmup=max(1, GROUND_TRUTH.warmup // divisor),
+        seed=SEED,
+        data=data or GROUND_TRUTH.data,
+    )
+
+
+def _default() -> tuple[str, str]:
+    evidence = load_evidence()
+    if evidence is not None and evidence.default:
+        return evidence.default, f"chosen by the evidence of {evidence.measured}"
+    return FALLBACK_DEFAULT, "the search's default; the evidence does not yet pick one"
+
+
+def all_estimates(
+    space: SearchSpace, arch: dict[str, Any], data: str, resolution: int, short_train: bool
+) -> dict[str, Any]:
+    """``{"estimates": {name: value}, "seconds": {name: s}, ...}`` plus one top-level number per
+    estimate (and ``params``), the default estimate's name and the settings used.
+
+    Raises:
+        ValueError: the arch is impossible, or cannot run at ``resolution``.
+        archlab.estimate.fashion_mnist.FashionMnistMissing: Fashion-MNIST is not installed.
+    """
+    names = [*PROXIES, *BASELINES]
+    found = estimate_accuracy(
+        space, arch, names, resolution=resolution, proxy_batch=PROBE_BATCH, seed=SEED,
+        data=data, timings=True,
+    )  # fmt: skip
+    values = {n: float(found[n]) for n in names}
+    seconds = {n: float(found[f"{n}_s"]) for n in names}
+    if short_train:
+        for name, divisor in SHORT_TRAINING.items():
+            start = time.perf_counter()
+            spec = short_training_spec(divisor, data)
+            trained = estimate_accuracy(space, arch, ["val_acc"], train=spec, seed=SEED)
+            values[name] = float(trained["val_acc"])
+            seconds[name] = time.perf_counter() - start
+    default, source = _default()
+    return {
+        **values,
+        "estimates": values,
+        "seconds": seconds,
+        "default": default,
+        "default_source": source,
+        "settings": f"{data}@{resolution}px,batch{PROBE_BATCH},seed{SEED}",
+    }
