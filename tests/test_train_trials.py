@@ -95,3 +95,23 @@ def test_a_study_not_made_by_archlab_is_refused(tmp_path: Path) -> None:
     optuna.create_study(storage=url, study_name="t")
     result = _train(url)
     assert result.exit_code == 2 and "not created by archlab" in result.output
+
+
+def test_the_dashboard_shows_trained_accuracy(study_url: str) -> None:
+    import pandas as pd
+
+    from archlab.dashboard import data as dd
+    from archlab.dashboard.figures import pareto_figure
+    from archlab.study.storage import open_storage
+
+    assert _train(study_url, "--trials", "1", "--seeds", "1").exit_code == 0
+    study = load_study("t", study_url)
+    study.set_user_attr("trained_references", {"lw_plgvit_r": {"accuracy": 0.5}})
+    data = dd.load_study_data(open_storage(study_url), "t")
+    trained = data.trials.set_index("number")[dd.TRAINED]
+    assert trained.notna().tolist() == [False, True, False]
+    refs = pd.DataFrame({"preset": ["lw_plgvit_r", "other"], "latency_ms": [3.0, 4.0]})
+    refs = dd.with_trained_references(refs, data)
+    assert refs[dd.TRAINED].tolist()[0] == 0.5 and pd.isna(refs[dd.TRAINED].tolist()[1])
+    fig, _ = pareto_figure(data.trials, "latency_ms", dd.TRAINED)
+    assert fig.layout.yaxis.title.text.startswith("trained accuracy")

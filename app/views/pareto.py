@@ -26,7 +26,7 @@ def _controls(data: dd.StudyData) -> tuple[str, str, str, bool]:
         key="pareto_x",
         format_func=dd.objective_label,
     )
-    accuracy = data.accuracy_metric
+    accuracy = dd.TRAINED if dd.TRAINED in metrics else data.accuracy_metric
     y_default = accuracy if accuracy in metrics and x != accuracy else metrics[0]
     y = cols[1].selectbox(
         "y axis",
@@ -126,7 +126,7 @@ def _explorer() -> None:
         front=front,
         colour=None if colour == "status" else colour,
         target_ms=data.target_ms,
-        references=None if refs is None else refs.frame(),
+        references=None if refs is None else dd.with_trained_references(refs.frame(), data),
         selected=st.session_state.get("selected_trial"),
         space=data.spec.get("space"),
     )

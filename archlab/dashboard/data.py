@@ -26,7 +26,7 @@ from archlab.space import SearchSpace
 from archlab.study.objectives import OBJECTIVES
 from archlab.study.record import StudyRecord
 from archlab.study.storage import STARTED_STATES, StorageError, default_storage_url, open_storage
-from archlab.study.trials import trials_frame
+from archlab.study.trials import TRAINED_ATTR, TRAINED_REFERENCES_ATTR, trials_frame
 
 __all__ = [
     "METRICS",
@@ -47,6 +47,7 @@ __all__ = [
     "trial_file_stem",
     "trial_markdown",
     "trial_report",
+    "with_trained_references",
 ]
 
 _LABELS = {
@@ -68,6 +69,9 @@ METRICS: dict[str, tuple[str, str]] = {
         OBJECTIVES.values(), key=lambda o: (o.metric != "latency_ms", o.direction == "minimize")
     )
 }
+#: Accuracy after real training with the ground-truth recipe (``archlab train``), where stored.
+TRAINED = "trained_accuracy"
+METRICS[TRAINED] = ("maximize", "trained accuracy (validation, ground-truth recipe)")
 #: Metrics that estimate accuracy (higher is better), in the order the dashboard prefers them.
 ACCURACY_METRICS = ("naswot", "synflow", "grad_norm", "zico", "swap", "val_acc")
 #: How a trial is shown: a finished trial within or over the latency target, or one that stopped.
@@ -163,6 +167,7 @@ class StudyData:
     trials: pd.DataFrame
     arch: dict[int, dict[str, Any]] = field(default_factory=dict)
     spec_reference: dict[str, Any] | None = None  # the study's stored hypervolume reference
+    trained_references: dict[str, Any] = field(default_factory=dict)  # archlab train --references
 
     @property
     def record(self) -> StudyRecord | None:
@@ -237,6 +242,9 @@ def load_study_data(storage: BaseStorage, name: str) -> StudyData:
         for key in extra:  # metrics trials_frame does not carry (other accuracy estimates)
             frame[key] = [t.user_attrs.get(key) for t in trials]
         frame["datetime_complete"] = [t.datetime_complete for t in trials]
+        trained = study.user_attrs.get(TRAINED_ATTR) or {}
+        for column, key in ((TRAINED, "accuracy"), (f"{TRAINED}_std", "accuracy_std")):
+            frame[column] = [trained.get(str(n), {}).get(key) for n in frame["number"]]
     return StudyData(
         name=name,
         spec=dict(study.user_attrs.get("archlab_spec") or {}),
@@ -245,7 +253,15 @@ def load_study_data(storage: BaseStorage, name: str) -> StudyData:
         trials=frame,
         arch={t.number: dict(t.params) for t in trials},
         spec_reference=study.user_attrs.get("hypervolume_reference"),
+        trained_references=dict(study.user_attrs.get(TRAINED_REFERENCES_ATTR) or {}),
     )
+
+
+def with_trained_references(references: pd.DataFrame, data: StudyData) -> pd.DataFrame:
+    """The measured presets with their accuracy when trained like the trials (else empty)."""
+    out = references.copy()
+    out[TRAINED] = [data.trained_references.get(p, {}).get("accuracy") for p in out["preset"]]
+    return out
 
 
 def _minimised(values: pd.Series, metric: str) -> pd.Series:

@@ -219,7 +219,7 @@ def pareto_figure(
         fig.add_trace(_front_trace(front, x, y))
     for trace in traces:
         fig.add_trace(trace)
-    if references is not None and not references.empty:
+    if references is not None and not references.empty and {x, y} <= set(references):
         fig.add_trace(_reference_trace(references, x, y))
     note = "" if target_ms is None else _target_line(fig, frame, x, y, target_ms)
     if selected is not None and selected in set(frame["number"]):

@@ -26,6 +26,7 @@ from archlab.estimate.ground_truth import Run, arch_json, train_run
 from archlab.estimate.training import GROUND_TRUTH, TrainSpec, resolve_device
 from archlab.space import SearchSpace
 from archlab.study.record import space_of
+from archlab.study.trials import TRAINED_ATTR, TRAINED_REFERENCES_ATTR
 
 __all__ = [
     "TRAINED_ATTR",
@@ -35,8 +36,6 @@ __all__ = [
     "train_trials",
 ]
 
-TRAINED_ATTR = "trained"  # study user attribute: {trial number: outcome}
-TRAINED_REFERENCES_ATTR = "trained_references"  # {preset name: outcome}
 #: progress(done, total, what) before each training run
 OnProgress = Callable[[int, int, str], None]
 

@@ -22,6 +22,8 @@ __all__ = [
     "LEGACY_CONSTRAINTS_KEY",
     "METRICS",
     "PREDICTED_LATENCY_MS",
+    "TRAINED_ATTR",
+    "TRAINED_REFERENCES_ATTR",
     "is_feasible",
     "pareto_frame",
     "prediction_check",
@@ -32,6 +34,8 @@ __all__ = [
 LATENCY_MS = "latency_ms"  # measured median latency
 PREDICTED_LATENCY_MS = "latency_ms_predicted"  # latency looked up in a device profile
 LEGACY_CONSTRAINTS_KEY = "constraints"  # the list Optuna < 3.2 stored, read by older tools
+TRAINED_ATTR = "trained"  # study attribute of ``archlab train``: {trial number: accuracy ...}
+TRAINED_REFERENCES_ATTR = "trained_references"  # {preset name: accuracy ...}
 
 #: The per-trial metrics a search stores as user attributes (and the tables show), by name.
 METRICS = (
