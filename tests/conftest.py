@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 import torch
+
+if TYPE_CHECKING:
+    from archlab.study.settings import SearchSpec
 
 DATA = Path(__file__).parent / "data"
 
@@ -36,6 +41,50 @@ def tiny_space_path() -> Path:
     return DATA / "tiny_plgvit.yaml"
 
 
+@pytest.fixture(scope="session")
+def quick_spec() -> Callable[..., SearchSpec]:
+    """``quick_spec(space, storage, **overrides)``: settings of a fast study "t" of 4 trials whose
+    objectives (MACs and latency, timed for 0.3 s) need no accuracy estimate."""
+    from archlab.study.settings import SearchSpec
+
+    def make(space: Path, storage: str | None, **overrides: Any) -> SearchSpec:
+        settings: dict[str, Any] = dict(
+            space=str(space),
+            storage=storage,
+            study_name="t",
+            n_trials=4,
+            seed=1,
+            objectives=("macs", "latency"),
+            latency_max_time_s=0.3,
+        )
+        return SearchSpec(**{**settings, **overrides})
+
+    return make
+
+
+def fail_evaluation_at(patch: pytest.MonkeyPatch, call: int, error: BaseException) -> None:
+    """Make the ``call``-th candidate evaluation of the search loop raise ``error``; the others are
+    evaluated for real."""
+    import archlab.search.loop as search
+
+    real, calls = search.evaluate_arch, []
+
+    def evaluate(*args: Any, **kwargs: Any) -> dict[str, Any]:
+        calls.append(1)
+        if len(calls) == call:
+            raise error
+        return real(*args, **kwargs)
+
+    patch.setattr(search, "evaluate_arch", evaluate)
+
+
+@pytest.fixture
+def fail_evaluation(monkeypatch: pytest.MonkeyPatch) -> Callable[[int, BaseException], None]:
+    """``fail_evaluation(n, error)``: the n-th candidate evaluation of the test's searches raises
+    ``error`` (see :func:`fail_evaluation_at`)."""
+    return partial(fail_evaluation_at, monkeypatch)
+
+
 @dataclass(frozen=True)
 class DashboardStudy:
     url: str  # storage URL
@@ -55,17 +104,10 @@ def dashboard_study(tmp_path_factory: pytest.TempPathFactory) -> DashboardStudy:
     root = tmp_path_factory.mktemp("dashboard")
     url = f"sqlite:///{root / 'dashboard.db'}"
     study = DashboardStudy(url, root / "studies", "tiny", "lw_plgvit_r")
-    real, calls = search.evaluate_arch, []
-
-    def third_fails(*args: Any, **kwargs: Any) -> dict[str, Any]:
-        calls.append(1)
-        if len(calls) == 3:
-            raise RuntimeError("out of memory: simulated")
-        return real(*args, **kwargs)
-
+    real = search.evaluate_arch
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("ARCHLAB_HOME", str(study.home))
-        patch.setattr(search, "evaluate_arch", third_fails)
+        fail_evaluation_at(patch, 3, RuntimeError("out of memory: simulated"))
         spec = search.SearchSpec(
             space=str(DATA / "tiny_plgvit.yaml"),
             storage=study.url,

@@ -30,6 +30,13 @@ APP = Path(__file__).resolve().parent.parent / "app" / "streamlit_app.py"
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
 CHROMIUM = Path("/usr/bin/chromium")
 TIMEOUT_S = 120  # one AppTest run may build a model and count its MACs on a busy CPU
+PAGES = [  # every page of the app
+    "views/overview.py",
+    "views/pareto.py",
+    "views/trial.py",
+    "views/compare.py",
+    "views/health.py",
+]
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
@@ -210,16 +217,7 @@ def test_measure_button_adds_the_missing_presets(
     assert len(_array(presets["x"])) == 5
 
 
-@pytest.mark.parametrize(
-    "page",
-    [
-        "views/overview.py",
-        "views/pareto.py",
-        "views/trial.py",
-        "views/compare.py",
-        "views/health.py",
-    ],
-)
+@pytest.mark.parametrize("page", PAGES)
 @pytest.mark.parametrize(
     "storage, message",
     [
@@ -235,16 +233,7 @@ def test_bad_storage_gives_a_message_not_a_traceback(
     assert any(message in t for t in _texts(at.error) + _texts(at.sidebar.error))
 
 
-@pytest.mark.parametrize(
-    "page",
-    [
-        "views/overview.py",
-        "views/pareto.py",
-        "views/trial.py",
-        "views/compare.py",
-        "views/health.py",
-    ],
-)
+@pytest.mark.parametrize("page", PAGES)
 def test_empty_storage_says_how_to_start(
     page: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -310,25 +310,37 @@ def test_pareto_figure_marks_each_status_front_target_and_presets() -> None:
     assert "far right of every trial" in far
 
 
-def test_accuracy_metric_follows_the_studys_objectives() -> None:
+@pytest.mark.parametrize(
+    ("spec", "metric_names", "directions", "columns", "expected"),
+    [
+        (
+            {"objectives": ["synflow", "latency"]},
+            ["synflow", "latency_ms"],
+            ["maximize", "minimize"],
+            None,
+            "synflow",
+        ),
+        # no accuracy objective (e.g. macs vs latency): the estimate the trials carry
+        (
+            {"objectives": ["macs", "latency"]},
+            ["macs", "latency_ms"],
+            ["minimize", "minimize"],
+            None,
+            "naswot",
+        ),
+        ({}, ["a", "b"], ["minimize", "minimize"], ["number", "macs"], None),
+    ],
+    ids=["accuracy-objective", "no-accuracy-objective", "no-estimate"],
+)
+def test_accuracy_metric_follows_the_studys_objectives(
+    spec: dict[str, Any],
+    metric_names: list[str],
+    directions: list[str],
+    columns: list[str] | None,
+    expected: str | None,
+) -> None:
     frame = _frame([(0, "feasible", 10.0, 80.0), (1, "feasible", 20.0, 85.0)])
     frame["synflow"] = [3.0, 1.0]
-    synflow_study = dd.StudyData(
-        "s",
-        {"objectives": ["synflow", "latency"]},
-        ["synflow", "latency_ms"],
-        ["maximize", "minimize"],
-        frame,
-    )
-    assert synflow_study.accuracy_metric == "synflow"
-    # no accuracy objective (e.g. macs vs latency): the estimate the trials carry
-    costs_study = dd.StudyData(
-        "s",
-        {"objectives": ["macs", "latency"]},
-        ["macs", "latency_ms"],
-        ["minimize", "minimize"],
-        frame,
-    )
-    assert costs_study.accuracy_metric == "naswot"
-    bare = dd.StudyData("s", {}, ["a", "b"], ["minimize", "minimize"], frame[["number", "macs"]])
-    assert bare.accuracy_metric is None
+    trials = frame if columns is None else frame[columns]
+    study = dd.StudyData("s", spec, metric_names, directions, trials)
+    assert study.accuracy_metric == expected

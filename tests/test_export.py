@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import re
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -23,21 +24,13 @@ runner = CliRunner()
 
 
 @pytest.fixture(scope="module")
-def study_url(tmp_path_factory: pytest.TempPathFactory) -> str:
+def study_url(
+    tmp_path_factory: pytest.TempPathFactory, quick_spec: Callable[..., SearchSpec]
+) -> str:
     """A two-trial study on the tiny space, plus one failed trial."""
     url = f"sqlite:///{tmp_path_factory.mktemp('export') / 'study.db'}"
     space = Path(__file__).parent / "data" / "tiny_plgvit.yaml"
-    result = run_search(
-        SearchSpec(
-            space=str(space),
-            storage=url,
-            study_name="t",
-            n_trials=2,
-            seed=1,
-            objectives=("macs", "latency"),
-            latency_max_time_s=0.3,
-        )
-    )
+    result = run_search(quick_spec(space, url, n_trials=2))
     result.study.add_trial(
         optuna.create_trial(
             state=optuna.trial.TrialState.FAIL, user_attrs={"fail_reason": "RuntimeError: boom"}

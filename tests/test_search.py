@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from pathlib import Path
 
 import optuna
@@ -82,18 +83,9 @@ def test_infeasible_trials_are_kept_but_not_on_the_front(
 
 
 def test_failing_candidate_becomes_failed_trial_and_study_goes_on(
-    tiny_space_path: Path, storage_url: str, monkeypatch: pytest.MonkeyPatch
+    tiny_space_path: Path, storage_url: str, fail_evaluation: Callable[[int, BaseException], None]
 ) -> None:
-    real = search_mod.evaluate_arch
-    calls = {"n": 0}
-
-    def flaky(*args: object, **kwargs: object) -> dict:
-        calls["n"] += 1
-        if calls["n"] == 2:
-            raise RuntimeError("out of memory: simulated")
-        return real(*args, **kwargs)  # type: ignore[arg-type]
-
-    monkeypatch.setattr(search_mod, "evaluate_arch", flaky)
+    fail_evaluation(2, RuntimeError("out of memory: simulated"))
     result = run_search(_spec(tiny_space_path, storage_url))
     states = [t.state for t in result.study.trials]
     assert states.count(optuna.trial.TrialState.FAIL) == 1
@@ -103,18 +95,9 @@ def test_failing_candidate_becomes_failed_trial_and_study_goes_on(
 
 
 def test_keyboard_interrupt_keeps_finished_trials(
-    tiny_space_path: Path, storage_url: str, monkeypatch: pytest.MonkeyPatch
+    tiny_space_path: Path, storage_url: str, fail_evaluation: Callable[[int, BaseException], None]
 ) -> None:
-    real = search_mod.evaluate_arch
-    calls = {"n": 0}
-
-    def interrupted(*args: object, **kwargs: object) -> dict:
-        calls["n"] += 1
-        if calls["n"] == 3:
-            raise KeyboardInterrupt
-        return real(*args, **kwargs)  # type: ignore[arg-type]
-
-    monkeypatch.setattr(search_mod, "evaluate_arch", interrupted)
+    fail_evaluation(3, KeyboardInterrupt())
     result = run_search(_spec(tiny_space_path, storage_url, n_trials=5))
     assert result.interrupted
     study = load_study("t", storage_url)

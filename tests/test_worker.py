@@ -1,5 +1,6 @@
 """Scale-out: workers joining a study from its storage alone, several processes on SQLite, a
-journal file and PostgreSQL, and a worker killed mid-trial."""
+journal file and PostgreSQL, and a worker killed mid-trial. The studies are ``quick_spec`` ones:
+no accuracy estimate to compute (what is coordinated does not depend on it)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 import optuna
@@ -26,21 +28,6 @@ from archlab.study.storage import StorageError, load_study, open_storage
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 runner = CliRunner()
 TrialState = optuna.trial.TrialState
-
-
-def _spec(space: Path, url: str | None, **kw: object) -> SearchSpec:
-    """A fast study: no accuracy proxy to compute (what is coordinated does not depend on it)."""
-    defaults: dict[str, object] = dict(
-        space=str(space),
-        storage=url,
-        study_name="t",
-        n_trials=4,
-        seed=1,
-        objectives=("macs", "latency"),
-        latency_max_time_s=0.3,
-    )
-    defaults.update(kw)
-    return SearchSpec(**defaults)  # type: ignore[arg-type]
 
 
 def _worker(url: str, n_trials: int) -> subprocess.Popen[bytes]:
@@ -62,11 +49,12 @@ def _check_no_trial_lost_or_duplicated(study: optuna.Study, n: int, workers: int
 
 
 def test_worker_needs_only_the_study_name_and_storage(
-    tiny_space_path: Path, storage_url: str, tmp_path: Path
+    tiny_space_path: Path, storage_url: str, tmp_path: Path, quick_spec: Callable[..., SearchSpec]
 ) -> None:
     space_file = tmp_path / "gone.yaml"
     shutil.copy(tiny_space_path, space_file)
-    create_or_resume(_spec(space_file, storage_url, corners=False))  # one sampled trial, no queue
+    # one sampled trial, no queue
+    create_or_resume(quick_spec(space_file, storage_url, corners=False))
     space_file.unlink()  # the worker must rebuild the space from the text the study stores
     result = run_worker("t", storage_url, n_trials=1, seed=3)
     assert result.new_trials == 1 and not result.interrupted
@@ -96,10 +84,10 @@ def test_worker_cli_explains_a_missing_study(storage_url: str) -> None:
 
 
 def test_search_with_two_workers_on_the_default_sqlite_file(
-    tiny_space_path: Path, archlab_home: Path
+    tiny_space_path: Path, archlab_home: Path, quick_spec: Callable[..., SearchSpec]
 ) -> None:
     # Created first with a short latency cap, which the CLI's resume keeps and the workers read.
-    create_or_resume(_spec(tiny_space_path, None, study_name="cli"))
+    create_or_resume(quick_spec(tiny_space_path, None, study_name="cli"))
     args = ["search", "--space", str(tiny_space_path), "--study", "cli", "--n-trials", "2"]
     args += ["--workers", "2", "--seed", "1", "--objectives", "macs,latency"]
     result = runner.invoke(app, args)
@@ -122,11 +110,13 @@ def _postgres_url() -> str:
 
 
 @pytest.mark.postgres
-def test_three_workers_on_postgresql(tiny_space_path: Path, archlab_home: Path) -> None:
+def test_three_workers_on_postgresql(
+    tiny_space_path: Path, archlab_home: Path, quick_spec: Callable[..., SearchSpec]
+) -> None:
     url = _postgres_url()
     name = f"test-{uuid.uuid4().hex[:8]}"
     try:
-        spec = _spec(tiny_space_path, url, study_name=name, n_trials=6)
+        spec = quick_spec(tiny_space_path, url, study_name=name, n_trials=6)
         result = run_workers(spec, workers=3, poll_s=0.5)
         assert result.exit_codes == [0, 0, 0]
         _check_no_trial_lost_or_duplicated(load_study(name, url), 6, workers=3)
@@ -148,13 +138,13 @@ def _wait_for_running_trial(study: optuna.Study, proc: subprocess.Popen[bytes], 
 
 @pytest.mark.parametrize("kind", ["sqlite", "journal"])
 def test_killed_worker_trial_fails_with_reason_and_the_others_go_on(
-    kind: str, tiny_space_path: Path, tmp_path: Path
+    kind: str, tiny_space_path: Path, tmp_path: Path, quick_spec: Callable[..., SearchSpec]
 ) -> None:
     """A worker is SIGKILLed mid-trial. On the journal file a second worker process runs beside
     it (the multi-process journal test; SQLite's is the ``--workers 2`` test above)."""
     url = f"sqlite:///{tmp_path}/s.db" if kind == "sqlite" else f"journal://{tmp_path}/s.log"
     # no corner archs queued: the retry of the stale trial must be the next trial a worker takes
-    spec = _spec(tiny_space_path, url, grace_period_s=2, corners=False)
+    spec = quick_spec(tiny_space_path, url, grace_period_s=2, corners=False)
     study, _, _ = create_or_resume(spec)
     victim = _worker(url, 50)
     others = [_worker(url, 1)] if kind == "journal" else []

@@ -6,6 +6,7 @@ from archlab.layers.conv import ConvNormAct, SqueezeExcite, make_divisible
 from archlab.layers.drop import DropPath, drop_path_rates
 from archlab.layers.former import Former, FormerToMobile, MobileToFormer
 from archlab.layers.hourglass import HourglassAttention, MAttention, MAttnLayer, OffsetBias
+from archlab.layers.init import init_linear_trunc_normal
 from archlab.layers.inverted_residual import InvertedResidual
 from archlab.layers.norm import GRN, LayerNorm2d
 from archlab.layers.parc import ParCConv, ParCMixer, ParCPosEmbed, parc_uses_fft, resize_meta
@@ -34,6 +35,7 @@ __all__ = [
     "attend",
     "drop_path_rates",
     "get_act",
+    "init_linear_trunc_normal",
     "make_divisible",
     "parc_uses_fft",
     "resize_meta",

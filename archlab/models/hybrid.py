@@ -58,6 +58,7 @@ from archlab.layers import (
     ParCMixer,
     PlgAttention,
     drop_path_rates,
+    init_linear_trunc_normal,
 )
 from archlab.models.family import Preset
 
@@ -350,7 +351,7 @@ class HybridNet(nn.Module):
         self.num_features = dims[-1]
         self.norm = nn.LayerNorm(self.num_features)
         self.head = nn.Linear(self.num_features, num_classes)
-        self.apply(_init_weights)
+        self.apply(init_linear_trunc_normal)  # convs keep PyTorch's default
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         x = self.stem(x)  # (B, C1, H/4, W/4)
@@ -365,14 +366,6 @@ class HybridNet(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.forward_head(self.forward_features(x))
-
-
-def _init_weights(module: nn.Module) -> None:
-    """Trunc-normal (std 0.02) linear weights with zero biases; convs keep PyTorch's default."""
-    if isinstance(module, nn.Linear):
-        nn.init.trunc_normal_(module.weight, std=0.02)
-        if module.bias is not None:
-            nn.init.zeros_(module.bias)
 
 
 def _cfg(mixers: tuple[Mixer, Mixer, Mixer, Mixer]) -> HybridCfg:

@@ -44,7 +44,12 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from archlab.layers import ConvNormAct, HourglassAttention, drop_path_rates
+from archlab.layers import (
+    ConvNormAct,
+    HourglassAttention,
+    drop_path_rates,
+    init_linear_trunc_normal,
+)
 from archlab.models.family import Preset
 
 __all__ = ["SBCStageCfg", "SBCFormerCfg", "SBCFormer", "PRESETS"]
@@ -214,11 +219,8 @@ class SBCFormer(nn.Module):
 
 def _init_weights(module: nn.Module) -> None:
     """As the official code: trunc-normal (std 0.02) linears, fan-out normal convs, zero biases."""
-    if isinstance(module, nn.Linear):
-        nn.init.trunc_normal_(module.weight, std=0.02)
-        if module.bias is not None:
-            nn.init.zeros_(module.bias)
-    elif isinstance(module, nn.Conv2d):
+    init_linear_trunc_normal(module)
+    if isinstance(module, nn.Conv2d):
         fan_out = module.kernel_size[0] * module.kernel_size[1] * module.out_channels
         nn.init.normal_(module.weight, 0.0, math.sqrt(2.0 / (fan_out // module.groups)))
         if module.bias is not None:

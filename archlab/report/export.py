@@ -32,7 +32,7 @@ import yaml
 from torch import nn
 
 from archlab.models import Family, Preset, build_model, config_of, find_preset
-from archlab.report.tables import ModelReport, fmt_count, model_report
+from archlab.report.tables import ModelReport, fmt_module_table, model_report
 from archlab.study.record import StudyRecord, load_record
 from archlab.study.storage import home, load_study, study_dir
 
@@ -350,12 +350,6 @@ def _latency_md(latency: dict[str, Any] | None) -> list[str]:
 def _render_report(
     rep: ModelReport, source: _Source, config: dict[str, Any], onnx_note: str, seed: int | None
 ) -> str:
-    modules = rep.modules.assign(
-        params=rep.modules["params"].map(fmt_count),
-        macs=rep.modules["macs"].map(fmt_count),
-        params_share=(100 * rep.modules["params_share"]).round(1),
-        macs_share=(100 * rep.modules["macs_share"]).round(1),
-    ).rename(columns={"params_share": "params %", "macs_share": "MACs %"})
     zero = (
         ", ".join(
             f"{k.removeprefix('aten::')}×{v}" for k, v in sorted(rep.convention_zero_ops.items())
@@ -397,7 +391,7 @@ def _render_report(
     lines += [
         "## Per-module params and MACs",
         "",
-        _md_table(modules),
+        _md_table(fmt_module_table(rep.modules)),
         "",
         "## Config",
         "",

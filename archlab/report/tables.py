@@ -20,9 +20,11 @@ from archlab.models import Family, Preset, config_of
 __all__ = [
     "ModelReport",
     "fmt_count",
+    "fmt_module_table",
     "model_report",
     "module_table",
 ]
+
 
 def fmt_count(value: float | None, unit: str = "") -> str:
     """1234567 → '1.23M' (None → '–')."""
@@ -56,6 +58,17 @@ def module_table(model: nn.Module, macs: MacCount, depth: int = 2) -> pd.DataFra
             }
         )
     return pd.DataFrame(rows)
+
+
+def fmt_module_table(modules: pd.DataFrame) -> pd.DataFrame:
+    """A :func:`module_table` for people: counts as '1.23M', shares as percent ('params %',
+    'MACs %') to one decimal."""
+    return modules.assign(
+        params=modules["params"].map(fmt_count),
+        macs=modules["macs"].map(fmt_count),
+        params_share=(100 * modules["params_share"]).round(1),
+        macs_share=(100 * modules["macs_share"]).round(1),
+    ).rename(columns={"params_share": "params %", "macs_share": "MACs %"})
 
 
 @dataclass
@@ -145,35 +158,33 @@ def model_report(
         check(resolution)
     model.eval()
     macs = count_macs(model, resolution)
+    options = latency_options or {}
+    modules = module_table(model, macs, depth)
+    stages: pd.DataFrame | None = None
+    counters: pd.DataFrame | None = None
     if breakdown:
-        return _with_breakdown(
-            model,
-            family,
-            name,
-            resolution,
-            macs,
-            preset,
-            latency,
-            threads,
-            depth,
-            latency_options or {},
+        modules, stages, counters = _breakdown(
+            model, resolution, macs, modules, latency, threads, options
         )
+        thop_macs = int(counters["thop_macs"].iloc[-1])
+    else:
+        thop_macs = count_thop_macs(model, resolution)
     return ModelReport(
         name=name,
         family=family.name,
         resolution=resolution,
         params=count_params(model),
         macs=macs.total,
-        thop_macs=count_thop_macs(model, resolution),
-        latency=_latency(model, family, resolution, threads, latency_options or {})
-        if latency
-        else None,
+        thop_macs=thop_macs,
+        latency=_latency(model, family, resolution, threads, options) if latency else None,
         config=config_of(model, family.name),
-        modules=module_table(model, macs, depth),
+        modules=modules,
         published=_published(preset),
         reconstructed=bool(preset and preset.reconstructed),
         convention_zero_ops=macs.convention_zero_ops,
         unsupported_ops=macs.unsupported_ops,
+        stages=stages,
+        counters=counters,
     )
 
 
@@ -192,22 +203,20 @@ def _latency(
     )[0]
 
 
-def _with_breakdown(
+def _breakdown(
     model: nn.Module,
-    family: Family,
-    name: str,
     resolution: int,
     macs: MacCount,
-    preset: Preset | None,
+    modules: pd.DataFrame,
     latency: bool,
     threads: int,
-    depth: int,
     options: dict[str, Any],
-) -> ModelReport:
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """The module table with each module's latency share (timed in context, with ``latency``), the
+    per-stage table and the op-by-op fvcore vs thop comparison."""
     from archlab.measurement.flops_compare import compare_counters
     from archlab.report.breakdown import add_latency, module_timing, stage_table
 
-    modules = module_table(model, macs, depth)
     timing = None
     if latency:
         timing = module_timing(
@@ -219,20 +228,4 @@ def _with_breakdown(
         )
         modules = add_latency(modules, timing)
     counters = compare_counters(model, resolution)
-    return ModelReport(
-        name=name,
-        family=family.name,
-        resolution=resolution,
-        params=count_params(model),
-        macs=macs.total,
-        thop_macs=int(counters["thop_macs"].iloc[-1]),
-        latency=_latency(model, family, resolution, threads, options) if latency else None,
-        config=config_of(model, family.name),
-        modules=modules,
-        published=_published(preset),
-        reconstructed=bool(preset and preset.reconstructed),
-        convention_zero_ops=macs.convention_zero_ops,
-        unsupported_ops=macs.unsupported_ops,
-        stages=stage_table(model, macs, timing),
-        counters=counters,
-    )
+    return modules, stage_table(model, macs, timing), counters
