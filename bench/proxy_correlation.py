@@ -1,252 +1,281 @@
-"""How well does each cheap accuracy estimate rank architectures like short training does?
+"""How well does each cheap accuracy estimate rank architectures like the ground truth does?
 
-For ``--archs`` uniformly sampled architectures of every shipped space (or ``--spaces``), computes
-the zero-cost proxies (NASWOT, synflow, grad-norm; at initialisation, on the arch reduced to
-``--resolution`` px, as ``archlab search`` does), the plain baselines (#params and MACs of the full
-model at the space's resolution, with 1000 classes) and the short-training fidelity (validation
-accuracy on scikit-learn's digits after ``--steps`` AdamW steps of ``--batch`` images at
-``--resolution`` px, same seed for every arch). It prints Spearman's rank correlation of each
-estimate with that accuracy, per space, with a 95% bootstrap interval. Params and MACs enter as
-"bigger predicts better". ``--repeat K`` trains the first K archs again with another seed: the
-correlation between the two runs is the ceiling any proxy can reach against this noisy fidelity.
+The ground truth is read, never trained here: ``bench/results/ground_truth_<space>.csv``, written by
+``bench/ground_truth.py`` (random archs of the space trained with the reference recipe
+:data:`archlab.estimate.training.GROUND_TRUTH`: Fashion-MNIST at 32 px, 1,000 steps of 64 images).
+An arch's accuracy is its mean validation accuracy over the seeds trained so far (``kind ==
+"random"`` rows at the recipe's budget); archs are added as the ground-truth jobs append them.
 
-Run: ``.venv/bin/python bench/proxy_correlation.py`` (30 archs per space; about 15 s per arch on
-one free core, mostly training). ``--archs 10 --steps 10`` for a quick look; ``--csv out.csv``
-keeps one row per arch.
+For every such arch it computes, on the arch reduced to ``--resolution`` px (default: the ground
+truth's 32 px, so the same model is scored as was trained), with weights from ``--seed``:
+
+* the zero-cost proxies ``naswot``, ``synflow``, ``grad_norm``, ``zico``, ``swap``
+  (:mod:`archlab.estimate.proxies`) on seeded probe batches of ``--proxy-batch`` images from
+  ``--data`` (default Fashion-MNIST, training split);
+* the size baselines ``params`` and ``macs`` (full model, 1000 classes, the space's resolution);
+* with ``--short-train`` also ``train_1_8`` and ``train_1_4``: validation accuracy after training
+  with the ground-truth recipe cut to 1/8 and 1/4 of its steps (warm-up cut alike), seed 2: a seed
+  the ground truth does not use, so no initialisation or batch order is shared with it.
+
+Estimates go to ``bench/results/estimates_<space>.csv`` (column ``arch``, the arch's JSON as in the
+ground truth, then one column per estimate, then ``<estimate>_s``, its seconds, and ``settings``,
+the proxies' data/resolution/batch/seed); the file is rewritten after every arch, and a rerun reuses
+what it holds, recomputing the proxies only of rows made with other settings.
+
+It prints, per space and pooled over spaces, every estimate's Spearman ρ and Kendall τ with the
+ground truth (95 % bootstrap intervals over archs), its top-20 % recall (the share of the truth's
+best fifth found in the estimate's best fifth) and the median seconds per arch it took. Pooling
+rank-normalises estimate and truth within each space and scores all archs together
+(:mod:`archlab.estimate.score`). The agreement of ground-truth seeds 0 and 1 is printed as the
+ceiling: no estimate can be expected to rank archs better than a second training run does.
+
+Run: ``.venv/bin/python bench/proxy_correlation.py`` (every space with a ground-truth CSV; a few
+seconds per arch, one thread); ``--short-train`` adds about 1/8 + 1/4 of a ground-truth run per
+arch (minutes each).
 """
 
 from __future__ import annotations
 
 import argparse
 import csv
+import json
 import logging
 import math
+import os
+import re
 import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
 import torch
 
-from archlab.estimate.estimates import estimate_accuracy
-from archlab.estimate.proxies import PROXIES
-from archlab.estimate.training import TrainSpec
-from archlab.measurement.flops import count_macs, count_params
-from archlab.space import SearchSpace, list_spaces, load_space
+from archlab.estimate.arch_estimates import SHORT_TRAINING, short_training_spec
+from archlab.estimate.estimates import BASELINES, estimate_accuracy
+from archlab.estimate.ground_truth import mean_accuracy, read_rows, seed_agreement
+from archlab.estimate.proxies import PROXIES, probe_batch
+from archlab.estimate.rank_stats import Agreement
+from archlab.estimate.score import pooled_agreement, score_estimates
+from archlab.estimate.training import GROUND_TRUTH
+from archlab.space import SearchSpace, load_space
 
-ESTIMATES = (*PROXIES, "params", "macs")
+RESULTS = Path(__file__).resolve().parent / "results"
+ZERO_COST = (*PROXIES, *BASELINES)
+SHORT_TRAIN = SHORT_TRAINING  # column → the ground-truth budget's divisor
+COLUMNS = (
+    "arch",
+    *ZERO_COST,
+    *SHORT_TRAIN,
+    *(f"{n}_s" for n in (*ZERO_COST, *SHORT_TRAIN)),
+    "settings",
+)
 
 
-def _measure(space: SearchSpace, arch: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]:
-    torch.manual_seed(args.seed)
-    model = space.family.build(space.to_cfg(arch)).eval()
-    row: dict[str, Any] = {
-        "params": count_params(model),
-        "macs": count_macs(model, space.resolution).total,
-    }
-    start = time.perf_counter()
-    row.update(
-        estimate_accuracy(
+def _truth(path: Path) -> tuple[list[str], dict[str, float], list[dict[str, Any]]]:
+    """Archs (JSON, in the ground truth's order), their mean accuracy, and the budget's rows."""
+    budget = GROUND_TRUTH.budget_label()
+    rows = [r for r in read_rows(path) if r["kind"] == "random" and r["budget"] == budget]
+    index = {r["arch"]: int(re.sub(r"\D", "", r["name"]) or 0) for r in rows}
+    archs = sorted(index, key=lambda a: index[a])
+    return archs, mean_accuracy(rows, budget), rows
+
+
+def _read_cache(path: Path) -> dict[str, dict[str, str]]:
+    if not path.exists():
+        return {}
+    with path.open(newline="") as f:
+        return {row["arch"]: row for row in csv.DictReader(f)}
+
+
+def _write_cache(path: Path, rows: dict[str, dict[str, Any]]) -> None:
+    tmp = path.with_suffix(".csv.tmp")
+    with tmp.open("w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=COLUMNS, extrasaction="ignore")
+        writer.writeheader()
+        for row in rows.values():
+            writer.writerow({c: row.get(c, "") for c in COLUMNS})
+    os.replace(tmp, path)
+
+
+def _settings(args: argparse.Namespace) -> str:
+    return f"{args.data}@{args.resolution}px,batch{args.proxy_batch},seed{args.seed}"
+
+
+def _missing(row: dict[str, Any], args: argparse.Namespace) -> tuple[list[str], list[str]]:
+    """The zero-cost estimates and short trainings ``row`` lacks."""
+    stale = row.get("settings") != _settings(args)
+    zero = [n for n in ZERO_COST if row.get(n, "") == "" or (stale and n in PROXIES)]
+    short = [n for n in SHORT_TRAIN if args.short_train and row.get(n, "") == ""]
+    return zero, short
+
+
+def _measure(
+    space: SearchSpace, arch: dict[str, Any], row: dict[str, Any], args: argparse.Namespace
+) -> None:
+    zero, short = _missing(row, args)
+    if zero:
+        out = estimate_accuracy(
             space,
             arch,
-            list(PROXIES),
+            zero,
             resolution=args.resolution,
             proxy_batch=args.proxy_batch,
             seed=args.seed,
+            data=args.data,
+            timings=True,
         )
-    )
-    row["proxy_s"] = time.perf_counter() - start
-    row.update(_train(space, arch, args, args.seed))
-    return row
+        for name in zero:
+            row[name], row[f"{name}_s"] = out[name], round(out[f"{name}_s"], 4)
+        row["settings"] = _settings(args)
+    for name in short:
+        out = estimate_accuracy(
+            space, arch, ["val_acc"], train=short_training_spec(SHORT_TRAIN[name]), timings=True
+        )
+        row[name], row[f"{name}_s"] = out["val_acc"], round(out["val_acc_s"], 2)
 
 
-def _train(
-    space: SearchSpace, arch: dict[str, Any], args: argparse.Namespace, seed: int
-) -> dict[str, Any]:
-    train = TrainSpec(
-        steps=args.steps,
-        batch=args.batch,
-        resolution=args.resolution,
-        time_limit_s=args.time_limit,
-        seed=seed,
-    )
-    return estimate_accuracy(space, arch, ["val_acc"], train=train)
+def _float(value: Any) -> float:
+    return math.nan if value in ("", None) else float(value)
 
 
-def spearman(x: np.ndarray, y: np.ndarray) -> float:
-    """Spearman's rank correlation: Pearson's on average ranks (ties share their mean rank)."""
-    rx, ry = pd.Series(x).rank().to_numpy(), pd.Series(y).rank().to_numpy()
-    if rx.std() == 0 or ry.std() == 0:
-        return float("nan")
-    return float(np.corrcoef(rx, ry)[0, 1])
-
-
-def _bootstrap(x: np.ndarray, y: np.ndarray, n: int = 1000, seed: int = 0) -> tuple[float, float]:
-    rng = np.random.default_rng(seed)
-    values = []
-    for _ in range(n):
-        idx = rng.integers(0, len(x), len(x))
-        rho = spearman(x[idx], y[idx])
-        if np.isfinite(rho):
-            values.append(rho)
-    return float(np.percentile(values, 2.5)), float(np.percentile(values, 97.5))
-
-
-def _finite_ranks(x: np.ndarray) -> np.ndarray:
-    """±inf scores (synflow overflow or collapse) placed just beyond the finite ones, tied."""
-    finite = x[np.isfinite(x)]
-    low, high = (finite.min(), finite.max()) if len(finite) else (0.0, 0.0)
-    return np.where(np.isposinf(x), high + 1.0, np.where(np.isneginf(x), low - 1.0, x))
-
-
-def _correlations(rows: list[dict[str, Any]]) -> dict[str, tuple[float, float, float]]:
-    acc = np.array([r["val_acc"] for r in rows])
-    out = {}
-    for name in ESTIMATES:
-        x = _finite_ranks(np.array([r[name] for r in rows], dtype=float))
-        rho = spearman(x, acc)
-        out[name] = (rho, *_bootstrap(x, acc))
-    return out
-
-
-def _run_space(name: str, args: argparse.Namespace) -> dict[str, Any]:
+def _run_space(name: str, args: argparse.Namespace) -> dict[str, Any] | None:
+    truth_path = args.results / f"ground_truth_{name}.csv"
+    archs, accuracy, truth_rows = _truth(truth_path)
+    if not archs:
+        print(f"{name}: no ground truth in {truth_path}")
+        return None
+    if args.archs:
+        archs = archs[: args.archs]
+        truth_rows = [r for r in truth_rows if r["arch"] in set(archs)]
     space = load_space(name)
-    rows, skipped = [], []
-    for i in range(args.archs):
-        arch = space.sample(args.seed * 1_000_003 + i)
-        start, cpu = time.perf_counter(), time.process_time()
-        try:
-            row = _measure(space, arch, args)
-        except ValueError as err:
-            skipped.append(str(err))
-            continue
-        row.update(
-            space=name,
-            arch_index=i,
-            total_s=time.perf_counter() - start,
-            cpu_s=time.process_time() - cpu,
-        )
-        rows.append(row)
-        print(
-            f"  {name} #{i:<3} acc {row['val_acc']:.3f}  naswot {row['naswot']:8.2f}  "
-            f"synflow {row['synflow']:8.2f}  grad_norm {row['grad_norm']:8.2f}  "
-            f"params {row['params'] / 1e6:5.2f}M  macs {row['macs'] / 1e9:5.2f}G  "
-            f"({row['total_s']:.0f}s{', time limit hit' if row['train_stopped_early'] else ''})",
-            flush=True,
-        )
-    repeat = []
-    for row in rows[: args.repeat]:
-        again = _train(
-            space, space.sample(args.seed * 1_000_003 + row["arch_index"]), args, args.seed + 1
-        )
-        repeat.append((row["val_acc"], again["val_acc"]))
-    return {"rows": rows, "skipped": skipped, "repeat": repeat}
-
-
-def _print_table(results: dict[str, dict[str, Any]]) -> None:
-    names = list(results)
+    path = args.results / f"estimates_{name}.csv"
+    cache = _read_cache(path)
+    rows: dict[str, dict[str, Any]] = dict(cache)
+    computed = 0
+    start = time.perf_counter()
+    for arch_json in archs:
+        row = rows.setdefault(arch_json, {"arch": arch_json})
+        if any(_missing(row, args)):
+            _measure(space, json.loads(arch_json), row, args)
+            computed += 1
+            _write_cache(path, rows)
+    seeds = {a: sum(1 for r in truth_rows if r["arch"] == a) for a in archs}
     print(
-        "\nSpearman rank correlation with short-training validation accuracy "
-        "(95% bootstrap interval)"
+        f"{name}: {len(archs)} archs with ground truth ({sum(s >= 2 for s in seeds.values())} with "
+        f"2+ seeds), estimates: {computed} computed in {time.perf_counter() - start:.0f} s, "
+        f"{len(archs) - computed} reused from {path.name}"
     )
-    header = f"{'estimate':<11}" + "".join(f"{n:>26}" for n in names) + f"{'mean':>8}"
+    names = [*ZERO_COST, *(n for n in SHORT_TRAIN if args.short_train)]
+    table = {n: [_float(rows[a].get(n)) for a in archs] for n in names}
+    seconds = {n: [_float(rows[a].get(f"{n}_s")) for a in archs] for n in names}
+    return {
+        "truth": [accuracy[a] for a in archs],
+        "estimates": table,
+        "seconds": seconds,
+        "ceiling": seed_agreement(truth_rows, GROUND_TRUTH.budget_label(), (0, 1)),
+    }
+
+
+def _interval(value: float, ci: tuple[float, float]) -> str:
+    if math.isnan(value):
+        return f"{'–':>21}"
+    return f"{value:+6.2f} [{ci[0]:+.2f}, {ci[1]:+.2f}]"
+
+
+def _print_scores(
+    title: str, scores: dict[str, Agreement], seconds: dict[str, list[float]] | None
+) -> None:
+    print(title)
+    header = (
+        f"  {'estimate':<10}{'n':>4}  {'Spearman ρ [95% CI]':>21}  {'Kendall τ [95% CI]':>21}"
+        f"  {'top-20%':>7}"
+    )
+    header += f"  {'s/arch':>7}" if seconds is not None else ""
     print(header)
-    print("-" * len(header))
-    per_space = {n: _correlations(r["rows"]) for n, r in results.items() if len(r["rows"]) > 2}
-    for est in ESTIMATES:
-        cells, rhos = "", []
-        for n in names:
-            if n not in per_space:
-                cells += f"{'–':>26}"
-                continue
-            rho, lo, hi = per_space[n][est]
-            rhos.append(rho)
-            cells += f"{rho:>+10.2f} [{lo:+.2f}, {hi:+.2f}]  "
-        mean = f"{np.mean(rhos):+8.2f}" if rhos else f"{'–':>8}"
-        print(f"{est:<11}{cells}{mean}")
-    _print_footer(results)
-
-
-def _print_footer(results: dict[str, dict[str, Any]]) -> None:
-    for n, r in results.items():
-        rows = r["rows"]
-        if not rows:
-            print(f"{n}: no arch could run at the reduced resolution ({r['skipped'][:1]})")
-            continue
-        acc = np.array([row["val_acc"] for row in rows])
+    for est, a in scores.items():
+        recall = f"{a.top20_recall:7.2f}" if not math.isnan(a.top20_recall) else f"{'–':>7}"
         line = (
-            f"{n}: {len(rows)} archs, accuracy {acc.min():.3f}-{acc.max():.3f} "
-            f"(median {np.median(acc):.3f}), {np.mean([x['total_s'] for x in rows]):.1f} s/arch "
-            f"({np.mean([x['cpu_s'] for x in rows]):.1f} s of CPU)"
+            f"  {est:<10}{a.n:>4}  {_interval(a.spearman, a.spearman_ci)}  "
+            f"{_interval(a.kendall, a.kendall_ci)}  {recall}"
         )
-        early = sum(row["train_stopped_early"] for row in rows)
-        line += f", {early} cut by the time limit" if early else ""
-        line += f", {len(r['skipped'])} skipped" if r["skipped"] else ""
-        if len(r["repeat"]) > 2:
-            a, b = np.array(r["repeat"]).T
-            line += f"; seed-to-seed Spearman of accuracy on {len(a)} archs: "
-            line += f"{spearman(a, b):+.2f}"
+        if seconds is not None:
+            finite = [s for s in seconds[est] if not math.isnan(s)]
+            line += f"  {np.median(finite):7.2f}" if finite else f"  {'–':>7}"
         print(line)
-
-
-def _write_csv(path: Path, results: dict[str, dict[str, Any]]) -> None:
-    rows = [row for r in results.values() for row in r["rows"]]
-    if not rows:
-        return
-    with path.open("w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
-    print(f"rows written to {path}")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument(
         "--spaces",
-        default=",".join(list_spaces()),
-        help="comma-separated space names (default: every shipped space)",
+        help="comma-separated space names (default: every space with a ground-truth CSV)",
     )
-    parser.add_argument("--archs", type=int, default=30, help="architectures per space")
-    parser.add_argument("--steps", type=int, default=20, help="training steps per arch")
-    parser.add_argument("--batch", type=int, default=16, help="training images per step")
-    parser.add_argument("--resolution", type=int, default=64, help="input side of the estimates")
-    parser.add_argument("--proxy-batch", type=int, default=8, help="probe images of the proxies")
+    parser.add_argument("--results", type=Path, default=RESULTS, help="folder of the CSVs")
+    parser.add_argument("--archs", type=int, default=0, help="only the first N archs (0: all)")
     parser.add_argument(
-        "--time-limit",
-        type=float,
-        default=600.0,
-        help="training seconds per arch (a cut run is reported)",
-    )
-    parser.add_argument(
-        "--repeat",
+        "--resolution",
         type=int,
-        default=0,
-        help="retrain the first K archs with another seed (noise ceiling)",
+        default=GROUND_TRUTH.resolution,
+        help="input side of the proxies (default: the ground truth's)",
     )
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--csv", type=Path, default=None, help="write one row per arch here")
+    parser.add_argument("--proxy-batch", type=int, default=8, help="probe images of the proxies")
+    parser.add_argument("--data", default="fashion-mnist", help="the proxies' probe data set")
+    parser.add_argument("--seed", type=int, default=0, help="weights and probe-batch seed")
+    parser.add_argument(
+        "--short-train",
+        action="store_true",
+        help="also train every arch for 1/8 and 1/4 of the ground-truth budget (slow)",
+    )
+    parser.add_argument("--threads", type=int, default=1, help="torch threads")
     args = parser.parse_args()
-    torch.set_num_threads(1)
+    torch.set_num_threads(args.threads)
     logging.getLogger("fvcore").setLevel(logging.ERROR)
-    start, cpu = time.perf_counter(), time.process_time()
-    results = {}
-    for name in [s.strip() for s in args.spaces.split(",") if s.strip()]:
-        print(
-            f"{name}: {args.archs} archs, {args.steps} steps × {args.batch} images at "
-            f"{args.resolution} px",
-            flush=True,
+    if args.spaces:
+        spaces = [s.strip() for s in args.spaces.split(",") if s.strip()]
+    else:
+        spaces = sorted(
+            p.stem.removeprefix("ground_truth_") for p in args.results.glob("ground_truth_*.csv")
         )
-        results[name] = _run_space(name, args)
-    _print_table(results)
     print(
-        f"total {math.ceil((time.perf_counter() - start) / 60)} min "
-        f"({math.ceil((time.process_time() - cpu) / 60)} min of CPU) "
-        f"(torch {torch.__version__}, 1 thread)"
+        f"ground truth: {GROUND_TRUTH.budget_label()} on {GROUND_TRUTH.data}, mean val_acc over "
+        f"seeds; proxies on {_settings(args)}; torch {torch.__version__}, {args.threads} thread(s)"
     )
-    if args.csv:
-        _write_csv(args.csv, results)
+    start = time.perf_counter()
+    probe_batch(1, args.resolution, data=args.data)  # load the data set once, outside the timings
+    results = {}
+    for name in spaces:
+        result = _run_space(name, args)
+        if result is not None:
+            results[name] = result
+    for name, r in results.items():
+        acc = np.array(r["truth"])
+        c = r["ceiling"]
+        print(
+            f"\n{name}: {len(acc)} archs, ground-truth accuracy {acc.min():.4f}–{acc.max():.4f} "
+            f"(median {np.median(acc):.4f}); seed 0 vs 1 over {c.n} archs: "
+            f"ρ {_interval(c.spearman, c.spearman_ci).strip()}, "
+            f"τ {_interval(c.kendall, c.kendall_ci).strip()}"
+        )
+        _print_scores(
+            "  agreement with the ground truth, median seconds per arch:",
+            score_estimates(r["estimates"], r["truth"], seed=args.seed),
+            r["seconds"],
+        )
+    if len(results) > 1:
+        names = list(next(iter(results.values()))["estimates"])
+        pooled = {
+            n: pooled_agreement(
+                [(r["estimates"][n], r["truth"]) for r in results.values()], seed=args.seed
+            )
+            for n in names
+        }
+        print()
+        _print_scores(
+            f"pooled over {', '.join(results)} (ranks normalised within each space):",
+            pooled,
+            {n: [s for r in results.values() for s in r["seconds"][n]] for n in names},
+        )
+    print(f"\ntotal {time.perf_counter() - start:.0f} s")
 
 
 if __name__ == "__main__":

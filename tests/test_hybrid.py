@@ -1,10 +1,12 @@
-"""Tests of the hybrid family: every mixer runs, trains and is counted; knobs matter; checks."""
+"""Tests of the hybrid family: every mixer runs, trains and is counted; knobs matter; checks.
+
+What every family must satisfy (presets counted with no unsupported op, two resolutions, config
+round trip, the space) is in test_family_contract.py.
+"""
 
 from __future__ import annotations
 
 import dataclasses
-import time
-from pathlib import Path
 
 import pytest
 import torch
@@ -12,7 +14,7 @@ from torch import nn
 
 from archlab.estimate.reduced import reduce_cfg
 from archlab.measurement.flops import MacCount, count_macs, count_params
-from archlab.models import FAMILIES, build_model, cfg_from_dict, cfg_to_dict
+from archlab.models import cfg_from_dict
 from archlab.models.hybrid import (
     MIXERS,
     PRESETS,
@@ -22,7 +24,7 @@ from archlab.models.hybrid import (
     head_width,
     plg_heads,
 )
-from archlab.space import SPACES_DIR, load_space, load_space_text
+from archlab.space import load_space
 
 SMALL = 64  # input size of the small models: stage maps 16, 8, 4, 2
 
@@ -71,9 +73,10 @@ def small_counts() -> dict[str, MacCount]:
 @pytest.fixture(scope="module")
 def preset_counts() -> dict[str, tuple[int, MacCount]]:
     """Params and MACs of every preset at 224, counted once."""
+    models = {name: HybridNet(p.cfg) for name, p in PRESETS.items()}
     return {
-        name: (count_params(HybridNet(p.cfg)), count_macs(HybridNet(p.cfg), p.resolution))
-        for name, p in PRESETS.items()
+        name: (count_params(model), count_macs(model, PRESETS[name].resolution))
+        for name, model in models.items()
     }
 
 
@@ -178,32 +181,11 @@ def test_presets_are_ours_and_about_1_gmac_5m_params(
     assert preset.note.startswith("Ours")
     params, macs = preset_counts[name]
     assert 4.5e6 < params < 6.5e6 and 0.85e9 < macs.total < 1.15e9, (params, macs.total)
-    assert macs.unsupported_ops == {}
 
 
 def test_preset_all_four_uses_every_mixer() -> None:
     mixers = [s.mixer for s in PRESETS["hybrid_all_four"].cfg.stages]
     assert sorted(mixers) == sorted(set(MIXERS) - {"none"})
-
-
-@pytest.mark.parametrize("resolution", [224, 256])
-@pytest.mark.parametrize("name", list(PRESETS))
-def test_presets_run_at_224_and_256(name: str, resolution: int) -> None:
-    cfg = PRESETS[name].cfg
-    cfg.check_resolution(resolution)
-    model = HybridNet(cfg, num_classes=10).eval()
-    with torch.inference_mode():
-        out = model(torch.randn(2, 3, resolution, resolution))
-    assert out.shape == (2, 10) and torch.isfinite(out).all()
-
-
-def test_registered_and_round_trips_through_dict() -> None:
-    assert FAMILIES["hybrid"].model_cls is HybridNet
-    config = cfg_to_dict(PRESETS["hybrid_all_four"].cfg, "hybrid")
-    assert cfg_from_dict(HybridCfg, config) == PRESETS["hybrid_all_four"].cfg
-    assert count_params(build_model(config)) == count_params(
-        build_model({"preset": "hybrid_all_four"})
-    )
 
 
 def _stage(**fields: object) -> dict[str, object]:
@@ -250,25 +232,12 @@ def test_check_resolution_names_the_problem() -> None:
                             ).check_resolution(32)  # fmt: skip
 
 
-def test_space_loads_fast_and_defaults_to_all_four() -> None:
-    text = (SPACES_DIR / "hybrid.yaml").read_text()
-    start = time.perf_counter()
-    space = load_space_text(text, "hybrid")  # uncached: validates every stage combination
-    assert time.perf_counter() - start < 2.0  # about 0.3 s on one core; loose for shared CPUs
+def test_space_defaults_to_all_four_and_has_every_mixer_knob() -> None:
+    space = load_space("hybrid")
     assert space.to_cfg(space.default()) == PRESETS["hybrid_all_four"].cfg
     assert {k.split(".")[-1] for k in space.knobs} >= {
         "mixer", "plg_global_ratio", "hourglass_size", "former_tokens", "former_dim", "parc_impl"
     }  # fmt: skip
-
-
-@pytest.mark.parametrize("seed", range(2))
-def test_space_samples_run_at_256(seed: int) -> None:
-    space = load_space(Path(SPACES_DIR / "hybrid.yaml"))
-    cfg = space.to_cfg(space.sample(seed))
-    cfg.check_resolution(256)
-    with torch.inference_mode():
-        out = HybridNet(cfg, num_classes=10).eval()(torch.randn(1, 3, 256, 256))
-    assert out.shape == (1, 10) and torch.isfinite(out).all()
 
 
 def test_space_samples_reduce_to_64_px_for_accuracy_estimates() -> None:

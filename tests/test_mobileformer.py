@@ -1,16 +1,19 @@
-"""Mobile-Former: presets vs the published figures, every block forward and backward, the space."""
+"""Mobile-Former: every block forward and backward, the switches, MAC formulas, configs.
+
+What every family must satisfy (presets against the paper, two resolutions, config round trip,
+the space) is in test_family_contract.py.
+"""
 
 from __future__ import annotations
 
 import dataclasses
-import time
 
 import pytest
 import torch
 from torch import nn
 
-from archlab.measurement.flops import MacCount, count_macs, count_params
-from archlab.models import build_model, cfg_from_dict, cfg_to_dict
+from archlab.measurement.flops import count_macs, count_params
+from archlab.models import cfg_from_dict, cfg_to_dict
 from archlab.models.mobileformer import (
     PRESETS,
     MobileFormer,
@@ -43,41 +46,11 @@ VARIANTS = {
 }
 
 
-@pytest.fixture(scope="module")
-def preset_counts() -> dict[str, tuple[int, MacCount]]:
-    """Params and MACs of every preset at its published resolution, counted once per module."""
-    out = {}
+def test_every_preset_publishes_params_and_reproducible_macs() -> None:
+    # test_family_contract.py compares them with the counts (2% and 5%) where a preset has them
     for name, preset in PRESETS.items():
-        model = MobileFormer(preset.cfg)
-        out[name] = (count_params(model), count_macs(model, preset.resolution))
-    return out
-
-
-@pytest.mark.parametrize("name", list(PRESETS))
-def test_preset_params_within_2_percent_of_published(
-    name: str, preset_counts: dict[str, tuple[int, MacCount]]
-) -> None:
-    params, _ = preset_counts[name]
-    published = PRESETS[name].params_m
-    assert published is not None
-    assert params / 1e6 == pytest.approx(published, rel=0.02)
-
-
-@pytest.mark.parametrize("name", list(PRESETS))
-def test_preset_macs_within_5_percent_of_published(
-    name: str, preset_counts: dict[str, tuple[int, MacCount]]
-) -> None:
-    preset = PRESETS[name]
-    assert preset.macs_reproducible and preset.macs_g is not None
-    _, macs = preset_counts[name]
-    assert macs.total / 1e9 == pytest.approx(preset.macs_g, rel=0.05)
-
-
-@pytest.mark.parametrize("name", list(PRESETS))
-def test_preset_has_no_unsupported_op(
-    name: str, preset_counts: dict[str, tuple[int, MacCount]]
-) -> None:
-    assert preset_counts[name][1].unsupported_ops == {}
+        assert preset.params_m is not None, name
+        assert preset.macs_reproducible and preset.macs_g is not None, name
 
 
 def _attention_macs(cfg: MobileFormerCfg, resolution: int) -> int:
@@ -96,11 +69,9 @@ def _attention_macs(cfg: MobileFormerCfg, resolution: int) -> int:
 
 
 @pytest.mark.parametrize("name", ["mobileformer_26m", "mobileformer_508m"])
-def test_attention_matmuls_counted_as_hand_formula(
-    name: str, preset_counts: dict[str, tuple[int, MacCount]]
-) -> None:
-    macs = preset_counts[name][1]
+def test_attention_matmuls_counted_as_hand_formula(name: str) -> None:
     cfg = PRESETS[name].cfg
+    macs = count_macs(MobileFormer(cfg), 224)
     assert macs.by_operator["scaled_dot_product_attention"] == _attention_macs(cfg, 224)
 
 
@@ -122,14 +93,6 @@ def test_every_parameter_receives_a_gradient(name: str) -> None:
     assert missing == []
 
 
-@pytest.mark.parametrize(("resolution", "batch"), [(224, 1), (256, 2)])
-def test_runs_at_224_and_256_with_batch_1_and_2(resolution: int, batch: int) -> None:
-    model = build_model({"preset": "mobileformer_52m"}).eval()
-    with torch.no_grad():
-        out = model(torch.randn(batch, 3, resolution, resolution))
-    assert out.shape == (batch, 1000)
-
-
 def test_26m_uses_grouped_pointwise_convs_with_channel_shuffle() -> None:
     model = MobileFormer(PRESETS["mobileformer_26m"].cfg)
     pointwise = [m for m in model.modules() if isinstance(m, nn.Conv2d) and m.kernel_size == (1, 1)]
@@ -149,12 +112,6 @@ def test_switches_change_parameters_by_their_layers() -> None:
     assert base - no_gate == sum(d * c + c for c in in_widths)  # one gate per M→F bridge
     no_dyrelu = MobileFormer(dataclasses.replace(cfg, dyrelu=False))
     assert not any("hyper" in n for n, _ in no_dyrelu.named_parameters())
-
-
-@pytest.mark.parametrize("name", list(PRESETS))
-def test_config_round_trips_through_a_plain_dict(name: str) -> None:
-    cfg = PRESETS[name].cfg
-    assert cfg_from_dict(MobileFormerCfg, cfg_to_dict(cfg, "mobileformer")) == cfg
 
 
 @pytest.mark.parametrize(
@@ -180,21 +137,7 @@ def test_check_resolution_rejects_input_below_total_stride() -> None:
         cfg.check_resolution(16)
 
 
-def test_space_loads_fast_and_defaults_to_151m() -> None:
-    start = time.perf_counter()
+def test_space_defaults_to_151m() -> None:
     space = load_space("mobileformer")
-    assert time.perf_counter() - start < 2.0  # about 0.35 s on one core; loose for shared CPUs
     default = MobileFormer(space.to_cfg(space.default()))
     assert count_params(default) == count_params(MobileFormer(PRESETS["mobileformer_151m"].cfg))
-
-
-@pytest.mark.parametrize("seed", range(5))
-def test_space_samples_build_and_run(seed: int) -> None:
-    space = load_space("mobileformer")
-    cfg = space.to_cfg(space.sample(seed))
-    model = MobileFormer(cfg).eval()
-    with torch.no_grad():
-        for resolution, batch in ((224, 1), (256, 2)):
-            cfg.check_resolution(resolution)
-            out = model(torch.randn(batch, 3, resolution, resolution))
-            assert out.shape == (batch, 1000) and torch.isfinite(out).all()

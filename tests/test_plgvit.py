@@ -104,12 +104,9 @@ def test_whole_small_model_trains_end_to_end() -> None:
 
 
 @pytest.mark.parametrize("name", list(PRESETS))
-def test_preset_params_match_published(name: str) -> None:
+def test_presets_are_published_variants_and_only_lw_is_reconstructed(name: str) -> None:
+    # the parameter counts against the paper (within 5%) are checked in test_family_contract.py
     preset = PRESETS[name]
-    model = build_model({"preset": name})
-    params_m = count_params(model) / 1e6
-    tolerance = 0.05  # issue: the original PLG-ViTs within 5%; LW reconstructions sized to ≈5.0M
-    assert abs(params_m / preset.params_m - 1) < tolerance, f"{name}: {params_m:.2f}M"
     assert preset.published is not None
     assert preset.reconstructed == name.startswith("lw_")
 
@@ -121,12 +118,13 @@ def test_lw_r_has_fewer_macs_than_lw_a() -> None:
     assert macs["lw_plgvit_r"] < 0.8 * macs["lw_plgvit_a"]
 
 
-@pytest.mark.parametrize("resolution", [224, 256, 320])
-def test_runs_at_any_resolution_divisible_by_32(resolution: int) -> None:
+def test_runs_at_320() -> None:
+    # 224 and 256 are in test_family_contract.py; at 320 the last map is 10×10: padded to 2×2
+    # windows of 7, and pooled 10 → 7 for the global branch
     model = build_model({"preset": "lw_plgvit_r"}).eval()
-    PRESETS["lw_plgvit_r"].cfg.check_resolution(resolution)
+    PRESETS["lw_plgvit_r"].cfg.check_resolution(320)
     with torch.inference_mode():
-        y = model(torch.randn(1, 3, resolution, resolution))
+        y = model(torch.randn(1, 3, 320, 320))
     assert y.shape == (1, 1000) and torch.isfinite(y).all()
 
 
@@ -138,14 +136,6 @@ def test_check_resolution_names_the_problem() -> None:
         ValueError, match=r"stages.2.global_window=7 exceeds the stage.s 4×4 map at input 64"
     ):
         cfg.check_resolution(64)
-
-
-def test_config_round_trips_through_dict() -> None:
-    model = build_model({"preset": "lw_plgvit_a"})
-    config = config_of(model)
-    assert config["family"] == "plgvit"
-    rebuilt = build_model(config)
-    assert count_params(rebuilt) == count_params(model)
 
 
 @pytest.mark.parametrize(

@@ -5,17 +5,23 @@ from pathlib import Path
 
 import pytest
 import torch
+import torch.nn.functional as F
 from torch import nn
 
+from archlab.estimate import proxies
+from archlab.estimate.data import ImageData
 from archlab.estimate.estimates import reduced_model
 from archlab.estimate.proxies import (
     PROXIES,
+    SWAP_MIN_SAMPLES,
     _agreements,
     compute_proxies,
     grad_norm,
     probe_batch,
     probe_labelled_batch,
+    swap,
     synflow,
+    zico,
 )
 from archlab.space import load_space
 
@@ -107,3 +113,181 @@ def test_naswot_agreements_count_equal_units_exactly() -> None:
     assert torch.equal(_agreements(codes), by_definition)
     hamming = (codes[:, None, :] != codes[None, :, :]).sum(-1).double()
     assert torch.equal(_agreements(codes), 1000 - hamming)
+
+
+# --- probe batches from a data set ---
+
+
+def _fake_data() -> ImageData:
+    """Train images all of value 10·k (k = 0..19, label k % 10), val images all 255: told apart."""
+    train = torch.stack([torch.full((3, 8, 8), 10 * k, dtype=torch.uint8) for k in range(20)])
+    val = torch.full((5, 3, 8, 8), 255, dtype=torch.uint8)
+    classes = tuple(str(c) for c in range(10))
+    labels = torch.arange(20) % 10
+    return ImageData("fake", classes, train, labels, val, torch.zeros(5, dtype=torch.int64))
+
+
+def test_probe_batches_from_a_named_data_set_use_seeded_training_images(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    fake = _fake_data()
+    asked: list[tuple[object, int]] = []
+
+    def load(data: object, resolution: int) -> ImageData:
+        asked.append((data, resolution))
+        return fake
+
+    monkeypatch.setattr(proxies, "load_data", load)
+    x, y = probe_labelled_batch(6, 8, seed=1, data="fashion-mnist")
+    assert asked == [("fashion-mnist", 8)]
+    assert x.shape == (6, 3, 8, 8) and x.dtype == torch.float32
+    assert x.min() >= -1.0 and x.max() <= 1.0
+    k = ((x[:, 0, 0, 0] + 1) * 127.5).round().long() // 10  # which training image
+    assert len(set(k.tolist())) == 6 and int(k.max()) < 20  # distinct, never a val image (255)
+    assert torch.equal(y, k % 10)  # labels travel with their images
+    again, _ = probe_labelled_batch(6, 8, seed=1, data="fashion-mnist")
+    other, _ = probe_labelled_batch(6, 8, seed=2, data="fashion-mnist")
+    assert torch.equal(x, again) and not torch.equal(x, other)
+    assert torch.equal(probe_batch(6, 8, seed=1, data="fashion-mnist"), x)
+
+
+def test_digits_by_name_is_the_default_probe_data() -> None:
+    assert torch.equal(probe_batch(4, 16, seed=3, data="digits"), probe_batch(4, 16, seed=3))
+
+
+def test_compute_proxies_threads_the_data_set(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(proxies, "load_data", lambda data, resolution: _fake_data())
+    net = _conv_bn_net()
+    on_digits = compute_proxies(net, ["naswot", "grad_norm"], 8, batch=4)
+    on_fake = compute_proxies(net, ["naswot", "grad_norm"], 8, batch=4, data="fake")
+    assert on_digits != on_fake
+
+
+# --- ZiCo ---
+
+
+def _mlp(seed: int = 0) -> nn.Module:
+    torch.manual_seed(seed)
+    return nn.Sequential(nn.Flatten(), nn.Linear(12, 6), nn.ReLU(), nn.Linear(6, 4))
+
+
+def _labelled(n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    gen = torch.Generator().manual_seed(seed)
+    return torch.randn(n, 3, 2, 2, generator=gen), torch.randint(0, 4, (n,), generator=gen)
+
+
+def test_zico_by_hand_on_a_two_layer_mlp() -> None:
+    net = _mlp()
+    batches = [_labelled(5, 1), _labelled(5, 2), _labelled(5, 3)]
+    per_batch = []
+    for x, y in batches:
+        net.zero_grad()
+        F.cross_entropy(net(x), y).backward()
+        per_batch.append([net[1].weight.grad.clone().double(), net[3].weight.grad.clone().double()])
+    expected = 0.0
+    for layer in range(2):
+        g = torch.stack([grads[layer] for grads in per_batch])  # (batches, out, in)
+        mean_abs = g.abs().mean(0)
+        std = ((g - g.mean(0)) ** 2).mean(0).sqrt()  # population standard deviation
+        keep = std > 0
+        expected += math.log(float((mean_abs[keep] / std[keep]).sum()))
+    net.zero_grad(set_to_none=True)
+    assert zico(net, batches) == pytest.approx(expected, rel=1e-9)
+
+
+def test_zico_is_deterministic_for_a_seed_with_dropout() -> None:
+    batches = [probe_labelled_batch(4, 8, seed=s) for s in (0, 1)]
+    first = zico(_conv_bn_net(), batches, seed=0)
+    assert math.isfinite(first)
+    assert zico(_conv_bn_net(), batches, seed=0) == first
+    assert zico(_conv_bn_net(), batches, seed=1) != first  # other dropout masks
+
+
+def test_zico_leaves_the_model_untouched() -> None:
+    net = _conv_bn_net()
+    before = {k: v.clone() for k, v in net.state_dict().items()}
+    zico(net, [probe_labelled_batch(4, 8, seed=s) for s in (0, 1)])
+    for key, value in net.state_dict().items():
+        assert torch.equal(value, before[key]), key
+    assert all(p.grad is None for p in net.parameters())
+
+
+def test_zico_degenerate_cases() -> None:
+    with pytest.raises(ValueError, match="at least 2"):
+        zico(_mlp(), [_labelled(4, 0)])
+    same = _labelled(4, 0)
+    # identical batches: no weight's gradient varies, no layer has a score
+    assert zico(_mlp(), [same, same]) == float("-inf")
+
+
+def test_zico_in_compute_proxies_uses_two_disjoint_mini_batches() -> None:
+    net = _conv_bn_net()
+    x, y = probe_labelled_batch(2 * 3, 8, seed=5)
+    by_hand = zico(net, [(x[:3], y[:3]), (x[3:], y[3:])], seed=5)
+    assert compute_proxies(net, ["zico"], 8, batch=3, seed=5)["zico"] == by_hand
+
+
+# --- SWAP ---
+
+
+def _identity_relu(units: int) -> nn.Module:
+    layer = nn.Linear(units, units, bias=False)
+    with torch.no_grad():
+        layer.weight.copy_(torch.eye(units))
+    return nn.Sequential(layer, nn.ReLU())
+
+
+def test_swap_counts_distinct_sample_wise_patterns_by_hand() -> None:
+    # 3 samples × 5 neurons; the neurons' patterns (columns) are 101, 101, 010, 111, 000: 4 distinct
+    inputs = torch.tensor(
+        [[1.0, 2.0, -1.0, 3.0, -1.0], [-1.0, -2.0, 1.0, 3.0, -1.0], [1.0, 5.0, -2.0, 3.0, -4.0]]
+    )
+    assert swap(_identity_relu(5), inputs) == 4.0
+
+
+def test_swap_is_minimal_when_every_neuron_agrees() -> None:
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Linear(6, 32), nn.GELU(), nn.Linear(32, 32), nn.GELU())
+    with torch.no_grad():
+        for m in (net[0], net[2]):
+            m.weight.abs_()
+            m.bias.abs_()
+    positive = torch.rand(16, 6) + 0.1
+    assert swap(net, positive) == 1.0  # every neuron active on every sample: one pattern
+    same = torch.randn(1, 6).expand(16, -1)
+    assert swap(_mlp_gelu(), same) <= 2.0  # identical samples: only all-on and all-off
+    assert swap(_mlp_gelu(), torch.randn(16, 6)) > 2.0
+
+
+def _mlp_gelu() -> nn.Module:
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Linear(6, 64), nn.GELU(), nn.Linear(64, 64), nn.GELU())
+
+
+def test_swap_packs_long_patterns_exactly() -> None:
+    # more samples than one 64-bit word: compare with torch.unique on the boolean patterns
+    net = _mlp_gelu()
+    inputs = torch.randn(70, 6, generator=torch.Generator().manual_seed(0))
+    codes = []
+    hooks = [
+        m.register_forward_hook(lambda _, a, __: codes.append((a[0] > 0).T))
+        for m in net.modules()
+        if isinstance(m, nn.GELU)
+    ]
+    with torch.no_grad():
+        net(inputs)
+    for h in hooks:
+        h.remove()
+    expected = torch.unique(torch.cat(codes).to(torch.uint8), dim=0).shape[0]
+    assert swap(net, inputs) == float(expected)
+
+
+def test_swap_without_activations_is_zero() -> None:
+    assert swap(nn.Linear(4, 3), torch.randn(5, 4)) == 0.0
+
+
+def test_swap_takes_at_least_sixteen_samples() -> None:
+    net = _conv_bn_net()
+    assert compute_proxies(net, ["swap"], 8, batch=4, seed=2)["swap"] == swap(
+        net, probe_batch(SWAP_MIN_SAMPLES, 8, seed=2)
+    )

@@ -1,4 +1,8 @@
-"""Tests of the SBCFormer family: blocks, presets against the paper, resolutions, config, space."""
+"""Tests of the SBCFormer family: blocks, the aliased published MACs, off-design ops, configs.
+
+What every family must satisfy (presets against the paper, two resolutions, config round trip,
+the space) is in test_family_contract.py.
+"""
 
 from __future__ import annotations
 
@@ -10,8 +14,8 @@ import torch
 from torch import nn
 
 from archlab.layers import InvertedResidual, MAttnLayer, OffsetBias
-from archlab.measurement.flops import MacCount, count_macs, count_params
-from archlab.models import FAMILIES, build_model, cfg_from_dict, cfg_to_dict
+from archlab.measurement.flops import MacCount, count_macs
+from archlab.models import cfg_from_dict, cfg_to_dict
 from archlab.models.sbcformer import (
     PRESETS,
     SBCFormer,
@@ -19,7 +23,6 @@ from archlab.models.sbcformer import (
     SBCStageCfg,
     _SBCFormerBlock,
 )
-from archlab.space import load_space
 
 _STAGE = SBCStageCfg(dim=16, num_heads=2, depth_invres=1, depth_mattn=2, key_dim=4)
 
@@ -110,33 +113,12 @@ def test_model_gradient_flow() -> None:
     _assert_all_params_get_gradients(model, model(torch.randn(2, 3, 64, 64)))
 
 
-@pytest.mark.parametrize("resolution", [224, 256])
-@pytest.mark.parametrize("batch", [1, 2])
-def test_runs_at_design_and_other_resolution(resolution: int, batch: int) -> None:
-    model = SBCFormer(PRESETS["sbcformer_xs"].cfg, num_classes=10).eval()
-    with torch.inference_mode():
-        out = model(torch.randn(batch, 3, resolution, resolution))
-    assert out.shape == (batch, 10)
-    assert torch.isfinite(out).all()
-
-
-@pytest.mark.parametrize("name", list(PRESETS))
-def test_params_match_published(name: str) -> None:
-    preset = PRESETS[name]
-    params_m = count_params(SBCFormer(preset.cfg)) / 1e6
-    assert params_m == pytest.approx(preset.params_m, rel=0.02)
-
-
-@pytest.mark.parametrize("name", list(PRESETS))
-def test_macs_match_published_or_the_aliased_count(
+@pytest.mark.parametrize("name", [n for n, p in PRESETS.items() if not p.macs_reproducible])
+def test_published_macs_count_the_stem_and_last_block_twice(
     name: str, preset_macs: dict[str, MacCount]
 ) -> None:
     """Published FLOPs count the stem and the last stage block twice (ARCHITECTURES.md 4.7)."""
     preset, macs = PRESETS[name], preset_macs[name]
-    assert macs.unsupported_ops == {}
-    if preset.macs_reproducible:
-        assert macs.total / 1e9 == pytest.approx(preset.macs_g, rel=0.05)
-        return
     aliased = macs.total + macs.by_module["stem"] + macs.by_module["stages.2.1"]
     assert round(aliased / 1e9, 1) == preset.macs_g
     assert macs.total / 1e9 < 0.8 * preset.macs_g  # so it is not reproducible as is
@@ -158,11 +140,6 @@ def test_check_resolution_accepts_multiples_of_32_above_the_hourglass() -> None:
         cfg.check_resolution(240)
     with pytest.raises(ValueError, match=r"stage 2 has a 6×6 map, smaller than its 7×7 hourglass"):
         cfg.check_resolution(192)
-
-
-def test_config_round_trips_through_plain_dict() -> None:
-    for preset in PRESETS.values():
-        assert cfg_from_dict(SBCFormerCfg, cfg_to_dict(preset.cfg, "sbcformer")) == preset.cfg
 
 
 @pytest.mark.parametrize(
@@ -189,22 +166,3 @@ def test_cfg_from_dict_rejects_bad_config(change: dict[str, object], message: st
 def test_cfg_rejects_wrong_number_of_stages() -> None:
     with pytest.raises(ValueError, match="3 stages"):
         SBCFormerCfg(stages=(_STAGE, _STAGE))
-
-
-def test_registered_and_buildable_by_preset_name() -> None:
-    assert FAMILIES["sbcformer"].presets is PRESETS
-    model = build_model({"preset": "sbcformer_xs"}, num_classes=10)
-    assert isinstance(model, SBCFormer)
-
-
-@pytest.mark.parametrize("seed", range(5))
-def test_space_samples_build_and_run(seed: int) -> None:
-    space = load_space("sbcformer")
-    cfg = space.to_cfg(space.sample(seed))
-    model = SBCFormer(cfg, num_classes=10).eval()
-    for resolution in (224, 256):
-        cfg.check_resolution(resolution)
-        with torch.inference_mode():
-            out = model(torch.randn(1, 3, resolution, resolution))
-        assert out.shape == (1, 10)
-        assert torch.isfinite(out).all()

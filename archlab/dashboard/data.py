@@ -21,7 +21,13 @@ from optuna.storages import BaseStorage, RDBStorage
 from torch import nn
 
 from archlab.estimate.evidence import axis_suffix
-from archlab.report.tables import ModelReport, fmt_count, model_report
+from archlab.report.tables import (
+    ModelReport,
+    fmt_count,
+    fmt_module_table,
+    markdown_table,
+    model_report,
+)
 from archlab.space import SearchSpace
 from archlab.study.objectives import OBJECTIVES
 from archlab.study.record import StudyRecord
@@ -379,12 +385,6 @@ def trial_file_stem(data: StudyData, number: int) -> str:
     return "_".join(parts)
 
 
-def _md_table(frame: pd.DataFrame) -> str:
-    lines = ["| " + " | ".join(map(str, frame.columns)) + " |", "|" + "---|" * len(frame.columns)]
-    lines += ["| " + " | ".join(map(str, row)) + " |" for row in frame.itertuples(index=False)]
-    return "\n".join(lines)
-
-
 def _latency_text(row: pd.Series) -> str:
     if pd.isna(row.get("latency_ms")):
         return "not measured"
@@ -426,13 +426,8 @@ def trial_markdown(data: StudyData, number: int, report: ModelReport | None = No
         "```",
     ]
     if report is not None:
-        shown = report.modules.assign(
-            params=report.modules["params"].map(fmt_count),
-            macs=report.modules["macs"].map(fmt_count),
-            params_share=(100 * report.modules["params_share"]).round(1),
-            macs_share=(100 * report.modules["macs_share"]).round(1),
-        ).rename(columns={"params_share": "params %", "macs_share": "MACs %"})
-        lines += ["", "## Modules (fvcore MACs with archlab handlers)", "", _md_table(shown)]
+        shown = markdown_table(fmt_module_table(report.modules))
+        lines += ["", "## Modules (fvcore MACs with archlab handlers)", "", shown]
     return "\n".join(lines) + "\n"
 
 

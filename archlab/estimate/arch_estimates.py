@@ -24,16 +24,19 @@ __all__ = ["SHORT_TRAINING", "all_estimates", "short_training_spec"]
 SHORT_TRAINING = {"train_1_8": 8, "train_1_4": 4}
 PROBE_BATCH = 8
 SEED = 0
+#: Short training's seed: one the ground truth (seeds 0 and 1) does not use, so the estimate shares
+#: neither initialisation nor batch order with the runs it is scored against.
+SHORT_TRAINING_SEED = 2
 
 
 def short_training_spec(divisor: int, data: str | None = None) -> TrainSpec:
-    """The ground-truth recipe cut to ``1/divisor`` of its steps (warm-up cut alike), seed 0."""
+    """The ground-truth recipe cut to ``1/divisor`` of its steps (warm-up cut alike)."""
     steps = GROUND_TRUTH.steps // divisor
     return dataclasses.replace(
         GROUND_TRUTH,
         steps=steps,
         warmup=max(1, GROUND_TRUTH.warmup // divisor),
-        seed=SEED,
+        seed=SHORT_TRAINING_SEED,
         data=data or GROUND_TRUTH.data,
     )
 
@@ -66,7 +69,7 @@ def all_estimates(
         for name, divisor in SHORT_TRAINING.items():
             start = time.perf_counter()
             spec = short_training_spec(divisor, data)
-            trained = estimate_accuracy(space, arch, ["val_acc"], train=spec, seed=SEED)
+            trained = estimate_accuracy(space, arch, ["val_acc"], train=spec, seed=spec.seed)
             values[name] = float(trained["val_acc"])
             seconds[name] = time.perf_counter() - start
     default, source = _default()

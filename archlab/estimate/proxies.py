@@ -29,32 +29,85 @@ one, and an exactly vanishing one as ``-inf``.
 and linear layer, for the cross-entropy loss of one labelled batch in training mode (BatchNorm with
 batch statistics). Run on a copy, so the model's buffers (BN running statistics) are not touched.
 
+``zico``: Li et al., "ZiCo: Zero-shot NAS via Inverse Coefficient of Variation on Gradients", ICLR
+2023. Over ``B ≥ 2`` labelled mini-batches (cross-entropy, training mode, on a copy of the model),
+every weight ``θ`` of every convolution and linear layer ``l`` gets one gradient per mini-batch,
+``g_b(θ)``; the score is ``Σ_l log( Σ_{θ ∈ l} mean_b|g_b(θ)| / std_b(g_b(θ)) )``: layers whose
+weights receive gradients that are large and consistent from batch to batch (a high inverse
+coefficient of variation) are taken to train fast and generalise well. As in the authors' code,
+``std`` is the population standard deviation (``1/B``) of the signed gradient, the mean is that of
+its absolute value, ``B = 2`` mini-batches by default, and weights whose gradient does not vary
+(std 0: e.g. cut off by the loss) are left out of their layer's sum. Unlike the authors' code,
+which never clears gradients between its batches (its second "batch" gradient is the sum of the
+first two), each mini-batch's gradient is its own, which is what the paper's expectation over
+samples asks for. Deviations for our ViTs: only conv/linear weights count (attention's linear
+projections included; relative-position tables, ParC kernels, LayerNorm/BatchNorm/GRN affine
+parameters are not), BatchNorm uses batch statistics, dropout / drop-path draw from a seeded
+stream. Degenerate cases: a layer the loss does not reach (no gradient) or whose sum is 0 or not
+finite is skipped (the authors skip zero sums); a network with no usable layer scores ``-inf``.
+Cost: ``B`` forward and backward passes.
+
+``swap``: the SWAP-Score of Peng et al., "SWAP-NAS: Sample-Wise Activation Patterns for Ultra-fast
+NAS", ICLR 2024. For a batch of ``S`` images, every neuron (every element of every activation
+layer's input, i.e. one channel at one position or token) has a sample-wise activation pattern:
+the binary vector of length ``S`` telling on which samples it is active (pre-activation > 0). The
+score is the number of distinct patterns among all neurons of all activation layers (duplicates
+across layers count once, as in the authors' code), at most ``min(#neurons, 2^S)``: a network
+whose neurons split the batch in many different ways is taken to be more expressive. It costs one
+forward pass. The authors hook ReLUs on 4-D (convolutional) feature maps only; our ViTs use GELU
+(also SiLU, Hardswish, ReLU6), whose output is positive exactly where its input is, so we take the
+sign of the input of every such activation module, including the GELUs of token MLPs (3-D).
+Normalisation layers and softmax attention are left as they are. ``S`` is the probe batch but at
+least :data:`SWAP_MIN_SAMPLES` (16, the authors' default): with 8 images the 2^8 = 256 possible
+patterns would be reached by every one of our models. The score is the basic SWAP, without the
+paper's size regularisation (SWAP-reg multiplies it by ``exp(-(P − μ)² / σ)``, ``P`` the parameter
+count, with ``μ`` and ``σ`` tuned to the model size wanted): our searches control size with their
+own cost objectives, and ``params`` is scored as an estimate of its own. A network without an
+activation layer scores 0.
+
 ``params`` and ``macs``, the plain baselines, are counted by :mod:`archlab.measurement.flops`.
+
+Probe data: every proxy but synflow takes its images from a named data set (``data``):
+``"digits"`` (the default; scikit-learn's bundled digits, all 1797 images, upsampled bilinearly)
+or any name or folder :func:`archlab.estimate.data.load_data` accepts, e.g. ``"fashion-mnist"``;
+images are then a seeded choice from the data set's training split (never its validation or test
+images), scaled to [-1, 1] like the training inputs.
 """
 
 from __future__ import annotations
 
 import copy
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from functools import cache
+from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from archlab.estimate.data import load_data, to_input
 from archlab.layers import ACTIVATIONS, GRN
 
 __all__ = [
+    "DIGITS",
     "PROXIES",
+    "SWAP_MIN_SAMPLES",
+    "ZICO_BATCHES",
     "compute_proxies",
     "grad_norm",
     "naswot",
     "probe_batch",
     "probe_labelled_batch",
+    "swap",
     "synflow",
+    "zico",
 ]
+
+DIGITS = "digits"  # the default probe data set: bundled with scikit-learn, no download
+ZICO_BATCHES = 2  # mini-batches of ZiCo's gradient statistics (the authors' setting)
+SWAP_MIN_SAMPLES = 16  # fewest images of SWAP's batch (the authors' default input_samples)
 
 _ACT_TYPES = tuple(
     t for name, t in ACTIVATIONS.items() if name not in ("identity", "sigmoid", "hardsigmoid")
@@ -72,22 +125,33 @@ def _digits() -> tuple[np.ndarray, np.ndarray]:
 
 
 def probe_labelled_batch(
-    batch: int, resolution: int, seed: int = 0
+    batch: int, resolution: int, seed: int = 0, data: str | Path | None = None
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """A small batch of real images (scikit-learn digits, upsampled, 3 channels) and its labels."""
-    images, labels = _digits()
+    """A seeded batch of real images (3 channels, in [-1, 1]) and its labels.
+
+    ``data``: ``None`` or ``"digits"``: scikit-learn's digits, upsampled; else a data set by name
+    or folder (:func:`archlab.estimate.data.load_data`, e.g. ``"fashion-mnist"``), drawn from its
+    training split only.
+    """
     rng = np.random.default_rng(seed)
-    idx = rng.choice(len(images), batch, replace=False)
-    x = F.interpolate(
-        torch.from_numpy(images[idx])[:, None], size=(resolution, resolution), mode="bilinear"
-    )
-    x = (x - 0.5) / 0.5
-    return x.expand(-1, 3, -1, -1).contiguous(), torch.from_numpy(labels[idx])
+    if data is None or str(data) == DIGITS:
+        images, labels = _digits()
+        idx = rng.choice(len(images), batch, replace=False)
+        x = F.interpolate(
+            torch.from_numpy(images[idx])[:, None], size=(resolution, resolution), mode="bilinear"
+        )
+        x = (x - 0.5) / 0.5
+        return x.expand(-1, 3, -1, -1).contiguous(), torch.from_numpy(labels[idx])
+    source = load_data(data, resolution)
+    chosen = torch.from_numpy(rng.choice(len(source.train_images), batch, replace=False))
+    return to_input(source.train_images[chosen]), source.train_labels[chosen].clone()
 
 
-def probe_batch(batch: int, resolution: int, seed: int = 0) -> torch.Tensor:
-    """A small batch of real images (scikit-learn digits, upsampled, 3 channels), seeded."""
-    return probe_labelled_batch(batch, resolution, seed)[0]
+def probe_batch(
+    batch: int, resolution: int, seed: int = 0, data: str | Path | None = None
+) -> torch.Tensor:
+    """The images of :func:`probe_labelled_batch` (same arguments, same images)."""
+    return probe_labelled_batch(batch, resolution, seed, data)[0]
 
 
 def naswot(model: nn.Module, inputs: torch.Tensor) -> float:
@@ -168,12 +232,99 @@ def grad_norm(
         return sum(float(w.grad.norm()) for w in _weights(net) if w.grad is not None)
 
 
-#: name → proxy(model, resolution, batch, seed); each is deterministic in its arguments and weights.
-PROXIES: dict[str, Callable[[nn.Module, int, int, int], float]] = {
-    "naswot": lambda m, res, batch, seed: naswot(m, probe_batch(batch, res, seed)),
-    "synflow": lambda m, res, batch, seed: synflow(m, res),
-    "grad_norm": lambda m, res, batch, seed: grad_norm(
-        m, *probe_labelled_batch(batch, res, seed), seed=seed
+def zico(
+    model: nn.Module, batches: Sequence[tuple[torch.Tensor, torch.Tensor]], seed: int = 0
+) -> float:
+    """ZiCo score of ``model`` over labelled mini-batches ``[(x, y), ...]`` (higher is better).
+
+    Raises:
+        ValueError: fewer than two mini-batches (a standard deviation needs two).
+    """
+    if len(batches) < 2:
+        raise ValueError(f"ZiCo needs at least 2 mini-batches, got {len(batches)}")
+    net = copy.deepcopy(model).train()
+    weights = _weights(net)
+    grads: list[list[torch.Tensor]] = [[] for _ in weights]
+    with torch.random.fork_rng():  # dropout / drop-path draw from a fixed stream
+        torch.manual_seed(seed)
+        for x, y in batches:
+            net.zero_grad(set_to_none=True)
+            F.cross_entropy(net(x), y).backward()
+            for store, w in zip(grads, weights):
+                if w.grad is not None:
+                    store.append(w.grad.detach().flatten().double())
+    total, layers = 0.0, 0
+    with torch.no_grad():
+        for store in grads:
+            if len(store) < len(batches):  # the loss does not reach this layer
+                continue
+            g = torch.stack(store)  # (batches, weights of the layer)
+            std = g.std(0, correction=0)
+            mean_abs = g.abs().mean(0)
+            keep = std > 0
+            layer_sum = float((mean_abs[keep] / std[keep]).sum())
+            if layer_sum > 0 and math.isfinite(layer_sum):
+                total += math.log(layer_sum)
+                layers += 1
+    return total if layers else float("-inf")
+
+
+def _pattern_words(active: torch.Tensor) -> np.ndarray:
+    """(samples, neurons) bool → (neurons, words) uint64: each neuron's pattern as packed bits."""
+    bits = np.packbits(active.T.numpy(), axis=1)  # (neurons, ⌈samples/8⌉) uint8
+    pad = -bits.shape[1] % 8
+    if pad:
+        bits = np.pad(bits, ((0, 0), (0, pad)))
+    return np.ascontiguousarray(bits).view(np.uint64)
+
+
+def swap(model: nn.Module, inputs: torch.Tensor) -> float:
+    """SWAP score of ``model`` on ``inputs``: distinct sample-wise activation patterns."""
+    n = inputs.shape[0]
+    words: list[np.ndarray] = []
+
+    def hook(_: nn.Module, args: tuple[torch.Tensor, ...], __: torch.Tensor) -> None:
+        words.append(_pattern_words(args[0].detach().reshape(n, -1) > 0))
+
+    handles = [m.register_forward_hook(hook) for m in model.modules() if isinstance(m, _ACT_TYPES)]
+    try:
+        model.eval()
+        with torch.inference_mode():
+            model(inputs)
+    finally:
+        for h in handles:
+            h.remove()
+    if not words:
+        return 0.0
+    patterns = np.concatenate(words)
+    if patterns.shape[1] == 1:
+        return float(len(np.unique(patterns[:, 0])))
+    return float(len(np.unique(patterns, axis=0)))
+
+
+def _zico_batches(
+    batch: int, resolution: int, seed: int, data: str | Path | None
+) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    x, y = probe_labelled_batch(batch * ZICO_BATCHES, resolution, seed, data)
+    return list(zip(x.split(batch), y.split(batch)))
+
+
+#: A proxy: (model, resolution, batch, seed, data) → score; deterministic in its arguments and the
+#: model's weights.
+Proxy = Callable[[nn.Module, int, int, int, str | Path | None], float]
+
+#: name → proxy.
+PROXIES: dict[str, Proxy] = {
+    "naswot": lambda m, res, batch, seed, data: naswot(m, probe_batch(batch, res, seed, data)),
+    "synflow": lambda m, res, batch, seed, data: synflow(m, res),
+    "grad_norm": lambda m, res, batch, seed, data: grad_norm(
+        m, *probe_labelled_batch(batch, res, seed, data), seed=seed
+    ),
+    "zico": lambda m, res, batch, seed, data: zico(
+        m, _zico_batches(batch, res, seed, data), seed=seed
+    ),
+    "swap": lambda m, res, batch, seed, data: swap(
+        m, probe_batch(max(batch, SWAP_MIN_SAMPLES), res, seed, data)
     ),
 }
 
@@ -184,8 +335,19 @@ def compute_proxies(
     resolution: int,
     batch: int = 8,
     seed: int = 0,
+    data: str | Path | None = None,
 ) -> dict[str, float]:
-    """The named proxies of ``model`` at ``resolution`` on a seeded probe batch of ``batch`` digits.
+    """The named proxies of ``model`` at ``resolution`` on seeded probe batches.
+
+    Args:
+        model: the model (not modified; naswot and swap put it in eval mode).
+        names: names from :data:`PROXIES`.
+        resolution: input side of the probe images.
+        batch: probe images (naswot, grad_norm; each of ZiCo's two mini-batches; SWAP takes at
+            least :data:`SWAP_MIN_SAMPLES`).
+        seed: probe-image choice, dropout stream.
+        data: the probe images' data set: ``None``/``"digits"`` (default) or a
+            :func:`archlab.estimate.data.load_data` name or folder, e.g. ``"fashion-mnist"``.
 
     Raises:
         KeyError: an unknown proxy name; the message lists the known ones.
@@ -193,4 +355,4 @@ def compute_proxies(
     unknown = [n for n in names if n not in PROXIES]
     if unknown:
         raise KeyError(f"unknown proxy {unknown}; known proxies: {list(PROXIES)}")
-    return {name: PROXIES[name](model, resolution, batch, seed) for name in names}
+    return {name: PROXIES[name](model, resolution, batch, seed, data) for name in names}

@@ -25,14 +25,13 @@ from typing import Any
 
 import numpy as np
 import optuna
-import pandas as pd
 import torch
 import torch.nn.functional as F
 import yaml
 from torch import nn
 
 from archlab.models import Family, Preset, build_model, config_of, find_preset
-from archlab.report.tables import ModelReport, fmt_module_table, model_report
+from archlab.report.tables import ModelReport, fmt_module_table, markdown_table, model_report
 from archlab.study.record import StudyRecord, load_record
 from archlab.study.storage import home, load_study, study_dir
 
@@ -327,12 +326,6 @@ def _export_onnx(model: nn.Module, path: Path, resolution: int) -> tuple[float |
     )
 
 
-def _md_table(frame: pd.DataFrame) -> str:
-    lines = ["| " + " | ".join(map(str, frame.columns)) + " |", "|" + "---|" * frame.shape[1]]
-    lines += ["| " + " | ".join(map(str, row)) + " |" for row in frame.itertuples(index=False)]
-    return "\n".join(lines)
-
-
 def _latency_md(latency: dict[str, Any] | None) -> list[str]:
     if latency is None or latency.get("median_ms") is None:
         return ["Not measured."]
@@ -391,7 +384,7 @@ def _render_report(
     lines += [
         "## Per-module params and MACs",
         "",
-        _md_table(fmt_module_table(rep.modules)),
+        markdown_table(fmt_module_table(rep.modules)),
         "",
         "## Config",
         "",

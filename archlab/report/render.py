@@ -20,7 +20,7 @@ from rich.console import Console
 from rich.table import Table
 
 from archlab.models import FAMILIES, Preset, find_preset, load_config
-from archlab.report.tables import ModelReport, fmt_count, model_report
+from archlab.report.tables import ModelReport, fmt_count, markdown_table, model_report
 
 __all__ = ["ModelSource", "all_presets", "one_model", "preset_rows", "report_markdown"]
 
@@ -207,12 +207,7 @@ def _write_model_outputs(rep: ModelReport, out: Path) -> list[Path]:
 
 
 def _markdown(frame: pd.DataFrame) -> str:
-    cols = list(frame.columns)
-    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
-    lines += [
-        "| " + " | ".join(str(v) for v in row) + " |" for row in frame.itertuples(index=False)
-    ]
-    return "\n".join(lines)
+    return markdown_table(frame)
 
 
 def one_model(

@@ -18,6 +18,7 @@ from archlab.measurement.latency import Latency, measure_latency
 from archlab.models import Family, Preset, config_of
 
 __all__ = [
+    "markdown_table",
     "ModelReport",
     "fmt_count",
     "fmt_module_table",
@@ -58,6 +59,13 @@ def module_table(model: nn.Module, macs: MacCount, depth: int = 2) -> pd.DataFra
             }
         )
     return pd.DataFrame(rows)
+
+
+def markdown_table(frame: pd.DataFrame) -> str:
+    """A frame as a GitHub Markdown table (header, separator, one line per row; no index)."""
+    lines = ["| " + " | ".join(map(str, frame.columns)) + " |", "|" + "---|" * frame.shape[1]]
+    lines += ["| " + " | ".join(map(str, row)) + " |" for row in frame.itertuples(index=False)]
+    return "\n".join(lines)
 
 
 def fmt_module_table(modules: pd.DataFrame) -> pd.DataFrame:
