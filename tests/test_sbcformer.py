@@ -117,7 +117,7 @@ def test_model_gradient_flow() -> None:
 def test_published_macs_count_the_stem_and_last_block_twice(
     name: str, preset_macs: dict[str, MacCount]
 ) -> None:
-    """Published FLOPs count the stem and the last stage block twice (ARCHITECTURES.md 4.7)."""
+    """Published FLOPs count the stem and the last stage block twice (docs/families.md, 2 and 6)."""
     preset, macs = PRESETS[name], preset_macs[name]
     aliased = macs.total + macs.by_module["stem"] + macs.by_module["stages.2.1"]
     assert round(aliased / 1e9, 1) == preset.macs_g

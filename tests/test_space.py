@@ -166,9 +166,9 @@ def test_corners_put_every_numeric_knob_at_its_low_and_high_end(tiny_space_path:
 
 
 def test_corners_order_null_first_and_keep_words_at_their_default() -> None:
-    from archlab.space import Knob, _extreme
+    from archlab.space.knobs import Knob, extreme
 
-    assert _extreme(Knob("e", values=(384, None, 768)), min) is None
-    assert _extreme(Knob("e", values=(384, None, 768)), max) == 768
-    assert _extreme(Knob("f", values=("ccf_plus", "ccf")), max) == "ccf_plus"
-    assert _extreme(Knob("d", low=1, high=8, step=2), max) == 7
+    assert extreme(Knob("e", values=(384, None, 768)), min) is None
+    assert extreme(Knob("e", values=(384, None, 768)), max) == 768
+    assert extreme(Knob("f", values=("ccf_plus", "ccf")), max) == "ccf_plus"
+    assert extreme(Knob("d", low=1, high=8, step=2), max) == 7
