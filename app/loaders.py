@@ -92,7 +92,8 @@ def trial_report(url: str, name: str, number: int, _data: dd.StudyData) -> Model
 
 def references(data: dd.StudyData) -> References:
     """The family's presets already measured with the study's settings (from the disk cache)."""
-    return cached_references(data.spec, study_dir(data.name))
+    assert data.record is not None  # the callers check
+    return cached_references(data.record, study_dir(data.name))
 
 
 def measure_missing_references(data: dd.StudyData) -> References:
@@ -107,7 +108,8 @@ def measure_missing_references(data: dd.StudyData) -> References:
             f"({done + 1}/{total}) on this CPU, once: cached in {out / CACHE_NAME}",
         )
 
-    refs = measure_references(data.spec, out, progress=progress)
+    assert data.record is not None  # the callers check
+    refs = measure_references(data.record, out, progress=progress)
     bar.empty()
     return refs
 

@@ -31,9 +31,9 @@ def _studies() -> None:
 
 
 def _summary(data: dd.StudyData) -> None:
-    spec, frame = data.spec, data.trials
+    record, frame = data.record, data.trials
     st.subheader(f"Study {data.name}")
-    if not spec:
+    if record is None:
         st.warning(
             "This study was not created by `archlab search` (it stores no archlab spec): "
             "its trials cannot be rebuilt into models."
@@ -54,17 +54,20 @@ def _summary(data: dd.StudyData) -> None:
         "–" if best != best or best is None else f"{best:.2f}",
     )
     target = data.target_ms
+    if record is None:
+        return
+    settings = record.settings
     st.markdown(
-        f"**Space** `{spec.get('space')}` (family `{spec.get('family')}`) at "
-        f"{spec.get('resolution')}×{spec.get('resolution')} · **objectives** "
+        f"**Space** `{record.space_name}` (family `{record.family}`) at "
+        f"{dd.environment_text(record)} · **objectives** "
         f"{', '.join(f'{n} ({d})' for n, d in zip(data.metric_names, data.directions))} · "
         f"**latency target** {'–' if target is None else f'{target:g} ms'}  \n"
-        f"**Measured on** {spec.get('cpu')}, {spec.get('threads')} thread(s), torch "
-        f"{spec.get('torch_version')} · **sampler** {spec.get('sampler')} (seed {spec.get('seed')})"
+        f"**Measured on** {record.cpu}, {settings.threads} thread(s), torch "
+        f"{record.torch_version} · **sampler** {settings.sampler} (seed {settings.seed})"
     )
-    if spec.get("space_yaml"):
+    if record.space_yaml:
         with st.expander("Space file stored with the study"):
-            st.code(spec["space_yaml"], language="yaml")
+            st.code(record.space_yaml, language="yaml")
 
 
 _studies()

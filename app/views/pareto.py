@@ -114,7 +114,7 @@ def _explorer() -> None:
         )
         return
     x, y, colour, show_refs = _controls(data)
-    refs = loaders.references(data) if show_refs and data.spec.get("family") else None
+    refs = loaders.references(data) if show_refs and data.record and data.record.family else None
     front = dd.front_2d(data.trials, x, y)
     picked = _picked(st.session_state.get("pareto_chart"))  # the chart's selection, read first
     if picked is not None:
@@ -128,7 +128,7 @@ def _explorer() -> None:
         target_ms=data.target_ms,
         references=None if refs is None else dd.with_trained_references(refs.frame(), data),
         selected=st.session_state.get("selected_trial"),
-        space=data.spec.get("space"),
+        space=data.record.space_name if data.record else None,
     )
     st.plotly_chart(fig, on_select="rerun", selection_mode="points", key="pareto_chart")
     unplotted = data.trials[data.trials[x].isna() | data.trials[y].isna()]

@@ -69,12 +69,12 @@ def _metrics(data: dd.StudyData, row: pd.Series) -> None:
         next(cols).metric(name[0].upper() + name[1:], f"{row[metric]:.4g}", help=label)
     next(cols).metric("Parameters", fmt_count(row["params"]))
     next(cols).metric("MACs", fmt_count(row["macs"]), help="fvcore with archlab's handlers")
-    spec = data.spec
+    record = data.record
     st.caption(
-        f"Measured on {spec.get('cpu')}, {spec.get('threads')} thread(s), batch 1, "
-        f"{spec.get('resolution')}×{spec.get('resolution')}, torch "
-        f"{spec.get('torch_version')}; trial took {row['duration_s']:.1f} s"
-        if pd.notna(row.get("duration_s"))
+        f"Measured on {record.cpu}, {record.settings.threads} thread(s), batch 1, "
+        f"{dd.environment_text(record)}, torch {record.torch_version}; "
+        f"trial took {row['duration_s']:.1f} s"
+        if record is not None and pd.notna(row.get("duration_s"))
         else ""
     )
 

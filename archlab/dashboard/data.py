@@ -30,7 +30,7 @@ from archlab.report.tables import (
 )
 from archlab.space import SearchSpace
 from archlab.study.objectives import OBJECTIVES
-from archlab.study.record import StudyRecord
+from archlab.study.record import RECORD_ATTR, StudyRecord
 from archlab.study.storage import STARTED_STATES, StorageError, default_storage_url, open_storage
 from archlab.study.trials import TRAINED_ATTR, TRAINED_REFERENCES_ATTR, trials_frame
 
@@ -143,17 +143,17 @@ def study_rows(storage: BaseStorage) -> pd.DataFrame:
     """One row per study: space, objectives, target latency and trials per state."""
     rows = []
     for summary in optuna.get_all_study_summaries(storage, include_best_trial=False):
-        spec = summary.user_attrs.get("archlab_spec") or {}
+        stored = summary.user_attrs.get(RECORD_ATTR)
+        record = StudyRecord.from_attr(stored) if stored else None
         counts, last = _state_counts(storage, storage.get_study_id_from_name(summary.study_name))
-        target = spec.get("target_latency_s")
         rows.append(
             {
                 "study": summary.study_name,
-                "space": spec.get("space", "(not an archlab study)"),
-                "family": spec.get("family"),
-                "objectives": ", ".join(spec.get("objectives", [])),
-                "target_ms": None if target is None else target * 1e3,
-                "resolution": spec.get("resolution"),
+                "space": record.space_name if record else "(not an archlab study)",
+                "family": record.family if record else None,
+                "objectives": ", ".join(record.settings.objectives) if record else "",
+                "target_ms": record.settings.target_latency_s * 1e3 if record else None,
+                "resolution": record.resolution if record else None,
                 "trials": sum(counts.values()),
                 **{state.lower(): counts.get(state, 0) for state in _TRIAL_STATES[:4]},
                 "last_complete": last,
@@ -182,14 +182,14 @@ class StudyData:
 
     @property
     def target_ms(self) -> float | None:
-        target = self.spec.get("target_latency_s")
-        return None if target is None else float(target) * 1e3
+        return None if self.record is None else self.record.settings.target_latency_s * 1e3
 
     @property
     def accuracy_metric(self) -> str | None:
         """The study's accuracy estimate: the first objective that is one (``naswot``,
         ``synflow``, ``grad_norm``, ``val_acc``), else the first such metric its trials carry."""
-        named = [OBJECTIVES[n].metric for n in self.spec.get("objectives", []) if n in OBJECTIVES]
+        objectives = self.record.settings.objectives if self.record else ()
+        named = [OBJECTIVES[n].metric for n in objectives if n in OBJECTIVES]
         for metric in [*named, *ACCURACY_METRICS]:
             if metric in ACCURACY_METRICS and metric in self.trials:
                 if self.trials[metric].notna().any():
@@ -253,7 +253,7 @@ def load_study_data(storage: BaseStorage, name: str) -> StudyData:
             frame[column] = [trained.get(str(n), {}).get(key) for n in frame["number"]]
     return StudyData(
         name=name,
-        spec=dict(study.user_attrs.get("archlab_spec") or {}),
+        spec=dict(study.user_attrs.get(RECORD_ATTR) or {}),
         metric_names=_metric_names(study),
         directions=[d.name.lower() for d in study.directions],
         trials=frame,
@@ -261,6 +261,13 @@ def load_study_data(storage: BaseStorage, name: str) -> StudyData:
         spec_reference=study.user_attrs.get("hypervolume_reference"),
         trained_references=dict(study.user_attrs.get(TRAINED_REFERENCES_ATTR) or {}),
     )
+
+
+def environment_text(record: StudyRecord | None, what: str = "") -> str:
+    """'224×224' and what follows it, or 'unknown' for a study without a record."""
+    if record is None or record.resolution is None:
+        return "unknown resolution"
+    return f"{record.resolution}×{record.resolution}" + (f" {what}" if what else "")
 
 
 def with_trained_references(references: pd.DataFrame, data: StudyData) -> pd.DataFrame:
@@ -400,19 +407,20 @@ def _latency_text(row: pd.Series) -> str:
 
 def trial_markdown(data: StudyData, number: int, report: ModelReport | None = None) -> str:
     """A Markdown report of one trial: metrics with the latency spread, config, module table."""
-    row, spec = data.row(number), data.spec
+    row, record = data.row(number), data.record
     target = data.target_ms
     accuracy = data.accuracy_metric
     lines = [
         f"# {data.name}: trial {number}",
         "",
         f"- status: {row['status']}" + (f" ({row['reason']})" if row.get("reason") else ""),
-        f"- space: {spec.get('space')} (family {spec.get('family')}), "
-        f"{spec.get('resolution')}×{spec.get('resolution')} input",
+        f"- space: {record.space_name if record else None} "
+        f"(family {record.family if record else None}), {environment_text(record, 'input')}",
         f"- latency: {_latency_text(row)}"
         + (f"; target {target:.0f} ms" if target is not None else ""),
-        f"- environment: {spec.get('cpu')}, {spec.get('threads')} thread(s), "
-        f"torch {spec.get('torch_version')}",
+        f"- environment: {record.cpu if record else None}, "
+        f"{record.settings.threads if record else None} thread(s), "
+        f"torch {record.torch_version if record else None}",
         f"- accuracy estimate ({objective_label(accuracy)}): {_fmt(row.get(accuracy))}"
         if accuracy
         else "- accuracy estimate: none recorded",
