@@ -158,11 +158,3 @@ def load_study(study_name: str, url: str | None = None) -> optuna.Study:
         raise StorageError(
             f"no study {study_name!r} in {url or default_storage_url()}; studies there: {names}"
         ) from None
-
-
-def study_spec(study: optuna.Study) -> dict[str, Any]:
-    """The settings a study was created with (see ``archlab.search.loop.SearchSpec``)."""
-    spec = study.user_attrs.get("archlab_spec")
-    if not spec:
-        raise StorageError(f"study {study.study_name!r} was not created by archlab search")
-    return dict(spec)
