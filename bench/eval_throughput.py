@@ -206,7 +206,7 @@ def rss_growth(space: str, folder: Path, trials: int, profile: Path) -> dict[int
     return seen
 
 
-def main() -> None:
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--space", default="plgvit")
     parser.add_argument("--trials", type=int, default=30, help="trials per mode for throughput")
@@ -231,6 +231,11 @@ def main() -> None:
         help="re-measure the predicted searches' fronts (timed on their own)",
     )
     parser.add_argument("--quick", action="store_true", help="tiny run to check the script works")
+    return parser
+
+
+def main() -> None:
+    parser = _parser()
     args = parser.parse_args()
     torch.set_num_threads(1)
     optuna.logging.set_verbosity(optuna.logging.WARNING)

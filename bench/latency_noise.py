@@ -254,7 +254,7 @@ def print_cv(
         )
 
 
-def main() -> None:
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--processes", type=int, default=5)
     parser.add_argument("--threads", default="1,2", help="comma-separated thread counts")
@@ -291,6 +291,11 @@ def main() -> None:
         "--cv", action=argparse.BooleanOptionalAction, default=True, help="part 1 (the CV)"
     )
     parser.add_argument("--quick", action="store_true", help="tiny run to check the script works")
+    return parser
+
+
+def main() -> None:
+    parser = _parser()
     args = parser.parse_args()
     rank_protocols = [p.strip() for p in args.rank_protocols.split(",")]
     if not rank_protocols or set(rank_protocols) - set(PROTOCOLS):

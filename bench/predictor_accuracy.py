@@ -46,7 +46,7 @@ from archlab.measurement.contention import describe_steal, machine_ticks
 from archlab.measurement.interleave import free_core_processes, measure_many_in_processes
 from archlab.predict.predictor import LatencyPredictor
 from archlab.predict.profile import DeviceProfile, profile_device
-from archlab.predict.time_base import compare_to_profile, pick_anchors
+from archlab.predict.time_base import TimeBase, compare_to_profile, pick_anchors
 from archlab.space import list_spaces, load_space
 from archlab.study.storage import home
 
@@ -113,56 +113,82 @@ def evaluate(
     # build them again (same seed), away from this one's hooked passes (bench/profile_context.py).
     anchors = pick_anchors(DeviceProfile.load(profile).anchors)
     configs = [space.to_config(arch) for arch, _ in archs] + [a.config for a in anchors]
+    measured, anchors_now = _measure_whole(configs, len(archs), space.resolution, quick)
+    base = _time_base([a.ms for a in anchors], anchors_now)
+    return {
+        policy: _policy_figures(space_name, policy, prediction, measured, base)
+        for policy, prediction in predictions.items()
+    }
+
+
+def _measure_whole(
+    configs: list[dict[str, Any]], n_archs: int, resolution: int, quick: bool
+) -> tuple[list[float], list[float]]:
+    """Median ms of the first ``n_archs`` configs and of the rest (the anchors), all timed whole
+    in one interleaved run in fresh processes (one per free core)."""
     slices = 2 if quick else 40
     options = {"runs_per_slice": 3} if quick else {}
     start = time.perf_counter()
     timed = measure_many_in_processes(
         configs,
-        space.resolution,
+        resolution,
         processes=free_core_processes(1, slices),
         slices=slices,
         **options,
     )
-    measured = [lat.median_ms for lat in timed[: len(archs)]]
-    anchors_now = [lat.median_ms for lat in timed[len(archs) :]]
+    measured = [lat.median_ms for lat in timed[:n_archs]]
+    anchors_now = [lat.median_ms for lat in timed[n_archs:]]
     print(
         f"  measured {len(measured)} whole in {time.perf_counter() - start:.0f} s "
         f"({timed[0].processes} fresh processes)",
         flush=True,
     )
-    base = None
-    if anchors:
-        base = compare_to_profile([a.ms for a in anchors], anchors_now)
-        print(
-            f"  latencies now ×{base.factor:.3f} (±{100 * base.ci_rel:.1f}%, {base.anchors} "
-            "anchors) those of the profile's time"
-        )
-        _print_anchors([a.ms for a in anchors], anchors_now)
-    else:
+    return measured, anchors_now
+
+
+def _time_base(anchors_then: list[float], anchors_now: list[float]) -> TimeBase | None:
+    """How much slower the machine runs now than when the profile was made; None without anchors."""
+    if not anchors_then:
         print("  the profile has no anchors (made by an older archlab): no time-base figures")
-    results = {}
-    for policy, (predicted, on_demand_blocks, estimated) in predictions.items():
-        by_time_base = {"now": _figures(predicted, measured)}
-        if base:
-            on_profile_time = [base.to_profile_time(m) for m in measured]
-            by_time_base["profile"] = _figures(predicted, on_profile_time)
-        results[policy] = {
-            "rows": [
-                {
-                    "space": Path(space_name).stem,
-                    "missing_blocks": POLICIES[policy],
-                    "predicted_ms": p,
-                    "measured_ms": m,
-                    "measured_ms_profile_time": base.to_profile_time(m) if base else None,
-                }
-                for p, m in zip(predicted, measured)
-            ],
-            "on_demand_blocks": on_demand_blocks,
-            "estimated_blocks": estimated,
-            "median_measured_ms": statistics.median(measured),
-            "by_time_base": by_time_base,
-        }
-    return results
+        return None
+    base = compare_to_profile(anchors_then, anchors_now)
+    print(
+        f"  latencies now ×{base.factor:.3f} (±{100 * base.ci_rel:.1f}%, {base.anchors} "
+        "anchors) those of the profile's time"
+    )
+    _print_anchors(anchors_then, anchors_now)
+    return base
+
+
+def _policy_figures(
+    space_name: str,
+    policy: bool,
+    prediction: tuple[list[float], int, int],
+    measured: list[float],
+    base: TimeBase | None,
+) -> dict[str, Any]:
+    """One policy's rows (per arch), block counts and figures by time base."""
+    predicted, on_demand_blocks, estimated = prediction
+    by_time_base = {"now": _figures(predicted, measured)}
+    if base:
+        on_profile_time = [base.to_profile_time(m) for m in measured]
+        by_time_base["profile"] = _figures(predicted, on_profile_time)
+    return {
+        "rows": [
+            {
+                "space": Path(space_name).stem,
+                "missing_blocks": POLICIES[policy],
+                "predicted_ms": p,
+                "measured_ms": m,
+                "measured_ms_profile_time": base.to_profile_time(m) if base else None,
+            }
+            for p, m in zip(predicted, measured)
+        ],
+        "on_demand_blocks": on_demand_blocks,
+        "estimated_blocks": estimated,
+        "median_measured_ms": statistics.median(measured),
+        "by_time_base": by_time_base,
+    }
 
 
 def _print_anchors(then_ms: list[float], now_ms: list[float]) -> None:
@@ -184,7 +210,7 @@ def _figures(predicted: list[float], measured: list[float]) -> dict[str, float]:
     }
 
 
-def main() -> None:
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=100, help="architectures per space")
     parser.add_argument("--spaces", default=None, help="comma-separated; default: every space")
@@ -203,6 +229,11 @@ def main() -> None:
     )
     parser.add_argument("--csv", type=Path, default=None, help="write one row per arch here")
     parser.add_argument("--quick", action="store_true", help="tiny run to check the script works")
+    return parser
+
+
+def main() -> None:
+    parser = _parser()
     args = parser.parse_args()
     torch.set_num_threads(1)
     spaces = (

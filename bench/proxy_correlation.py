@@ -204,7 +204,7 @@ def _print_scores(
         print(line)
 
 
-def main() -> None:
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument(
         "--spaces",
@@ -227,7 +227,11 @@ def main() -> None:
         help="also train every arch for 1/8 and 1/4 of the ground-truth budget (slow)",
     )
     parser.add_argument("--threads", type=int, default=1, help="torch threads")
-    args = parser.parse_args()
+    return parser
+
+
+def main() -> None:
+    args = _parser().parse_args()
     torch.set_num_threads(args.threads)
     logging.getLogger("fvcore").setLevel(logging.ERROR)
     if args.spaces:

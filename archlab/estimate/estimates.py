@@ -75,6 +75,45 @@ def _baselines(
     return out, seconds
 
 
+def _proxies(
+    space: SearchSpace,
+    arch: dict[str, Any],
+    names: list[str],
+    resolution: int,
+    proxy_batch: int,
+    seed: int,
+    data: str | Path | None,
+) -> tuple[dict[str, Any], dict[str, float]]:
+    start = time.perf_counter()
+    model = reduced_model(space, arch, resolution, num_classes=10, seed=seed)
+    build_s = time.perf_counter() - start
+    out: dict[str, Any] = {}
+    seconds: dict[str, float] = {}
+    for name in names:
+        start = time.perf_counter()
+        out.update(compute_proxies(model, [name], resolution, proxy_batch, seed, data))
+        seconds[name] = build_s + time.perf_counter() - start
+    return out, seconds
+
+
+def _short_training(
+    space: SearchSpace, arch: dict[str, Any], train: TrainSpec, progress: Progress | None
+) -> tuple[dict[str, Any], float]:
+    """``val_acc`` with its ``train_*`` details, and the seconds to build, train and evaluate."""
+    start = time.perf_counter()
+    train_data = load_data(train.data, train.resolution)
+    model = reduced_model(space, arch, train.resolution, train_data.num_classes, train.seed)
+    result = short_train(model, train_data, train, progress)
+    out = {
+        "val_acc": result.val_acc,
+        "train_loss": result.train_loss,
+        "train_steps": result.steps,
+        "train_s": result.train_s,
+        "train_stopped_early": result.stopped_early,
+    }
+    return out, time.perf_counter() - start
+
+
 def estimate_accuracy(
     space: SearchSpace,
     arch: dict[str, Any],
@@ -119,32 +158,17 @@ def estimate_accuracy(
     seconds: dict[str, float] = {}
     proxies = [m for m in metrics if m in PROXIES]
     if proxies:
-        start = time.perf_counter()
-        model = reduced_model(space, arch, resolution, num_classes=10, seed=seed)
-        build_s = time.perf_counter() - start
-        for name in proxies:
-            start = time.perf_counter()
-            out.update(compute_proxies(model, [name], resolution, proxy_batch, seed, data))
-            seconds[name] = build_s + time.perf_counter() - start
+        values, spent = _proxies(space, arch, proxies, resolution, proxy_batch, seed, data)
+        out.update(values)
+        seconds.update(spent)
     baselines = [m for m in metrics if m in BASELINES]
     if baselines:
         values, spent = _baselines(space, arch, baselines, seed)
         out.update(values)
         seconds.update(spent)
     if "val_acc" in metrics:
-        start = time.perf_counter()
-        train = train or TrainSpec()
-        train_data = load_data(train.data, train.resolution)
-        model = reduced_model(space, arch, train.resolution, train_data.num_classes, train.seed)
-        result = short_train(model, train_data, train, progress)
-        out.update(
-            val_acc=result.val_acc,
-            train_loss=result.train_loss,
-            train_steps=result.steps,
-            train_s=result.train_s,
-            train_stopped_early=result.stopped_early,
-        )
-        seconds["val_acc"] = time.perf_counter() - start
+        values, seconds["val_acc"] = _short_training(space, arch, train or TrainSpec(), progress)
+        out.update(values)
     if timings:
         out.update({f"{name}_s": seconds[name] for name in metrics if name in seconds})
     return out

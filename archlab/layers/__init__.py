@@ -3,6 +3,12 @@
 from archlab.layers.act import ACTIVATIONS, get_act
 from archlab.layers.attention import RelativePositionBias, attend
 from archlab.layers.conv import ConvNormAct, SqueezeExcite, make_divisible
+from archlab.layers.convnet_blocks import (
+    ConvNeXtBlock,
+    MobileNetV2Block,
+    ResNetBottleneck,
+    mv2_hidden,
+)
 from archlab.layers.drop import DropPath, drop_path_rates
 from archlab.layers.former import Former, FormerToMobile, MobileToFormer
 from archlab.layers.hourglass import HourglassAttention, MAttention, MAttnLayer, OffsetBias
@@ -14,6 +20,7 @@ from archlab.layers.plg_attention import PlgAttention
 
 __all__ = [
     "ACTIVATIONS",
+    "ConvNeXtBlock",
     "ConvNormAct",
     "DropPath",
     "Former",
@@ -24,6 +31,7 @@ __all__ = [
     "LayerNorm2d",
     "MAttention",
     "MAttnLayer",
+    "MobileNetV2Block",
     "MobileToFormer",
     "OffsetBias",
     "ParCConv",
@@ -31,12 +39,14 @@ __all__ = [
     "ParCPosEmbed",
     "PlgAttention",
     "RelativePositionBias",
+    "ResNetBottleneck",
     "SqueezeExcite",
     "attend",
     "drop_path_rates",
     "get_act",
     "init_linear_trunc_normal",
     "make_divisible",
+    "mv2_hidden",
     "parc_uses_fft",
     "resize_meta",
 ]

@@ -333,9 +333,7 @@ def time_in_context_many(
     Round ``r`` runs one hooked pass of every model (starting with model ``r mod n``), so every
     model's blocks are timed over the same stretch of time and a drift of the machine's speed
     (large on a VM, see :mod:`archlab.measurement.interleave`) affects them alike. Rounds are
-    guarded
-    as a
-    whole against other processes' CPU use.
+    guarded as a whole against other processes' CPU use.
     """
     checker = ContentionGuard(threads, enabled=guard)
     with torch_threads(threads):

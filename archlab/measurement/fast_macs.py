@@ -371,8 +371,7 @@ def count_macs_fast(
 @dataclass(frozen=True)
 class BlockCount:
     """A fast count with the blocks that ran (:class:`archlab.measurement.blocks.BlockInfo`) and
-    their
-    MACs."""
+    their MACs."""
 
     total: int  # as count_macs_fast
     blocks: list[BlockInfo]
@@ -405,8 +404,7 @@ def count_macs_with_blocks(
     memory: bool = False,
 ) -> BlockCount:
     """:func:`count_macs_fast` and :func:`archlab.measurement.blocks.block_infos` from the same
-    forward
-    pass.
+    forward pass.
 
     ``blocks=False`` leaves the blocks out (no hooks): the total alone, in the same type.
     ``memory=True`` also records the pass's activation peak

@@ -78,11 +78,7 @@ def measure_many(
     Raises:
         ValueError: no models, bad counts, unknown backend or memory format.
     """
-    if not models or slices < 1 or runs_per_slice < 1:
-        raise ValueError(
-            f"need at least one model, slice and run; got {len(models)} models, "
-            f"slices={slices}, runs_per_slice={runs_per_slice}"
-        )
+    _check_counts(len(models), slices, runs_per_slice)
     check_options(backend, memory_format)
     with torch_threads(threads):
         guard_ = ContentionGuard(threads, enabled=guard)
@@ -102,6 +98,14 @@ def measure_many(
         )
         for t in times
     ]
+
+
+def _check_counts(models: int, slices: int, runs_per_slice: int) -> None:
+    if not models or slices < 1 or runs_per_slice < 1:
+        raise ValueError(
+            f"need at least one model, slice and run; got {models} models, "
+            f"slices={slices}, runs_per_slice={runs_per_slice}"
+        )
 
 
 def _interleaved_times(
@@ -154,9 +158,7 @@ def measure_many_in_processes(
     Each process builds all the models (seeded with ``seed``, with this process's allocator
     setting) and runs ``slices / processes`` rounds of them (rounded up); each model's figures are
     then pooled (:func:`archlab.measurement.latency.combine_processes`). With one process per core
-    this
-    takes
-    about ``1 / processes`` of the wall-clock time of one process, and every model is timed in every
+    this takes about ``1 / processes`` of the wall-clock time of one process, and every model is timed in every
     process, so none is favoured or penalised by the process it happened to be timed in.
 
     Args:

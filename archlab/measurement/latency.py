@@ -190,6 +190,28 @@ def _ci_narrow(times: list[float], target_rel_ci: float) -> bool:
     return (hi - lo) / 2 <= target_rel_ci * statistics.median(times)
 
 
+def _runs_until_stable(
+    run: Callable[[], Any],
+    checker: ContentionGuard,
+    min_runs: int,
+    max_runs: int,
+    max_time_s: float,
+    target_rel_ci: float,
+    slice_runs: int,
+) -> list[float]:
+    """Guarded slices of timed passes until the stopping rule of :func:`measure_latency` holds."""
+    times: list[float] = []
+    start = time.perf_counter()
+    while len(times) < max_runs:
+        n = min(max(min_runs - len(times), slice_runs), max_runs - len(times))
+        times += checker.run(lambda: timed_runs(run, n))
+        if len(times) < min_runs:
+            continue
+        if time.perf_counter() - start > max_time_s or _ci_narrow(times, target_rel_ci):
+            break
+    return times
+
+
 def measure_latency(
     model: nn.Module,
     resolution: int,
@@ -234,20 +256,14 @@ def measure_latency(
     model.eval()
     with torch_threads(threads):
         checker = ContentionGuard(threads, enabled=guard)
-        times: list[float] = []
         run = prepare(
             model, torch.randn(batch, 3, resolution, resolution), backend, memory_format, threads
         )
         with torch.inference_mode():
             timed_runs(run, warmup)
-            start = time.perf_counter()
-            while len(times) < max_runs:
-                n = min(max(min_runs - len(times), slice_runs), max_runs - len(times))
-                times += checker.run(lambda: timed_runs(run, n))
-                if len(times) < min_runs:
-                    continue
-                if time.perf_counter() - start > max_time_s or _ci_narrow(times, target_rel_ci):
-                    break
+            times = _runs_until_stable(
+                run, checker, min_runs, max_runs, max_time_s, target_rel_ci, slice_runs
+            )
     env = LatencyEnv(
         cpu_model(), threads, batch, resolution, backend=backend, memory_format=memory_format
     )

@@ -40,12 +40,14 @@ import torch
 from torch import nn
 
 from archlab.layers import (
+    ConvNeXtBlock,
     ConvNormAct,
     DropPath,
     LayerNorm2d,
+    MobileNetV2Block,
+    ResNetBottleneck,
     drop_path_rates,
-    get_act,
-    make_divisible,
+    mv2_hidden,
 )
 from archlab.layers.parc import ParCMixer
 from archlab.models.family import Preset
@@ -56,7 +58,6 @@ Backbone = Literal["parcnet", "convnext", "mobilenetv2", "resnet"]
 _BACKBONES = ("parcnet", "convnext", "mobilenetv2", "resnet")
 _ACT = {"parcnet": "silu", "convnext": "gelu", "mobilenetv2": "relu6", "resnet": "relu"}
 _STEM_STRIDE = {"parcnet": 2, "convnext": 4, "mobilenetv2": 2, "resnet": 4}
-_LAYER_SCALE_INIT = 1e-6  # ConvNeXt
 
 
 @dataclass(frozen=True)
@@ -164,13 +165,9 @@ def _stage_out(cfg: ParCNetCfg, stage: ParCStageCfg) -> int:
     return round(stage.dim * stage.expand) if cfg.backbone == "resnet" else stage.dim
 
 
-def _mv2_hidden(in_chs: int, expand: float) -> int:
-    return in_chs if expand == 1 else make_divisible(in_chs * expand, 8)
-
-
 def _parc_width(cfg: ParCNetCfg, stage: ParCStageCfg, block_in: int) -> int:
     """Channels the ParC pair of a ConvNet block with ``block_in`` input channels runs on."""
-    return _mv2_hidden(block_in, stage.expand) if cfg.backbone == "mobilenetv2" else stage.dim
+    return mv2_hidden(block_in, stage.expand) if cfg.backbone == "mobilenetv2" else stage.dim
 
 
 def _pe_at(cfg: ParCNetCfg, index: int) -> bool:
@@ -184,27 +181,18 @@ def _parc_pair(cfg: ParCNetCfg, dim: int, meta_size: int, pe: bool) -> ParCMixer
                      dense=cfg.parc_dense, resize=cfg.resize, impl=cfg.impl)  # fmt: skip
 
 
-class _InvertedResidual(nn.Module):
-    """MobileNetV2 block, NCHW: PW expand → BN → act → DW 3×3 /s (or a ParC pair) → BN → act →
-    PW project → BN, plus the input when the shape is kept. No expansion PW when ``expand == 1``."""
+# The classic blocks keep these class names: a block's key (archlab.measurement.blocks) and the
+# predictor's per-kind rates start from the class name, so saved device profiles keep matching.
+class _InvertedResidual(MobileNetV2Block):
+    """:class:`archlab.layers.MobileNetV2Block` (ParC-Net's MV2 blocks, ParC-MobileNetV2)."""
 
-    def __init__(
-        self, in_chs: int, out_chs: int, stride: int, expand: float, act: str,
-        mixer: nn.Module | None = None,
-    ) -> None:  # fmt: skip
-        super().__init__()
-        hidden = _mv2_hidden(in_chs, expand)
-        self.expand = ConvNormAct(in_chs, hidden, 1, act=act) if expand != 1 else nn.Identity()
-        if mixer is None:
-            self.mix: nn.Module = ConvNormAct(hidden, hidden, 3, stride, groups=hidden, act=act)
-        else:
-            self.mix = nn.Sequential(mixer, nn.BatchNorm2d(hidden), get_act(act))
-        self.project = ConvNormAct(hidden, out_chs, 1, act=None)
-        self.residual = stride == 1 and in_chs == out_chs
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        y = self.project(self.mix(self.expand(x)))
-        return x + y if self.residual else y
+class _ConvNeXtBlock(ConvNeXtBlock):
+    """:class:`archlab.layers.ConvNeXtBlock` (ParC-ConvNeXt)."""
+
+
+class _Bottleneck(ResNetBottleneck):
+    """:class:`archlab.layers.ResNetBottleneck` (ParC-ResNet50)."""
 
 
 class _ChannelAttention(nn.Module):
@@ -275,49 +263,6 @@ class _ParCOuter(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         y = self.project(self.norm(self.blocks(self.local(x))))  # (B, C, H, W)
         return self.fuse(torch.cat([y, x], dim=1) if self.concat else y + x)
-
-
-class _ConvNeXtBlock(nn.Module):
-    """ConvNeXt block, NCHW: DW 7×7 (or a ParC pair) → LN → Linear 4× → GELU → Linear → γ, + x."""
-
-    def __init__(
-        self, dim: int, mlp_ratio: float, mixer: nn.Module | None, drop_path: float
-    ) -> None:
-        super().__init__()
-        hidden = round(dim * mlp_ratio)
-        self.mix = mixer if mixer is not None else nn.Conv2d(dim, dim, 7, padding=3, groups=dim)
-        self.norm = nn.LayerNorm(dim, eps=1e-6)
-        self.fc1, self.act, self.fc2 = nn.Linear(dim, hidden), nn.GELU(), nn.Linear(hidden, dim)
-        self.gamma = nn.Parameter(torch.full((dim,), _LAYER_SCALE_INIT))
-        self.drop_path = DropPath(drop_path)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        y = self.mix(x).permute(0, 2, 3, 1)  # (B, H, W, C)
-        y = self.gamma * self.fc2(self.act(self.fc1(self.norm(y))))
-        return x + self.drop_path(y.permute(0, 3, 1, 2))
-
-
-class _Bottleneck(nn.Module):
-    """ResNet-50 bottleneck (stride on the 3×3, v1.5), NCHW: PW → 3×3 (or a ParC pair + BN +
-    ReLU) → PW, added to the (projected) input, ReLU."""
-
-    def __init__(
-        self, in_chs: int, width: int, out_chs: int, stride: int, mixer: nn.Module | None
-    ) -> None:
-        super().__init__()
-        self.reduce = ConvNormAct(in_chs, width, 1, act="relu")
-        if mixer is None:
-            self.mix: nn.Module = ConvNormAct(width, width, 3, stride, act="relu")
-        else:
-            self.mix = nn.Sequential(mixer, nn.BatchNorm2d(width), nn.ReLU())
-        self.expand = ConvNormAct(width, out_chs, 1, act=None)
-        self.shortcut: nn.Module = nn.Identity()
-        if stride != 1 or in_chs != out_chs:
-            self.shortcut = ConvNormAct(in_chs, out_chs, 1, stride, act=None)
-        self.act = nn.ReLU()
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.act(self.expand(self.mix(self.reduce(x))) + self.shortcut(x))
 
 
 def _parcnet_stage(

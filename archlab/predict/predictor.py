@@ -136,9 +136,7 @@ class LatencyPredictor:
     def estimate_block(self, kind: str, features: BlockFeatures | int, shape: str = "") -> float:
         """A block's time from its features with the cost model (at its input's ``shape``,
         see :func:`~archlab.measurement.blocks.key_input_shape`), or from its MACs alone (an int,
-        or a
-        table
-        without features) with the fitted line of its class (or of all blocks)."""
+        or a table without features) with the fitted line of its class (or of all blocks)."""
         if isinstance(features, BlockFeatures):
             model = self.cost_model()
             if model is not None:

@@ -328,6 +328,35 @@ def _time_blocks(
     return entries, model_keys
 
 
+def _measure_whole(
+    configs: list[dict[str, Any]],
+    res: int,
+    threads: int,
+    batch: int,
+    backend: str,
+    slices: int,
+    processes: int | None,
+    say: Callable[[str], None],
+) -> list[float]:
+    """Median latency (ms) of each calibration model, timed whole (interleaved, fresh processes)."""
+    processes = processes or free_core_processes(threads, slices)
+    say(
+        f"measuring {len(configs)} whole models (interleaved, {backend}) for the calibration, "
+        f"in {processes} fresh process{'es' if processes > 1 else ''}"
+    )
+    latencies = measure_many_in_processes(
+        configs,
+        res,
+        processes=processes,
+        slices=slices,
+        seed=0,  # the weights the models of _time_blocks were built with
+        threads=threads,
+        batch=batch,
+        backend=backend,
+    )
+    return [lat.median_ms for lat in latencies]
+
+
 def profile_device(
     space_name: str,
     *,
@@ -374,22 +403,9 @@ def profile_device(
         created=datetime.datetime.now(datetime.timezone.utc).isoformat(),
     )
     configs = [space.to_config(arch) for arch, _ in sampled[:n_calibration]]
-    processes = calibration_processes or free_core_processes(threads, calibration_slices)
-    say(
-        f"measuring {len(configs)} whole models (interleaved, {backend}) for the calibration, "
-        f"in {processes} fresh process{'es' if processes > 1 else ''}"
+    measured = _measure_whole(
+        configs, res, threads, batch, backend, calibration_slices, calibration_processes, say
     )
-    latencies = measure_many_in_processes(
-        configs,
-        res,
-        processes=processes,
-        slices=calibration_slices,
-        seed=0,  # the weights the models above were built with
-        threads=threads,
-        batch=batch,
-        backend=backend,
-    )
-    measured = [lat.median_ms for lat in latencies]
     sums = [_table_sum(profile, keys) for keys in model_keys[: len(configs)]]
     profile.calibration = fit_calibration(sums, measured)
     profile.anchors = [Anchor(c, ms) for c, ms in zip(configs, measured)]

@@ -58,9 +58,7 @@ def remeasure_front(study: optuna.Study, space: SearchSpace, spec: SearchSpec) -
 
     The models are built and timed in fresh processes, one per free core
     (:func:`archlab.measurement.interleave.measure_many_in_processes`), each running its share of
-    the
-    slices,
-    in chunks of at most :data:`FRONT_CHUNK` models: a long search's front can hold hundreds, which
+    the slices, in chunks of at most :data:`FRONT_CHUNK` models: a long search's front can hold hundreds, which
     each process would otherwise hold in memory at once. Each chunk is stored as it completes, so
     an interrupted re-measurement resumes where it stopped.
 
