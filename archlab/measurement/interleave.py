@@ -158,8 +158,9 @@ def measure_many_in_processes(
     Each process builds all the models (seeded with ``seed``, with this process's allocator
     setting) and runs ``slices / processes`` rounds of them (rounded up); each model's figures are
     then pooled (:func:`archlab.measurement.latency.combine_processes`). With one process per core
-    this takes about ``1 / processes`` of the wall-clock time of one process, and every model is timed in every
-    process, so none is favoured or penalised by the process it happened to be timed in.
+    this takes about ``1 / processes`` of the wall-clock time of one process, and every model is
+    timed in every process, so none is favoured or penalised by the process it happened to be timed
+    in.
 
     Args:
         configs: model configs with their ``family`` (``SearchSpace.to_config``).

@@ -1,9 +1,9 @@
 """Where a model's parameters, MACs and time go: per stage, and per module with latency shares.
 
 Latency shares come from in-context timing (:func:`archlab.measurement.blocks.time_in_context`):
-every listed module is timed with forward hooks inside a few whole forward passes, so the shares refer to the
-model as it really runs. The remainder row holds what no stage accounts for (the model's own glue:
-global pooling, reshapes; and the hooks' own small cost).
+every listed module is timed with forward hooks inside a few whole forward passes, so the shares
+refer to the model as it really runs. The remainder row holds what no stage accounts for (the
+model's own glue: global pooling, reshapes; and the hooks' own small cost).
 """
 
 from __future__ import annotations

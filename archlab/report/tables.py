@@ -154,7 +154,8 @@ def model_report(
         breakdown: also the per-stage table, each module's latency share (timed in context) and
             the op-by-op fvcore vs thop comparison.
         latency_options: passed to ``archlab.measurement.latency.measure_latency`` (``batch``,
-            ``backend``, ``memory_format`` ...); ``allocator`` measures in a fresh process with that setting.
+            ``backend``, ``memory_format`` ...); ``allocator`` measures in a fresh process with
+            that setting.
 
     Raises:
         ValueError: the model's config cannot run at ``resolution`` (e.g. a window larger than

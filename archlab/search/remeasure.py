@@ -58,9 +58,9 @@ def remeasure_front(study: optuna.Study, space: SearchSpace, spec: SearchSpec) -
 
     The models are built and timed in fresh processes, one per free core
     (:func:`archlab.measurement.interleave.measure_many_in_processes`), each running its share of
-    the slices, in chunks of at most :data:`FRONT_CHUNK` models: a long search's front can hold hundreds, which
-    each process would otherwise hold in memory at once. Each chunk is stored as it completes, so
-    an interrupted re-measurement resumes where it stopped.
+    the slices, in chunks of at most :data:`FRONT_CHUNK` models: a long search's front can hold
+    hundreds, which each process would otherwise hold in memory at once. Each chunk is stored as it
+    completes, so an interrupted re-measurement resumes where it stopped.
 
     Finished trials cannot be changed, so the figures go into the study's ``remeasured`` user
     attribute, ``{trial number: {latency_ms, latency_ms_predicted, ...}}``, which
