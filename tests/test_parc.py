@@ -4,6 +4,7 @@ import math
 
 import pytest
 import torch
+from grad_check import check_grads
 from torch import nn
 
 from archlab.layers import ParCConv, ParCMixer, ParCPosEmbed, parc_uses_fft, resize_meta
@@ -25,16 +26,6 @@ from archlab.models.parc import (
 
 STAGE = ParCStageCfg(32, depth=1, parc_depth=2, parc_dim=24, ffn_ratio=2.0, meta_size=8)
 CFG = ParCNetCfg(stages=(STAGE,), impl="direct")
-
-
-def _check_grads(module: nn.Module, x: torch.Tensor) -> torch.Tensor:
-    x = x.clone().requires_grad_(True)
-    y = module(x)
-    y.square().mean().backward()
-    assert x.grad is not None and torch.isfinite(x.grad).all()
-    for name, p in module.named_parameters():
-        assert p.grad is not None, f"{name} received no gradient"
-    return y
 
 
 def _rel_err(a: torch.Tensor, b: torch.Tensor) -> float:
@@ -149,7 +140,7 @@ def test_mixer_rejects_odd_width() -> None:
 @pytest.mark.parametrize("dense", [False, True])
 def test_mixer_shape_and_grads(impl: str, dense: bool) -> None:
     mixer = ParCMixer(8, meta_size=6, bias=True, dense=dense, impl=impl)  # type: ignore[arg-type]
-    assert _check_grads(mixer, torch.randn(2, 8, 6, 9)).shape == (2, 8, 6, 9)
+    assert check_grads(mixer, torch.randn(2, 8, 6, 9)).shape == (2, 8, 6, 9)
 
 
 # ---------------------------------------------------------------- MAC counting
@@ -204,7 +195,7 @@ def test_inverted_residual(expand: float, parc: bool) -> None:
     mixer = ParCMixer(16, 6, passes=1, norm=False, impl="fft") if parc else None
     block = _InvertedResidual(16, 16, 1, expand if not parc else 1.0, "relu6", mixer)
     assert block.residual
-    assert _check_grads(block, torch.randn(2, 16, 6, 6)).shape == (2, 16, 6, 6)
+    assert check_grads(block, torch.randn(2, 16, 6, 6)).shape == (2, 16, 6, 6)
     strided = _InvertedResidual(16, 24, 2, expand, "silu")
     assert strided(torch.randn(2, 16, 6, 6)).shape == (2, 24, 3, 3)
 
@@ -212,14 +203,14 @@ def test_inverted_residual(expand: float, parc: bool) -> None:
 def test_channel_attention_gates_channels() -> None:
     attn = _ChannelAttention(32)
     assert attn.gate[1][0].out_channels == 2  # reduction 16
-    _check_grads(attn, torch.randn(2, 32, 4, 4))
+    check_grads(attn, torch.randn(2, 32, 4, 4))
 
 
 @pytest.mark.parametrize("channel_attn", [True, False])
 def test_parc_block(channel_attn: bool) -> None:
     cfg = ParCNetCfg(stages=(STAGE,), channel_attn=channel_attn)
     block = _ParCBlock(24, STAGE, cfg, pe=True, drop_path=0.0)
-    assert _check_grads(block, torch.randn(2, 24, 8, 6)).shape == (2, 24, 8, 6)
+    assert check_grads(block, torch.randn(2, 24, 8, 6)).shape == (2, 24, 8, 6)
 
 
 @pytest.mark.parametrize("fusion", ["add", "concat"])
@@ -228,7 +219,7 @@ def test_parc_outer_block(fusion: str) -> None:
     outer = _ParCOuter(STAGE, cfg, [0.0, 0.0])
     assert outer.fuse[0].in_channels == (64 if fusion == "concat" else 32)
     assert outer.local[0][0].groups == 8  # gcd(32, 24)
-    assert _check_grads(outer, torch.randn(2, 32, 8, 8)).shape == (2, 32, 8, 8)
+    assert check_grads(outer, torch.randn(2, 32, 8, 8)).shape == (2, 32, 8, 8)
     pe_blocks = [b.mixer.passes[0].pe1.__class__.__name__ for b in outer.blocks]
     assert pe_blocks == ["ParCPosEmbed", "Identity"]  # pe="first"
 
@@ -237,14 +228,14 @@ def test_parc_outer_block(fusion: str) -> None:
 def test_convnext_block(parc: bool) -> None:
     mixer = ParCMixer(16, 7, passes=1, norm=False, bias=True) if parc else None
     block = _ConvNeXtBlock(16, 4.0, mixer, drop_path=0.0)
-    assert _check_grads(block, torch.randn(2, 16, 7, 7)).shape == (2, 16, 7, 7)
+    assert check_grads(block, torch.randn(2, 16, 7, 7)).shape == (2, 16, 7, 7)
 
 
 @pytest.mark.parametrize("parc", [False, True])
 def test_bottleneck(parc: bool) -> None:
     mixer = ParCMixer(8, 7, passes=1, norm=False, bias=True, dense=True) if parc else None
     block = _Bottleneck(32, 8, 32, 1, mixer)
-    assert _check_grads(block, torch.randn(2, 32, 7, 7)).shape == (2, 32, 7, 7)
+    assert check_grads(block, torch.randn(2, 32, 7, 7)).shape == (2, 32, 7, 7)
     assert _Bottleneck(16, 8, 32, 2, None)(torch.randn(2, 16, 8, 8)).shape == (2, 32, 4, 4)
 
 
@@ -306,7 +297,7 @@ def test_meta_kernels_resize_to_the_input(name: str, resolution: int, batch: int
 def test_whole_small_model_trains_end_to_end() -> None:
     stages = (ParCStageCfg(16, depth=1, stride=1, expand=2.0), STAGE)
     model = ParCNet(ParCNetCfg(stages=stages, head_dim=48, impl="fft"), num_classes=5)
-    _check_grads(model, torch.randn(2, 3, 32, 32))
+    check_grads(model, torch.randn(2, 3, 32, 32))
 
 
 # ---------------------------------------------------------------- configs

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+from grad_check import check_grads
 
 from archlab.measurement.flops import count_macs, count_params
 from archlab.models import build_model, cfg_from_dict, config_of
@@ -29,16 +30,6 @@ STAGE = PlgStageCfg(
 )
 
 
-def _check_grads(module: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
-    x = x.clone().requires_grad_(True)
-    y = module(x)
-    y.square().mean().backward()
-    assert x.grad is not None and torch.isfinite(x.grad).all()
-    for name, p in module.named_parameters():
-        assert p.grad is not None, f"{name} received no gradient"
-    return y
-
-
 @pytest.mark.parametrize("sampling", ["max", "max_avg"])
 @pytest.mark.parametrize("branch_proj", [True, False])
 @pytest.mark.parametrize("size", [(8, 8), (10, 6)])  # 10×6 exercises window padding
@@ -46,7 +37,7 @@ def test_plg_attention_shape_and_grads(
     sampling: str, branch_proj: bool, size: tuple[int, int]
 ) -> None:
     attn = _PlgAttention(STAGE, sampling, rel_pos_bias=True, branch_proj=branch_proj)
-    y = _check_grads(attn, torch.randn(2, 32, *size))
+    y = check_grads(attn, torch.randn(2, 32, *size))
     assert y.shape == (2, 32, *size)
 
 
@@ -70,13 +61,13 @@ def test_global_branch_cost_does_not_grow_with_resolution() -> None:
 def test_ccf_ffn_variants(plus: bool) -> None:
     ffn = _CcfFfn(16, 3.0, plus=plus)
     assert ffn.fc2.in_channels == (96 if plus else 48)
-    assert _check_grads(ffn, torch.randn(2, 16, 5, 5)).shape == (2, 16, 5, 5)
+    assert check_grads(ffn, torch.randn(2, 16, 5, 5)).shape == (2, 16, 5, 5)
 
 
 @pytest.mark.parametrize("variant", ["lw", "original"])
 def test_downsample_halves_resolution(variant: str) -> None:
     down = _Downsample(16, 24, variant)
-    assert _check_grads(down, torch.randn(2, 16, 8, 8)).shape == (2, 24, 4, 4)
+    assert check_grads(down, torch.randn(2, 16, 8, 8)).shape == (2, 24, 4, 4)
     se = down.mbconv[1]
     assert se.fc1.out_channels == (2 if variant == "lw" else 4)  # SE 1/8 vs 1/4
 
@@ -89,18 +80,18 @@ def test_lw_downsampler_has_far_fewer_params_than_original() -> None:
 @pytest.mark.parametrize("variant", ["conv7", "conv3_down"])
 def test_tokenizer_output_stride_4(variant: str) -> None:
     tok = _Tokenizer(3, 16, variant, "lw")
-    assert _check_grads(tok, torch.randn(1, 3, 32, 32)).shape == (1, 16, 8, 8)
+    assert check_grads(tok, torch.randn(1, 3, 32, 32)).shape == (1, 16, 8, 8)
 
 
 def test_plg_layer_residual_shapes_and_grads() -> None:
     layer = _PlgLayer(STAGE, PlgVitCfg(stages=(STAGE,) * 4), drop_path=0.0)
-    assert _check_grads(layer, torch.randn(2, 32, 8, 8)).shape == (2, 32, 8, 8)
+    assert check_grads(layer, torch.randn(2, 32, 8, 8)).shape == (2, 32, 8, 8)
 
 
 def test_whole_small_model_trains_end_to_end() -> None:
     cfg = PlgVitCfg(stages=(STAGE,) * 4, expand_dim=48)
     model = LwPlgVit(cfg, num_classes=5)
-    _check_grads(model, torch.randn(2, 3, 64, 64))
+    check_grads(model, torch.randn(2, 3, 64, 64))
 
 
 @pytest.mark.parametrize("name", list(PRESETS))

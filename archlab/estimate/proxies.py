@@ -154,13 +154,15 @@ def probe_batch(
     return probe_labelled_batch(batch, resolution, seed, data)[0]
 
 
-def naswot(model: nn.Module, inputs: torch.Tensor) -> float:
-    """NASWOT score of ``model`` on ``inputs`` (higher is better)."""
-    n = inputs.shape[0]
-    kernel = torch.zeros(n, n, dtype=torch.float64)
+def _each_activation_pattern(
+    model: nn.Module, inputs: torch.Tensor, use: Callable[[torch.Tensor], object]
+) -> None:
+    """One eval-mode forward pass of ``inputs``; ``use`` gets, for every activation layer, which
+    of its input units are on (pre-activation > 0) for each sample: a bool (samples, units)."""
+    n = len(inputs)
 
     def hook(_: nn.Module, args: tuple[torch.Tensor, ...], __: torch.Tensor) -> None:
-        kernel.add_(_agreements(args[0].detach().reshape(n, -1) > 0))
+        use(args[0].detach().reshape(n, -1) > 0)
 
     handles = [m.register_forward_hook(hook) for m in model.modules() if isinstance(m, _ACT_TYPES)]
     try:
@@ -170,6 +172,13 @@ def naswot(model: nn.Module, inputs: torch.Tensor) -> float:
     finally:
         for h in handles:
             h.remove()
+
+
+def naswot(model: nn.Module, inputs: torch.Tensor) -> float:
+    """NASWOT score of ``model`` on ``inputs`` (higher is better)."""
+    n = inputs.shape[0]
+    kernel = torch.zeros(n, n, dtype=torch.float64)
+    _each_activation_pattern(model, inputs, lambda on: kernel.add_(_agreements(on)))
     sign, logdet = torch.linalg.slogdet(kernel)
     return float(logdet) if sign > 0 else float("-inf")
 
@@ -280,20 +289,8 @@ def _pattern_words(active: torch.Tensor) -> np.ndarray:
 
 def swap(model: nn.Module, inputs: torch.Tensor) -> float:
     """SWAP score of ``model`` on ``inputs``: distinct sample-wise activation patterns."""
-    n = inputs.shape[0]
     words: list[np.ndarray] = []
-
-    def hook(_: nn.Module, args: tuple[torch.Tensor, ...], __: torch.Tensor) -> None:
-        words.append(_pattern_words(args[0].detach().reshape(n, -1) > 0))
-
-    handles = [m.register_forward_hook(hook) for m in model.modules() if isinstance(m, _ACT_TYPES)]
-    try:
-        model.eval()
-        with torch.inference_mode():
-            model(inputs)
-    finally:
-        for h in handles:
-            h.remove()
+    _each_activation_pattern(model, inputs, lambda on: words.append(_pattern_words(on)))
     if not words:
         return 0.0
     patterns = np.concatenate(words)
