@@ -36,6 +36,7 @@ FAMILIES: dict[str, Family] = {
         model_cls=plgvit.LwPlgVit,
         presets=plgvit.PRESETS,
         paper="Ebert et al., Sensors 2023 / arXiv 2307.09120",
+        reduce=plgvit.reduce_to,
     ),
     "mobileformer": Family(
         name="mobileformer",
@@ -52,6 +53,7 @@ FAMILIES: dict[str, Family] = {
         model_cls=sbcformer.SBCFormer,
         presets=sbcformer.PRESETS,
         paper="Lu et al., WACV 2024 / arXiv 2311.03747",
+        reduce=sbcformer.reduce_to,
     ),
     "parc": Family(
         name="parc",
@@ -68,6 +70,7 @@ FAMILIES: dict[str, Family] = {
         model_cls=hybrid.HybridNet,
         presets=hybrid.PRESETS,
         paper="archlab's own design space over the four families' mixers (no paper)",
+        reduce=hybrid.reduce_to,
     ),
 }
 

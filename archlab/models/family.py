@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import pydantic
 from torch import nn
 
-__all__ = ["Family", "Preset", "cfg_from_dict", "cfg_to_dict"]
+__all__ = ["Family", "Preset", "cfg_from_dict", "cfg_to_dict", "scaled_size"]
 
 
 @dataclass(frozen=True)
@@ -59,9 +60,18 @@ class Family:
     model_cls: type[nn.Module]
     presets: dict[str, Preset] = field(default_factory=dict)
     paper: str = ""
+    # How a config searched at one input size is adapted to a smaller one for the accuracy
+    # estimates: (cfg, resolution, scale) → cfg, for knobs tied to the size of a stage's map
+    # (windows, pooled sizes). None: the config is used unchanged.
+    reduce: Callable[[Any, int, float], Any] | None = None
 
     def build(self, cfg: Any, num_classes: int = 1000) -> nn.Module:
         return self.model_cls(cfg, num_classes=num_classes)
+
+
+def scaled_size(value: int, scale: float, limit: int) -> int:
+    """A size knob scaled with the input, at least 1 and at most ``limit`` (the map's side)."""
+    return max(1, min(limit, round(value * scale)))
 
 
 @functools.cache

@@ -39,9 +39,10 @@ Mixers, and what the hybrid changes around each (the blocks themselves are uncha
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
-from typing import Literal, cast
+from typing import Any, Literal, cast
 
 import torch
 from torch import nn
@@ -60,7 +61,7 @@ from archlab.layers import (
     drop_path_rates,
     init_linear_trunc_normal,
 )
-from archlab.models.family import Preset
+from archlab.models.family import Preset, scaled_size
 
 __all__ = ["MIXERS", "HybridStageCfg", "HybridCfg", "HybridNet", "PRESETS"]
 
@@ -398,3 +399,21 @@ PRESETS: dict[str, Preset] = {
         ),
     ),
 }
+
+
+def reduce_to(cfg: Any, resolution: int, scale: float) -> Any:
+    """This config adapted to ``resolution`` for the accuracy estimates (archlab.estimate.reduced):
+    map-tied sizes scaled by ``scale``."""
+    stages = []
+    for stage, size in zip(cfg.stages, cfg.stage_sizes(resolution)):
+        wanted = max(1, round(stage.hourglass_size * scale))
+        divisors = [p for p in range(1, size + 1) if size % p == 0]
+        stages.append(
+            dataclasses.replace(
+                stage,
+                plg_window=scaled_size(stage.plg_window, scale, size),
+                plg_global_window=scaled_size(stage.plg_global_window, scale, size),
+                hourglass_size=min(divisors, key=lambda p: (abs(p - wanted), p)),
+            )
+        )
+    return dataclasses.replace(cfg, stages=tuple(stages), design_resolution=resolution)

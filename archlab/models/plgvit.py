@@ -14,8 +14,9 @@ Tensors are NCHW between layers; attention works on (B, heads, N, head_dim). PLG
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import torch
 from torch import nn
@@ -29,7 +30,7 @@ from archlab.layers import (
     SqueezeExcite,
     drop_path_rates,
 )
-from archlab.models.family import Preset
+from archlab.models.family import Preset, scaled_size
 
 __all__ = ["PlgStageCfg", "PlgVitCfg", "LwPlgVit", "PRESETS"]
 
@@ -353,3 +354,19 @@ PRESETS: dict[str, Preset] = {
         note=_LW_NOTE,
     ),
 }
+
+
+def reduce_to(cfg: Any, resolution: int, scale: float) -> Any:
+    """This config adapted to ``resolution`` for the accuracy estimates (archlab.estimate.reduced):
+    map-tied sizes scaled by ``scale``."""
+    stages = []
+    for i, stage in enumerate(cfg.stages):
+        size = resolution // 2 ** (i + 2)  # the stage's map side (output stride 4·2^i)
+        stages.append(
+            dataclasses.replace(
+                stage,
+                window=scaled_size(stage.window, scale, size),
+                global_window=scaled_size(stage.global_window, scale, size),
+            )
+        )
+    return dataclasses.replace(cfg, stages=tuple(stages))

@@ -38,8 +38,10 @@ Input sizes (our generalisation; the official model only runs at 224 × 224):
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import nn
@@ -294,3 +296,13 @@ PRESETS: dict[str, Preset] = {
         note=_note(2.010, 2.695, 2.690),
     ),
 }
+
+
+def reduce_to(cfg: Any, resolution: int, scale: float) -> Any:
+    """This config adapted to ``resolution`` for the accuracy estimates (archlab.estimate.reduced):
+    map-tied sizes scaled by ``scale``."""
+    sizes = cfg.stage_sizes(resolution)
+    wanted = max(1, round(cfg.pooled_size * scale))
+    valid = [p for p in range(1, sizes[0] + 1) if all(s % min(p, s) == 0 for s in sizes)]
+    pooled = min(valid, key=lambda p: (abs(p - wanted), p))
+    return dataclasses.replace(cfg, design_resolution=resolution, pooled_size=pooled)
