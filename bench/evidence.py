@@ -86,9 +86,7 @@ def _space(space: str) -> tuple[dict[str, Any], dict[str, tuple[np.ndarray, np.n
     columns = {n: np.array([estimates[a].get(n, math.nan) for a in archs]) for n in names}
     names = [n for n in names if np.sum(~np.isnan(columns[n])) >= 3]  # estimates not run: left out
     scores = score_estimates(columns, y)
-    seconds = {
-        n: statistics.median([estimates[a].get(f"{n}_s", math.nan) for a in archs]) for n in names
-    }
+    seconds = {n: _median([estimates[a].get(f"{n}_s", math.nan) for a in archs]) for n in names}
     ceiling = seed_agreement(rows, budget, (0, 1)) if n_seeds >= 2 else None
     entry = {
         "archs": len(archs), "seeds": n_seeds, "budget": budget, "data": str(GROUND_TRUTH.data),
@@ -99,6 +97,16 @@ def _space(space: str) -> tuple[dict[str, Any], dict[str, tuple[np.ndarray, np.n
     return entry, {n: (columns[n], y) for n in names}
 
 
+def _median(values: list[float]) -> float:
+    """The median of the values that were measured (NaN if none was)."""
+    finite = [v for v in values if not math.isnan(v)]
+    return statistics.median(finite) if finite else math.nan
+
+
+def _f(value: float | None, spec: str) -> str:
+    return "–" if value is None else format(value, spec)
+
+
 def _print(name: str, entry: dict[str, Any]) -> None:
     print(f"\n{name}: {entry['archs']} archs × {entry['seeds']} seeds at {entry['budget']}")
     ceiling = entry.get("seed_agreement")
@@ -106,12 +114,13 @@ def _print(name: str, entry: dict[str, Any]) -> None:
         lo, hi = ceiling["spearman_ci"]
         print(f"  ground truth, seed 0 vs 1: ρ {ceiling['spearman']:+.3f} [{lo:+.3f}, {hi:+.3f}]")
     print(f"  {'estimate':<11} {'ρ':>7} {'95% CI':>17} {'τ':>7} {'top-20%':>8} {'s/arch':>8}")
-    ordered = sorted(entry["estimates"].items(), key=lambda kv: -np.nan_to_num(kv[1]["spearman"]))
+    ordered = sorted(entry["estimates"].items(), key=lambda kv: -(kv[1]["spearman"] or -9))
     for est, s in ordered:
         lo, hi = s["spearman_ci"]
         print(
-            f"  {est:<11} {s['spearman']:+7.3f} [{lo:+.3f}, {hi:+.3f}] {s['kendall']:+7.3f} "
-            f"{s['top20_recall']:8.2f} {s['seconds_per_arch']:8.2f}"
+            f"  {est:<11} {_f(s['spearman'], '+7.3f')} [{_f(lo, '+.3f')}, {_f(hi, '+.3f')}] "
+            f"{_f(s['kendall'], '+7.3f')} {_f(s['top20_recall'], '8.2f')} "
+            f"{_f(s['seconds_per_arch'], '8.2f')}  (n {s['archs']})"
         )
 
 
@@ -142,8 +151,8 @@ def main() -> None:
         "probes": ";".join(sorted({e["probes"] for e in spaces.values()})),
         "seed_agreement": None,
         "estimates": {
-            n: _score_dict(a, statistics.median(e["estimates"][n]["seconds_per_arch"]
-                                                for e in spaces.values()))
+            n: _score_dict(a, _median([e["estimates"][n]["seconds_per_arch"] or math.nan
+                                       for e in spaces.values()]))
             for n, a in pooled_scores.items()
         },
     }  # fmt: skip
