@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from archlab.estimate.evidence import EVIDENCE_PATH, choose_default, load_evidence
+from archlab.estimate.evidence import EVIDENCE_PATH, choose_default, evidence_from_dict
 from archlab.estimate.ground_truth import mean_accuracy, read_rows, seed_agreement
 from archlab.estimate.rank_stats import Agreement
 from archlab.estimate.score import pooled_agreement, score_estimates
@@ -164,11 +164,9 @@ def main() -> None:
         "default": None,
         "rule": "",
     }
-    EVIDENCE_PATH.with_suffix(".tmp").write_text(json.dumps(evidence))
-    loaded = load_evidence(EVIDENCE_PATH.with_suffix(".tmp"))
-    EVIDENCE_PATH.with_suffix(".tmp").unlink()
-    assert loaded is not None and loaded.pooled is not None
-    evidence["default"], evidence["rule"] = choose_default(loaded.pooled)
+    pooled_evidence = evidence_from_dict(evidence).pooled
+    assert pooled_evidence is not None
+    evidence["default"], evidence["rule"] = choose_default(pooled_evidence)
     print(f"\ndefault estimate by the rule ({evidence['rule']}): {evidence['default']}")
     if not args.no_write:
         EVIDENCE_PATH.write_text(json.dumps(evidence, indent=1, allow_nan=False) + "\n")

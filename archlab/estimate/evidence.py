@@ -31,6 +31,7 @@ __all__ = [
     "SpaceEvidence",
     "axis_suffix",
     "choose_default",
+    "evidence_from_dict",
     "load_evidence",
 ]
 
@@ -122,12 +123,16 @@ def load_evidence(path: Path = EVIDENCE_PATH) -> Evidence | None:
     if not path.exists():
         return None
     try:
-        raw = json.loads(path.read_text())
-        spaces = {k: s for k, v in raw["spaces"].items() if (s := _space(v)) is not None}
-        return Evidence(raw["measured"], spaces, _space(raw.get("pooled")), raw.get("default"),
-                        raw["rule"])  # fmt: skip
+        return evidence_from_dict(json.loads(path.read_text()))
     except (KeyError, TypeError, ValueError) as err:
         raise ValueError(f"{path}: malformed accuracy evidence ({err})") from None
+
+
+def evidence_from_dict(raw: dict[str, Any]) -> Evidence:
+    """Evidence from its JSON form (as ``bench/evidence.py`` writes it)."""
+    spaces = {k: s for k, v in raw["spaces"].items() if (s := _space(v)) is not None}
+    return Evidence(raw["measured"], spaces, _space(raw.get("pooled")), raw.get("default"),
+                    raw["rule"])  # fmt: skip
 
 
 def _finite_or_low(value: float) -> float:
