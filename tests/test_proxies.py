@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from archlab.estimate import proxies
+from archlab.estimate import data as data_module
 from archlab.estimate.data import ImageData
 from archlab.estimate.estimates import reduced_model
 from archlab.estimate.proxies import (
@@ -137,18 +137,18 @@ def test_probe_batches_from_a_named_data_set_use_seeded_training_images(
         asked.append((data, resolution))
         return fake
 
-    monkeypatch.setattr(proxies, "load_data", load)
-    x, y = probe_labelled_batch(6, 8, seed=1, data="fashion-mnist")
-    assert asked == [("fashion-mnist", 8)]
+    monkeypatch.setattr(data_module, "load_data", load)
+    x, y = probe_labelled_batch(6, 8, seed=1, data="a-named-set")
+    assert asked == [("a-named-set", 8)]
     assert x.shape == (6, 3, 8, 8) and x.dtype == torch.float32
     assert x.min() >= -1.0 and x.max() <= 1.0
     k = ((x[:, 0, 0, 0] + 1) * 127.5).round().long() // 10  # which training image
     assert len(set(k.tolist())) == 6 and int(k.max()) < 20  # distinct, never a val image (255)
     assert torch.equal(y, k % 10)  # labels travel with their images
-    again, _ = probe_labelled_batch(6, 8, seed=1, data="fashion-mnist")
-    other, _ = probe_labelled_batch(6, 8, seed=2, data="fashion-mnist")
+    again, _ = probe_labelled_batch(6, 8, seed=1, data="a-named-set")
+    other, _ = probe_labelled_batch(6, 8, seed=2, data="a-named-set")
     assert torch.equal(x, again) and not torch.equal(x, other)
-    assert torch.equal(probe_batch(6, 8, seed=1, data="fashion-mnist"), x)
+    assert torch.equal(probe_batch(6, 8, seed=1, data="a-named-set"), x)
 
 
 def test_digits_by_name_is_the_default_probe_data() -> None:
@@ -156,7 +156,7 @@ def test_digits_by_name_is_the_default_probe_data() -> None:
 
 
 def test_compute_proxies_threads_the_data_set(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(proxies, "load_data", lambda data, resolution: _fake_data())
+    monkeypatch.setattr(data_module, "load_data", lambda data, resolution: _fake_data())
     net = _conv_bn_net()
     on_digits = compute_proxies(net, ["naswot", "grad_norm"], 8, batch=4)
     on_fake = compute_proxies(net, ["naswot", "grad_norm"], 8, batch=4, data="fake")

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 from pathlib import Path
 
 import optuna
 import pytest
 
+from archlab.estimate.estimates import estimate_accuracy
+from archlab.estimate.evidence import load_evidence
 from archlab.search.loop import run_search
 from archlab.study.record import RECORD_VERSION, StudyRecord, load_record, space_of
-from archlab.study.settings import SearchSpec
+from archlab.study.settings import PROBE_DEFAULTS, SearchError, SearchSpec
 from archlab.study.storage import StorageError, load_study
 from archlab.study.trials import (
     LEGACY_CONSTRAINTS_KEY,
@@ -102,3 +105,51 @@ def test_constraints_read_the_same_in_optuna_5_and_the_legacy_list(
     assert {k: frozen.system_attrs[f"constraints:{k}"] for k in slacks} == slacks
     assert is_feasible(frozen) is expected
     assert (frozen in study.best_trials) is expected
+
+
+def test_an_old_study_resumes_with_the_probes_it_was_made_with(tmp_path: Path) -> None:
+    db = tmp_path / "old.db"
+    shutil.copy(DATA / "study_made_before_records.db", db)
+    spec = SearchSpec(
+        space=str(DATA / "tiny_plgvit.yaml"),
+        storage=f"sqlite:///{db}",
+        study_name=OLD_STUDY,
+        target_latency_s=0.019,
+        n_trials=1,
+        latency_max_time_s=0.3,
+    )
+    result = run_search(spec)  # no probe setting given: the study's own (digits at 64 px)
+    assert result.new_trials == 1
+    record = load_record(result.study)
+    assert (record.settings.proxy_data, record.settings.proxy_resolution) == ("digits", 64)
+    assert result.study.trials[-1].user_attrs["naswot"] is not None
+    with pytest.raises(SearchError, match="proxy_data: stored 'digits' vs now 'fashion-mnist'"):
+        run_search(dataclasses.replace(spec, proxy_data="fashion-mnist"))
+
+
+def test_a_new_study_probes_as_the_evidence_was_measured(tmp_path: Path) -> None:
+    spec = SearchSpec(
+        space=str(DATA / "tiny_plgvit.yaml"),
+        storage=f"sqlite:///{tmp_path / 'new.db'}",
+        study_name="new",
+        n_trials=1,
+        latency_max_time_s=0.3,
+        corners=False,
+    )
+    study = run_search(spec).study
+    settings = load_record(study).settings
+    assert (settings.proxy_data, settings.proxy_resolution) == (
+        PROBE_DEFAULTS["proxy_data"],
+        PROBE_DEFAULTS["proxy_resolution"],
+    )
+    evidence = load_evidence()
+    assert evidence is not None
+    assert all(
+        entry.probes.startswith(f"{settings.proxy_data}@{settings.proxy_resolution}px,")
+        for entry in evidence.spaces.values()
+    )
+    # the trial's NASWOT is the one probing those images gives
+    arch = study.trials[0].params
+    space = space_of(study)
+    expected = estimate_accuracy(space, arch, ["naswot"], resolution=32, data="fashion-mnist")
+    assert study.trials[0].user_attrs["naswot"] == pytest.approx(expected["naswot"])

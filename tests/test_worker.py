@@ -145,7 +145,7 @@ def test_killed_worker_trial_fails_with_reason_and_the_others_go_on(
     url = f"sqlite:///{tmp_path}/s.db" if kind == "sqlite" else f"journal://{tmp_path}/s.log"
     # no corner archs queued: the retry of the stale trial must be the next trial a worker takes
     spec = quick_spec(tiny_space_path, url, grace_period_s=2, corners=False)
-    study, _, _ = create_or_resume(spec)
+    study, _, _, _ = create_or_resume(spec)
     victim = _worker(url, 50)
     others = [_worker(url, 1)] if kind == "journal" else []
     try:

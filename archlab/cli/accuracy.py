@@ -124,7 +124,7 @@ def estimate(
     space: Annotated[str, typer.Option(help="Space name or path to a space .yaml.")],
     arch: Annotated[
         str,
-        typer.Option(help='The arch as JSON, one value per knob, e.g. \'{"stages.2.depth": 4}\'.'),
+        typer.Option(help="The arch as JSON, one value per knob, e.g. '{\"stages.2.depth\": 4}'."),
     ],
     data: Annotated[
         str, typer.Option(help="Probe images: fashion-mnist (as the evidence), digits or a folder.")

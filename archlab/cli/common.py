@@ -118,5 +118,3 @@ def _frame_table(frame: Any, columns: list[str], title: str) -> Table:
                 cells.append(str(value))
         table.add_row(*cells)
     return table
-
-

@@ -95,6 +95,7 @@ def report(
     Modules, stages, fvcore vs thop, latency.
     """
     from archlab.report import render as report_render
+
     _quiet_optuna()
     options = _latency_options(batch, backend, memory_format, allocator)
     try:
@@ -166,6 +167,7 @@ def export(
 ) -> None:
     """Write config.yaml, model.pt, model.onnx and report.md for a trial or a preset."""
     from archlab.report import export as exporter
+
     _quiet_optuna()
     if (preset is None) == (study is None) or (study is not None) != (trial is not None):
         _fail("give --study NAME --trial N (a trial), or --preset NAME (a preset)")

@@ -113,14 +113,24 @@ def search(
         typer.Option(help=f"Two to four comma-separated objectives from: {', '.join(OBJECTIVES)}."),
     ] = ",".join(DEFAULT_OBJECTIVES),
     proxy_resolution: Annotated[
-        int,
+        int | None,
         typer.Option(
             help=(
                 "Input size of the accuracy estimates (proxies, short training); the arch is "
-                "reduced to it."
+                "reduced to it. Default: 32, as the accuracy evidence was measured (a resumed "
+                "study keeps its own)."
             )
         ),
-    ] = 64,
+    ] = None,
+    proxy_data: Annotated[
+        str | None,
+        typer.Option(
+            help=(
+                "Probe images of the training-free estimates: fashion-mnist (default, as the "
+                "evidence), digits, or a folder. A resumed study keeps its own."
+            )
+        ),
+    ] = None,
     train_steps: Annotated[
         int, typer.Option(min=1, help="short_train: optimiser steps per trial.")
     ] = 100,
@@ -210,6 +220,7 @@ def search(
         objectives=tuple(o.strip() for o in objectives.split(",") if o.strip()),
         grace_period_s=round(parse_duration(grace_period)),
         proxy_resolution=proxy_resolution,
+        proxy_data=proxy_data,
         train_steps=train_steps,
         train_batch=train_batch,
         train_time_limit_s=parse_duration(train_time_limit),

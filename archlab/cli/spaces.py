@@ -101,4 +101,3 @@ def _evidence_of(evidence: Any, space: str) -> dict[str, Any]:
         },
         "default_estimate": evidence.default,
     }
-

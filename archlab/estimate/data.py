@@ -43,10 +43,12 @@ __all__ = [
     "load_digits",
     "load_fashion_mnist",
     "load_image_folder",
+    "sample_training_images",
     "to_input",
 ]
 
 FASHION_MNIST = "fashion-mnist"  # the built-in name accepted by --data
+FASHION_VAL = 1 / 6  # of the training set kept for validation: 1,000 images per class
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm")
 
 
@@ -183,7 +185,7 @@ def load_image_folder(
 
 @functools.lru_cache(maxsize=4)
 def load_fashion_mnist(
-    resolution: int, root: str | None = None, val_fraction: float = 1 / 6, seed: int = 0
+    resolution: int, root: str | None = None, val_fraction: float = FASHION_VAL, seed: int = 0
 ) -> ImageData:
     """Fashion-MNIST at ``resolution`` px, 3 channels; validation carved from the training set.
 
@@ -211,6 +213,32 @@ def load_fashion_mnist(
         resize_grey(arrays["test_images"], resolution),
         torch.from_numpy(arrays["test_labels"]),
     )
+
+
+def _idx_root(data: str | Path) -> str | None | bool:
+    """The IDX folder ``data`` names (None: the installed Fashion-MNIST), or False if none."""
+    if str(data) in (FASHION_MNIST, "fashion_mnist"):
+        return None
+    path = Path(data).resolve()
+    return str(path) if path.is_dir() and has_idx_files(path) else False
+
+
+def sample_training_images(
+    data: str | Path | None, resolution: int, batch: int, rng: np.random.Generator
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """``batch`` images (uint8, 3 channels) and labels drawn by ``rng`` from the training split of
+    :func:`load_data`'s ``data``: the same images as indexing that split, but an IDX data set is
+    resized only where drawn (a probe batch then costs a file read, not 60,000 resizes)."""
+    root = _idx_root(data) if data is not None and str(data) != "digits" else False
+    if root is False:
+        source = load_data(data, resolution)
+        chosen = torch.from_numpy(rng.choice(len(source.train_images), batch, replace=False))
+        return source.train_images[chosen], source.train_labels[chosen].clone()
+    arrays = load_fashion_mnist_arrays(root)  # type: ignore[arg-type]
+    train, _ = _split(arrays["train_labels"], FASHION_VAL, 0)  # load_fashion_mnist's default
+    picked = train[rng.choice(len(train), batch, replace=False)]
+    labels = torch.from_numpy(arrays["train_labels"][picked])
+    return resize_grey(arrays["train_images"][picked], resolution), labels
 
 
 def load_data(data: str | Path | None, resolution: int) -> ImageData:

@@ -108,15 +108,22 @@ def fashion_mnist_dir(root: str | Path | None = None) -> Path:
     return where
 
 
-@functools.lru_cache(maxsize=2)
 def load_fashion_mnist_arrays(root: str | None = None) -> dict[str, np.ndarray]:
     """The four arrays (uint8 images (N, 28, 28), int64 labels), checked against each other.
+
+    Read once per folder and file state; the arrays are shared: copy before changing them.
 
     Raises:
         FashionMnistMissing: see :func:`fashion_mnist_dir`.
         ValueError: a file is malformed, or images and labels disagree in number.
     """
     where = fashion_mnist_dir(root)
+    state = tuple((p.name, p.stat().st_size, p.stat().st_mtime_ns) for p in sorted(where.iterdir()))
+    return _read_arrays(where, state)
+
+
+@functools.lru_cache(maxsize=2)
+def _read_arrays(where: Path, _state: tuple[tuple[str, int, int], ...]) -> dict[str, np.ndarray]:
     arrays = {key: read_idx(_idx_path(where, stem)) for key, stem in _FILES.items()}  # type: ignore[arg-type]
     for split in ("train", "test"):
         images, labels = arrays[f"{split}_images"], arrays[f"{split}_labels"]

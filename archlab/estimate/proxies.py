@@ -87,7 +87,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from archlab.estimate.data import load_data, to_input
+from archlab.estimate.data import sample_training_images, to_input
 from archlab.layers import ACTIVATIONS, GRN
 
 __all__ = [
@@ -142,9 +142,8 @@ def probe_labelled_batch(
         )
         x = (x - 0.5) / 0.5
         return x.expand(-1, 3, -1, -1).contiguous(), torch.from_numpy(labels[idx])
-    source = load_data(data, resolution)
-    chosen = torch.from_numpy(rng.choice(len(source.train_images), batch, replace=False))
-    return to_input(source.train_images[chosen]), source.train_labels[chosen].clone()
+    drawn, drawn_labels = sample_training_images(data, resolution, batch, rng)
+    return to_input(drawn), drawn_labels
 
 
 def probe_batch(

@@ -118,9 +118,7 @@ def _flips(spec: TrainSpec) -> torch.Tensor | None:
     return torch.rand(spec.steps, spec.batch, generator=gen) < 0.5
 
 
-def _training_batch(
-    data: ImageData, idx: torch.Tensor, flip: torch.Tensor | None
-) -> torch.Tensor:
+def _training_batch(data: ImageData, idx: torch.Tensor, flip: torch.Tensor | None) -> torch.Tensor:
     images = data.train_images[idx]
     if flip is not None:
         images[flip] = images[flip].flip(-1)

@@ -1,7 +1,7 @@
 """One candidate, built and measured: the evaluation behind every trial and every preset.
 
 :func:`evaluate_arch` counts parameters and MACs, records the peak memory, computes the accuracy
-estimates the objectives ask for (on the arch reduced to ``proxy_resolution``) and measures or
+estimates the objectives ask for (on the arch reduced to the probe resolution) and measures or
 predicts the latency. The search loop stores its result on the trial; the dashboard's references
 measure published variants with it, so both are figures of one procedure.
 """
@@ -31,7 +31,7 @@ def train_spec(spec: SearchSpec, resolution: int) -> TrainSpec:
     return TrainSpec(
         steps=spec.train_steps,
         batch=spec.train_batch,
-        resolution=min(spec.proxy_resolution, resolution),
+        resolution=min(spec.probe_resolution(), resolution),
         time_limit_s=spec.train_time_limit_s,
         seed=0 if spec.seed is None else spec.seed,
         data=spec.data,
@@ -51,11 +51,12 @@ def _estimates(
         space,
         arch,
         wanted,
-        resolution=min(spec.proxy_resolution, resolution),
+        resolution=min(spec.probe_resolution(), resolution),
         proxy_batch=spec.proxy_batch,
         seed=0 if spec.seed is None else spec.seed,
         train=train_spec(spec, resolution),
         progress=progress,
+        data=spec.probe_data(),
     )
 
 

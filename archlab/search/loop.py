@@ -37,6 +37,7 @@ from archlab.study.record import RECORD_ATTR, StudyRecord
 from archlab.study.settings import (
     IDENTITY_FIELDS,
     LATENCY_FIELDS,
+    LEGACY_PROBES,
     SAMPLERS,
     TRAIN_FIELDS,
     SearchError,
@@ -144,10 +145,12 @@ def _check_resume(study: optuna.Study, stored: dict[str, Any]) -> dict[str, Any]
         return stored
     fields = IDENTITY_FIELDS + (TRAIN_FIELDS if "short_train" in stored["objectives"] else ())
     fields += tuple(LATENCY_FIELDS)
-    differ = [k for k in fields if previous.get(k, LATENCY_FIELDS.get(k)) != stored.get(k)]
+    before_field = {**LATENCY_FIELDS, **LEGACY_PROBES}  # what a study stored before a field had
+    differ = [k for k in fields if previous.get(k, before_field.get(k)) != stored.get(k)]
     if differ:
         shown = "; ".join(
-            f"{k}: stored {previous.get(k)!r:.60} vs now {stored.get(k)!r:.60}" for k in differ
+            f"{k}: stored {previous.get(k, before_field.get(k))!r:.60} vs now {stored.get(k)!r:.60}"
+            for k in differ
         )
         raise SearchError(
             f"study {study.study_name!r} was created with other settings ({shown}); "
@@ -167,8 +170,14 @@ def seed_corners(study: optuna.Study, space: SearchSpace) -> None:
         study.enqueue_trial(arch, user_attrs={"seeded": "corner"}, skip_if_exists=True)
 
 
-def create_or_resume(spec: SearchSpec) -> tuple[optuna.Study, SearchSpace, dict[str, Any]]:
-    """Open (or create) the study for ``spec`` and check a resumed one measures the same thing."""
+def create_or_resume(
+    spec: SearchSpec,
+) -> tuple[optuna.Study, SearchSpace, dict[str, Any], SearchSpec]:
+    """Open (or create) the study for ``spec`` and check a resumed one measures the same thing.
+
+    Returns the study, its space, its stored record and ``spec`` with the settings it left unset
+    resolved (a resumed study's own, else the defaults).
+    """
     space = load_space(spec.space)
     resolution = spec.resolution or space.resolution
     space.resolution = resolution
@@ -181,6 +190,7 @@ def create_or_resume(spec: SearchSpec) -> tuple[optuna.Study, SearchSpace, dict[
         load_if_exists=True,
     )
     new_study = RECORD_ATTR not in study.user_attrs and not study.trials
+    spec = spec.with_probes_of(study.user_attrs.get(RECORD_ATTR))
     stored = _check_resume(study, _new_record(spec, space, resolution).to_attr())
     if new_study and spec.corners and resolve_sampler(spec) != "random":
         seed_corners(study, space)
@@ -188,7 +198,7 @@ def create_or_resume(spec: SearchSpec) -> tuple[optuna.Study, SearchSpace, dict[
         stored["grace_period_s"] = spec.grace_period_s
         study.set_user_attr(RECORD_ATTR, stored)
     study.set_metric_names([o.name for o in objectives])
-    return study, space, stored
+    return study, space, stored, spec
 
 
 def run_search(
@@ -212,7 +222,7 @@ def run_search(
     """
     if spec.sampler not in SAMPLERS:
         raise SearchError(f"unknown sampler {spec.sampler!r}; choose from {list(SAMPLERS)}")
-    study, space, stored = create_or_resume(spec)
+    study, space, stored, spec = create_or_resume(spec)
     before = started_trials(study)
     # Offset the seed by the trials already run, so a resumed study does not replay its samples.
     seed = None if spec.seed is None else spec.seed + before

@@ -44,7 +44,9 @@ from archlab.study.settings import SearchSpec
 __all__ = ["CACHE_NAME", "References", "cached_references", "measure_references"]
 
 CACHE_NAME = "references.json"
-_SETTINGS = ("threads", "seed", "proxy_batch", "proxy_resolution", "latency_max_time_s")
+_SETTINGS = (
+    "threads", "seed", "proxy_batch", "proxy_resolution", "proxy_data", "latency_max_time_s"
+)  # fmt: skip
 _KEPT = (
     "params",
     "macs",
@@ -209,7 +211,8 @@ def measure_references(
     Args:
         study: the study's record, or its stored dict (``family``, ``resolution``,
             ``objectives`` and the measurement settings ``threads``, ``seed``, ``proxy_batch``,
-            ``proxy_resolution``, ``latency_max_time_s``; missing ones take their defaults).
+            ``proxy_resolution``, ``proxy_data``, ``latency_max_time_s``; missing ones take their
+            defaults, the probe settings those of a study older than them).
         out_dir: the study's output folder; the cache is ``references.json`` there.
         names: measure only these presets (default: every missing one).
         progress: called as ``progress(done, total, preset)`` before each measurement.

@@ -197,7 +197,7 @@ def run_workers(
         raise SearchError(f"--workers must be at least 1, got {workers}")
     if spec.sampler not in SAMPLERS:
         raise SearchError(f"unknown sampler {spec.sampler!r}; choose from {list(SAMPLERS)}")
-    study, _, stored = create_or_resume(spec)
+    study, _, stored, spec = create_or_resume(spec)
     before = started_trials(study)
     url = spec.storage or default_storage_url()
     log_dir = study_dir(study.study_name) / "workers"

@@ -27,7 +27,7 @@ OBJECTIVES: dict[str, Objective] = {
         "maximize",
         "naswot",
         "log|K|",
-        "accuracy estimate: NASWOT score at initialisation (Mellor et al. 2021) on 8 digits images",
+        "accuracy estimate: NASWOT score at initialisation (Mellor et al. 2021) on 8 probe images",
     ),
     "synflow": Objective(
         "synflow",
@@ -41,7 +41,7 @@ OBJECTIVES: dict[str, Objective] = {
         "maximize",
         "grad_norm",
         "",
-        "accuracy estimate: gradient norm at initialisation on 8 digits (Abdelfattah et al. 2021)",
+        "accuracy estimate: gradient norm at initialisation (Abdelfattah et al. 2021)",
     ),
     "zico": Objective(
         "zico",

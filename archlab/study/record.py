@@ -18,7 +18,7 @@ from typing import Any
 import optuna
 
 from archlab.space import SearchSpace, load_space_text
-from archlab.study.settings import SearchSpec
+from archlab.study.settings import LEGACY_PROBES, SearchSpec
 from archlab.study.storage import StorageError
 
 __all__ = [
@@ -78,6 +78,8 @@ class StudyRecord:
         """Read a stored record, of this layout or an older one."""
         values = {k: stored[k] for k in _SETTINGS if k in stored}
         values["objectives"] = tuple(values.get("objectives", SearchSpec.objectives))
+        for key, legacy in LEGACY_PROBES.items():  # made before the probe settings were stored
+            values.setdefault(key, legacy)
         return cls(
             settings=SearchSpec(**values),
             space_yaml=stored.get("space_yaml"),

@@ -6,6 +6,7 @@ the dashboard, workers that join) understands it without importing the loop.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,8 @@ from archlab.study.objectives import DEFAULT_OBJECTIVES
 __all__ = [
     "IDENTITY_FIELDS",
     "LATENCY_FIELDS",
+    "LEGACY_PROBES",
+    "PROBE_DEFAULTS",
     "SAMPLERS",
     "SearchError",
     "SearchResult",
@@ -37,11 +40,17 @@ IDENTITY_FIELDS = (
     "resolution",
     "threads",
     "proxy_resolution",
+    "proxy_data",
 )
 # ... and, when short training is an objective, its budget and data.
 TRAIN_FIELDS = ("train_steps", "train_batch", "data")
 # Identity settings added later: a study stored before them had their default.
 LATENCY_FIELDS = {"latency_mode": "measured", "backend": "eager"}
+# The estimates' probe settings. New studies take PROBE_DEFAULTS, the settings the shipped accuracy
+# evidence was measured with (archlab.estimate.evidence); a study resumed without them given keeps
+# its own; a study stored before ``proxy_data`` existed probed scikit-learn digits at 64 px.
+PROBE_DEFAULTS: dict[str, Any] = {"proxy_data": "fashion-mnist", "proxy_resolution": 32}
+LEGACY_PROBES: dict[str, Any] = {"proxy_data": "digits", "proxy_resolution": 64}
 
 
 class SearchError(ValueError):
@@ -65,8 +74,10 @@ class SearchSpec:
     threads: int = 1
     resolution: int | None = None  # None: the space's resolution
     proxy_batch: int = 8
-    # Accuracy estimates (proxies, short training) run on the arch reduced to this input size.
-    proxy_resolution: int = 64
+    # Accuracy estimates (proxies, short training) run on the arch reduced to this input size;
+    # the proxies' probe batch comes from proxy_data. None: see PROBE_DEFAULTS.
+    proxy_resolution: int | None = None
+    proxy_data: str | None = None
     train_steps: int = 100  # short training (objective short_train): optimiser steps,
     train_batch: int = 32  # images per step,
     train_time_limit_s: float | None = 120.0  # and the wall-clock limit per trial
@@ -95,6 +106,22 @@ class SearchSpec:
     def resolved_name(self) -> str:
         target_ms = round(self.target_latency_s * 1000)
         return self.study_name or f"{self.space_name()}@{target_ms}ms"
+
+    def probe_resolution(self) -> int:
+        """The estimates' input size (``proxy_resolution`` or its default)."""
+        return int(self.proxy_resolution or PROBE_DEFAULTS["proxy_resolution"])
+
+    def probe_data(self) -> str:
+        """The proxies' probe data set (``proxy_data`` or its default)."""
+        return str(self.proxy_data or PROBE_DEFAULTS["proxy_data"])
+
+    def with_probes_of(self, stored: dict[str, Any] | None) -> SearchSpec:
+        """This spec with its unset probe settings filled in: from ``stored`` (the record of the
+        study being resumed; one older than ``proxy_data`` had :data:`LEGACY_PROBES`) or else
+        from :data:`PROBE_DEFAULTS`."""
+        source = PROBE_DEFAULTS if stored is None else {**LEGACY_PROBES, **stored}
+        filled = {k: source[k] for k in PROBE_DEFAULTS if getattr(self, k) is None}
+        return dataclasses.replace(self, **filled)
 
     def space_name(self) -> str:
         return self.space.rsplit("/", 1)[-1].removesuffix(".yaml").removesuffix(".yml")

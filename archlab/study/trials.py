@@ -56,8 +56,6 @@ METRICS = (
 )
 
 
-
-
 def set_constraints(trial: optuna.Trial, slacks: dict[str, float]) -> None:
     """Store a trial's constraint slacks (≤ 0: satisfied) in Optuna 5's form and the legacy list."""
     for name, slack in slacks.items():
