@@ -94,3 +94,29 @@ def test_pooling_ranks_within_each_space() -> None:
     # perfect in one space, reversed in a space of the same size: no agreement overall
     mixed = pooled_agreement([(a_est, a_truth), (-a_est, a_truth + 1)])
     assert mixed.spearman == pytest.approx(0.0, abs=1e-12)
+
+
+def test_a_search_can_optimise_the_short_training_the_evidence_scores(
+    tiny_space_path: Path, storage_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``train_1_8`` in a search is the reference recipe cut to 1/8, with the evidence's seed."""
+    import dataclasses
+
+    from archlab.estimate import arch_estimates
+    from archlab.estimate.training import GROUND_TRUTH
+    from archlab.search.loop import run_search
+    from archlab.study.settings import SearchSpec
+
+    cheap = dataclasses.replace(GROUND_TRUTH, steps=16, warmup=8, batch=8)  # 2 steps at 1/8
+    monkeypatch.setattr(arch_estimates, "GROUND_TRUTH", cheap)
+    spec = SearchSpec(
+        space=str(tiny_space_path), storage=storage_url, study_name="t", n_trials=2,
+        objectives=("train_1_8", "latency"), latency_max_time_s=0.2, corners=False,
+    )  # fmt: skip
+    study = run_search(spec).study
+    space = load_space(str(tiny_space_path))
+    recipe = arch_estimates.short_training_spec(8, "fashion-mnist")
+    assert (recipe.steps, recipe.seed) == (2, arch_estimates.SHORT_TRAINING_SEED)
+    for trial in study.trials:
+        again = estimate_accuracy(space, trial.params, ["val_acc"], train=recipe, seed=recipe.seed)
+        assert trial.values[0] == trial.user_attrs["train_1_8"] == again["val_acc"]

@@ -52,6 +52,8 @@ METRICS = (
     "zico",
     "swap",
     "val_acc",
+    "train_1_8",
+    "train_1_4",
     "hypervolume",
 )
 
