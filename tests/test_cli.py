@@ -366,3 +366,84 @@ def test_three_objective_search_picks_nsga3_and_bad_objectives_are_explained(
     )
     assert bad.exit_code == 2 and "unknown objective(s) ['accuracy']" in bad.output
     assert "Traceback" not in bad.output
+
+
+HUGE = "1" + "0" * 400
+
+
+@pytest.mark.parametrize(
+    ("args", "said"),
+    [
+        (["--target-latency", HUGE + "s"], "longer than a year"),
+        (["--target-latency", "1" + "0" * 306 + "s"], "longer than a year"),
+        (["--grace-period", HUGE + "s"], "longer than a year"),
+        (["--timeout", HUGE + "h"], "longer than a year"),
+        (["--target-latency", "2h"], "--target-latency must be between"),
+        (["--grace-period", "1s"], "--grace-period must be between 2"),
+        (["--n-trials", "-1"], "--n-trials must be between 1 and"),
+        (["--n-trials", "0"], "--n-trials must be between 1 and"),
+        (["--resolution", "0"], "--resolution must be between 32 and"),
+        (["--resolution", "7"], "--resolution must be a multiple of 32"),
+        (["--resolution", "-64"], "--resolution must be between 32 and"),
+        (["--threads", "0"], "--threads must be between 1 and"),
+        (["--threads", "-1"], "--threads must be between 1 and"),
+        (["--threads", "999"], "(the CPUs here)"),
+        (["--proxy-resolution", "0"], "--proxy-resolution must be between 32"),
+        (["--threads", "0", "--workers", "2"], "--threads must be between 1 and"),
+        (["--workers", "1000"], "--workers must be between 1 and"),
+        (["--study", "x" * 256], "1 to 255 characters, got 256"),
+        (["--study", "a\nb"], "control characters"),
+        (["--seed", "-1"], "--seed must be between 0"),
+        (["--population", "1"], "--population must be between 2"),
+        (["--sampler", "cmaes"], "--sampler: 'cmaes' is not one of"),
+        (["--proxy-data", "no-such-set"], "--proxy-data: 'no-such-set' is neither"),
+        (["--data", "/no/such/folder"], "--data: '/no/such/folder' is not an existing folder"),
+        (["--max-memory", HUGE + "GB"], "--max-memory: '1000"),
+        (["--train-batch", "100000"], "--train-batch must be between 1 and 4,096"),
+        (["--storage", "journal:///etc/passwd"], "not an Optuna journal file"),
+        (["--storage", "journal:///no/such/dir/x.log"], "folder /no/such/dir does not exist"),
+    ],
+)
+def test_search_refuses_bad_options_before_touching_storage(
+    tiny_space_path: Path, archlab_home: Path, args: list[str], said: str
+) -> None:
+    result = runner.invoke(
+        app, ["search", "--space", str(tiny_space_path), *args], env={"COLUMNS": "300"}
+    )
+    assert result.exit_code == 2, result.output
+    assert said in result.output
+    assert "Traceback" not in result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+    assert not archlab_home.exists(), "nothing may be created for a refused search"
+
+
+def test_worker_refuses_bad_timeout_and_seed(archlab_home: Path) -> None:
+    bad = runner.invoke(app, ["worker", "--study", "s", "--timeout", HUGE + "s"])
+    assert bad.exit_code == 2 and "longer than a year" in bad.output
+    bad = runner.invoke(app, ["worker", "--study", "s", "--seed", "-1"])
+    assert bad.exit_code == 2
+    assert not archlab_home.exists()
+
+
+def test_pareto_on_a_missing_sqlite_file_creates_nothing(tmp_path: Path) -> None:
+    db = tmp_path / "nope" / "sub" / "x.db"
+    result = runner.invoke(app, ["pareto", "--study", "x", "--storage", f"sqlite:///{db}"])
+    assert result.exit_code == 2 and "no SQLite file at" in result.output
+    assert not (tmp_path / "nope").exists()
+    journal = tmp_path / "x.log"
+    result = runner.invoke(app, ["pareto", "--study", "x", "--storage", f"journal:///{journal}"])
+    assert result.exit_code == 2 and "no journal file at" in result.output
+    assert not journal.exists()
+
+
+def test_errors_mask_the_database_password(archlab_home: Path) -> None:
+    url = "postgresql://archlab:s3cret@127.0.0.1:1/nodb"
+    result = runner.invoke(app, ["pareto", "--study", "x", "--storage", url])
+    assert result.exit_code == 2
+    assert "s3cret" not in result.output and "archlab:***@127.0.0.1" in result.output
+
+
+def test_storage_comes_from_the_environment(archlab_home: Path, tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'env.db'}"
+    result = runner.invoke(app, ["pareto", "--study", "x"], env={"ARCHLAB_STORAGE": url})
+    assert result.exit_code == 2 and str(tmp_path / "env.db") in result.output

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from archlab.cli.common import _fail, _quiet_optuna, app, console
+from archlab.cli.common import _fail, _quiet_optuna, app, console, storage_option
 
 if TYPE_CHECKING:
     from archlab.search.train_trials import TrainReport
@@ -28,7 +28,8 @@ def _numbers(text: str | None) -> list[int] | None:
 def train(
     study: Annotated[str, typer.Option(help="Study name.")],
     storage: Annotated[
-        str | None, typer.Option(help="Optuna storage URL. Default: studies/archlab.db.")
+        str | None,
+        storage_option("Optuna storage URL. Default: studies/archlab.db."),
     ] = None,
     trials: Annotated[
         str | None,

@@ -22,18 +22,50 @@ err_console = Console(stderr=True)
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d*)?|\.\d+)\s*(ms|s|m|min|h)?\s*$")
 _UNIT_S = {"ms": 1e-3, "s": 1.0, None: 1.0, "m": 60.0, "min": 60.0, "h": 3600.0}
+# No duration the CLI takes means more than a year; longer ones only overflow later arithmetic.
+MAX_DURATION_S = 366 * 86400.0
 
 
-def parse_duration(text: str) -> float:
+def parse_duration(text: str, option: str | None = None) -> float:
     """'1s', '250ms', '0.5s', '2m', '1h', or a bare number of seconds → seconds.
 
+    Args:
+        text: the duration as typed.
+        option: the option it was given to, named in the error.
+
     Raises:
-        typer.BadParameter: not a positive duration.
+        typer.BadParameter: not a positive duration of at most :data:`MAX_DURATION_S`.
     """
     match = _DURATION.match(text)
     if not match or float(match.group(1)) <= 0:
-        raise typer.BadParameter(f"{text!r} is not a duration; write e.g. 1s, 250ms, 0.5s or 2m")
-    return float(match.group(1)) * _UNIT_S[match.group(2)]
+        raise typer.BadParameter(
+            f"{text!r} is not a duration; write e.g. 1s, 250ms, 0.5s or 2m", param_hint=option
+        )
+    seconds = float(match.group(1)) * _UNIT_S[match.group(2)]
+    if not seconds <= MAX_DURATION_S:  # also refuses inf
+        raise typer.BadParameter(
+            f"{_shorten(text)!r} is longer than a year ({MAX_DURATION_S:.0f} s)",
+            param_hint=option,
+        )
+    return seconds
+
+
+def _shorten(text: str, keep: int = 40) -> str:
+    return text if len(text) <= keep else text[:keep] + "…"
+
+
+# The storage URL when --storage is not given: it keeps a database password off command lines
+# (visible to every user in ps). The dashboard's app reads the same variable.
+STORAGE_ENV = "ARCHLAB_STORAGE"
+
+
+def storage_option(help: str) -> Any:
+    """The ``--storage`` option of a command, also read from ``$ARCHLAB_STORAGE``."""
+    return typer.Option(
+        envvar=STORAGE_ENV,
+        show_envvar=False,
+        help=f"{help} Also read from ${STORAGE_ENV} (keeps a password out of ps).",
+    )
 
 
 class Fmt(str, Enum):

@@ -17,6 +17,7 @@ from archlab.cli.common import (
     _quiet_optuna,
     app,
     console,
+    storage_option,
 )
 
 
@@ -51,7 +52,8 @@ def report(
         typer.Option(help="Trial number of --study; rebuilt from the study's stored space."),
     ] = None,
     storage: Annotated[
-        str | None, typer.Option(help="Optuna storage URL of --study. Default: studies/archlab.db.")
+        str | None,
+        storage_option("Optuna storage URL of --study. Default: studies/archlab.db."),
     ] = None,
     figure: Annotated[
         Path | None,
@@ -146,7 +148,8 @@ def export(
         ),
     ] = None,
     storage: Annotated[
-        str | None, typer.Option(help="Optuna storage URL of --study. Default: studies/archlab.db.")
+        str | None,
+        storage_option("Optuna storage URL of --study. Default: studies/archlab.db."),
     ] = None,
     resolution: Annotated[
         int | None,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -17,9 +18,11 @@ from archlab.cli.common import (
     _fail,
     _frame_table,
     _quiet_optuna,
+    _shorten,
     app,
     console,
     parse_duration,
+    storage_option,
 )
 from archlab.study.objectives import DEFAULT_OBJECTIVES, OBJECTIVES
 
@@ -86,11 +89,9 @@ def search(
     ] = None,
     storage: Annotated[
         str | None,
-        typer.Option(
-            help=(
-                "Optuna storage URL (sqlite:///…, postgresql://…, journal:///file.log). Default: "
-                "studies/archlab.db."
-            )
+        storage_option(
+            "Optuna storage URL (sqlite:///…, postgresql://…, journal:///file.log). Default: "
+            "studies/archlab.db."
         ),
     ] = None,
     sampler: Annotated[
@@ -176,7 +177,11 @@ def search(
     ] = LatencyMode.measured,
     latency_model: Annotated[
         Path | None,
-        typer.Option(help="Device profile for --latency predicted (archlab profile-device)."),
+        typer.Option(
+            exists=True,
+            dir_okay=False,
+            help="Device profile for --latency predicted (archlab profile-device).",
+        ),
     ] = None,
     unseen_blocks: Annotated[
         UnseenBlocks,
@@ -197,33 +202,36 @@ def search(
 ) -> None:
     """Search a space for the Pareto front of accuracy estimate vs. measured CPU latency."""
     from archlab.measurement.memory import parse_bytes
-    from archlab.study.settings import SearchSpec
+    from archlab.study.settings import SearchError, SearchSpec, check_workers
 
     _quiet_optuna()
     try:
         max_memory_bytes = parse_bytes(max_memory) if max_memory else None
     except ValueError as err:
-        _fail(str(err))
+        _fail(f"--max-memory: {err}")
+        return
+    except OverflowError:
+        _fail(f"--max-memory: {_shorten(max_memory or '')!r} is too large")
         return
     spec = SearchSpec(
         space=space,
         study_name=study,
         storage=storage,
-        target_latency_s=parse_duration(target_latency),
+        target_latency_s=parse_duration(target_latency, "--target-latency"),
         n_trials=n_trials,
-        timeout_s=parse_duration(timeout) if timeout else None,
+        timeout_s=parse_duration(timeout, "--timeout") if timeout else None,
         sampler=sampler,
         population_size=population,
         seed=seed,
         threads=threads,
         resolution=resolution,
         objectives=tuple(o.strip() for o in objectives.split(",") if o.strip()),
-        grace_period_s=round(parse_duration(grace_period)),
+        grace_period_s=round(parse_duration(grace_period, "--grace-period")),
         proxy_resolution=proxy_resolution,
         proxy_data=proxy_data,
         train_steps=train_steps,
         train_batch=train_batch,
-        train_time_limit_s=parse_duration(train_time_limit),
+        train_time_limit_s=parse_duration(train_time_limit, "--train-time-limit"),
         data=str(data) if data else None,
         latency_mode=latency.value,
         latency_model=str(latency_model) if latency_model else None,
@@ -231,6 +239,12 @@ def search(
         max_memory_bytes=max_memory_bytes,
         backend=backend.value,
     )
+    try:
+        spec.validate()
+        check_workers(workers)
+    except SearchError as err:
+        _fail(str(err))
+        return
     _print_banner(spec, workers)
     result = _run_with_progress(spec, workers)
     if result is not None:
@@ -292,8 +306,6 @@ def _run_with_progress(spec: Any, workers: int) -> Any:
 
 
 def _print_summary(result: Any, storage: str | None) -> None:
-    from archlab.study.storage import default_storage_url
-
     _print_failed_workers(result)
     states = [t.state.name for t in result.study.trials]
     if result.interrupted:
@@ -306,20 +318,36 @@ def _print_summary(result: Any, storage: str | None) -> None:
         f"{states.count('FAIL')} failed)."
     )
     _print_front(result.study)
-    console.print(
-        f"Storage: {storage or default_storage_url()}   study: {result.study.study_name}",
-        soft_wrap=True,
-    )
+    _print_where(result.study.study_name, storage)
     console.print(f"Outputs: {result.outputs}", soft_wrap=True)
-    storage_opt = f" --storage '{storage}'" if storage else ""
+
+
+def _print_where(study_name: str, storage: str | None) -> None:
+    """Where the study is and how to see it again, the storage's password masked."""
+    from archlab.study.storage import default_storage_url, masked_url, optuna_url
+
+    url = storage or default_storage_url()
+    console.print(f"Storage: {masked_url(url)}   study: {study_name}", soft_wrap=True, markup=False)
+    if optuna_url(url) != url:
+        console.print(
+            f"  (plain Optuna: optuna.load_study(storage={masked_url(optuna_url(url))!r}, ...))",
+            soft_wrap=True,
+            markup=False,
+        )
+    storage_opt = f" --storage {shlex.quote(storage)}" if storage else ""
+    if storage and masked_url(storage) != storage:  # the password stays in the environment
+        storage_opt = ""
+        console.print("With $ARCHLAB_STORAGE set to the storage URL:", markup=False)
     console.print(
-        f"Front again: archlab pareto --study '{result.study.study_name}'{storage_opt}",
+        f"Front again: archlab pareto --study {shlex.quote(study_name)}{storage_opt}",
         soft_wrap=True,
+        markup=False,
     )
     console.print(
         f"Dashboard:   archlab dashboard{storage_opt}   (then open the URL it prints; "
         "from a clone without an activated venv: .venv/bin/archlab dashboard)",
         soft_wrap=True,
+        markup=False,
     )
 
 
@@ -344,22 +372,27 @@ def worker(
     ],
     storage: Annotated[
         str | None,
-        typer.Option(
-            help=(
-                "Its storage URL (sqlite:///…, postgresql://…, journal:///file.log). Default: "
-                "studies/archlab.db."
-            )
+        storage_option(
+            "Its storage URL (sqlite:///…, postgresql://…, journal:///file.log). Default: "
+            "studies/archlab.db."
         ),
     ] = None,
     n_trials: Annotated[
-        int | None, typer.Option(min=1, help="Trials to run. Default: until --timeout or Ctrl-C.")
+        int | None,
+        typer.Option(
+            min=1, max=1_000_000, help="Trials to run. Default: until --timeout or Ctrl-C."
+        ),
     ] = None,
     timeout: Annotated[
         str | None, typer.Option(help="Stop starting trials after this long, e.g. 10m.")
     ] = None,
     seed: Annotated[
         int | None,
-        typer.Option(help="Sampler seed. Default: drawn from the OS, so workers differ."),
+        typer.Option(
+            min=0,
+            max=2**31 - 1,
+            help="Sampler seed. Default: drawn from the OS, so workers differ.",
+        ),
     ] = None,
 ) -> None:
     """Join an existing study from this process or machine and run its trials.
@@ -386,7 +419,7 @@ def worker(
             n_trials=n_trials,
             seed=seed,
             callbacks=[show],
-            timeout_s=parse_duration(timeout) if timeout else None,
+            timeout_s=parse_duration(timeout, "--timeout") if timeout else None,
         )
     except (SpaceError, StorageError, ValueError) as err:
         _fail(str(err))
@@ -403,7 +436,8 @@ def worker(
 def pareto(
     study: Annotated[str, typer.Option(help="Study name.")],
     storage: Annotated[
-        str | None, typer.Option(help="Optuna storage URL. Default: studies/archlab.db.")
+        str | None,
+        storage_option("Optuna storage URL. Default: studies/archlab.db."),
     ] = None,
     format: Annotated[Fmt, typer.Option(help="table, json or csv.")] = Fmt.table,
 ) -> None:

@@ -13,13 +13,15 @@ from archlab.cli.common import (
     _quiet_optuna,
     app,
     console,
+    storage_option,
 )
 
 
 @app.command()
 def dashboard(
     storage: Annotated[
-        str | None, typer.Option(help="Optuna storage URL to show. Default: studies/archlab.db.")
+        str | None,
+        storage_option("Optuna storage URL to show. Default: studies/archlab.db."),
     ] = None,
     port: Annotated[int, typer.Option(help="Local port to serve the dashboard on.")] = 8501,
     address: Annotated[

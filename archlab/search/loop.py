@@ -178,6 +178,7 @@ def create_or_resume(
     Returns the study, its space, its stored record and ``spec`` with the settings it left unset
     resolved (a resumed study's own, else the defaults).
     """
+    spec.validate()  # bad settings fail here, before any storage is opened
     space = load_space(spec.space)
     resolution = spec.resolution or space.resolution
     space.resolution = resolution

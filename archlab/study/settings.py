@@ -7,6 +7,7 @@ the dashboard, workers that join) understands it without importing the loop.
 from __future__ import annotations
 
 import dataclasses
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -14,7 +15,7 @@ from typing import Any
 import optuna
 
 from archlab.study.heartbeat import DEFAULT_GRACE_PERIOD_S
-from archlab.study.objectives import DEFAULT_OBJECTIVES
+from archlab.study.objectives import DEFAULT_OBJECTIVES, get_objectives
 
 __all__ = [
     "IDENTITY_FIELDS",
@@ -25,7 +26,10 @@ __all__ = [
     "SearchError",
     "SearchResult",
     "SearchSpec",
+    "MAX_WORKERS_PER_CPU",
     "TRAIN_FIELDS",
+    "available_cpus",
+    "check_workers",
     "resolve_sampler",
 ]
 
@@ -125,6 +129,172 @@ class SearchSpec:
 
     def space_name(self) -> str:
         return self.space.rsplit("/", 1)[-1].removesuffix(".yaml").removesuffix(".yml")
+
+    def validate(self) -> None:
+        """Check every setting against its bounds, before any storage is opened.
+
+        Raises:
+            SearchError: the first bad setting, named by its command-line option.
+        """
+        for name, (low, high) in _BOUNDS.items():
+            _check_number(name, getattr(self, name), low, high)
+        cpus = available_cpus()
+        if isinstance(self.threads, int) and not 1 <= self.threads <= cpus:
+            raise SearchError(
+                f"--threads must be between 1 and {cpus} (the CPUs here), got {self.threads}"
+            )
+        _check_number("threads", self.threads, 1, cpus)
+        for name in ("resolution", "proxy_resolution"):
+            _check_resolution(name, getattr(self, name))
+        for name, allowed in _CHOICES.items():
+            if getattr(self, name) not in allowed:
+                raise SearchError(
+                    f"{_option(name)}: {getattr(self, name)!r} is not one of {allowed}"
+                )
+        try:
+            get_objectives(self.objectives)
+        except ValueError as err:
+            raise SearchError(f"--objectives: {err}") from None
+        _check_study_name(self.resolved_name())
+        self._check_paths()
+
+    def _check_paths(self) -> None:
+        if self.proxy_data not in (None, *_PROBE_SETS) and not Path(self.proxy_data).is_dir():
+            raise SearchError(
+                f"--proxy-data: {self.proxy_data!r} is neither {' nor '.join(_PROBE_SETS)} "
+                "nor an existing folder"
+            )
+        if self.data is not None and not Path(self.data).is_dir():
+            raise SearchError(f"--data: {self.data!r} is not an existing folder")
+        if self.latency_mode == "predicted" and not self.latency_model:
+            raise SearchError(
+                "--latency predicted needs --latency-model PROFILE.json "
+                "(made by archlab profile-device)"
+            )
+
+
+# Bounds (inclusive) of the numeric settings; a setting left at None takes its default unchecked.
+_BOUNDS: dict[str, tuple[float, float]] = {
+    "target_latency_s": (1e-6, 3600.0),  # past an hour per image no budget is meant
+    "timeout_s": (1e-3, 366 * 86400.0),
+    "n_trials": (1, 1_000_000),
+    "population_size": (2, 100_000),  # NSGA-II/III need two parents
+    "seed": (0, 2**31 - 1),  # numpy seeds stop at 2**32; workers add offsets to it
+    "proxy_batch": (1, 1024),
+    "train_steps": (1, 1_000_000),
+    "train_batch": (1, 4096),
+    "train_time_limit_s": (1e-3, 86400.0),
+    "latency_max_time_s": (1e-3, 3600.0),
+    "remeasure_slices": (1, 1000),
+    "remeasure_processes": (1, 1024),
+    "max_memory_bytes": (1, 2**50),
+    "grace_period_s": (2, 7 * 86400),
+}
+_INTEGERS = {
+    "n_trials", "population_size", "seed", "proxy_batch", "train_steps", "train_batch",
+    "remeasure_slices", "remeasure_processes", "max_memory_bytes", "grace_period_s", "threads",
+}  # fmt: skip
+_OPTIONAL = {
+    "timeout_s", "n_trials", "seed", "train_time_limit_s", "remeasure_processes",
+    "max_memory_bytes", "resolution", "proxy_resolution",
+}  # fmt: skip
+_CHOICES: dict[str, tuple[str, ...]] = {
+    "sampler": SAMPLERS,
+    "latency_mode": ("measured", "predicted"),
+    "unseen_blocks": ("auto", "measure", "estimate"),
+    "backend": ("eager", "torchscript", "onnxruntime"),
+}
+# The command-line option of each setting that has one, for messages; others go by field name.
+_OPTIONS = {
+    "target_latency_s": "--target-latency",
+    "timeout_s": "--timeout",
+    "population_size": "--population",
+    "train_time_limit_s": "--train-time-limit",
+    "max_memory_bytes": "--max-memory",
+    "grace_period_s": "--grace-period",
+    "study_name": "--study",
+    "latency_mode": "--latency",
+    **{
+        name: "--" + name.replace("_", "-")
+        for name in (
+            "n_trials", "seed", "train_steps", "train_batch", "threads", "resolution",
+            "proxy_resolution", "sampler", "unseen_blocks", "backend",
+        )
+    },
+}  # fmt: skip
+_MAX_RESOLUTION = 2048
+_MAX_STUDY_NAME = 255  # a file name's limit on common file systems
+_PROBE_SETS = ("fashion-mnist", "digits")
+# Local workers per CPU at most: each is a process with its own torch (a few hundred MB) and
+# they time latency on the shared cores, so past a few per core they only slow each other down
+# and use up memory.
+MAX_WORKERS_PER_CPU = 4
+
+
+def _option(name: str) -> str:
+    return _OPTIONS.get(name, name)
+
+
+def _check_number(name: str, value: Any, low: float, high: float) -> None:
+    if value is None and name in _OPTIONAL:
+        return
+    whole = name in _INTEGERS
+    kind = "a whole number" if whole else "a number"
+    if isinstance(value, bool) or not isinstance(value, int if whole else (int, float)):
+        raise SearchError(f"{_option(name)} must be {kind}, got {value!r}")
+    if not low <= value <= high:  # also refuses nan; exact for any int
+        raise SearchError(
+            f"{_option(name)} must be between {_show(low)} and {_show(high)}, got {_show(value)}"
+        )
+
+
+def _show(value: float) -> str:
+    """A number for people: 1,000,000 rather than 1e+06; a huge whole number by its length."""
+    if isinstance(value, int):
+        text = f"{value:,}"
+        return text if len(text) <= 30 else f"a number of {len(str(abs(value)))} digits"
+    if value.is_integer() and abs(value) < 1e15:
+        return f"{int(value):,}"
+    return f"{value:g}"
+
+
+def _check_resolution(name: str, value: Any) -> None:
+    if value is None:  # the space's (resolution) or the default (proxy_resolution)
+        return
+    if isinstance(value, bool) or not isinstance(value, int) or value % 32:
+        raise SearchError(f"{_option(name)} must be a multiple of 32, got {value!r}")
+    _check_number(name, value, 32, _MAX_RESOLUTION)
+
+
+def _check_study_name(name: str) -> None:
+    if not name.strip() or len(name) > _MAX_STUDY_NAME:
+        raise SearchError(
+            f"--study: a study name has 1 to {_MAX_STUDY_NAME} characters, got {len(name)}"
+        )
+    if not name.isprintable():
+        raise SearchError(f"--study: {name!r} holds control characters")
+
+
+def available_cpus() -> int:
+    """CPUs this process may run on (its affinity mask where the OS has one)."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0)) or 1
+    return os.cpu_count() or 1
+
+
+def check_workers(workers: int) -> None:
+    """Refuse a number of local worker processes below 1 or above :data:`MAX_WORKERS_PER_CPU`
+    per CPU.
+
+    Raises:
+        SearchError: the number is out of bounds.
+    """
+    limit = MAX_WORKERS_PER_CPU * available_cpus()
+    if not 1 <= workers <= limit:
+        raise SearchError(
+            f"--workers must be between 1 and {limit} ({MAX_WORKERS_PER_CPU} per CPU here), "
+            f"got {workers}"
+        )
 
 
 @dataclass
