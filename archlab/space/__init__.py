@@ -15,6 +15,10 @@ A space file (``search_spaces/<name>.yaml``) holds values only::
 An **arch** is a flat dict with one value per knob, the knob being a dotted path into the config.
 It is exactly ``trial.params`` of an Optuna trial, so any stored trial is rebuilt by
 ``space.to_cfg(trial.params)``.
+
+Space text is read within bounds (:mod:`archlab.space.bounded_yaml`: no anchors, at most 64 kB,
+12 levels, 1,024 entries a list; :mod:`archlab.space.knobs`: 256 choices a knob, 100,000 steps a
+range), since studies store it and every process that joins or shows a study parses it again.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from __future__ import annotations
 import copy
 import functools
 import itertools
+import math
 import random
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -29,10 +34,10 @@ from pathlib import Path
 from typing import Any
 
 import optuna
-import yaml
 
 from archlab.models import FAMILIES, Family, cfg_from_dict, cfg_to_dict, find_preset
 from archlab.resources import shipped_dir
+from archlab.space.bounded_yaml import parse_space_yaml, read_space_file
 from archlab.space.config_paths import check_path, copy_tree, set_path, with_path
 from archlab.space.knobs import Knob, Scalar, SpaceError, extreme, parse_knob
 
@@ -47,7 +52,11 @@ __all__ = [
 ]
 
 SPACES_DIR = shipped_dir("search_spaces")
-_MAX_GROUP_COMBINATIONS = 20_000
+# Knob combinations tried to prove a space valid, over all its groups: every combination up to
+# this many (the shipped spaces have at most about 12,000), a seeded sample beyond, so that
+# loading any file stays within about a second.
+_MAX_COMBINATIONS = 20_000
+_MAX_RESOLUTION = 2048
 
 
 @dataclass
@@ -153,7 +162,8 @@ def _group(knob: str) -> str:
 
 
 def _validate_combinations(space: SearchSpace) -> None:
-    """Try every combination within each group, others at their defaults.
+    """Try the combinations within each group (others at their defaults) within one budget:
+    every one of a group whose share allows it, else a seeded sample of that many.
 
     Fails on the first bad one.
     """
@@ -161,16 +171,12 @@ def _validate_combinations(space: SearchSpace) -> None:
     groups: dict[str, list[Knob]] = {}
     for knob in space.knobs.values():
         groups.setdefault(_group(knob.name), []).append(knob)
-    for group, knobs in groups.items():
-        grids = [k.grid() for k in knobs]
-        combos: Any = itertools.product(*grids)
-        total = 1
-        for g in grids:
-            total *= len(g)
-        if total > _MAX_GROUP_COMBINATIONS:
-            rng = random.Random(0)
-            combos = ([rng.choice(g) for g in grids] for _ in range(_MAX_GROUP_COMBINATIONS))
-        for combo in combos:
+    sized = sorted(groups.items(), key=lambda item: _n_combinations(item[1]))
+    budget = _MAX_COMBINATIONS
+    for left, (group, knobs) in zip(range(len(sized), 0, -1), sized):
+        share = budget // left
+        budget -= min(share, _n_combinations(knobs))
+        for combo in _combinations(knobs, share):
             config = default_config
             for knob, value in zip(knobs, combo):
                 config = with_path(config, knob.name.split("."), value)
@@ -185,19 +191,26 @@ def _validate_combinations(space: SearchSpace) -> None:
                 ) from None
 
 
+def _n_combinations(knobs: list[Knob]) -> int:
+    return math.prod(len(k.checked_values()) for k in knobs)
+
+
+def _combinations(knobs: list[Knob], limit: int) -> Iterable[tuple[Scalar, ...]]:
+    """Every combination of the knobs' checked values if there are at most ``limit``, else
+    ``limit`` seeded random ones."""
+    values = [k.checked_values() for k in knobs]
+    if _n_combinations(knobs) <= limit:
+        return itertools.product(*values)
+    rng = random.Random(0)
+    return (tuple(rng.choice(v) for v in values) for _ in range(limit))
+
+
 def _read_yaml(path: Path) -> dict[str, Any]:
-    try:
-        text = path.read_text()
-    except OSError as err:
-        raise SpaceError(str(path), "<file>", f"cannot read: {err.strerror}") from None
-    return _parse_yaml(text, str(path))
+    return _parse_yaml(read_space_file(path), str(path))
 
 
 def _parse_yaml(text: str, source: str) -> dict[str, Any]:
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as err:
-        raise SpaceError(source, "<file>", f"not valid YAML: {err}") from None
+    data = parse_space_yaml(text, source)
     if not isinstance(data, dict):
         raise SpaceError(
             source, "<file>", "a space file must be a mapping with 'family' and 'choices'"
@@ -225,6 +238,8 @@ def _base_config(source: str, data: dict[str, Any], family: Family) -> dict[str,
     if not isinstance(fixed, dict):
         raise SpaceError(source, "fixed", "must be a mapping of config fields")
     for key, value in fixed.items():
+        if not isinstance(key, str):
+            raise SpaceError(source, f"fixed.{key}", "a config field's name must be text")
         if "." in key:
             problem = check_path(config, key)
             if problem:
@@ -256,15 +271,17 @@ def _from_mapping(data: dict[str, Any], source: str, name: str) -> SearchSpace:
     if unknown:
         raise SpaceError(source, unknown[0], f"unknown key; allowed keys: {sorted(allowed)}")
     family_name = data.get("family")
-    if family_name not in FAMILIES:
+    if not isinstance(family_name, str) or family_name not in FAMILIES:
         raise SpaceError(
             source, "family", f"{family_name!r} is not a family; known: {list(FAMILIES)}"
         )
     family = FAMILIES[family_name]
     resolution = data.get("resolution", 224)
-    if not isinstance(resolution, int) or resolution <= 0 or resolution % 32:
+    if not isinstance(resolution, int) or not 0 < resolution <= _MAX_RESOLUTION or resolution % 32:
         raise SpaceError(
-            source, "resolution", f"must be a positive multiple of 32, got {resolution!r}"
+            source,
+            "resolution",
+            f"must be a multiple of 32 from 32 to {_MAX_RESOLUTION}, got {resolution!r}",
         )
     choices = data.get("choices")
     if not isinstance(choices, dict) or not choices:
@@ -280,6 +297,9 @@ def _from_mapping(data: dict[str, Any], source: str, name: str) -> SearchSpace:
         if problem:
             raise SpaceError(source, f"choices.{knob_name}", problem)
         knobs[str(knob_name)] = parse_knob(source, str(knob_name), spec)
+    extra = data.get("extra") or {}
+    if not isinstance(extra, dict):
+        raise SpaceError(source, "extra", "must be a mapping")
     space = SearchSpace(
         name,
         family,
@@ -288,7 +308,7 @@ def _from_mapping(data: dict[str, Any], source: str, name: str) -> SearchSpace:
         resolution,
         str(data.get("description", "")),
         source,
-        dict(data.get("extra") or {}),
+        dict(extra),
         _references(source, data),
     )
     _validate_combinations(space)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import random
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -9,9 +10,22 @@ from typing import Any
 
 import optuna
 
-__all__ = ["Knob", "Scalar", "SpaceError", "extreme", "parse_knob"]
+__all__ = [
+    "MAX_CHOICES",
+    "MAX_RANGE_STEPS",
+    "Knob",
+    "Scalar",
+    "SpaceError",
+    "extreme",
+    "parse_knob",
+]
 
 Scalar = int | float | str | bool | None
+
+MAX_CHOICES = 256  # values of one knob's list: every trial stores them with its distribution
+MAX_WORD = 100  # characters of a word among a knob's choices
+MAX_RANGE_STEPS = 100_000  # steps of an int (or stepped) range, which is never listed whole
+MAX_CHECKED_STEPS = 17  # points of a longer int range that a space's validation tries
 
 
 class SpaceError(ValueError):
@@ -64,13 +78,18 @@ class Knob:
             return rng.randrange(int(low), int(high) + 1, int(self.step or 1))
         return rng.uniform(float(low), float(high))
 
-    def grid(self) -> list[Scalar]:
-        """Every value for categorical/int knobs; five points across a float range."""
+    def checked_values(self) -> list[Scalar]:
+        """The values a space's validation tries: every choice; an int range's every step if
+        there are at most :data:`MAX_CHECKED_STEPS`, else both ends and points spread between
+        (never the whole range); five points across a float range."""
         if self.values is not None:
             return list(self.values)
         low, high = self._bounds()
         if self.is_int_range:
-            return list(range(int(low), int(high) + 1, int(self.step or 1)))
+            step = int(self.step or 1)
+            steps = (int(high) - int(low)) // step
+            picks = range(steps + 1) if steps < MAX_CHECKED_STEPS else _spread(steps)
+            return [int(low) + i * step for i in picks]
         lo, hi = float(low), float(high)
         return [lo + (hi - lo) * i / 4 for i in range(5)]
 
@@ -81,11 +100,19 @@ class Knob:
         return f"[{self.low}, {self.high}]{step}{' log' if self.log else ''}"
 
 
+def _spread(steps: int) -> list[int]:
+    """Step numbers 0..steps: both ends and evenly spread ones between."""
+    return sorted({round(steps * i / (MAX_CHECKED_STEPS - 1)) for i in range(MAX_CHECKED_STEPS)})
+
+
 def extreme(knob: Knob, pick: Callable[..., Any]) -> Scalar:
     """``pick`` (min or max) of a knob's values by size; its default when they are words."""
     if knob.values is None:
-        grid = knob.grid() if knob.is_int_range else knob._bounds()  # ints: on the step grid
-        return pick(grid)
+        low, high = knob._bounds()
+        if knob.is_int_range:  # the ends on the step grid
+            step = int(knob.step or 1)
+            high = int(low) + (int(high) - int(low)) // step * step
+        return pick(low, high)
     sized = [v for v in knob.values if v is None or isinstance(v, (bool, int, float))]
     if len(sized) < len(knob.values):
         return knob.default()
@@ -93,36 +120,73 @@ def extreme(knob: Knob, pick: Callable[..., Any]) -> Scalar:
 
 
 def parse_knob(source: str, name: str, spec: Any) -> Knob:
+    """A knob from its entry under ``choices``: a list of values or a ``{low, high}`` range.
+
+    Raises:
+        SpaceError: malformed, or past a bound (:data:`MAX_CHOICES`, :data:`MAX_RANGE_STEPS`).
+    """
     key = f"choices.{name}"
     if isinstance(spec, list):
-        if not spec:
-            raise SpaceError(source, key, "an empty list of choices")
-        bad = [v for v in spec if not isinstance(v, (int, float, str, bool)) and v is not None]
-        if bad:
-            raise SpaceError(
-                source, key, f"choices must be numbers, strings, booleans or null; got {bad[0]!r}"
-            )
-        if len(set(map(repr, spec))) != len(spec):
-            raise SpaceError(source, key, f"duplicate choices in {spec}")
-        return Knob(name, values=tuple(spec))
+        return Knob(name, values=_choices(source, key, spec))
     if isinstance(spec, dict):
-        unknown = set(spec) - {"low", "high", "step", "log"}
-        if unknown or not {"low", "high"} <= set(spec):
-            raise SpaceError(
-                source,
-                key,
-                f"a range needs 'low' and 'high' (optional 'step', 'log'); got keys {sorted(spec)}",
-            )
-        low, high = spec["low"], spec["high"]
-        if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in (low, high)):
-            raise SpaceError(source, key, f"low and high must be numbers; got {low!r}, {high!r}")
-        if low > high:
-            raise SpaceError(source, key, f"low {low} is above high {high}")
-        return Knob(
-            name, low=low, high=high, step=spec.get("step"), log=bool(spec.get("log", False))
-        )
+        return _range(source, key, name, spec)
     raise SpaceError(
         source,
         key,
         f"expected a list of choices or a {{low, high}} range, got {type(spec).__name__}",
     )
+
+
+def _choices(source: str, key: str, spec: list[Any]) -> tuple[Scalar, ...]:
+    if not spec:
+        raise SpaceError(source, key, "an empty list of choices")
+    if len(spec) > MAX_CHOICES:
+        raise SpaceError(
+            source, key, f"{len(spec)} choices; at most {MAX_CHOICES} (use a range for more)"
+        )
+    bad = [v for v in spec if not isinstance(v, (int, float, str, bool)) and v is not None]
+    if bad:
+        raise SpaceError(
+            source, key, f"choices must be numbers, strings, booleans or null; got {bad[0]!r}"
+        )
+    odd: list[Any] = [v for v in spec if isinstance(v, float) and not math.isfinite(v)]
+    odd += [v for v in spec if isinstance(v, str) and len(v) > MAX_WORD]
+    if odd:
+        raise SpaceError(
+            source, key, f"{str(odd[0])[:20]!r}: a choice is a finite number or a short word"
+        )
+    if len(set(map(repr, spec))) != len(spec):
+        raise SpaceError(source, key, f"duplicate choices in {spec}")
+    return tuple(spec)
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _range(source: str, key: str, name: str, spec: dict[Any, Any]) -> Knob:
+    unknown = set(spec) - {"low", "high", "step", "log"}
+    if unknown or not {"low", "high"} <= set(spec):
+        raise SpaceError(
+            source,
+            key,
+            f"a range needs 'low' and 'high' (optional 'step', 'log'); got keys {sorted(spec)}",
+        )
+    low, high, step, log = spec["low"], spec["high"], spec.get("step"), spec.get("log", False)
+    if not all(_number(v) and math.isfinite(v) for v in (low, high)):
+        raise SpaceError(source, key, f"low and high must be finite numbers; got {low!r}, {high!r}")
+    if low > high:
+        raise SpaceError(source, key, f"low {low} is above high {high}")
+    whole = isinstance(low, int) and isinstance(high, int)
+    if step is not None and not (
+        (isinstance(step, int) if whole else _number(step)) and 0 < step < math.inf
+    ):
+        kind = "a whole number" if whole else "a number"
+        raise SpaceError(source, key, f"step must be {kind} above 0, got {step!r}")
+    if not isinstance(log, bool) or (log and (step is not None or low <= 0)):
+        raise SpaceError(source, key, "log must be true or false; a log range has low > 0, no step")
+    if (whole or step is not None) and (high - low) / (step or 1) > MAX_RANGE_STEPS:
+        raise SpaceError(
+            source, key, f"{low}..{high} has more than {MAX_RANGE_STEPS:,} steps; narrow it"
+        )
+    return Knob(name, low=low, high=high, step=step, log=log)
