@@ -17,6 +17,7 @@ from optuna.storages import BaseStorage
 
 from archlab.dashboard import data as dd
 from archlab.dashboard import health as study_health
+from archlab.dashboard import trial as trial_work
 from archlab.dashboard.launch import storage_url
 from archlab.report.tables import ModelReport
 from archlab.search.references import CACHE_NAME, References, cached_references, measure_references
@@ -88,6 +89,18 @@ def _trial_model(url: str, name: str, number: int, _data: dd.StudyData) -> Any:
 def trial_report(url: str, name: str, number: int, _data: dd.StudyData) -> ModelReport:
     """Per-module params/MACs of a trial (raises ValueError for an impossible config)."""
     return dd.trial_report(_data, number, _trial_model(url, name, number, _data))
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def stage_latency(url: str, name: str, number: int, _data: dd.StudyData) -> pd.DataFrame:
+    """Per-stage latency of a trial's model, timed once on this CPU."""
+    return trial_work.stage_latency(_data, _trial_model(url, name, number, _data))
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def trial_files(url: str, name: str, number: int) -> trial_work.TrialFiles:
+    """A trial's exported files (config, weights, ONNX, report), made once."""
+    return trial_work.trial_files(url, name, number)
 
 
 def references(data: dd.StudyData) -> References:

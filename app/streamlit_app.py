@@ -10,14 +10,15 @@ import loaders
 import streamlit as st
 
 from archlab.dashboard.launch import storage_url
+from archlab.dashboard.page import breakable_path, favicon
 from archlab.study.storage import StorageError
 
-st.set_page_config(page_title="archlab", page_icon=":material/insights:", layout="wide")
+st.set_page_config(page_title="archlab", page_icon=favicon(), layout="wide")
 
 
 def _pick_study() -> None:
     url = storage_url()
-    st.sidebar.caption(f"Storage: `{loaders.shown_url(url)}`")
+    st.sidebar.caption(f"Storage: {breakable_path(loaders.shown_url(url))}", unsafe_allow_html=True)
     try:
         rows = loaders.study_rows(url)
     except StorageError as err:

@@ -6,11 +6,13 @@ from __future__ import annotations
 import base64
 import json
 import os
+import re
 import shutil
 import socket
 import subprocess
 import sys
 import time
+import urllib.parse
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -90,25 +92,60 @@ def test_overview_lists_the_study_with_trials_per_state(study_env: Any) -> None:
     assert row["space"] == "tiny_plgvit" and row["family"] == "plgvit"
     assert row["trials"] == 4 and row["complete"] == 3 and row["fail"] == 1
     assert row["target_ms"] == pytest.approx(20.0) and row["objectives"] == "naswot, latency"
+    assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d", row["last_complete"])  # to the second
     assert at.sidebar.selectbox[0].value == study_env.name
     assert any(m.label == "Trials" and m.value == "4" for m in at.metric)
+
+
+def _presets(figure: dict[str, Any]) -> list[dict[str, Any]]:
+    """The published variants' traces: stars on the axes, arrows for those beyond them."""
+    return [t for t in figure["data"] if t.get("name", "").startswith("published variants")]
 
 
 def test_pareto_plots_every_measured_trial_and_the_measured_preset(study_env: Any) -> None:
     at = _open("views/pareto.py")
     figure = _figure(at)
-    trials = [t for t in figure["data"] if t.get("mode") == "markers"]
+    presets = _presets(figure)
+    trials = [t for t in figure["data"] if t.get("mode") == "markers" and t not in presets]
     plotted = sorted(n for t in trials for n, *_ in t["customdata"])
     complete = [t.number for t in _trials(study_env) if t.state.name == "COMPLETE"]
     assert plotted == sorted(complete)  # the failed trial has no metrics to plot
-    (presets,) = [t for t in figure["data"] if t.get("mode") == "markers+text"]
-    assert presets["text"] == ["lw_plgvit_r*†"]  # reconstructed, windows adapted to 64 px
+    shown = [name for t in presets for name, _ in t["customdata"]]
+    assert shown == ["lw_plgvit_r*†"]  # reconstructed, windows adapted to 64 px
     assert any("not plotted (no measurements): 1 failed" in c for c in _texts(at.caption))
     assert [b.label for b in at.button] == ["Measure 4 published variant(s) on this CPU"]
+    table = at.dataframe[0].value  # the presets' table
+    assert table["published variant"].tolist() == ["lw_plgvit_r*†"]
     if _feasible(study_env):  # the table of what each extra millisecond buys
-        assert set(at.dataframe[0].value["trial"]) <= {t.number for t in _feasible(study_env)}
+        gains = at.dataframe[1].value
+        assert set(gains["trial"]) <= {t.number for t in _feasible(study_env)}
+        assert "extra ms" in gains.columns
     else:
         assert any("the front is empty" in t for t in _texts(at.info))
+
+
+def test_pareto_offers_memory_and_spread_axes_and_a_log_x(study_env: Any) -> None:
+    at = _open("views/pareto.py")
+    options = at.selectbox(key="pareto_x").options
+    assert {"peak memory (bytes)", "latency IQR (ms)"} <= set(options)
+    at.selectbox(key="pareto_y").set_value("peak_memory_bytes")
+    at.toggle(key="pareto_log_x").set_value(True).run()
+    assert not at.exception
+    layout = _figure(at)["layout"]
+    assert layout["xaxis"]["type"] == "log" and layout["yaxis"]["ticksuffix"] == "B"
+
+
+def test_pareto_shows_the_selected_trial_beside_the_chart(study_env: Any) -> None:
+    trial = next(t for t in _trials(study_env) if t.state.name == "COMPLETE")
+    at = AppTest.from_file(str(APP), default_timeout=TIMEOUT_S)
+    at.session_state["selected_trial"] = trial.number
+    at.run()
+    at.switch_page("views/pareto.py").run()
+    assert not at.exception
+    assert any(f"Trial {trial.number}" in t for t in _texts(at.markdown))
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["latency (ms, median)"] == f"{trial.user_attrs['latency_ms']:.2f} ms"
+    assert metrics["peak memory (bytes)"].endswith("B")
 
 
 def test_pareto_axes_and_colour_can_be_changed(study_env: Any) -> None:
@@ -129,9 +166,11 @@ def test_trial_page_shows_metrics_config_modules_and_downloads(study_env: Any) -
     at.selectbox(key="trial_pick").set_value(trial.number).run()
     assert not at.exception
     metrics = {m.label: m.value for m in at.metric}
-    assert metrics["Latency (median)"] == f"{trial.user_attrs['latency_ms']:.2f} ms"
-    assert metrics["Spread (IQR)"] == f"{trial.user_attrs['latency_iqr_ms']:.2f} ms"
+    assert metrics["latency (ms, median)"] == f"{trial.user_attrs['latency_ms']:.2f} ms"
+    assert metrics["latency IQR (ms)"] == f"{trial.user_attrs['latency_iqr_ms']:.2f} ms"
     assert metrics["Timed runs"] == str(trial.user_attrs["latency_runs"])
+    assert metrics["accuracy estimate: NASWOT score"] == f"{trial.user_attrs['naswot']:.4g}"
+    assert metrics["peak memory (bytes)"].endswith("B") and metrics["On the front"] in ("yes", "no")
     config = at.code[0].value
     assert "family: plgvit" in config
     for knob, value in trial.params.items():
@@ -139,8 +178,43 @@ def test_trial_page_shows_metrics_config_modules_and_downloads(study_env: Any) -
             assert f"dim: {value}" in config
     modules = at.dataframe[0].value
     assert {"stages.0", "stages.3", "head"} <= set(modules["module"])
-    assert len(at.get("download_button")) == 2
+    assert len(at.get("download_button")) == 2  # config and report; the export on request
     assert _figure(at)["data"][0]["y"][:1] == ["tokenizer"]  # the per-stage chart
+    assert modules["params"].iloc[0].endswith("k")  # counts as the CLI writes them
+
+
+def test_trial_page_times_stages_and_exports_on_request(study_env: Any) -> None:
+    trial = next(t for t in _trials(study_env) if t.state.name == "COMPLETE")
+    at = _open("views/trial.py")
+    at.selectbox(key="trial_pick").set_value(trial.number).run()
+    at.button(key="time_stages").click().run()
+    assert not at.exception
+    bars = {bar["name"]: bar for bar in _figure(at)["data"]}
+    assert set(bars) == {"parameters", "MACs", "latency"}
+    assert all(text.endswith(" ms") for text in bars["latency"]["text"])
+    at.button(key="export_trial").click().run()
+    assert not at.exception
+    names = [b.proto.label for b in at.get("download_button")]
+    assert "model.pt" in names
+    if "model.onnx" not in names:  # some families' ops cannot be exported: the page says why
+        assert any("No model.onnx for this trial" in t for t in _texts(at.warning))
+
+
+def test_trial_page_shows_why_onnx_failed(study_env: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    import archlab.report.export as export
+
+    def fail(*args: Any, **kwargs: Any) -> None:
+        raise export.ExportError("ONNX export failed (RuntimeError: unsupported op fft_rfft2)")
+
+    monkeypatch.setattr(export, "_export_onnx", fail)
+    trial = [t for t in _trials(study_env) if t.state.name == "COMPLETE"][-1]
+    at = _open("views/trial.py")
+    at.selectbox(key="trial_pick").set_value(trial.number).run()
+    at.button(key="export_trial").click().run()
+    assert not at.exception
+    assert any("unsupported op fft_rfft2" in t for t in _texts(at.warning))
+    names = [b.proto.label for b in at.get("download_button")]
+    assert "model.pt" in names and "model.onnx" not in names
 
 
 def test_trial_page_explains_a_failed_trial(study_env: Any) -> None:
@@ -160,6 +234,7 @@ def test_compare_shows_only_the_knobs_that_differ(study_env: Any) -> None:
     assert not at.exception
     metrics, diff = at.dataframe[0].value, at.dataframe[1].value if differ else None
     assert list(metrics.columns) == ["metric", f"trial {first.number}", f"trial {second.number}"]
+    assert "accuracy estimate: NASWOT score" in set(metrics["metric"])  # named as elsewhere
     if differ:
         assert sorted(diff["knob"]) == differ
     else:
@@ -176,6 +251,7 @@ def test_health_states_the_reference_point_and_too_few_trials_for_importance(
     else:
         assert any("No feasible finished trial yet" in t for t in _texts(at.info))
     assert any("needs at least 5 complete trials; this study has 3" in t for t in _texts(at.info))
+    assert at.multiselect(key="parallel_knobs").value  # the first knobs, more can be added
     states = next(
         f
         for f in (json.loads(c.proto.spec) for c in at.get("plotly_chart"))
@@ -213,8 +289,8 @@ def test_measure_button_adds_the_missing_presets(
     at = _open("views/pareto.py")
     at.button(key="measure_refs").click().run()
     assert not at.exception and not at.button
-    (presets,) = [t for t in _figure(at)["data"] if t.get("mode") == "markers+text"]
-    assert len(_array(presets["x"])) == 5
+    presets = _presets(_figure(at))
+    assert sum(len(_array(t["x"])) for t in presets) == 5
 
 
 @pytest.mark.parametrize("page", PAGES)
@@ -356,6 +432,59 @@ def _settled(page: Any) -> None:
     page.wait_for_selector("[data-testid='stStatusWidget']", state="detached", timeout=90_000)
 
 
+def _preset_latency(study: Any) -> float:
+    from archlab.search.references import cached_references
+    from archlab.study.record import load_record
+
+    record = load_record(load_study(study.name, study.url))
+    measured = cached_references(record, study.home / study.name).measured
+    return float(measured[study.reference]["latency_ms"])
+
+
+def _outside(urls: list[str]) -> list[str]:
+    """The requested URLs that leave this machine (data: and blob: URLs stay in the page)."""
+    local = {"127.0.0.1", "localhost", "[::1]"}
+    return [
+        u
+        for u in urls
+        if urllib.parse.urlsplit(u).scheme not in ("data", "blob")
+        and urllib.parse.urlsplit(u).hostname not in local
+    ]
+
+
+def _check_fitted_axes(page: Any, study: Any, latencies: list[float]) -> None:
+    """The x axis fits the trials; the preset is a star within it or an arrow on its edge."""
+    layout, traces = page.evaluate(
+        "() => { const gd = document.querySelector('.js-plotly-plot');"
+        " return [gd.layout, gd.data.map(t => ({name: t.name, x: Array.from(t.x || [])}))]; }"
+    )
+    labels = [a["text"] for a in layout.get("annotations", [])]
+    lo, hi = layout["xaxis"]["range"]
+    assert lo <= min(latencies) and max(latencies) <= hi
+    preset_ms = _preset_latency(study)
+    span = max(latencies) - min(latencies)
+    arrows = [t for t in traces if t["name"].startswith("published variants off the axes")]
+    if preset_ms > max(latencies) + 0.5 * span + 1e-9:  # far: not worth stretching the axis for
+        assert hi < preset_ms and len(arrows) == 1
+        assert lo < arrows[0]["x"][0] < hi
+        assert any(t.startswith(f"{preset_ms:.2f} ms") for t in labels), labels
+    else:
+        assert not arrows and hi >= preset_ms
+
+
+def _check_hover(page: Any, point: Any) -> None:
+    """Hovering a trial names the axes with their units, dark text on white."""
+    box = point.bounding_box()
+    page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    label = page.locator(".hoverlayer .hovertext")
+    label.first.wait_for(timeout=10_000)
+    text = label.first.text_content()
+    assert "latency (ms, median): " in text and " ms" in text and "latency_ms" not in text
+    fill = label.first.locator("path").first.evaluate("e => getComputedStyle(e).fill")
+    colour = label.first.locator("text").first.evaluate("e => getComputedStyle(e).fill")
+    assert fill == "rgb(255, 255, 255)" and colour == "rgb(17, 17, 17)"
+
+
 @pytest.mark.browser
 def test_dashboard_in_chromium(dashboard_study: Any, dashboard_server: str) -> None:
     if not CHROMIUM.exists() and os.environ.get("CI") != "true":
@@ -367,17 +496,20 @@ def test_dashboard_in_chromium(dashboard_study: Any, dashboard_server: str) -> N
     trials = _trials(dashboard_study)
     measured = [t for t in trials if "latency_ms" in t.user_attrs]
     ARTIFACTS.mkdir(exist_ok=True)
+    requested: list[str] = []
     with sync_playwright() as playwright:
         browser = _browser(playwright)
-        page = browser.new_page(viewport={"width": 1400, "height": 1800})
+        page = browser.new_page(viewport={"width": 1400, "height": 900})
+        page.on("request", lambda request: requested.append(request.url))
         page.goto(f"{dashboard_server}/pareto?study={dashboard_study.name}")
         chart = page.locator(".js-plotly-plot").first
         chart.wait_for(timeout=90_000)
         _settled(page)
         points = page.locator(".js-plotly-plot .scatterlayer .point")
         assert points.count() == len(measured) + 1  # the trials and one measured preset
-        labels = page.locator(".js-plotly-plot .scatterlayer .textpoint")
-        assert labels.evaluate_all("els => els.map(e => e.textContent)") == ["lw_plgvit_r*†"]
+        assert page.locator(".js-plotly-plot .scatterlayer .textpoint").count() <= 1  # no names
+        _check_fitted_axes(page, dashboard_study, [t.user_attrs["latency_ms"] for t in measured])
+        _check_hover(page, points.first)
         page.screenshot(path=str(ARTIFACTS / "dashboard_pareto.png"))
 
         # select a trial by clicking its point: the chart's drag layer receives the click
@@ -388,9 +520,13 @@ def test_dashboard_in_chromium(dashboard_study: Any, dashboard_server: str) -> N
         number = int(heading.first.inner_text().split()[1])
         trial = next(t for t in measured if t.number == number)
         _settled(page)
+        link = page.get_by_role("link", name="Details & downloads")
+        assert page.evaluate("() => window.scrollY") == 0
+        bottom = link.bounding_box()
+        assert bottom["y"] + bottom["height"] <= 900  # the summary is above the fold
         page.screenshot(path=str(ARTIFACTS / "dashboard_pareto_selected.png"))
 
-        page.get_by_text(f"downloads of trial {number}").click()  # to the Trial page
+        link.click()  # to the Trial page
         _settled(page)
         latency = f"{trial.user_attrs['latency_ms']:.2f} ms"
         page.get_by_text(latency, exact=True).first.wait_for(timeout=60_000)
@@ -399,4 +535,10 @@ def test_dashboard_in_chromium(dashboard_study: Any, dashboard_server: str) -> N
         page.locator("[data-testid='stDataFrame']").first.wait_for(timeout=90_000)
         _settled(page)
         page.screenshot(path=str(ARTIFACTS / "dashboard_trial.png"))
+        page.get_by_role("button", name="Time each stage on this CPU").click()
+        page.get_by_text("Latency per stage:").first.wait_for(timeout=90_000)
+        _settled(page)
+        page.get_by_text("Per stage").first.scroll_into_view_if_needed()
+        page.screenshot(path=str(ARTIFACTS / "dashboard_trial_stages.png"))
         browser.close()
+    assert requested and not _outside(requested), _outside(requested)

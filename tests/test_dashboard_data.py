@@ -17,6 +17,8 @@ import archlab.search.references as references
 from archlab.dashboard import data as dd
 from archlab.dashboard import figures
 from archlab.dashboard import health as study_health
+from archlab.dashboard.compare import better_marks, config_diff, metrics_table
+from archlab.dashboard.front import front_2d, gains_table, marginal_gains
 from archlab.estimate.reduced import reduce_cfg
 from archlab.models import cfg_to_dict, find_preset
 from archlab.space import load_space
@@ -47,32 +49,54 @@ def test_front_keeps_feasible_non_dominated_trials_sorted_by_x() -> None:
             (6, "feasible", 30.0, 41.0),  # slower than trial 2 and worse
         ]
     )
-    front = dd.front_2d(frame, "latency_ms", "naswot")
+    front = front_2d(frame, "latency_ms", "naswot")
     assert list(front["number"]) == [0, 2]
 
 
 def test_front_follows_each_metrics_direction() -> None:
     frame = _frame([(0, "feasible", 10.0, 40.0), (1, "feasible", 20.0, 42.0)])
-    assert list(dd.front_2d(frame, "naswot", "latency_ms")["number"]) == [0, 1]
+    assert list(front_2d(frame, "naswot", "latency_ms")["number"]) == [0, 1]
     frame["params"] = [2e5, 1e5]  # trial 1: fewer params and more NASWOT: dominates trial 0
-    assert list(dd.front_2d(frame, "params", "naswot")["number"]) == [1]
+    assert list(front_2d(frame, "params", "naswot")["number"]) == [1]
 
 
 def test_marginal_gains_say_what_each_extra_millisecond_buys() -> None:
-    front = dd.front_2d(
+    front = front_2d(
         _frame(
             [(0, "feasible", 10.0, 40.0), (1, "feasible", 14.0, 41.0), (2, "feasible", 24.0, 43.5)]
         ),
         "latency_ms",
         "naswot",
     )
-    gains = dd.marginal_gains(front, "latency_ms", "naswot")
+    gains = marginal_gains(front, "latency_ms", "naswot")
     assert list(gains["trial"]) == [0, 1, 2]
     assert gains["extra cost"].iloc[1:].tolist() == [4.0, 10.0]
     assert gains["gain"].iloc[1:].tolist() == [1.0, 2.5]
     assert gains["gain per unit of cost"].iloc[1:].tolist() == [0.25, 0.25]
     assert np.isnan(gains["extra cost"].iloc[0])  # the front starts here
-    assert dd.marginal_gains(front.iloc[:0], "latency_ms", "naswot").empty
+    assert marginal_gains(front.iloc[:0], "latency_ms", "naswot").empty
+
+
+def test_steps_smaller_than_the_latency_spread_are_within_noise() -> None:
+    frame = _frame(
+        [(0, "feasible", 10.0, 40.0), (1, "feasible", 10.3, 41.0), (2, "feasible", 14.0, 42.0)]
+    )
+    frame["latency_iqr_ms"] = [0.2, 0.5, 0.4]
+    gains = marginal_gains(front_2d(frame, "latency_ms", "naswot"), "latency_ms", "naswot")
+    assert gains["noise"].iloc[1:].tolist() == [0.5, 0.5]  # the larger IQR of the two trials
+    assert gains["within noise"].tolist() == [False, True, False]
+    shown = gains_table(gains, "latency_ms", "naswot")
+    assert shown["extra ms"].tolist() == ["start", "+0.300 (within noise)", "+3.70"]
+    assert shown["gained per extra ms"].tolist() == ["–", "3.33", "0.270"]
+    assert list(shown.columns)[1:3] == ["latency (ms, median)", "accuracy estimate: NASWOT score"]
+
+
+def test_gains_without_latency_mark_no_noise() -> None:
+    frame = _frame([(0, "feasible", 10.0, 40.0), (1, "feasible", 12.0, 41.0)])
+    frame["latency_iqr_ms"] = [5.0, 5.0]
+    frame["macs"] = [1e7, 1.1e7]
+    gains = marginal_gains(front_2d(frame, "macs", "naswot"), "macs", "naswot")
+    assert not gains["within noise"].any()
 
 
 def test_study_data_rebuilds_every_trial_config_from_the_stored_space(
@@ -145,15 +169,39 @@ def test_config_diff_lists_only_the_knobs_that_differ() -> None:
             2: {"x": 2, "y": "a", "z": 0.5},
         },
     )
-    diff = dd.config_diff(data, [0, 1, 2])
+    diff = config_diff(data, [0, 1, 2])
     assert list(diff["knob"]) == ["x", "y"] and list(diff.columns)[1:] == [
         "trial 0",
         "trial 1",
         "trial 2",
     ]
-    assert dd.config_diff(data, [0, 0]).empty
+    assert config_diff(data, [0, 0]).empty
     with pytest.raises(KeyError, match=r"no trial\(s\) \[7\]"):
-        dd.config_diff(data, [0, 7])
+        config_diff(data, [0, 7])
+
+
+def test_compare_marks_the_better_value_of_each_metric() -> None:
+    frame = _frame([(0, "feasible", 10.0, 40.0), (1, "infeasible", 30.0, 42.0)])
+    frame["latency_iqr_ms"], frame["latency_ci_rel"] = [0.3, 0.3], [0.01, 0.02]
+    frame["peak_memory_bytes"], frame["duration_s"] = [2e6, 1e6], [3.0, 1.0]
+    frame["macs"] = [2.5e9, 3e9]
+    data = dd.StudyData("s", {}, ["naswot", "latency_ms"], ["maximize", "minimize"], frame)
+    table, marks = metrics_table(data, [0, 1]), better_marks(data, [0, 1])
+    rows = dict(zip(table["metric"], zip(table["trial 0"], table["trial 1"])))
+    assert rows["latency (ms, median)"] == ("10.00 ms", "30.00 ms")
+    assert rows["MACs"] == ("2.50G", "3.00G") and rows["peak memory (bytes)"] == (
+        "2.00MB",
+        "1.00MB",
+    )
+    better = {
+        label: [c for c in ("trial 0", "trial 1") if marks.loc[i, c]]
+        for i, label in enumerate(table["metric"])
+    }
+    assert better["latency (ms, median)"] == ["trial 0"]
+    assert better["accuracy estimate: NASWOT score"] == ["trial 1"]  # higher is better
+    assert better["peak memory (bytes)"] == ["trial 1"]
+    assert better["latency IQR (ms)"] == []  # a tie marks nothing
+    assert better["status"] == [] and better["trial time (s)"] == []
 
 
 def _health_data(
@@ -290,7 +338,7 @@ def test_pareto_figure_marks_each_status_front_target_and_presets() -> None:
             }
         ]
     )
-    front = dd.front_2d(frame, "latency_ms", "naswot")
+    front = front_2d(frame, "latency_ms", "naswot")
     fig, note = figures.pareto_figure(
         frame, "latency_ms", "naswot", front=front, target_ms=20.0, references=refs, selected=1
     )
@@ -301,13 +349,74 @@ def test_pareto_figure_marks_each_status_front_target_and_presets() -> None:
         "over latency target (1)",
         "published variants (1)",
     ]
-    assert fig.data[0].line.shape == "hv" and list(fig.data[3].text) == ["p†"]
+    assert fig.data[0].line.shape == "hv" and fig.data[3].text is None  # names on hover only
+    assert "<b>published variant p†</b>" in fig.data[3].customdata[0][1]
     assert note == "" and fig.layout.shapes[0].x0 == 20.0
     lo, hi = fig.layout.xaxis.range
     assert lo < 10.0 and hi > 30.0  # the target line is inside the axis, not on its edge
     assert fig.layout.annotations[-1].text == "trial 1"
     _, far = figures.pareto_figure(frame, "latency_ms", "naswot", target_ms=5000.0)
     assert "far right of every trial" in far
+
+
+def _preset(name: str, latency_ms: float, naswot: float) -> dict[str, Any]:
+    return {
+        "preset": name,
+        "reconstructed": False,
+        "adapted": False,
+        "latency_ms": latency_ms,
+        "naswot": naswot,
+        "params": 1e6,
+        "macs": 2.5e9,
+    }
+
+
+def test_axes_fit_the_trials_and_far_presets_become_edge_arrows_with_values() -> None:
+    frame = _frame([(0, "feasible", 10.0, 40.0), (1, "feasible", 30.0, 42.0)])
+    refs = pd.DataFrame([_preset("near", 20.0, 41.0), _preset("base", 355.0, 41.5)])
+    fig, _ = figures.pareto_figure(frame, "latency_ms", "naswot", references=refs)
+    lo, hi = fig.layout.xaxis.range
+    assert lo < 10.0 and 30.0 < hi < 40.0  # fitted to the trials, not stretched to 355 ms
+    stars, arrows = fig.data[-2], fig.data[-1]
+    assert stars.name == "published variants (1)" and list(stars.x) == [20.0]
+    assert arrows.name == "published variants off the axes (1)"
+    assert list(arrows.marker.symbol) == ["triangle-right"]
+    assert [a.text for a in fig.layout.annotations] == ["355.00 ms →"]  # its value, on a label
+    assert lo < arrows.x[0] < hi and arrows.y[0] == 41.5  # on the right edge, at its own height
+    fitted_all, _ = figures.pareto_figure(
+        frame, "latency_ms", "naswot", references=refs, fit_trials=False
+    )
+    assert fitted_all.layout.xaxis.range[1] > 355.0
+    assert all("off the axes" not in t.name for t in fitted_all.data)
+
+
+def test_log_x_fits_in_log_units() -> None:
+    frame = _frame([(0, "feasible", 10.0, 40.0), (1, "feasible", 100.0, 42.0)])
+    fig, _ = figures.pareto_figure(frame, "latency_ms", "naswot", log_x=True)
+    lo, hi = fig.layout.xaxis.range
+    assert fig.layout.xaxis.type == "log" and lo < 1.0 and 2.0 < hi < 2.2
+
+
+def test_hover_names_the_axes_with_units_and_counts_use_one_convention() -> None:
+    frame = _frame([(0, "feasible", 10.0, 40.0)])
+    frame["macs"] = [2.5e9]
+    fig, _ = figures.pareto_figure(frame, "macs", "latency_ms")
+    hover = fig.data[0].customdata[0][2]
+    assert "MACs: 2.50G" in hover and "latency (ms, median): 10.00 ms" in hover
+    assert "latency_ms" not in hover
+    assert fig.layout.xaxis.exponentformat == "SI"  # ticks read 2.5G, as the CLI writes
+    assert fig.layout.hoverlabel.bgcolor == "white"
+
+
+def test_a_knob_with_few_numeric_values_is_coloured_as_categories() -> None:
+    frame = _frame([(n, "feasible", 10.0 + n, 40.0 + n) for n in range(12)])
+    frame["knob:depth"] = [2, 10] * 6
+    frame["knob:dim"] = [float(16 + 4 * n) for n in range(12)]
+    fig, _ = figures.pareto_figure(frame, "latency_ms", "naswot", colour="depth")
+    assert fig.layout.coloraxis.colorbar.ticktext == ("2", "10")  # in numeric order
+    fig, _ = figures.pareto_figure(frame, "latency_ms", "naswot", colour="dim")
+    assert fig.layout.coloraxis.colorbar.ticktext is None  # 12 values: a continuous scale
+    assert fig.layout.coloraxis.colorscale[-1][1] != fig.layout.coloraxis.colorscale[-2][1]
 
 
 @pytest.mark.parametrize(

@@ -6,13 +6,16 @@ import loaders
 import streamlit as st
 
 from archlab.dashboard import data as dd
+from archlab.dashboard.compare import better_marks, config_diff, metrics_table
+from archlab.dashboard.front import front_2d
 
 st.title("Compare trials")
+_BETTER = "background-color: #d8f0d8; font-weight: bold"
 
 
 def _default(data: dd.StudyData, numbers: list[int]) -> list[int]:
     accuracy = data.accuracy_metric
-    front = dd.front_2d(data.trials, "latency_ms", accuracy) if accuracy else []
+    front = front_2d(data.trials, "latency_ms", accuracy) if accuracy else []
     chosen = [int(n) for n in front["number"]][:3] if len(front) >= 2 else numbers[:2]
     selected = st.session_state.get("selected_trial")
     if selected in numbers and selected not in chosen:
@@ -38,13 +41,18 @@ def _page() -> None:
         st.info("Pick two or more trials.")
         return
     st.subheader("Metrics")
+    st.caption(
+        "**Bold on green**: the better value of each metric (lower latency, spread, size and "
+        "memory; higher accuracy estimate). Ties are all marked."
+    )
+    table, marks = metrics_table(data, picked), better_marks(data, picked)
     st.dataframe(
-        dd.metrics_table(data, picked),
+        table.style.apply(lambda _: marks.replace({True: _BETTER, False: ""}), axis=None),
         hide_index=True,
         column_config={"metric": st.column_config.TextColumn(width="medium")},
     )
     st.subheader("Knobs that differ")
-    diff = dd.config_diff(data, picked)
+    diff = config_diff(data, picked)
     if diff.empty:
         st.info("These trials have the same value for every knob.")
     else:

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import loaders
+import pandas as pd
 import streamlit as st
 
 from archlab.dashboard import data as dd
-from archlab.dashboard import figures
 from archlab.dashboard import health as study_health
+from archlab.dashboard import health_figures as figures
 
 st.title("Study health")
 
@@ -39,7 +40,7 @@ def _states_and_time(data: dd.StudyData) -> None:
         st.plotly_chart(figures.duration_figure(data.trials), key="duration_chart")
 
 
-def _importance(url: str, data: dd.StudyData) -> None:
+def _importance(url: str, data: dd.StudyData) -> pd.Series | None:
     st.subheader("Knob importance")
     cols = st.columns(2)
     objective = cols[0].selectbox(
@@ -52,26 +53,41 @@ def _importance(url: str, data: dd.StudyData) -> None:
     found, why = loaders.importance(url, data.name, loaders.stamp(data), objective, evaluator)
     if found is None:
         st.info(why)
-        return
+        return None
+    complete = int((data.trials["state"] == "COMPLETE").sum())
+    warning = study_health.importance_warning(complete)
+    if warning:
+        st.warning(warning, icon=":material/warning:")
     st.caption(
         f"Optuna's {evaluator} importance of each knob for {data.metric_names[objective]}, "
-        "over the complete trials (shares sum to 1)."
+        f"over the {complete} complete trials (shares sum to 1)."
     )
     st.plotly_chart(figures.importance_figure(found), key="importance_chart")
+    return found
 
 
-def _parallel(data: dd.StudyData) -> None:
+def _parallel(data: dd.StudyData, importance: pd.Series | None) -> None:
     st.subheader("Knobs vs. objectives")
     done = data.trials[data.trials["state"] == "COMPLETE"]
     if len(done) < 2:
         st.info("Parallel coordinates need two complete trials.")
         return
     varied = [k for k in data.knobs if done[f"knob:{k}"].astype(str).nunique() > 1]
-    st.caption(
-        "Complete trials; one line per trial, coloured by the last objective. Drag on an "
-        "axis to filter. Knobs that never varied are left out."
+    first = study_health.top_knobs(importance, varied)
+    knobs = st.multiselect(
+        "knobs shown",
+        varied,
+        default=first,
+        key="parallel_knobs",
+        help="Add or remove axes; at first the most important knobs for the objective above.",
     )
-    st.plotly_chart(figures.parallel_figure(done, varied, data.metric_names), key="parallel_chart")
+    ranked = "by importance" if importance is not None else "in the space's order"
+    st.caption(
+        f"Complete trials; one line per trial, coloured by the last objective. At first the "
+        f"{len(first)} top knobs {ranked} ({len(varied)} varied; knobs that never varied are "
+        "left out). Drag on an axis to filter."
+    )
+    st.plotly_chart(figures.parallel_figure(done, knobs, data.metric_names), key="parallel_chart")
 
 
 @st.fragment(run_every=loaders.refresh_every())
@@ -83,8 +99,7 @@ def _page() -> None:
     url, _ = loaders.storage()
     _hypervolume(url, data)
     _states_and_time(data)
-    _importance(url, data)
-    _parallel(data)
+    _parallel(data, _importance(url, data))
 
 
 _page()

@@ -6,6 +6,8 @@ import loaders
 import streamlit as st
 
 from archlab.dashboard import data as dd
+from archlab.dashboard.front import front_2d
+from archlab.dashboard.units import fmt_metric
 
 st.title("Studies")
 url, _ = loaders.storage()
@@ -43,16 +45,14 @@ def _summary(data: dd.StudyData) -> None:
         return
     statuses = frame["status"].value_counts()
     accuracy = data.accuracy_metric
-    front = dd.front_2d(frame, "latency_ms", accuracy) if accuracy else frame.iloc[:0]
+    front = front_2d(frame, "latency_ms", accuracy) if accuracy else frame.iloc[:0]
     cols = st.columns(4)
     cols[0].metric("Trials", len(frame))
     cols[1].metric("Within the latency target", int(statuses.get("feasible", 0)))
-    cols[2].metric(f"On the front ({accuracy or 'no accuracy estimate'} vs latency)", len(front))
+    name = dd.objective_label(accuracy) if accuracy else "no accuracy estimate"
+    cols[2].metric("On the front", len(front), help=f"{name} vs latency, feasible trials")
     best = frame.loc[frame["status"] == "feasible", accuracy].max() if accuracy else None
-    cols[3].metric(
-        "Best accuracy estimate within target",
-        "–" if best != best or best is None else f"{best:.2f}",
-    )
+    cols[3].metric("Best within target", fmt_metric(accuracy or "", best), help=name)
     target = data.target_ms
     if record is None:
         return

@@ -10,15 +10,16 @@ import streamlit as st
 
 from archlab.dashboard import data as dd
 from archlab.dashboard import figures
-from archlab.report.tables import fmt_count
+from archlab.dashboard.front import front_2d, gains_table, marginal_gains
+from archlab.dashboard.units import fmt_metric
 from archlab.search.references import References
 
 st.title("Pareto explorer")
 
 
-def _controls(data: dd.StudyData) -> tuple[str, str, str, bool]:
+def _controls(data: dd.StudyData) -> dict[str, Any]:
     metrics = [m for m in dd.METRICS if m in data.trials and data.trials[m].notna().any()]
-    cols = st.columns([1, 1, 1, 1])
+    cols = st.columns([1.2, 1.2, 0.9, 0.7, 0.9, 0.6])
     x = cols[0].selectbox(
         "x axis",
         metrics,
@@ -37,12 +38,20 @@ def _controls(data: dd.StudyData) -> tuple[str, str, str, bool]:
     )
     colour = cols[2].selectbox("colour by", ["status", *data.knobs], key="pareto_colour")
     refs = cols[3].toggle(
-        "published variants",
+        "presets",
         value=True,
         key="pareto_refs",
-        help="The family's presets, measured on this CPU like the trials.",
+        help="The family's published variants, measured on this CPU like the trials.",
     )
-    return x, y, colour, refs
+    fit = cols[4].toggle(
+        "fit to trials",
+        value=True,
+        key="pareto_fit",
+        help="Presets beyond the trials are drawn as arrows on the edge, with their values. "
+        "Off: the axes take in every preset too.",
+    )
+    log_x = cols[5].toggle("log x", value=False, key="pareto_log_x")
+    return {"x": x, "y": y, "colour": colour, "refs": refs, "fit": fit, "log_x": log_x}
 
 
 def _picked(event: Any) -> int | None:
@@ -80,27 +89,59 @@ def _reference_controls(data: dd.StudyData, refs: References) -> None:
                 st.markdown(f"- **{name}**: {reason}")
 
 
-def _selected_summary(data: dd.StudyData, number: int) -> None:
+def _selected_summary(data: dd.StudyData, number: int, front: pd.DataFrame, y: str) -> None:
+    """The picked trial's numbers, beside the chart."""
     row = data.row(number)
-    st.markdown(f"#### Trial {number} ({row['status']})")
-    cols = st.columns(4)
-    cols[0].metric(
-        "Latency (median)",
-        f"{row['latency_ms']:.2f} ms",
-        help=f"IQR {row['latency_iqr_ms']:.2f} ms over {row['latency_runs']:.0f} runs",
+    on_front = number in set(front["number"])
+    st.markdown(f"#### Trial {number}")
+    st.caption(
+        f"{row['status']}"
+        + (" · on the front of these axes" if on_front else " · not on the front")
     )
     accuracy = data.accuracy_metric
-    cols[1].metric(
-        "Accuracy estimate" + (f" ({accuracy})" if accuracy else ""),
-        f"{row[accuracy]:.3g}" if accuracy and pd.notna(row.get(accuracy)) else "–",
-    )
-    cols[2].metric("Parameters", fmt_count(row["params"]))
-    cols[3].metric("MACs", fmt_count(row["macs"]))
+    shown = ["latency_ms", *([accuracy] if accuracy else []), "params", "macs", "peak_memory_bytes"]
+    if y not in shown and y in row:
+        shown.insert(1, y)
+    for metric in shown:
+        helptext = (
+            f"IQR {fmt_metric('latency_iqr_ms', row.get('latency_iqr_ms'))} over "
+            f"{row.get('latency_runs', float('nan')):.0f} timed runs"
+            if metric == "latency_ms"
+            else None
+        )
+        st.metric(dd.objective_label(metric), fmt_metric(metric, row.get(metric)), help=helptext)
     st.page_link(
         "views/trial.py",
-        label=f"Config, module table and downloads of trial {number}",
+        label="Details & downloads",
+        help=f"Trial {number}'s config, stages, modules and model files on the Trial page.",
         icon=":material/arrow_forward:",
     )
+
+
+def _notes(data: dd.StudyData, x: str, y: str, note: str, refs: References | None) -> None:
+    unplotted = data.trials[data.trials[x].isna() | data.trials[y].isna()]
+    notes = [note] if note else []
+    if len(unplotted):
+        kinds = unplotted["status"].value_counts()
+        notes.append(
+            "not plotted (no measurements): " + ", ".join(f"{n} {s}" for s, n in kinds.items())
+        )
+    if refs is not None and refs.measured:
+        notes.append(
+            "★ published variants, measured here like the trials (* reconstructed config, "
+            "† windows adapted to the study's resolution); ▸ arrows: beyond the axes, with "
+            "their values. Hover a point for its name."
+        )
+    if notes:
+        st.caption(" · ".join(notes))
+
+
+def _presets(refs: References, x: str, y: str) -> None:
+    frame = refs.frame()
+    if frame.empty:
+        return
+    with st.expander(f"Published variants ({len(frame)} measured)", expanded=False):
+        st.dataframe(dd.preset_table(frame, [x, y, "params", "macs"]), hide_index=True)
 
 
 @st.fragment(run_every=loaders.refresh_every())
@@ -113,9 +154,10 @@ def _explorer() -> None:
             "watch a running search."
         )
         return
-    x, y, colour, show_refs = _controls(data)
-    refs = loaders.references(data) if show_refs and data.record and data.record.family else None
-    front = dd.front_2d(data.trials, x, y)
+    c = _controls(data)
+    x, y = c["x"], c["y"]
+    refs = loaders.references(data) if c["refs"] and data.record and data.record.family else None
+    front = front_2d(data.trials, x, y)
     picked = _picked(st.session_state.get("pareto_chart"))  # the chart's selection, read first
     if picked is not None:
         st.session_state["selected_trial"] = picked
@@ -124,69 +166,54 @@ def _explorer() -> None:
         x,
         y,
         front=front,
-        colour=None if colour == "status" else colour,
+        colour=None if c["colour"] == "status" else c["colour"],
         target_ms=data.target_ms,
         references=None if refs is None else dd.with_trained_references(refs.frame(), data),
         selected=st.session_state.get("selected_trial"),
         space=data.record.space_name if data.record else None,
+        fit_trials=c["fit"],
+        log_x=c["log_x"],
     )
-    st.plotly_chart(fig, on_select="rerun", selection_mode="points", key="pareto_chart")
-    unplotted = data.trials[data.trials[x].isna() | data.trials[y].isna()]
-    notes = [note] if note else []
-    if len(unplotted):
-        kinds = unplotted["status"].value_counts()
-        notes.append(
-            "not plotted (no measurements): " + ", ".join(f"{n} {s}" for s, n in kinds.items())
-        )
-    if refs is not None and refs.measured:
-        notes.append(
-            "★ published variants, measured here like the trials (* reconstructed "
-            "config, † windows adapted to the study's resolution)"
-        )
-    if notes:
-        st.caption(" · ".join(notes))
+    chart, side = st.columns([2.8, 1])
+    with chart:
+        st.plotly_chart(fig, on_select="rerun", selection_mode="points", key="pareto_chart")
+    with side:
+        selected = st.session_state.get("selected_trial")
+        if selected in set(data.measured["number"]):
+            _selected_summary(data, selected, front, y)
+        else:
+            st.info("Click a trial's point to see its numbers here.")
+    _notes(data, x, y, note, refs)
     if refs is not None:
+        _presets(refs, x, y)
         _reference_controls(data, refs)
-    selected = st.session_state.get("selected_trial")
-    measured = set(data.measured["number"])
-    if selected in measured:
-        _selected_summary(data, selected)
     _gains(front, x, y)
 
 
 def _gains(front: pd.DataFrame, x: str, y: str) -> None:
-    title = (
-        "What each extra millisecond buys"
-        if x == "latency_ms" or y == "latency_ms"
-        else f"What each step along the front costs in {x}"
-    )
-    st.subheader(title)
+    latency = "latency_ms" in (x, y)
     cost, gain = (y, x) if y == "latency_ms" else (x, y)
-    table = dd.marginal_gains(front, cost, gain)
-    if table.empty:
+    st.subheader(
+        "What each extra millisecond buys"
+        if latency
+        else f"What each step along the front costs in {dd.objective_label(cost)}"
+    )
+    gains = marginal_gains(front, cost, gain)
+    if gains.empty:
         st.info("No feasible trial yet: the front is empty.")
         return
     st.caption(
-        f"The feasible front on these axes, cheapest first. Each row is one step along "
-        f"it: the extra {cost} paid over the previous point and the {gain} it buys; the "
-        "first row is where the front starts."
+        "The feasible front on these axes, cheapest first (3 significant figures). Each row is "
+        "one step along it: what it costs over the previous point and what it gains; the first "
+        "row is where the front starts."
+        + (
+            " A step marked *within noise* is smaller than the latency spread (IQR) of the two "
+            "trials it joins: their measured latencies cannot be told apart."
+            if latency
+            else ""
+        )
     )
-    unit = "ms" if cost == "latency_ms" else cost
-    shown = pd.DataFrame(
-        {
-            "trial": table["trial"],
-            cost: table[cost].map(lambda v: f"{v:.4g}"),
-            gain: table[gain].map(lambda v: f"{v:.4g}"),
-            f"extra {cost}": table["extra cost"].map(
-                lambda v: "start" if pd.isna(v) else f"+{v:.4g}"
-            ),
-            f"{gain} gained": table["gain"].map(lambda v: "start" if pd.isna(v) else f"{v:+.4g}"),
-            f"{gain} per extra {unit}": table["gain per unit of cost"].map(
-                lambda v: "–" if pd.isna(v) else f"{v:.4g}"
-            ),
-        }
-    )
-    st.dataframe(shown, hide_index=True)
+    st.dataframe(gains_table(gains, cost, gain), hide_index=True)
 
 
 _explorer()

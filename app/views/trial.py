@@ -9,7 +9,12 @@ import yaml
 
 from archlab.dashboard import data as dd
 from archlab.dashboard import figures
-from archlab.report.tables import ModelReport, fmt_count
+from archlab.dashboard.front import front_2d
+from archlab.dashboard.trial import on_front
+from archlab.dashboard.units import fmt_metric
+from archlab.report.export import ExportError
+from archlab.report.tables import ModelReport, fmt_count, fmt_module_table
+from archlab.study.storage import StorageError
 
 st.title("Trial")
 
@@ -18,10 +23,10 @@ def _label(data: dd.StudyData, number: int) -> str:
     row = data.row(number)
     text = f"trial {number} · {row['status']}"
     if pd.notna(row.get("latency_ms")):
-        text += f" · {row['latency_ms']:.2f} ms"
+        text += f" · {fmt_metric('latency_ms', row['latency_ms'])}"
     accuracy = data.accuracy_metric
     if accuracy and pd.notna(row.get(accuracy)):
-        text += f" · {accuracy} {row[accuracy]:.3g}"
+        text += f" · {dd.objective_label(accuracy)} {fmt_metric(accuracy, row[accuracy])}"
     return text
 
 
@@ -30,7 +35,7 @@ def _pick(data: dd.StudyData) -> int:
     wanted = st.session_state.get("selected_trial")
     if st.session_state.get("trial_pick") not in numbers:
         accuracy = data.accuracy_metric
-        front = dd.front_2d(data.trials, "latency_ms", accuracy) if accuracy else []
+        front = front_2d(data.trials, "latency_ms", accuracy) if accuracy else []
         first = int(front["number"].iloc[0]) if len(front) else numbers[0]
         st.session_state["trial_pick"] = wanted if wanted in numbers else first
     number = st.selectbox("Trial", numbers, key="trial_pick", format_func=lambda n: _label(data, n))
@@ -38,18 +43,19 @@ def _pick(data: dd.StudyData) -> int:
     return int(number)
 
 
-def _metrics(data: dd.StudyData, row: pd.Series) -> None:
-    if pd.isna(row.get("latency_ms")):
-        return
+def _latency_row(data: dd.StudyData, row: pd.Series) -> None:
     cols = st.columns(4)
     target = data.target_ms
     delta = None if target is None else f"{row['latency_ms'] - target:+.2f} ms vs target"
     cols[0].metric(
-        "Latency (median)", f"{row['latency_ms']:.2f} ms", delta=delta, delta_color="inverse"
+        dd.objective_label("latency_ms"),
+        fmt_metric("latency_ms", row["latency_ms"]),
+        delta=delta,
+        delta_color="inverse",
     )
     cols[1].metric(
-        "Spread (IQR)",
-        f"{row['latency_iqr_ms']:.2f} ms",
+        dd.objective_label("latency_iqr_ms"),
+        fmt_metric("latency_iqr_ms", row["latency_iqr_ms"]),
         help="Interquartile range of the timed runs.",
     )
     cols[2].metric(
@@ -58,32 +64,123 @@ def _metrics(data: dd.StudyData, row: pd.Series) -> None:
         help="Half-width of the median's 95% confidence interval, relative.",
     )
     cols[3].metric("Timed runs", f"{row['latency_runs']:.0f}", help="after warm-up passes")
-    shown = [
-        (m, label)
-        for m, (_, label) in dd.METRICS.items()
-        if m not in ("latency_ms", "params", "macs") and pd.notna(row.get(m))
-    ]
-    cols = iter(st.columns(4))
-    for metric, label in shown[:2]:
-        name = label.removeprefix("accuracy estimate: ")
-        next(cols).metric(name[0].upper() + name[1:], f"{row[metric]:.4g}", help=label)
-    next(cols).metric("Parameters", fmt_count(row["params"]))
-    next(cols).metric("MACs", fmt_count(row["macs"]), help="fvcore with archlab's handlers")
-    record = data.record
-    st.caption(
-        f"Measured on {record.cpu}, {record.settings.threads} thread(s), batch 1, "
-        f"{dd.environment_text(record)}, torch {record.torch_version}; "
-        f"trial took {row['duration_s']:.1f} s"
-        if record is not None and pd.notna(row.get("duration_s"))
-        else ""
+
+
+def _tiles(items: list[tuple[str, str, str | None]]) -> None:
+    """Metric tiles (label, value, help), four to a row."""
+    for start in range(0, len(items), 4):
+        for col, (label, value, why) in zip(st.columns(4), items[start : start + 4]):
+            col.metric(label, value, help=why)
+
+
+def _metrics(data: dd.StudyData, row: pd.Series) -> None:
+    if pd.isna(row.get("latency_ms")):
+        return
+    _latency_row(data, row)
+    estimates = [m for m in dd.METRICS if m not in dd.COSTS and pd.notna(row.get(m))][:2]
+    front = on_front(data, int(row["number"]))
+    tiles = [(dd.objective_label(m), fmt_metric(m, row[m]), None) for m in estimates]
+    tiles.append(
+        (
+            "On the front",
+            "–" if front is None else "yes" if front else "no",
+            "Among the feasible trials not beaten on both latency and the accuracy estimate.",
+        )
     )
+    tiles += [
+        (dd.objective_label(m), fmt_metric(m, row.get(m)), why)
+        for m, why in (
+            ("params", None),
+            ("macs", "fvcore with archlab's handlers"),
+            ("peak_memory_bytes", "Weights, input and the activations' peak of one pass."),
+        )
+    ]
+    _tiles(tiles)
+    record = data.record
+    if record is not None and pd.notna(row.get("duration_s")):
+        st.caption(
+            f"Measured on {record.cpu}, {record.settings.threads} thread(s), batch 1, "
+            f"{dd.environment_text(record)}, torch {record.torch_version}; "
+            f"trial took {row['duration_s']:.1f} s"
+        )
 
 
-def _stages(report: ModelReport) -> None:
+def _stages(url: str, data: dd.StudyData, number: int, report: ModelReport) -> None:
     stages = report.stages if report.stages is not None else report.modules.iloc[:0]
-    stages = stages[(stages["params"] > 0) | (stages["macs"] > 0)]
-    st.markdown("**Per stage** (share of parameters and MACs)")
+    key = f"stage_timing_{data.name}_{number}"
+    if st.session_state.get(key):
+        with st.spinner("Timing each stage in context on this CPU…"):
+            stages = loaders.stage_latency(url, data.name, number, data)
+    stages = stages[(stages["params"] > 0) | (stages["macs"] > 0) | stages["latency_ms"].notna()]
+    timed = stages["latency_ms"].notna().any()
+    st.markdown("**Per stage** (share of parameters, MACs" + (" and latency)" if timed else ")"))
+    if not timed:
+        st.button(
+            "Time each stage on this CPU",
+            key="time_stages",
+            icon=":material/timer:",
+            on_click=lambda: st.session_state.update({key: True}),
+            help="Hooks inside 10 whole forward passes at the study's resolution and threads, "
+            "as `archlab report --breakdown` does. Avoid it while a search is timing trials.",
+        )
     st.plotly_chart(figures.stage_figure(stages), key="stage_chart")
+    if timed:
+        st.caption(
+            "Latency per stage: blocks timed in context on this CPU now, not in the search; "
+            "the rest of the forward pass is what no stage accounts for."
+        )
+
+
+def _downloads(url: str, data: dd.StudyData, number: int, report: ModelReport | None) -> None:
+    config = dd.trial_config(data, number)
+    stem = dd.trial_file_stem(data, number)
+    cols = st.columns([1, 1, 1.3, 1.3])
+    cols[0].download_button(
+        "Config (YAML)",
+        yaml.safe_dump(config, sort_keys=False),
+        file_name=f"{stem}.yaml",
+        mime="application/x-yaml",
+        icon=":material/download:",
+    )
+    cols[1].download_button(
+        "Report (Markdown)",
+        dd.trial_markdown(data, number, report),
+        file_name=f"{stem}.md",
+        mime="text/markdown",
+        icon=":material/description:",
+    )
+    if data.row(number)["state"] != "COMPLETE":
+        return
+    key = f"export_{data.name}_{number}"
+    if not st.session_state.get(key):
+        cols[2].button(
+            "Export model.pt, model.onnx",
+            key="export_trial",
+            icon=":material/deployed_code:",
+            on_click=lambda: st.session_state.update({key: True}),
+            help="As `archlab export` does: weights at initialisation with the study's seed "
+            "(the search trains nothing) and an ONNX file checked against PyTorch.",
+        )
+        return
+    try:
+        with st.spinner("Exporting: weights, ONNX export and its check…"):
+            made = loaders.trial_files(url, data.name, number)
+    except (ExportError, StorageError) as err:
+        st.error(f"Cannot export trial {number}: {err}")
+        return
+    for col, name in zip(cols[2:], ("model.pt", "model.onnx")):
+        if name in made.files:
+            col.download_button(
+                name,
+                made.files[name],
+                file_name=f"{stem}_{name}",
+                mime="application/octet-stream",
+                icon=":material/download:",
+            )
+    if made.onnx_failed or "model.onnx" not in made.files:
+        st.warning(f"No model.onnx for this trial: {made.onnx_note}", icon=":material/warning:")
+    else:
+        st.caption(f"model.onnx: {made.onnx_note}")
 
 
 def _modules(report: ModelReport) -> None:
@@ -92,24 +189,31 @@ def _modules(report: ModelReport) -> None:
         f"{fmt_count(report.macs)} MACs (fvcore + handlers; thop counts "
         f"{fmt_count(report.thop_macs)})"
     )
-    shown = report.modules.assign(
-        params_share=100 * report.modules["params_share"],
-        macs_share=100 * report.modules["macs_share"],
-    )
     st.dataframe(
-        shown,
+        fmt_module_table(report.modules),
         hide_index=True,
         column_config={
-            "params": st.column_config.NumberColumn(format="compact"),
-            "macs": st.column_config.NumberColumn("MACs", format="compact"),
-            "params_share": st.column_config.ProgressColumn(
-                "params %", format="%.1f%%", min_value=0, max_value=100
+            "params": st.column_config.TextColumn("parameters"),
+            "macs": st.column_config.TextColumn("MACs"),
+            "params %": st.column_config.ProgressColumn(
+                "parameters %", format="%.1f%%", min_value=0, max_value=100
             ),
-            "macs_share": st.column_config.ProgressColumn(
+            "MACs %": st.column_config.ProgressColumn(
                 "MACs %", format="%.1f%%", min_value=0, max_value=100
             ),
         },
     )
+
+
+def _report(url: str, data: dd.StudyData, number: int) -> ModelReport | None:
+    if data.row(number)["state"] != "COMPLETE":
+        return None
+    with st.spinner("Building the model and counting MACs per module…"):
+        try:
+            return loaders.trial_report(url, data.name, number, data)
+        except ValueError as err:
+            st.error(f"Cannot build trial {number}'s model: {err}")
+            return None
 
 
 def _page() -> None:
@@ -127,34 +231,13 @@ def _page() -> None:
     except (KeyError, ValueError) as err:
         st.error(f"Cannot rebuild trial {number}'s config: {err}")
         return
-    report = None
-    if row["state"] == "COMPLETE":
-        url, _ = loaders.storage()
-        with st.spinner("Building the model and counting MACs per module…"):
-            try:
-                report = loaders.trial_report(url, data.name, number, data)
-            except ValueError as err:
-                st.error(f"Cannot build trial {number}'s model: {err}")
-    stem = dd.trial_file_stem(data, number)
-    cols = st.columns(2)
-    cols[0].download_button(
-        "Config (YAML)",
-        yaml.safe_dump(config, sort_keys=False),
-        file_name=f"{stem}.yaml",
-        mime="application/x-yaml",
-        icon=":material/download:",
-    )
-    cols[1].download_button(
-        "Report (Markdown)",
-        dd.trial_markdown(data, number, report),
-        file_name=f"{stem}.md",
-        mime="text/markdown",
-        icon=":material/description:",
-    )
+    url, _ = loaders.storage()
+    report = _report(url, data, number)
+    _downloads(url, data, number, report)
     left, right = st.columns(2)
     if report is not None:
         with left:
-            _stages(report)
+            _stages(url, data, number, report)
     with right if report is not None else left:
         st.markdown("**Full config** (`archlab.build_model` accepts it)")
         st.code(yaml.safe_dump(config, sort_keys=False), language="yaml", height=460)

@@ -1,5 +1,6 @@
 """What the dashboard shows, as plain data: the studies of a storage, one study's trials, the
-Pareto front on any two metrics, a trial's config and report, and comparisons of trials.
+metrics' names, and a trial's config and report (fronts: :mod:`.front`; comparisons:
+:mod:`.compare`).
 
 No Streamlit here: the app (``app/``) caches these results and lays them out. A study is read with
 :func:`load_study_data` and cached on :func:`study_stamp`, a cheap fingerprint (trials per state
@@ -8,7 +9,6 @@ and the last completion time) that changes whenever a running search finishes a 
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,10 +20,10 @@ import yaml
 from optuna.storages import BaseStorage, RDBStorage
 from torch import nn
 
+from archlab.dashboard.units import fmt_metric
 from archlab.estimate.evidence import axis_suffix
 from archlab.report.tables import (
     ModelReport,
-    fmt_count,
     fmt_module_table,
     markdown_table,
     model_report,
@@ -35,20 +35,20 @@ from archlab.study.storage import STARTED_STATES, StorageError, default_storage_
 from archlab.study.trials import TRAINED_ATTR, TRAINED_REFERENCES_ATTR, trials_frame
 
 __all__ = [
+    "COSTS",
     "METRICS",
     "STATUSES",
     "StudyData",
     "build_trial_model",
-    "config_diff",
-    "front_2d",
     "load_study_data",
-    "marginal_gains",
-    "metrics_table",
     "objective_label",
     "open_dashboard_storage",
+    "preset_label",
+    "preset_table",
     "study_rows",
     "study_space",
     "study_stamp",
+    "to_second",
     "trial_config",
     "trial_file_stem",
     "trial_markdown",
@@ -66,6 +66,8 @@ _LABELS = {
     "val_acc": "accuracy estimate: short-training val. accuracy",
     "macs": "MACs",
     "params": "parameters",
+    "latency_iqr_ms": "latency IQR (ms)",
+    "peak_memory_bytes": "peak memory (bytes)",
 }
 #: Metrics a trial may store that can go on an axis: name → (direction, axis label). The
 #: objectives' metrics, latency first, then the accuracy estimates, then the costs.
@@ -78,12 +80,17 @@ METRICS: dict[str, tuple[str, str]] = {
 #: Accuracy after real training with the ground-truth recipe (``archlab train``), where stored.
 TRAINED = "trained_accuracy"
 METRICS[TRAINED] = ("maximize", "trained accuracy (validation, ground-truth recipe)")
+for _cost in ("latency_iqr_ms", "peak_memory_bytes"):  # measured with every trial, not objectives
+    METRICS[_cost] = ("minimize", _LABELS[_cost])
+#: Metrics that measure what a model costs (the others estimate or measure accuracy).
+COSTS = ("latency_ms", "latency_iqr_ms", "params", "macs", "peak_memory_bytes")
 #: Metrics that estimate accuracy (higher is better), in the order the dashboard prefers them.
 ACCURACY_METRICS = ("naswot", "synflow", "grad_norm", "zico", "swap", "val_acc")
 #: How a trial is shown: a finished trial within or over the latency target, or one that stopped.
 STATUSES = ("feasible", "infeasible", "pruned", "failed", "running")
 _STATE_STATUS = {"PRUNED": "pruned", "FAIL": "failed", "RUNNING": "running", "WAITING": "running"}
 _TRIAL_STATES = ("COMPLETE", "PRUNED", "FAIL", "RUNNING", "WAITING")
+_SIZES = ("params", "macs", "peak_memory_bytes")
 
 
 def open_dashboard_storage(url: str | None) -> BaseStorage:
@@ -156,10 +163,15 @@ def study_rows(storage: BaseStorage) -> pd.DataFrame:
                 "resolution": record.resolution if record else None,
                 "trials": sum(counts.values()),
                 **{state.lower(): counts.get(state, 0) for state in _TRIAL_STATES[:4]},
-                "last_complete": last,
+                "last_complete": to_second(last),
             }
         )
     return pd.DataFrame(rows)
+
+
+def to_second(stamp: str | None) -> str | None:
+    """'2024-12-06 02:41:33.123456' → '2024-12-06 02:41:33' (None stays None)."""
+    return None if stamp is None else pd.Timestamp(stamp).strftime("%Y-%m-%d %H:%M:%S")
 
 
 @dataclass
@@ -263,6 +275,22 @@ def load_study_data(storage: BaseStorage, name: str) -> StudyData:
     )
 
 
+def preset_label(row: Any) -> str:
+    """A preset's name with its marks: * reconstructed config, † windows adapted."""
+    return (
+        str(row["preset"]) + ("*" if row["reconstructed"] else "") + ("†" if row["adapted"] else "")
+    )
+
+
+def preset_table(references: pd.DataFrame, metrics: list[str]) -> pd.DataFrame:
+    """The measured presets for people: marked name, then each metric as every page writes it."""
+    shown = {"published variant": [preset_label(r) for _, r in references.iterrows()]}
+    for m in dict.fromkeys(metrics):
+        if m in references:
+            shown[objective_label(m)] = [fmt_metric(m, v) for v in references[m]]
+    return pd.DataFrame(shown)
+
+
 def environment_text(record: StudyRecord | None, what: str = "") -> str:
     """'224×224' and what follows it, or 'unknown' for a study without a record."""
     if record is None or record.resolution is None:
@@ -275,58 +303,6 @@ def with_trained_references(references: pd.DataFrame, data: StudyData) -> pd.Dat
     out = references.copy()
     out[TRAINED] = [data.trained_references.get(p, {}).get("accuracy") for p in out["preset"]]
     return out
-
-
-def _minimised(values: pd.Series, metric: str) -> pd.Series:
-    return -values if METRICS.get(metric, ("minimize",))[0] == "maximize" else values
-
-
-def front_2d(frame: pd.DataFrame, x: str, y: str) -> pd.DataFrame:
-    """Feasible trials not dominated on the two metrics ``x`` and ``y``, sorted by ``x``.
-
-    Directions come from :data:`METRICS`. Trials with equal values on both axes are kept once.
-    """
-    if frame.empty:
-        return frame
-    pool = frame[(frame["status"] == "feasible") & frame[x].notna() & frame[y].notna()]
-    mx, my = _minimised(pool[x], x), _minimised(pool[y], y)
-    order = pd.DataFrame({"mx": mx, "my": my}).sort_values(["mx", "my"], kind="stable").index
-    keep, best = [], math.inf
-    for idx in order:
-        if my[idx] < best:
-            keep.append(idx)
-            best = my[idx]
-    return pool.loc[keep].sort_values(x, kind="stable").reset_index(drop=True)
-
-
-def marginal_gains(front: pd.DataFrame, cost: str, gain: str) -> pd.DataFrame:
-    """Walk the front from the cheapest point: what each step of extra ``cost`` buys in ``gain``.
-
-    Returns:
-        One row per front trial: its values, the step from the previous cheaper point, and the
-        gain per unit of extra cost (``None`` for the cheapest point).
-    """
-    columns = ["trial", cost, gain, "extra cost", "gain", "gain per unit of cost"]
-    if front.empty:
-        return pd.DataFrame(columns=columns)
-    ordered = front.iloc[_minimised(front[cost], cost).argsort(kind="stable")]
-    steps = ordered[cost].diff().abs()
-    gains = _minimised(ordered[gain], gain).diff() * -1
-    return pd.DataFrame(
-        dict(
-            zip(
-                columns,
-                [
-                    ordered["number"].astype(int).to_numpy(),
-                    ordered[cost].to_numpy(),
-                    ordered[gain].to_numpy(),
-                    steps.to_numpy(),
-                    gains.to_numpy(),
-                    (gains / steps.where(steps > 0)).to_numpy(),
-                ],
-            )
-        )
-    )
 
 
 def study_space(data: StudyData) -> SearchSpace:
@@ -421,11 +397,10 @@ def trial_markdown(data: StudyData, number: int, report: ModelReport | None = No
         f"- environment: {record.cpu if record else None}, "
         f"{record.settings.threads if record else None} thread(s), "
         f"torch {record.torch_version if record else None}",
-        f"- accuracy estimate ({objective_label(accuracy)}): {_fmt(row.get(accuracy))}"
+        f"- {objective_label(accuracy)}: {fmt_metric(accuracy, row.get(accuracy))}"
         if accuracy
         else "- accuracy estimate: none recorded",
-        f"- parameters: {fmt_count(_num(row.get('params')))}, "
-        f"MACs: {fmt_count(_num(row.get('macs')))}",
+        *(f"- {objective_label(m)}: {fmt_metric(m, row.get(m))}" for m in _SIZES),
         "",
         "## Config",
         "",
@@ -437,56 +412,6 @@ def trial_markdown(data: StudyData, number: int, report: ModelReport | None = No
         shown = markdown_table(fmt_module_table(report.modules))
         lines += ["", "## Modules (fvcore MACs with archlab handlers)", "", shown]
     return "\n".join(lines) + "\n"
-
-
-def _num(value: Any) -> float | None:
-    return None if value is None or pd.isna(value) else float(value)
-
-
-def _fmt(value: Any) -> str:
-    return "–" if _num(value) is None else f"{float(value):.2f}"
-
-
-def config_diff(data: StudyData, numbers: list[int]) -> pd.DataFrame:
-    """The knobs whose values differ between the given trials (one column per trial)."""
-    missing = [n for n in numbers if n not in data.arch]
-    if missing:
-        raise KeyError(f"no trial(s) {missing} in study {data.name!r}")
-    rows = []
-    for knob in data.knobs:
-        values = [data.arch[n].get(knob) for n in numbers]
-        if len({repr(v) for v in values}) > 1:
-            rows.append({"knob": knob, **{f"trial {n}": v for n, v in zip(numbers, values)}})
-    return pd.DataFrame(rows, columns=["knob", *[f"trial {n}" for n in numbers]])
-
-
-def metrics_table(data: StudyData, numbers: list[int]) -> pd.DataFrame:
-    """Status and metrics of the given trials side by side, formatted for people."""
-    columns = {}
-    for n in numbers:
-        row = data.row(n)
-        values = {
-            "status": row["status"],
-            "latency median (ms)": _fmt(row.get("latency_ms")),
-            "latency IQR (ms)": _fmt(row.get("latency_iqr_ms")),
-            "95% CI of the median": "–"
-            if _num(row.get("latency_ci_rel")) is None
-            else f"±{100 * float(row['latency_ci_rel']):.1f}%",
-        }
-        for metric, (_, label) in METRICS.items():
-            if metric not in ("latency_ms", "params", "macs") and metric in data.trials:
-                if data.trials[metric].notna().any():
-                    values[label] = _fmt(row.get(metric))
-        values.update(
-            {
-                "parameters": fmt_count(_num(row.get("params"))),
-                "MACs": fmt_count(_num(row.get("macs"))),
-                "trial time (s)": _fmt(row.get("duration_s")),
-            }
-        )
-        columns[f"trial {n}"] = values
-    frame = pd.DataFrame(columns)
-    return frame.rename_axis("metric").reset_index()
 
 
 def objective_label(metric: str, space: str | None = None) -> str:

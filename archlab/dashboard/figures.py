@@ -1,32 +1,34 @@
-"""Plotly figures of the dashboard: the Pareto explorer, a trial's stage breakdown and study health.
+"""Plotly figures of the Pareto explorer and of a trial's stage breakdown.
 
 Every function takes plain frames (from :mod:`archlab.dashboard.data`,
-:mod:`archlab.search.references`,
-:mod:`archlab.dashboard.health`) and returns a ``plotly.graph_objects.Figure``; nothing is read
-here.
+:mod:`archlab.search.references`) and returns a ``plotly.graph_objects.Figure``; nothing is read
+here. The study health figures are in :mod:`archlab.dashboard.health_figures`.
 """
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import pandas as pd
 import plotly.graph_objects as go
 from plotly.colors import qualitative
 
-from archlab.dashboard.data import METRICS, objective_label
+from archlab.dashboard.axes import (
+    OffScale,
+    categories,
+    category_text,
+    fitted_range,
+    is_categorical,
+    near,
+    off_scale,
+    with_gutters,
+)
+from archlab.dashboard.data import METRICS, objective_label, preset_label
+from archlab.dashboard.units import fmt_metric, tick_style
 from archlab.report.tables import fmt_count
 
-__all__ = [
-    "STATUS_STYLE",
-    "duration_figure",
-    "hypervolume_figure",
-    "importance_figure",
-    "parallel_figure",
-    "pareto_figure",
-    "stage_figure",
-    "states_figure",
-]
+__all__ = ["PRESETS_TRACE", "STATUS_STYLE", "pareto_figure", "stage_figure"]
 
 #: Marker of each trial status: (symbol, colour, legend text).
 STATUS_STYLE: dict[str, tuple[str, str, str]] = {
@@ -36,49 +38,50 @@ STATUS_STYLE: dict[str, tuple[str, str, str]] = {
     "failed": ("x-thin-open", "#d62728", "failed"),
     "running": ("circle-dot", "#bcbd22", "running"),
 }
+#: Names of the published variants' traces (on the chart, and arrows for those off it).
+PRESETS_TRACE, OFF_SCALE_TRACE = "published variants", "published variants off the axes"
 _FRONT_COLOUR = "#2ca02c"
 _REFERENCE_COLOUR = "#9467bd"
 _TARGET_SPAN = 3.0  # draw the target line only if it lies within this many data ranges
-_PAD = 0.06  # share of the axis span left free beyond the outermost point or line
+_HOVER_LABEL = {"bgcolor": "white", "bordercolor": "#444", "font": {"color": "#111", "size": 13}}
 # Plotly dims unselected points to 20% opacity by default: open circles would vanish.
 _SELECTION = {"selected": {"marker": {"size": 14}}, "unselected": {"marker": {"opacity": 0.5}}}
 
 
-def _is_numeric(values: pd.Series) -> bool:
-    return pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values)
-
-
 def _colour_axis(frame: pd.DataFrame, colour: str) -> tuple[pd.Series, dict[str, Any]]:
-    """Marker colours for a knob: numbers on a continuous scale, other values as categories."""
+    """Marker colours for a knob: many numbers on a continuous scale, few values as categories."""
     values = frame[f"knob:{colour}"]
-    if _is_numeric(values):
+    if not is_categorical(values):
         return values, {"colorscale": "Viridis", "colorbar": {"title": {"text": colour}}}
-    categories = sorted(values.dropna().astype(str).unique())
-    codes = values.astype(str).map({c: i for i, c in enumerate(categories)})
-    palette = qualitative.Set2
-    n = max(len(categories), 1)
+    names = categories(values)
+    codes = values.map(lambda v: names.index(category_text(v)) if pd.notna(v) else None)
+    palette = qualitative.Set2 if len(names) <= len(qualitative.Set2) else qualitative.Alphabet
+    n = max(len(names), 1)
     scale = []
     for i in range(n):  # one flat band per category
         c = palette[i % len(palette)]
         scale += [[i / n, c], [(i + 1) / n, c]]
-    bar = {
-        "title": {"text": colour},
-        "tickvals": [i + 0.5 for i in range(n)],
-        "ticktext": categories,
-    }
+    bar = {"title": {"text": colour}, "tickvals": [i + 0.5 for i in range(n)], "ticktext": names}
     return codes + 0.5, {"colorscale": scale, "cmin": 0, "cmax": n, "colorbar": bar}
 
 
-def _hover(x: str, y: str) -> str:
-    return (
-        "trial %{customdata[0]} (%{customdata[1]})<br>"
-        f"{x}: %{{x:.4g}}<br>{y}: %{{y:.4g}}<br>"
-        "params %{customdata[2]}, MACs %{customdata[3]}<extra></extra>"
-    )
+def _hover_lines(row: pd.Series, metrics: list[str], space: str | None) -> list[str]:
+    """'name: value' for each metric the row has, named as on the axes."""
+    return [
+        f"{objective_label(m, space)}: {fmt_metric(m, row.get(m))}"
+        for m in dict.fromkeys(metrics)
+        if m in row and pd.notna(row.get(m))
+    ]
+
+
+def _trial_hover(row: pd.Series, x: str, y: str, space: str | None) -> str:
+    head = f"<b>trial {int(row['number'])}</b> ({STATUS_STYLE[row['status']][2]})"
+    lines = _hover_lines(row, [x, y, "latency_ms", "params", "macs"], space)
+    return "<br>".join([head, *lines])
 
 
 def _trial_traces(
-    frame: pd.DataFrame, x: str, y: str, colour: str | None
+    frame: pd.DataFrame, x: str, y: str, colour: str | None, space: str | None
 ) -> tuple[list[go.Scatter], dict[str, Any] | None]:
     traces = []
     marker_colour: dict[str, Any] = {}
@@ -94,14 +97,7 @@ def _trial_traces(
             marker.update(color=marker_colour["values"][part.index], coloraxis="coloraxis")
         else:
             marker.update(color=default_colour)
-        custom = list(
-            zip(
-                part["number"],
-                part["status"],
-                part["params"].map(fmt_count),
-                part["macs"].map(fmt_count),
-            )
-        )
+        hover = [_trial_hover(row, x, y, space) for _, row in part.iterrows()]
         traces.append(
             go.Scatter(
                 x=part[x],
@@ -109,8 +105,8 @@ def _trial_traces(
                 mode="markers",
                 name=f"{text} ({len(part)})",
                 marker=marker,
-                customdata=custom,
-                hovertemplate=_hover(x, y),
+                customdata=list(zip(part["number"], part["status"], hover)),
+                hovertemplate="%{customdata[2]}<extra></extra>",
                 **_SELECTION,
             )
         )
@@ -129,47 +125,94 @@ def _front_trace(front: pd.DataFrame, x: str, y: str) -> go.Scatter:
     )
 
 
-def _reference_trace(references: pd.DataFrame, x: str, y: str) -> go.Scatter:
-    refs = references.dropna(subset=[x, y])
-    labels = [
-        p + ("*" if r else "") + ("†" if a else "")
-        for p, r, a in zip(refs["preset"], refs["reconstructed"], refs["adapted"])
-    ]
-    return go.Scatter(
-        x=refs[x],
-        y=refs[y],
-        mode="markers+text",
-        text=labels,
-        textposition="top center",
-        textfont={"size": 11, "color": _REFERENCE_COLOUR},
-        marker={
-            "symbol": "star",
-            "size": 15,
-            "color": _REFERENCE_COLOUR,
-            "line": {"width": 1, "color": "white"},
-        },
-        name=f"published variants ({len(refs)})",
-        customdata=list(
-            zip(refs["preset"], refs["params"].map(fmt_count), refs["macs"].map(fmt_count))
-        ),
-        hovertemplate=(
-            f"preset %{{customdata[0]}}<br>{x}: %{{x:.4g}}<br>{y}: %{{y:.4g}}<br>"
-            "params %{customdata[1]}, MACs %{customdata[2]}<extra></extra>"
-        ),
-        selected={"marker": {"opacity": 1}},
-        unselected={"marker": {"opacity": 0.6}, "textfont": {"color": _REFERENCE_COLOUR}},
-    )
+def _preset_hover(row: pd.Series, x: str, y: str, space: str | None) -> str:
+    lines = _hover_lines(row, [x, y, "latency_ms", "params", "macs"], space)
+    return "<br>".join([f"<b>published variant {preset_label(row)}</b>", *lines])
 
 
-def _target_line(fig: go.Figure, frame: pd.DataFrame, x: str, y: str, target_ms: float) -> str:
-    """Draw the latency target on the latency axis; returns a note when it is off the chart."""
-    axis = "x" if x == "latency_ms" else "y" if y == "latency_ms" else None
-    if axis is None:
-        return "the latency target is drawn only when latency is on an axis"
+def _named(refs: pd.DataFrame, x: str, y: str) -> pd.DataFrame:
+    """The presets that have both metrics, with their marked names in a ``name`` column."""
+    refs = refs.dropna(subset=[x, y])
+    return refs.assign(name=[preset_label(r) for _, r in refs.iterrows()])
+
+
+def _reference_traces(
+    refs: pd.DataFrame,
+    x: str,
+    y: str,
+    ranges: tuple[tuple[float, float], tuple[float, float]] | None,
+    log_x: bool,
+    space: str | None,
+) -> tuple[list[go.Scatter], list[OffScale]]:
+    """Stars for the presets within the axes, edge arrows for the others (and where those are)."""
+    hover = {r["name"]: _preset_hover(r, x, y, space) for _, r in refs.iterrows()}
+    away = off_scale(refs, x, y, *ranges, x_log=log_x) if ranges else []
+    gone = {m.name for m in away}
+    shown = refs[~refs["name"].isin(gone)]
+    style = {"color": _REFERENCE_COLOUR, "line": {"width": 1, "color": "white"}}
+    traces = []
+    if len(shown):
+        traces.append(
+            go.Scatter(
+                x=shown[x],
+                y=shown[y],
+                mode="markers",
+                marker={"symbol": "star", "size": 15, **style},
+                name=f"{PRESETS_TRACE} ({len(shown)})",
+                customdata=[[n, hover[n]] for n in shown["name"]],
+                hovertemplate="%{customdata[1]}<extra></extra>",
+                selected={"marker": {"opacity": 1}},
+                unselected={"marker": {"opacity": 0.6}},
+            )
+        )
+    if away:
+        traces.append(
+            go.Scatter(
+                x=[m.x for m in away],
+                y=[m.y for m in away],
+                mode="markers",
+                marker={"symbol": [m.symbol for m in away], "size": 13, **style},
+                name=f"{OFF_SCALE_TRACE} ({len(away)})",
+                customdata=[[m.name, hover[m.name]] for m in away],
+                hovertemplate="%{customdata[1]}<br>(beyond the axes)<extra></extra>",
+                cliponaxis=False,
+                selected={"marker": {"opacity": 1}},
+                unselected={"marker": {"opacity": 0.8}},
+            )
+        )
+    return traces, away
+
+
+def _label_off_scale(fig: go.Figure, away: list[OffScale], log_x: bool) -> None:
+    """Each off-scale marker's values on a white label, readable over the points it covers."""
+    for m in away:
+        xanchor, yanchor, xshift, yshift = m.anchor
+        fig.add_annotation(
+            x=math.log10(m.x) if log_x else m.x,  # annotations on a log axis take log units
+            y=m.y,
+            text=m.text,
+            showarrow=False,
+            xanchor=xanchor,
+            yanchor=yanchor,
+            xshift=xshift,
+            yshift=yshift,
+            font={"color": _REFERENCE_COLOUR, "size": 12},
+            bgcolor="rgba(255, 255, 255, 0.85)",
+        )
+
+
+def _target_at(frame: pd.DataFrame, target_ms: float) -> tuple[bool, str]:
+    """Whether the target line is near enough to the trials to draw, and a note when not."""
     values = frame["latency_ms"].dropna()
-    lo, hi = (values.min(), values.max()) if len(values) else (target_ms, target_ms)
-    if len(values) and target_ms > hi + _TARGET_SPAN * max(hi - lo, 0.1 * hi):
-        return f"the latency target ({target_ms:.0f} ms) is far right of every trial"
+    if not len(values):
+        return True, ""
+    lo, hi = values.min(), values.max()
+    if target_ms > hi + _TARGET_SPAN * max(hi - lo, 0.1 * hi):
+        return False, f"the latency target ({target_ms:.0f} ms) is far right of every trial"
+    return True, ""
+
+
+def _draw_target(fig: go.Figure, axis: str, target_ms: float) -> None:
     style = {
         "line_dash": "dash",
         "line_color": "#d62728",
@@ -177,23 +220,38 @@ def _target_line(fig: go.Figure, frame: pd.DataFrame, x: str, y: str, target_ms:
         "annotation_font_color": "#d62728",
     }
     if axis == "x":
-        fig.add_vline(x=target_ms, annotation_position="top right", **style)
+        fig.add_vline(x=target_ms, annotation_position="bottom right", **style)
     else:
         fig.add_hline(y=target_ms, annotation_position="bottom right", **style)
-    _pad_axis(fig, axis, target_ms)
-    return ""
 
 
-def _pad_axis(fig: go.Figure, axis: str, line_at: float) -> None:
-    """Fix the latency axis' range so the target line never sits on its edge."""
-    values = [line_at]
-    for trace in fig.data:
-        data = getattr(trace, axis)
-        if data is not None:
-            values += [float(v) for v in data if v is not None and v == v]
-    lo, hi = min(values), max(values)
-    pad = _PAD * (hi - lo) if hi > lo else 0.5
-    fig.update_layout({f"{axis}axis_range": [lo - pad, hi + pad]})
+def _ranges(
+    frame: pd.DataFrame,
+    x: str,
+    y: str,
+    extra: dict[str, list[float]],
+    log_x: bool,
+) -> tuple[tuple[float, float], tuple[float, float]] | None:
+    """The axes fitted to the plotted trials plus ``extra`` values per axis."""
+    plotted = frame[frame[x].notna() & frame[y].notna()]
+    xr = fitted_range([*plotted[x], *extra.get("x", [])], log=log_x)
+    yr = fitted_range([*plotted[y], *extra.get("y", [])])
+    return None if xr is None or yr is None else (xr, yr)
+
+
+def _mark_selected(fig: go.Figure, frame: pd.DataFrame, x: str, y: str, selected: int) -> None:
+    row = frame[frame["number"] == selected].iloc[0]
+    if pd.notna(row[x]) and pd.notna(row[y]):
+        fig.add_annotation(
+            x=row[x],
+            y=row[y],
+            text=f"trial {selected}",
+            showarrow=True,
+            arrowhead=2,
+            ax=30,
+            ay=-30,
+            font={"color": "#d62728"},
+        )
 
 
 def pareto_figure(
@@ -207,56 +265,85 @@ def pareto_figure(
     references: pd.DataFrame | None = None,
     selected: int | None = None,
     space: str | None = None,
+    fit_trials: bool = True,
+    log_x: bool = False,
 ) -> tuple[go.Figure, str]:
     """The Pareto explorer: trials by status, the front as a step line, target and presets.
+
+    Args:
+        fit_trials: fit the axes to the trials (and a nearby target line); presets beyond them
+            are drawn as arrows on the edge, with their values. False: fit everything.
+        log_x: a logarithmic x axis.
 
     Returns:
         The figure and a note for the page (empty, or why the target line is missing).
     """
-    traces, axis = _trial_traces(frame, x, y, colour)
+    traces, axis = _trial_traces(frame, x, y, colour, space)
     fig = go.Figure()
     if front is not None and len(front) > 1:
         fig.add_trace(_front_trace(front, x, y))
     for trace in traces:
         fig.add_trace(trace)
-    if references is not None and not references.empty and {x, y} <= set(references):
-        fig.add_trace(_reference_trace(references, x, y))
-    note = "" if target_ms is None else _target_line(fig, frame, x, y, target_ms)
+    note, extra = "", {}
+    latency_axis = "x" if x == "latency_ms" else "y" if y == "latency_ms" else None
+    if target_ms is not None and latency_axis is None:
+        note = "the latency target is drawn only when latency is on an axis"
+    elif target_ms is not None and latency_axis is not None:
+        close, note = _target_at(frame, target_ms)
+        if close:
+            _draw_target(fig, latency_axis, target_ms)
+            extra[latency_axis] = [target_ms]
+    refs = references if references is not None and {x, y} <= set(references) else None
+    if refs is not None:
+        plotted = frame[frame[x].notna() & frame[y].notna()]
+        for axis_name, metric in (("x", x), ("y", y)):
+            wanted = refs[metric].dropna().astype(float)
+            if fit_trials:
+                log = log_x and axis_name == "x"
+                wanted = near(wanted, plotted[metric].astype(float), log=log)
+            extra[axis_name] = [*extra.get(axis_name, []), *wanted]
+    ranges = _ranges(frame, x, y, extra, log_x)
+    if refs is not None and not refs.empty:
+        refs = _named(refs, x, y)
+        if ranges is not None:  # a strip beyond the trials for the presets off the axes
+            ranges = with_gutters(refs, x, y, *ranges, x_log=log_x)
+        preset_traces, away = _reference_traces(refs, x, y, ranges, log_x, space)
+        fig.add_traces(preset_traces)
+        _label_off_scale(fig, away, log_x)
     if selected is not None and selected in set(frame["number"]):
-        row = frame[frame["number"] == selected].iloc[0]
-        if pd.notna(row[x]) and pd.notna(row[y]):
-            fig.add_annotation(
-                x=row[x],
-                y=row[y],
-                text=f"trial {selected}",
-                showarrow=True,
-                arrowhead=2,
-                ax=30,
-                ay=-30,
-                font={"color": "#d62728"},
-            )
+        _mark_selected(fig, frame, x, y, selected)
     fig.update_layout(
-        xaxis_title=objective_label(x, space),
-        yaxis_title=objective_label(y, space),
+        xaxis={
+            "title": objective_label(x, space),
+            **tick_style(x),
+            "type": "log" if log_x else "linear",
+        },
+        yaxis={"title": objective_label(y, space), **tick_style(y)},
         legend={"orientation": "h", "yanchor": "bottom", "y": 1.02, "x": 0},
         margin={"l": 10, "r": 10, "t": 40, "b": 10},
-        height=520,
+        height=480,
         clickmode="event+select",
+        hoverlabel=_HOVER_LABEL,
     )
+    if ranges is not None:
+        fig.update_layout(xaxis_range=list(ranges[0]), yaxis_range=list(ranges[1]))
     if axis:
         fig.update_layout(coloraxis=axis)
     return fig, note
 
 
 def stage_figure(stages: pd.DataFrame) -> go.Figure:
-    """Share of parameters and MACs per stage (``archlab.report.breakdown.stage_table``), grouped
-    bars."""
+    """Share of parameters, MACs and (when timed) latency per stage
+    (``archlab.report.breakdown.stage_table``), grouped bars."""
     fig = go.Figure()
-    for column, label, colour in (
-        ("params_share", "parameters", "#1f77b4"),
-        ("macs_share", "MACs", "#ff7f0e"),
-    ):
-        raw = stages[column.removesuffix("_share")]
+    bars = [("params_share", "parameters", "#1f77b4"), ("macs_share", "MACs", "#ff7f0e")]
+    if "latency_share" in stages and stages["latency_share"].notna().any():
+        bars.append(("latency_share", "latency", "#2ca02c"))
+    for column, label, colour in bars:
+        raw = stages[column.removesuffix("_share") if column != "latency_share" else "latency_ms"]
+        text = [
+            fmt_count(v) if column != "latency_share" else fmt_metric("latency_ms", v) for v in raw
+        ]
         fig.add_trace(
             go.Bar(
                 y=stages["stage"],
@@ -264,129 +351,20 @@ def stage_figure(stages: pd.DataFrame) -> go.Figure:
                 orientation="h",
                 name=label,
                 marker_color=colour,
-                text=[fmt_count(v) for v in raw],
+                text=text,
                 textposition="outside",
                 hovertemplate="%{y}: %{x:.1f}%<extra>" + label + "</extra>",
             )
         )
-    top = 100 * stages[["params_share", "macs_share"]].astype(float).to_numpy().max(initial=0)
+    shares = stages[[c for c, _, _ in bars]].astype(float).to_numpy()
+    top = 100 * pd.Series(shares.ravel()).max(skipna=True) if shares.size else 0.0
     fig.update_layout(
         barmode="group",
         xaxis_title="share of the model (%)",
-        xaxis_range=[0, top * 1.3 + 1],
+        xaxis_range=[0, (0 if pd.isna(top) else top) * 1.35 + 1],
         yaxis={"autorange": "reversed"},
-        height=120 + 44 * len(stages),
+        height=120 + 22 * len(bars) * len(stages),
         margin={"l": 10, "r": 10, "t": 10, "b": 10},
         legend={"orientation": "h", "yanchor": "top", "y": -0.12, "x": 0},
     )
-    return fig
-
-
-def hypervolume_figure(history: pd.DataFrame) -> go.Figure:
-    """Hypervolume of the feasible front after each trial (a step: it never decreases)."""
-    fig = go.Figure(
-        go.Scatter(
-            x=history["number"],
-            y=history["hypervolume"],
-            mode="lines+markers",
-            line={"shape": "hv"},
-            name="hypervolume",
-        )
-    )
-    fig.update_layout(
-        xaxis_title="trial",
-        yaxis_title="hypervolume (product of objective units)",
-        yaxis_rangemode="tozero",
-        height=320,
-        margin={"l": 10, "r": 10, "t": 10, "b": 10},
-    )
-    return fig
-
-
-def states_figure(counts: pd.DataFrame) -> go.Figure:
-    """Trials per status, named and coloured as in the Pareto explorer's legend."""
-    colours = [STATUS_STYLE[s][1] for s in counts["status"]]
-    fig = go.Figure(
-        go.Bar(
-            x=[STATUS_STYLE[s][2] for s in counts["status"]],
-            y=counts["trials"],
-            marker_color=colours,
-            text=counts["trials"],
-            textposition="outside",
-            cliponaxis=False,
-        )
-    )
-    fig.update_layout(
-        yaxis_title="trials",
-        yaxis_range=[0, 1.15 * max(int(counts["trials"].max()), 1)],
-        height=320,
-        margin={"l": 10, "r": 10, "t": 20, "b": 10},
-    )
-    return fig
-
-
-def duration_figure(frame: pd.DataFrame) -> go.Figure:
-    """Wall time of each trial (building, counting, NASWOT and timing), by status."""
-    fig = go.Figure()
-    for status, (_, colour, text) in STATUS_STYLE.items():
-        part = frame[(frame["status"] == status) & frame["duration_s"].notna()]
-        if not part.empty:
-            fig.add_trace(
-                go.Bar(x=part["number"], y=part["duration_s"], name=text, marker_color=colour)
-            )
-    fig.update_layout(
-        xaxis_title="trial",
-        yaxis_title="time (s)",
-        height=300,
-        margin={"l": 10, "r": 10, "t": 20, "b": 10},
-        barmode="overlay",
-    )
-    return fig
-
-
-def importance_figure(importance: pd.Series) -> go.Figure:
-    fig = go.Figure(go.Bar(x=importance.to_numpy(), y=list(importance.index), orientation="h"))
-    fig.update_layout(
-        xaxis_title="importance (share)",
-        yaxis={"autorange": "reversed"},
-        height=80 + 26 * len(importance),
-        margin={"l": 10, "r": 10, "t": 10, "b": 10},
-    )
-    return fig
-
-
-def _dimension(values: pd.Series, label: str, knob: bool) -> dict[str, Any]:
-    if _is_numeric(values):
-        dim = {"label": label, "values": values.astype(float)}
-        choices = sorted(values.dropna().unique())
-        if knob and len(choices) <= 8:  # a knob's few choices: tick those, not 1.2, 1.4 ...
-            dim["tickvals"] = [float(v) for v in choices]
-        return dim
-    categories = sorted(values.astype(str).unique())
-    codes = values.astype(str).map({c: i for i, c in enumerate(categories)})
-    return {
-        "label": label,
-        "values": codes,
-        "tickvals": list(range(len(categories))),
-        "ticktext": categories,
-    }
-
-
-def parallel_figure(frame: pd.DataFrame, knobs: list[str], objectives: list[str]) -> go.Figure:
-    """Parallel coordinates of knobs then objectives, coloured by the last objective."""
-    dims = [_dimension(frame[f"knob:{k}"], k, knob=True) for k in knobs]
-    dims += [_dimension(frame[f"objective:{o}"], o, knob=False) for o in objectives]
-    colour = frame[f"objective:{objectives[-1]}"].astype(float)
-    fig = go.Figure(
-        go.Parcoords(
-            dimensions=dims,
-            line={
-                "color": colour,
-                "colorscale": "Viridis",
-                "showscale": True,
-                "colorbar": {"title": {"text": objectives[-1]}},
-            },
-        )
-    )
-    fig.update_layout(height=420, margin={"l": 60, "r": 60, "t": 50, "b": 20})
     return fig

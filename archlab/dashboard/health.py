@@ -32,10 +32,14 @@ from archlab.study.storage import StorageError
 __all__ = [
     "EVALUATORS",
     "MIN_IMPORTANCE_TRIALS",
+    "PARALLEL_KNOBS",
+    "RELIABLE_IMPORTANCE_TRIALS",
     "Hypervolume",
     "hypervolume_history",
+    "importance_warning",
     "knob_importance",
     "state_counts",
+    "top_knobs",
 ]
 
 EVALUATORS: dict[str, Any] = {
@@ -44,6 +48,10 @@ EVALUATORS: dict[str, Any] = {
     "PED-ANOVA": PedAnovaImportanceEvaluator,
 }
 MIN_IMPORTANCE_TRIALS = 5
+# With fewer complete trials than this, a ranking of dozens of knobs is a hint, not a finding:
+# few trials sample each knob's values only a handful of times.
+RELIABLE_IMPORTANCE_TRIALS = 50
+PARALLEL_KNOBS = 8  # knobs the parallel coordinates show at first: more are unreadable
 
 
 @dataclass
@@ -139,3 +147,27 @@ def knob_importance(
     except (ValueError, RuntimeError, ZeroDivisionError) as err:
         return None, f"the {evaluator} evaluator cannot rank these trials: {err}"
     return pd.Series(found, name="importance").sort_values(ascending=False), None
+
+
+def importance_warning(complete: int) -> str | None:
+    """Why an importance ranking over ``complete`` trials is not to be trusted yet (or None)."""
+    if complete >= RELIABLE_IMPORTANCE_TRIALS:
+        return None
+    return (
+        f"This ranking rests on {complete} complete trials; below about "
+        f"{RELIABLE_IMPORTANCE_TRIALS} it mostly reflects which values happened to be sampled. "
+        "Treat it as a hint."
+    )
+
+
+def top_knobs(
+    importance: pd.Series | None, varied: list[str], n: int = PARALLEL_KNOBS
+) -> list[str]:
+    """The ``n`` knobs to show first: most important first, among the knobs that varied.
+
+    Without a ranking, the first ``n`` varied knobs in the space's order.
+    """
+    if importance is None:
+        return varied[:n]
+    ranked = [k for k in importance.index if k in varied]
+    return (ranked + [k for k in varied if k not in ranked])[:n]
