@@ -447,3 +447,22 @@ def test_storage_comes_from_the_environment(archlab_home: Path, tmp_path: Path) 
     url = f"sqlite:///{tmp_path / 'env.db'}"
     result = runner.invoke(app, ["pareto", "--study", "x"], env={"ARCHLAB_STORAGE": url})
     assert result.exit_code == 2 and str(tmp_path / "env.db") in result.output
+
+
+def test_report_refuses_to_overwrite_without_force(tmp_path: Path) -> None:
+    figure, out = tmp_path / "stages.svg", tmp_path / "out"
+    figure.write_text("mine")
+    args = ["report", "--preset", "lw-plgvit-r", "--no-latency", "--format", "json"]
+    bad = runner.invoke(app, [*args, "--figure", str(figure)])
+    assert bad.exit_code == 2 and "pass --force to overwrite" in bad.output
+    assert figure.read_text() == "mine"
+    out.mkdir()
+    (out / "lw_plgvit_r.md").write_text("mine")
+    bad = runner.invoke(app, [*args, "--out", str(out)])
+    assert bad.exit_code == 2 and "already holds lw_plgvit_r.md" in bad.output
+    bad = runner.invoke(app, [*args, "--out", str(tmp_path / "no" / "dir")])
+    assert bad.exit_code == 2 and "does not exist" in bad.output
+    assert not (tmp_path / "no").exists()
+    forced = runner.invoke(app, [*args, "--out", str(out), "--force"])
+    assert forced.exit_code == 0, forced.output
+    assert (out / "lw_plgvit_r.md").read_text() != "mine"

@@ -14,6 +14,7 @@ from typer.testing import CliRunner
 import archlab
 from archlab.cli import app
 from archlab.report.export import ExportError, ExportResult, export_trial, pick_name
+from archlab.report.files import OverwriteError
 from archlab.search.loop import run_search
 from archlab.space import load_space
 from archlab.study.settings import SearchSpec
@@ -150,3 +151,34 @@ def test_export_cli_writes_a_preset(tmp_path: Path) -> None:
 def test_export_cli_needs_a_trial_or_a_preset() -> None:
     result = runner.invoke(app, ["export", "--study", "t"])
     assert result.exit_code == 2 and "--study NAME --trial N" in result.output
+
+
+def test_export_refuses_to_overwrite_without_force(tmp_path: Path) -> None:
+    args = ["export", "--preset", "lw-plgvit-r", "--no-latency", "--no-onnx"]
+    first = runner.invoke(app, [*args, "--out", str(tmp_path)])
+    assert first.exit_code == 0, first.output
+    (tmp_path / "report.md").write_text("mine")
+    again = runner.invoke(app, [*args, "--out", str(tmp_path)])
+    assert again.exit_code == 2 and "pass --force to overwrite" in again.output
+    assert (tmp_path / "report.md").read_text() == "mine"
+    forced = runner.invoke(app, [*args, "--out", str(tmp_path), "--force"])
+    assert forced.exit_code == 0, forced.output
+    assert "preset lw_plgvit_r" in (tmp_path / "report.md").read_text()
+
+
+def test_export_out_must_be_a_folder_in_an_existing_one(tmp_path: Path) -> None:
+    args = ["export", "--preset", "lw-plgvit-r", "--no-latency", "--no-onnx", "--out"]
+    a_file = tmp_path / "file"
+    a_file.write_text("x")
+    bad = runner.invoke(app, [*args, str(a_file)])
+    assert bad.exit_code == 2 and "is a file, not a folder" in bad.output
+    bad = runner.invoke(app, [*args, str(tmp_path / "no" / "such" / "dir")])
+    assert bad.exit_code == 2 and "does not exist" in bad.output
+    assert not (tmp_path / "no").exists()
+
+
+def test_exporting_a_trial_twice_needs_force(study_url: str, tmp_path: Path) -> None:
+    export_trial("t", 0, tmp_path, storage=study_url, onnx=False)
+    with pytest.raises(OverwriteError, match="config.yaml, model.pt, report.md"):
+        export_trial("t", 0, tmp_path, storage=study_url, onnx=False)
+    export_trial("t", 0, tmp_path, storage=study_url, onnx=False, force=True)

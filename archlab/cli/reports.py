@@ -38,12 +38,20 @@ def report(
     ] = False,
     resolution: Annotated[
         int | None,
-        typer.Option(help="Input resolution. Default: the preset's published one, else 224."),
+        typer.Option(
+            min=32,
+            max=2048,
+            help="Input resolution. Default: the preset's published one, else 224.",
+        ),
     ] = None,
     format: Annotated[Fmt, typer.Option(help="table, json, csv or markdown.")] = Fmt.table,
     latency: Annotated[bool, typer.Option(help="Measure CPU latency too.")] = True,
-    threads: Annotated[int, typer.Option(help="CPU threads for the latency measurement.")] = 1,
-    depth: Annotated[int, typer.Option(help="Module nesting depth of the per-module table.")] = 2,
+    threads: Annotated[
+        int, typer.Option(min=1, max=1024, help="CPU threads for the latency measurement.")
+    ] = 1,
+    depth: Annotated[
+        int, typer.Option(min=0, max=32, help="Module nesting depth of the per-module table.")
+    ] = 2,
     study: Annotated[
         str | None, typer.Option(help="Report a trial of this study (with --trial).")
     ] = None,
@@ -82,6 +90,9 @@ def report(
     memory_format: Annotated[
         MemoryFormat, typer.Option(help="contiguous or channels_last (eager and torchscript).")
     ] = MemoryFormat.contiguous,
+    force: Annotated[
+        bool, typer.Option("--force", help="Overwrite files that --out or --figure would replace.")
+    ] = False,
     allocator: Annotated[
         Allocator | None,
         typer.Option(
@@ -99,6 +110,8 @@ def report(
     from archlab.report import render as report_render
 
     _quiet_optuna()
+    _check_parent(figure, "--figure")
+    _check_parent(out, "--out")
     options = _latency_options(batch, backend, memory_format, allocator)
     try:
         if all_presets:
@@ -110,6 +123,7 @@ def report(
                 threads,
                 out=out,
                 latency_options=options,
+                force=force,
             )
         else:
             source = report_render.ModelSource(preset, space, config, study, trial, storage)
@@ -124,6 +138,7 @@ def report(
                 figure=figure,
                 out=out,
                 latency_options=options,
+                force=force,
             )
     except (KeyError, ValueError) as err:
         _fail(str(err.args[0]) if err.args else str(err))
@@ -153,7 +168,11 @@ def export(
     ] = None,
     resolution: Annotated[
         int | None,
-        typer.Option(help="Presets only: input resolution. Default: the preset's published one."),
+        typer.Option(
+            min=32,
+            max=2048,
+            help="Presets only: input resolution. Default: the preset's published one.",
+        ),
     ] = None,
     latency: Annotated[
         bool,
@@ -167,6 +186,9 @@ def export(
     onnx: Annotated[
         bool, typer.Option(help="Also write model.onnx, checked with onnx and ONNX Runtime.")
     ] = True,
+    force: Annotated[
+        bool, typer.Option("--force", help="Overwrite the files of an earlier export there.")
+    ] = False,
 ) -> None:
     """Write config.yaml, model.pt, model.onnx and report.md for a trial or a preset."""
     from archlab.report import export as exporter
@@ -174,11 +196,12 @@ def export(
     _quiet_optuna()
     if (preset is None) == (study is None) or (study is not None) != (trial is not None):
         _fail("give --study NAME --trial N (a trial), or --preset NAME (a preset)")
+    _check_parent(out, "--out")
     try:
         if preset is not None:
-            result = exporter.export_preset(preset, out, resolution, latency, onnx)
+            result = exporter.export_preset(preset, out, resolution, latency, onnx, force)
         else:
-            result = exporter.export_trial(study, trial, out, storage, onnx)  # type: ignore[arg-type]
+            result = exporter.export_trial(study, trial, out, storage, onnx, force)  # type: ignore[arg-type]
     except (KeyError, ValueError) as err:
         _fail(str(err.args[0]) if err.args else str(err))
         return
@@ -186,3 +209,9 @@ def export(
     for path in result.files:
         console.print(f"  {path.name}")
     console.print(f"ONNX: {result.onnx_note}", soft_wrap=True)
+
+
+def _check_parent(path: Path | None, option: str) -> None:
+    """Outputs go into existing folders only: a typo must not create folders anywhere."""
+    if path is not None and not path.parent.is_dir():
+        _fail(f"{option}: folder {path.parent} does not exist")

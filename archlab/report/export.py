@@ -31,12 +31,21 @@ import yaml
 from torch import nn
 
 from archlab.models import Family, Preset, build_model, config_of, find_preset
+from archlab.report.files import check_out_dir
 from archlab.report.tables import ModelReport, fmt_module_table, markdown_table, model_report
 from archlab.study.record import StudyRecord, load_record
 from archlab.study.storage import home, load_study, study_dir
 
-__all__ = ["ExportError", "ExportResult", "export_preset", "export_trial", "pick_name"]
+__all__ = [
+    "EXPORTED_FILES",
+    "ExportError",
+    "ExportResult",
+    "export_preset",
+    "export_trial",
+    "pick_name",
+]
 
+EXPORTED_FILES = ("config.yaml", "model.pt", "model.onnx", "report.md")
 # ONNX Runtime vs PyTorch: |Δ| ≤ ATOL + RTOL·max|output| (float32 kernels sum in other orders).
 ONNX_ATOL, ONNX_RTOL = 1e-4, 1e-3
 
@@ -118,12 +127,14 @@ def export_trial(
     out: Path | None = None,
     storage: str | None = None,
     onnx: bool = True,
+    force: bool = False,
 ) -> ExportResult:
     """Export a complete trial of a study (its arch is ``trial.params``).
 
     Raises:
         StorageError: no such study.
         ExportError: no such trial, or it is not complete; ONNX export or its check failed.
+        OverwriteError: ``out`` already holds exported files and ``force`` is False.
 
     Example:
         >>> from archlab.report.export import export_trial
@@ -153,7 +164,7 @@ def export_trial(
         latency=latency,
         objectives=dict(zip(names, trial.values)),
     )
-    return _export(model, space.family, space.resolution, out, source, onnx, seed)
+    return _export(model, space.family, space.resolution, out, source, onnx, seed, force=force)
 
 
 def export_preset(
@@ -162,6 +173,7 @@ def export_preset(
     resolution: int | None = None,
     latency: bool = True,
     onnx: bool = True,
+    force: bool = False,
 ) -> ExportResult:
     """Export a preset (weights at initialisation with seed 0), measuring its latency here.
 
@@ -169,8 +181,11 @@ def export_preset(
         KeyError: unknown preset; the message lists the known ones.
         ValueError: the preset cannot run at ``resolution``.
         ExportError: ONNX export or its check failed.
+        OverwriteError: ``out`` already holds exported files and ``force`` is False.
     """
     family, key, preset = find_preset(name)
+    if out is not None:  # refused before the latency is measured
+        check_out_dir(out, EXPORTED_FILES, force)
     res = resolution or preset.resolution
     torch.manual_seed(0)
     model = family.build(preset.cfg).eval()
@@ -180,7 +195,7 @@ def export_preset(
         median_ms = None if lat is None else lat["median_ms"]
         out = home() / "presets" / pick_name(key, median_ms, rep.macs)
     source = _Source(title=f"preset {key}", lines=_preset_lines(family, key, preset), latency=lat)
-    return _export(model, family, res, out, source, onnx, 0, rep)
+    return _export(model, family, res, out, source, onnx, 0, rep, force=force)
 
 
 def _latency_dict(rep: ModelReport) -> dict[str, Any]:
@@ -211,7 +226,10 @@ def _export(
     onnx: bool,
     seed: int | None,
     rep: ModelReport | None = None,
+    *,
+    force: bool = False,
 ) -> ExportResult:
+    check_out_dir(out, EXPORTED_FILES, force)
     out.mkdir(parents=True, exist_ok=True)
     config = config_of(model, family.name)
     (out / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))

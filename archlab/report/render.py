@@ -20,6 +20,7 @@ from rich.console import Console
 from rich.table import Table
 
 from archlab.models import FAMILIES, Preset, find_preset, load_config
+from archlab.report.files import check_out_dir, check_out_file
 from archlab.report.tables import ModelReport, fmt_count, markdown_table, model_report
 
 __all__ = ["ModelSource", "all_presets", "one_model", "preset_rows", "report_markdown"]
@@ -189,18 +190,27 @@ def report_markdown(rep: ModelReport) -> str:
     return "\n".join(lines) + "\n"
 
 
+_OUTPUT_SUFFIXES = (".md", ".json", "_modules.csv", "_stages.csv", "_counters.csv")
+
+
+def _output_names(name: str) -> list[str]:
+    """The files ``--out`` writes for a model of this name."""
+    stem = re.sub(r"[^A-Za-z0-9_.@=-]+", "_", name)
+    return [stem + suffix for suffix in _OUTPUT_SUFFIXES]
+
+
 def _write_model_outputs(rep: ModelReport, out: Path) -> list[Path]:
     out.mkdir(parents=True, exist_ok=True)
-    stem = re.sub(r"[^A-Za-z0-9_.@=-]+", "_", rep.name)
+    md, js, modules, stages, counters = (out / n for n in _output_names(rep.name))
     paths = {
-        out / f"{stem}.md": report_markdown(rep),
-        out / f"{stem}.json": json.dumps(rep.as_dict(), indent=2, default=str),
-        out / f"{stem}_modules.csv": rep.modules.to_csv(index=False),
+        md: report_markdown(rep),
+        js: json.dumps(rep.as_dict(), indent=2, default=str),
+        modules: rep.modules.to_csv(index=False),
     }
     if rep.stages is not None:
-        paths[out / f"{stem}_stages.csv"] = rep.stages.to_csv(index=False)
+        paths[stages] = rep.stages.to_csv(index=False)
     if rep.counters is not None:
-        paths[out / f"{stem}_counters.csv"] = rep.counters.to_csv(index=False)
+        paths[counters] = rep.counters.to_csv(index=False)
     for path, text in paths.items():
         path.write_text(text)
     return list(paths)
@@ -222,8 +232,13 @@ def one_model(
     figure: Path | None = None,
     out: Path | None = None,
     latency_options: dict[str, Any] | None = None,
+    force: bool = False,
 ) -> None:
-    """Report one preset, config file or study trial in the requested format."""
+    """Report one preset, config file or study trial in the requested format.
+
+    ``figure`` and the files in ``out`` are not overwritten unless ``force``
+    (:class:`~archlab.report.files.OverwriteError`, raised before anything is measured).
+    """
     if source.study is not None or source.trial is not None:
         if source.preset is not None or source.config is not None:
             raise ValueError("give exactly one of --preset, --config or --study/--trial")
@@ -232,6 +247,10 @@ def one_model(
     else:
         family, cfg, name, found = _resolve(source.preset, source.space, source.config)
         default_res = found.resolution if found else 224
+    if figure is not None:
+        check_out_file(figure, force)
+    if out is not None:
+        check_out_dir(out, _output_names(name), force)
     res = resolution or default_res
     torch.manual_seed(0)
     model = family.build(cfg)
@@ -384,12 +403,16 @@ def all_presets(
     *,
     out: Path | None = None,
     latency_options: dict[str, Any] | None = None,
+    force: bool = False,
 ) -> None:
     """Print the measured-vs-published table of every preset; ``out``: also write it as files.
 
     With ``out``, ``DIR/presets.md`` (the reproduction report) and ``DIR/presets.csv`` are
-    written, and the table gets the ``thop_largest_gap`` column.
+    written (replacing earlier ones only with ``force``), and the table gets the
+    ``thop_largest_gap`` column.
     """
+    if out is not None:
+        check_out_dir(out, ["presets.md", "presets.csv"], force)
     options = latency_options or {}
     frame = preset_rows(
         resolution, latency, threads, why_thop=out is not None, latency_options=options

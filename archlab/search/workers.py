@@ -32,6 +32,7 @@ import torch
 from archlab.search.loop import create_or_resume, run_trials, started_trials
 from archlab.search.outputs import write_study_outputs
 from archlab.search.remeasure import remeasure_study_front
+from archlab.search.worker_env import storage_in_environment
 from archlab.space import SearchSpace
 from archlab.study.record import load_record
 from archlab.study.settings import SAMPLERS, SearchError, SearchResult, SearchSpec
@@ -137,6 +138,7 @@ def _worker_command(
 
 def _launch(cmd: list[str], threads: int, log: Path) -> subprocess.Popen[bytes]:
     env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
+    cmd, env = storage_in_environment(cmd, env)  # a password in argv would show in ps
     with open(log, "wb") as out:
         return subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env)
 

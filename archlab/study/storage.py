@@ -28,6 +28,7 @@ from archlab.study.heartbeat import DEFAULT_GRACE_PERIOD_S, journal_storage, rdb
 
 __all__ = [
     "STARTED_STATES",
+    "STORAGE_ENV",
     "MissingStorageError",
     "NAME_FILE",
     "StorageError",
@@ -41,6 +42,10 @@ __all__ = [
     "study_dir",
     "study_folder_name",
 ]
+
+#: The environment variable that gives commands (and worker processes) the storage URL when no
+#: ``--storage`` is given: unlike a command line, no other user can read it.
+STORAGE_ENV = "ARCHLAB_STORAGE"
 
 #: Trials that have started; a WAITING trial is only queued (e.g. a corner arch), knobs unset.
 STARTED_STATES = tuple(s for s in optuna.trial.TrialState if s != optuna.trial.TrialState.WAITING)
