@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+import uuid
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -52,6 +53,46 @@ def archlab_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 @pytest.fixture
 def storage_url(tmp_path: Path) -> str:
     return f"sqlite:///{tmp_path / 'study.db'}"
+
+
+def postgres_url() -> str:
+    """The test PostgreSQL server's URL; skips the test without one (fails it in CI)."""
+    url = os.environ.get("ARCHLAB_TEST_POSTGRES_URL")
+    if not url:
+        if os.environ.get("CI") == "true":
+            pytest.fail("CI must run the PostgreSQL tests: ARCHLAB_TEST_POSTGRES_URL is not set")
+        pytest.skip("no PostgreSQL server (set ARCHLAB_TEST_POSTGRES_URL)")
+    return url
+
+
+#: Storage kinds for ``storage_of``; parametrize a test with them to run it on each.
+STORAGES = ["sqlite", "journal", pytest.param("postgres", marks=pytest.mark.postgres)]
+
+
+@pytest.fixture
+def storage_of(tmp_path: Path) -> Iterator[Callable[[str], tuple[str, str]]]:
+    """``storage_of(kind)``: (URL, study name) for a fresh study on SQLite, a journal file or
+    PostgreSQL (kinds: ``STORAGES``); the PostgreSQL study is deleted afterwards."""
+    import optuna
+
+    from archlab.study.storage import open_storage
+
+    made: list[tuple[str, str]] = []
+
+    def make(kind: str) -> tuple[str, str]:
+        if kind == "sqlite":
+            return f"sqlite:///{tmp_path}/s.db", "t"
+        if kind == "journal":
+            return f"journal://{tmp_path}/s.log", "t"
+        made.append((postgres_url(), f"test-{uuid.uuid4().hex[:8]}"))
+        return made[-1]
+
+    yield make
+    for url, name in made:
+        try:
+            optuna.delete_study(study_name=name, storage=open_storage(url))
+        except KeyError:  # the test stopped before creating it
+            pass
 
 
 @pytest.fixture

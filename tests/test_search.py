@@ -104,6 +104,34 @@ def test_keyboard_interrupt_keeps_finished_trials(
     assert [t.state.name for t in study.trials] == ["COMPLETE", "COMPLETE", "FAIL"]
 
 
+def test_trial_failed_by_another_worker_meanwhile_is_skipped(
+    tiny_space_path: Path,
+    storage_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Another worker's stale-trial check fails the first trial while it is measured (its worker
+    was silent too long): this worker cannot record it, skips it and runs the next one."""
+    real, calls = search_mod.evaluate_arch, []
+
+    def evaluate(*args: object, **kwargs: object) -> dict[str, object]:
+        metrics = real(*args, **kwargs)  # type: ignore[arg-type]
+        if not calls:
+            storage = open_storage(storage_url)
+            other = optuna.load_study(study_name="t", storage=storage)
+            (trial,) = other.get_trials(states=(optuna.trial.TrialState.RUNNING,))
+            storage.set_trial_user_attr(trial._trial_id, "fail_reason", "stale: simulated")
+            storage.set_trial_state_values(trial._trial_id, optuna.trial.TrialState.FAIL)
+        calls.append(1)
+        return metrics
+
+    monkeypatch.setattr(search_mod, "evaluate_arch", evaluate)
+    result = run_search(_spec(tiny_space_path, storage_url, n_trials=2, corners=False))
+    assert not result.interrupted and result.new_trials == 2
+    assert [t.state.name for t in load_study("t", storage_url).trials] == ["FAIL", "COMPLETE"]
+    assert "trial 0 was finished by another worker (FAIL: stale: simulated)" in caplog.text
+
+
 def test_impossible_arch_is_pruned_with_reason(tiny_space_path: Path, storage_url: str) -> None:
     # At 32 px the last stage is 1×1, smaller than the space's 2×2 global windows: every arch is
     # impossible there, and the trial must say so instead of measuring anything.

@@ -10,24 +10,27 @@ import signal
 import subprocess
 import sys
 import time
-import uuid
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import optuna
 import pytest
+from conftest import STORAGES
 from typer.testing import CliRunner
 
+import archlab.search.workers as workers_mod
 from archlab.cli import app
 from archlab.search.loop import create_or_resume
 from archlab.search.workers import run_worker, run_workers
 from archlab.space import load_space
 from archlab.study.settings import SearchSpec
-from archlab.study.storage import StorageError, load_study, open_storage
+from archlab.study.storage import StorageError, load_study
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 runner = CliRunner()
 TrialState = optuna.trial.TrialState
+PATCHED_CLI = Path(__file__).parent / "patched_cli.py"
 
 
 def _worker(url: str, n_trials: int) -> subprocess.Popen[bytes]:
@@ -100,28 +103,78 @@ def test_search_with_two_workers_on_the_default_sqlite_file(
     ]
 
 
-def _postgres_url() -> str:
-    url = os.environ.get("ARCHLAB_TEST_POSTGRES_URL")
-    if not url:
-        if os.environ.get("CI") == "true":
-            pytest.fail("CI must run the PostgreSQL test: ARCHLAB_TEST_POSTGRES_URL is not set")
-        pytest.skip("no PostgreSQL server (set ARCHLAB_TEST_POSTGRES_URL)")
-    return url
+def _workers_through_patched_cli(monkeypatch: pytest.MonkeyPatch) -> None:
+    real = workers_mod._worker_command
+
+    def command(*args: Any, **kwargs: Any) -> list[str]:
+        cmd = real(*args, **kwargs)
+        return [cmd[0], str(PATCHED_CLI), *cmd[3:]]  # instead of "-m archlab.cli"
+
+    monkeypatch.setattr(workers_mod, "_worker_command", command)
+
+
+def test_search_exits_non_zero_naming_the_worker_that_failed_and_why(
+    tiny_space_path: Path,
+    archlab_home: Path,
+    quick_spec: Callable[..., SearchSpec],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    create_or_resume(quick_spec(tiny_space_path, None, study_name="cli", corners=False))
+    real, made = workers_mod._worker_command, []
+
+    def command(*args: Any, **kwargs: Any) -> list[str]:  # the second worker crashes at once
+        made.append(1)
+        if len(made) == 2:
+            return [sys.executable, "-c", "import sys; sys.exit('error: simulated crash')"]
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(workers_mod, "_worker_command", command)
+    args = ["search", "--space", str(tiny_space_path), "--study", "cli", "--n-trials", "2"]
+    result = runner.invoke(app, [*args, "--workers", "2", "--objectives", "macs,latency"])
+    assert result.exit_code == 1, result.output
+    assert "Worker 1 exited with code 1: error: simulated crash" in result.output
+
+
+@pytest.mark.parametrize("kind", STORAGES)
+def test_workers_racing_for_a_queued_trial_run_it_once(
+    kind: str,
+    storage_of: Callable[[str], tuple[str, str]],
+    tiny_space_path: Path,
+    tmp_path: Path,
+    quick_spec: Callable[..., SearchSpec],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Both workers read the first queued corner as WAITING before either claims it (a barrier
+    and a delay injected into each worker's first claim): one must win, the other take the next."""
+    url, name = storage_of(kind)
+    race = tmp_path / "race"
+    race.mkdir()
+    monkeypatch.setenv("ARCHLAB_TEST_RACE_DIR", str(race))
+    monkeypatch.setenv("ARCHLAB_TEST_RACE_WORKERS", "2")
+    _workers_through_patched_cli(monkeypatch)
+    # two corners queued, then one sampled trial
+    result = run_workers(
+        quick_spec(tiny_space_path, url, study_name=name, n_trials=3), 2, poll_s=0.2
+    )
+    asked = [int(n) for log in race.glob("asked-*") for n in log.read_text().split()]
+    assert sorted(asked) == [0, 1, 2]  # no trial run twice, every asked trial run
+    assert result.exit_codes == [0, 0]
+    _check_no_trial_lost_or_duplicated(load_study(name, url), 3, workers=2)
 
 
 @pytest.mark.postgres
 def test_three_workers_on_postgresql(
-    tiny_space_path: Path, archlab_home: Path, quick_spec: Callable[..., SearchSpec]
+    storage_of: Callable[[str], tuple[str, str]],
+    tiny_space_path: Path,
+    archlab_home: Path,
+    quick_spec: Callable[..., SearchSpec],
 ) -> None:
-    url = _postgres_url()
-    name = f"test-{uuid.uuid4().hex[:8]}"
-    try:
-        spec = quick_spec(tiny_space_path, url, study_name=name, n_trials=6)
-        result = run_workers(spec, workers=3, poll_s=0.5)
-        assert result.exit_codes == [0, 0, 0]
-        _check_no_trial_lost_or_duplicated(load_study(name, url), 6, workers=3)
-    finally:
-        optuna.delete_study(study_name=name, storage=open_storage(url))
+    url, name = storage_of("postgres")
+    result = run_workers(
+        quick_spec(tiny_space_path, url, study_name=name, n_trials=6), 3, poll_s=0.5
+    )
+    assert result.exit_codes == [0, 0, 0]
+    _check_no_trial_lost_or_duplicated(load_study(name, url), 6, workers=3)
 
 
 def _wait_for_running_trial(study: optuna.Study, proc: subprocess.Popen[bytes], knobs: int) -> int:

@@ -249,6 +249,8 @@ def search(
     result = _run_with_progress(spec, workers)
     if result is not None:
         _print_summary(result, storage)
+        if not result.interrupted and hasattr(result, "failures") and result.failures():
+            raise typer.Exit(1)
 
 
 def _print_banner(spec: Any, workers: int) -> None:
@@ -354,13 +356,10 @@ def _print_where(study_name: str, storage: str | None) -> None:
 def _print_failed_workers(result: Any) -> None:
     if result.interrupted:  # Ctrl-C stopped every worker; each marked its running trial failed
         return
-    failed = result.failed_workers() if hasattr(result, "failed_workers") else []
-    for index, code, log in failed:
-        how = f"was killed by signal {-code}" if code < 0 else f"exited with code {code}"
+    for line in result.failures() if hasattr(result, "failures") else []:
         console.print(
-            f"[yellow]Worker {index} {how}; its log: {log}. A trial it left running is "
-            "failed and retried once by the next worker that joins after the grace "
-            "period.[/]",
+            f"[yellow]{line}. A trial it left running is failed and retried once by the next "
+            "worker that joins after the grace period.[/]",
             soft_wrap=True,
         )
 

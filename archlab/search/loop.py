@@ -15,7 +15,9 @@ from __future__ import annotations
 
 import dataclasses
 import gc
+import logging
 import random
+import time
 import traceback
 from collections.abc import Callable
 from typing import Any
@@ -47,6 +49,8 @@ from archlab.study.settings import (
 )
 from archlab.study.storage import STARTED_STATES, open_storage
 from archlab.study.trials import LATENCY_MS, set_constraints
+
+_log = logging.getLogger(__name__)
 
 __all__ = [
     "create_or_resume",
@@ -262,21 +266,68 @@ def run_trials(
     """Run ``spec.n_trials`` trials (or until ``spec.timeout_s``) of ``study`` in this process.
 
     The one evaluation loop behind both :func:`run_search` and ``archlab.search.workers``: same
-    sampler, objective, constraint and stored metrics, whichever process runs the trial.
+    sampler, objective, constraint and stored metrics, whichever process runs the trial. A trial
+    that another worker finished meanwhile (it failed it as stale) is skipped with a warning.
 
     Returns:
         True if Ctrl-C stopped it (the running trial is then marked failed).
     """
     study.sampler = make_sampler(spec, seed)
     random.seed(seed)
+    objective = _objective(space, spec, space.resolution, progress)
+    deadline = None if spec.timeout_s is None else time.monotonic() + spec.timeout_s
+    started = 0
     try:
-        study.optimize(
-            _objective(space, spec, space.resolution, progress),
-            n_trials=spec.n_trials,
-            timeout=spec.timeout_s,
-            catch=(Exception,),
-            callbacks=[_collect_garbage, *(callbacks or [])],
-        )
+        while spec.n_trials is None or started < spec.n_trials:
+            if deadline is not None and time.monotonic() >= deadline:
+                break
+            started += 1
+            _run_one_trial(study, objective, [_collect_garbage, *(callbacks or [])])
     except KeyboardInterrupt:
         return True
     return False
+
+
+def _run_one_trial(
+    study: optuna.Study,
+    objective: Callable[[optuna.Trial], list[float]],
+    callbacks: list[Callable[[optuna.Study, Any], None]],
+) -> None:
+    """One trial through ``study.optimize``, skipping it if another worker finished it first."""
+    running: list[optuna.Trial] = []
+    told: list[bool] = []
+
+    def run(trial: optuna.Trial) -> list[float]:
+        running.append(trial)
+        return objective(trial)
+
+    def on_told(_study: optuna.Study, _trial: Any) -> None:  # Optuna's first call after the tell
+        told.append(True)
+
+    try:
+        study.optimize(run, n_trials=1, catch=(Exception,), callbacks=[on_told, *callbacks])
+    except Exception as err:
+        lost = _finished_elsewhere(study, running, told)
+        if lost is None:
+            raise
+        _log.warning(
+            "trial %d was finished by another worker (%s%s) while this one ran it; skipping it "
+            "(%s: %s)",
+            lost.number,
+            lost.state.name,
+            f": {lost.user_attrs['fail_reason']}" if "fail_reason" in lost.user_attrs else "",
+            type(err).__name__,
+            err,
+        )
+
+
+def _finished_elsewhere(
+    study: optuna.Study, running: list[optuna.Trial], told: list[bool]
+) -> optuna.trial.FrozenTrial | None:
+    """The trial this process ran, if it could not record its result because the trial was
+    already finished (a stale-trial check of another worker failed it)."""
+    if not running or told:
+        return None
+    number = running[0].number
+    trial = study.get_trials(deepcopy=False)[number]
+    return trial if trial.state.is_finished() else None

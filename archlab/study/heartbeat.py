@@ -13,6 +13,12 @@ grace period. On top of Optuna's mechanism this module
 - re-queues a stale trial's arch once as a fresh trial (user attribute ``retry_of``), with Optuna's
   ``RetryHeartbeatStaleTrialCallback``: a killed worker is usually the machine's fault, not the
   arch's, but a second loss is not retried again.
+
+When several workers find the same stale trial, only the first to fail it queues the retry: the
+others' state change fails (``UpdateFinishedTrialError``, which Optuna skips). RDB storages settle
+this with the row lock of Optuna's state change, which SQLite gets from
+``archlab.study.storage``; a journal applies the first change in log order and raises for the
+later ones.
 """
 
 from __future__ import annotations
