@@ -99,7 +99,7 @@ def test_overview_lists_the_study_with_trials_per_state(study_env: Any) -> None:
 
 def _presets(figure: dict[str, Any]) -> list[dict[str, Any]]:
     """The published variants' traces: stars on the axes, arrows for those beyond them."""
-    return [t for t in figure["data"] if t.get("name", "").startswith("published variants")]
+    return [t for t in figure["data"] if t.get("name", "").startswith("presets")]
 
 
 def test_pareto_plots_every_measured_trial_and_the_measured_preset(study_env: Any) -> None:
@@ -463,7 +463,7 @@ def _check_fitted_axes(page: Any, study: Any, latencies: list[float]) -> None:
     assert lo <= min(latencies) and max(latencies) <= hi
     preset_ms = _preset_latency(study)
     span = max(latencies) - min(latencies)
-    arrows = [t for t in traces if t["name"].startswith("published variants off the axes")]
+    arrows = [t for t in traces if t["name"].startswith("presets beyond the axes")]
     if preset_ms > max(latencies) + 0.5 * span + 1e-9:  # far: not worth stretching the axis for
         assert hi < preset_ms and len(arrows) == 1
         assert lo < arrows[0]["x"][0] < hi

@@ -86,8 +86,9 @@ def test_steps_smaller_than_the_latency_spread_are_within_noise() -> None:
     assert gains["noise"].iloc[1:].tolist() == [0.5, 0.5]  # the larger IQR of the two trials
     assert gains["within noise"].tolist() == [False, True, False]
     shown = gains_table(gains, "latency_ms", "naswot")
-    assert shown["extra ms"].tolist() == ["start", "+0.300 (within noise)", "+3.70"]
-    assert shown["gained per extra ms"].tolist() == ["–", "3.33", "0.270"]
+    assert shown["extra ms"].tolist() == ["start", "+0.300", "+3.70"]
+    assert shown["latency step"].tolist() == ["start", "within noise", "measurable"]
+    assert shown["gained per extra ms"].tolist() == ["–", "–", "0.270"]  # no rate within noise
     assert list(shown.columns)[1:3] == ["latency (ms, median)", "accuracy estimate: NASWOT score"]
 
 
@@ -97,6 +98,7 @@ def test_gains_without_latency_mark_no_noise() -> None:
     frame["macs"] = [1e7, 1.1e7]
     gains = marginal_gains(front_2d(frame, "macs", "naswot"), "macs", "naswot")
     assert not gains["within noise"].any()
+    assert "latency step" not in gains_table(gains, "macs", "naswot")
 
 
 def test_study_data_rebuilds_every_trial_config_from_the_stored_space(
@@ -347,7 +349,7 @@ def test_pareto_figure_marks_each_status_front_target_and_presets() -> None:
         "Pareto front (2)",
         "within target (2)",
         "over latency target (1)",
-        "published variants (1)",
+        "presets (1)",
     ]
     assert fig.data[0].line.shape == "hv" and fig.data[3].text is None  # names on hover only
     assert "<b>published variant p†</b>" in fig.data[3].customdata[0][1]
@@ -378,8 +380,8 @@ def test_axes_fit_the_trials_and_far_presets_become_edge_arrows_with_values() ->
     lo, hi = fig.layout.xaxis.range
     assert lo < 10.0 and 30.0 < hi < 40.0  # fitted to the trials, not stretched to 355 ms
     stars, arrows = fig.data[-2], fig.data[-1]
-    assert stars.name == "published variants (1)" and list(stars.x) == [20.0]
-    assert arrows.name == "published variants off the axes (1)"
+    assert stars.name == "presets (1)" and list(stars.x) == [20.0]
+    assert arrows.name == "presets beyond the axes (1)"
     assert list(arrows.marker.symbol) == ["triangle-right"]
     assert [a.text for a in fig.layout.annotations] == ["355.00 ms →"]  # its value, on a label
     assert lo < arrows.x[0] < hi and arrows.y[0] == 41.5  # on the right edge, at its own height
@@ -387,7 +389,14 @@ def test_axes_fit_the_trials_and_far_presets_become_edge_arrows_with_values() ->
         frame, "latency_ms", "naswot", references=refs, fit_trials=False
     )
     assert fitted_all.layout.xaxis.range[1] > 355.0
-    assert all("off the axes" not in t.name for t in fitted_all.data)
+    assert all("beyond the axes" not in t.name for t in fitted_all.data)
+
+
+def test_an_estimates_agreement_with_training_goes_under_the_chart_not_on_its_axis() -> None:
+    frame = _frame([(0, "feasible", 10.0, 40.0)])
+    fig, note = figures.pareto_figure(frame, "latency_ms", "naswot", space="plgvit")
+    assert fig.layout.yaxis.title.text == "accuracy estimate: NASWOT score"
+    assert note.startswith("accuracy estimate: NASWOT score (")
 
 
 def test_log_x_fits_in_log_units() -> None:

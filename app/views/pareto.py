@@ -128,9 +128,9 @@ def _notes(data: dd.StudyData, x: str, y: str, note: str, refs: References | Non
         )
     if refs is not None and refs.measured:
         notes.append(
-            "★ published variants, measured here like the trials (* reconstructed config, "
-            "† windows adapted to the study's resolution); ▸ arrows: beyond the axes, with "
-            "their values. Hover a point for its name."
+            "★ presets: the family's published variants, measured here like the trials "
+            "(* reconstructed config, † windows adapted to the study's resolution); ▸ arrows: "
+            "presets beyond the axes, with their values. Hover a point for its name."
         )
     if notes:
         st.caption(" · ".join(notes))

@@ -75,4 +75,5 @@ def config_diff(data: StudyData, numbers: list[int]) -> pd.DataFrame:
         values = [data.arch[n].get(knob) for n in numbers]
         if len({repr(v) for v in values}) > 1:
             rows.append({"knob": knob, **{f"trial {n}": v for n, v in zip(numbers, values)}})
-    return pd.DataFrame(rows, columns=["knob", *[f"trial {n}" for n in numbers]])
+    # object columns: an int knob stays 64, not 64.0 beside a missing value
+    return pd.DataFrame(rows, columns=["knob", *[f"trial {n}" for n in numbers]], dtype=object)

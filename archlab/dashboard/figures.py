@@ -28,7 +28,7 @@ from archlab.dashboard.data import METRICS, objective_label, preset_label
 from archlab.dashboard.units import fmt_metric, tick_style
 from archlab.report.tables import fmt_count
 
-__all__ = ["PRESETS_TRACE", "STATUS_STYLE", "pareto_figure", "stage_figure"]
+__all__ = ["OFF_SCALE_TRACE", "PRESETS_TRACE", "STATUS_STYLE", "pareto_figure", "stage_figure"]
 
 #: Marker of each trial status: (symbol, colour, legend text).
 STATUS_STYLE: dict[str, tuple[str, str, str]] = {
@@ -39,7 +39,7 @@ STATUS_STYLE: dict[str, tuple[str, str, str]] = {
     "running": ("circle-dot", "#bcbd22", "running"),
 }
 #: Names of the published variants' traces (on the chart, and arrows for those off it).
-PRESETS_TRACE, OFF_SCALE_TRACE = "published variants", "published variants off the axes"
+PRESETS_TRACE, OFF_SCALE_TRACE = "presets", "presets beyond the axes"
 _FRONT_COLOUR = "#2ca02c"
 _REFERENCE_COLOUR = "#9467bd"
 _TARGET_SPAN = 3.0  # draw the target line only if it lies within this many data ranges
@@ -65,23 +65,23 @@ def _colour_axis(frame: pd.DataFrame, colour: str) -> tuple[pd.Series, dict[str,
     return codes + 0.5, {"colorscale": scale, "cmin": 0, "cmax": n, "colorbar": bar}
 
 
-def _hover_lines(row: pd.Series, metrics: list[str], space: str | None) -> list[str]:
+def _hover_lines(row: pd.Series, metrics: list[str]) -> list[str]:
     """'name: value' for each metric the row has, named as on the axes."""
     return [
-        f"{objective_label(m, space)}: {fmt_metric(m, row.get(m))}"
+        f"{objective_label(m)}: {fmt_metric(m, row.get(m))}"
         for m in dict.fromkeys(metrics)
         if m in row and pd.notna(row.get(m))
     ]
 
 
-def _trial_hover(row: pd.Series, x: str, y: str, space: str | None) -> str:
+def _trial_hover(row: pd.Series, x: str, y: str) -> str:
     head = f"<b>trial {int(row['number'])}</b> ({STATUS_STYLE[row['status']][2]})"
-    lines = _hover_lines(row, [x, y, "latency_ms", "params", "macs"], space)
+    lines = _hover_lines(row, [x, y, "latency_ms", "params", "macs"])
     return "<br>".join([head, *lines])
 
 
 def _trial_traces(
-    frame: pd.DataFrame, x: str, y: str, colour: str | None, space: str | None
+    frame: pd.DataFrame, x: str, y: str, colour: str | None
 ) -> tuple[list[go.Scatter], dict[str, Any] | None]:
     traces = []
     marker_colour: dict[str, Any] = {}
@@ -97,7 +97,7 @@ def _trial_traces(
             marker.update(color=marker_colour["values"][part.index], coloraxis="coloraxis")
         else:
             marker.update(color=default_colour)
-        hover = [_trial_hover(row, x, y, space) for _, row in part.iterrows()]
+        hover = [_trial_hover(row, x, y) for _, row in part.iterrows()]
         traces.append(
             go.Scatter(
                 x=part[x],
@@ -125,8 +125,8 @@ def _front_trace(front: pd.DataFrame, x: str, y: str) -> go.Scatter:
     )
 
 
-def _preset_hover(row: pd.Series, x: str, y: str, space: str | None) -> str:
-    lines = _hover_lines(row, [x, y, "latency_ms", "params", "macs"], space)
+def _preset_hover(row: pd.Series, x: str, y: str) -> str:
+    lines = _hover_lines(row, [x, y, "latency_ms", "params", "macs"])
     return "<br>".join([f"<b>published variant {preset_label(row)}</b>", *lines])
 
 
@@ -142,10 +142,9 @@ def _reference_traces(
     y: str,
     ranges: tuple[tuple[float, float], tuple[float, float]] | None,
     log_x: bool,
-    space: str | None,
 ) -> tuple[list[go.Scatter], list[OffScale]]:
     """Stars for the presets within the axes, edge arrows for the others (and where those are)."""
-    hover = {r["name"]: _preset_hover(r, x, y, space) for _, r in refs.iterrows()}
+    hover = {r["name"]: _preset_hover(r, x, y) for _, r in refs.iterrows()}
     away = off_scale(refs, x, y, *ranges, x_log=log_x) if ranges else []
     gone = {m.name for m in away}
     shown = refs[~refs["name"].isin(gone)]
@@ -276,9 +275,10 @@ def pareto_figure(
         log_x: a logarithmic x axis.
 
     Returns:
-        The figure and a note for the page (empty, or why the target line is missing).
+        The figure and a note for the page: why the target line is missing, and how far an
+        accuracy estimate on an axis agrees with training in ``space`` (empty if neither).
     """
-    traces, axis = _trial_traces(frame, x, y, colour, space)
+    traces, axis = _trial_traces(frame, x, y, colour)
     fig = go.Figure()
     if front is not None and len(front) > 1:
         fig.add_trace(_front_trace(front, x, y))
@@ -307,21 +307,22 @@ def pareto_figure(
         refs = _named(refs, x, y)
         if ranges is not None:  # a strip beyond the trials for the presets off the axes
             ranges = with_gutters(refs, x, y, *ranges, x_log=log_x)
-        preset_traces, away = _reference_traces(refs, x, y, ranges, log_x, space)
+        preset_traces, away = _reference_traces(refs, x, y, ranges, log_x)
         fig.add_traces(preset_traces)
         _label_off_scale(fig, away, log_x)
     if selected is not None and selected in set(frame["number"]):
         _mark_selected(fig, frame, x, y, selected)
     fig.update_layout(
         xaxis={
-            "title": objective_label(x, space),
+            "title": objective_label(x),
             **tick_style(x),
             "type": "log" if log_x else "linear",
         },
-        yaxis={"title": objective_label(y, space), **tick_style(y)},
-        legend={"orientation": "h", "yanchor": "bottom", "y": 1.02, "x": 0},
-        margin={"l": 10, "r": 10, "t": 40, "b": 10},
-        height=480,
+        yaxis={"title": objective_label(y), **tick_style(y)},
+        # below the x title: above the plot it ran under plotly's toolbar
+        legend={"orientation": "h", "yanchor": "top", "y": -0.14, "x": 0},
+        margin={"l": 10, "r": 10, "t": 34, "b": 10},  # the top: plotly's toolbar
+        height=500,
         clickmode="event+select",
         hoverlabel=_HOVER_LABEL,
     )
@@ -329,7 +330,17 @@ def pareto_figure(
         fig.update_layout(xaxis_range=list(ranges[0]), yaxis_range=list(ranges[1]))
     if axis:
         fig.update_layout(coloraxis=axis)
-    return fig, note
+    return fig, " · ".join(n for n in [note, *_evidence(x, y, space)] if n)
+
+
+def _evidence(x: str, y: str, space: str | None) -> list[str]:
+    """How far each axis' accuracy estimate agrees with training in this space: too long for
+    an axis title, so the page states it under the chart."""
+    return [
+        objective_label(m, space)
+        for m in dict.fromkeys((x, y))
+        if objective_label(m, space) != objective_label(m)
+    ]
 
 
 def stage_figure(stages: pd.DataFrame) -> go.Figure:

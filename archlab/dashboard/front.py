@@ -80,20 +80,23 @@ def gains_table(gains: pd.DataFrame, cost: str, gain: str) -> pd.DataFrame:
     steps within the latency noise said so."""
     unit = "ms" if cost == "latency_ms" else objective_label(cost)
     cost_name, gain_name = objective_label(cost), objective_label(gain)
-    step = [
-        "start" if pd.isna(v) else f"+{sig(v)}" + (" (within noise)" if quiet else "")
-        for v, quiet in zip(gains["extra cost"], gains["within noise"])
-    ]
-    return pd.DataFrame(
-        {
-            "trial": gains["trial"],
-            cost_name: gains[cost].map(sig),
-            gain_name: gains[gain].map(sig),
-            f"extra {unit}": step,
-            "gained": gains["gain"].map(_signed),
-            f"gained per extra {unit}": gains["gain per unit of cost"].map(sig),
-        }
-    )
+    quiet = gains["within noise"].astype(bool)
+    shown = {
+        "trial": gains["trial"],
+        cost_name: gains[cost].map(sig),
+        gain_name: gains[gain].map(sig),
+        f"extra {unit}": gains["extra cost"].map(lambda v: "start" if pd.isna(v) else f"+{sig(v)}"),
+        "gained": gains["gain"].map(_signed),
+        f"gained per extra {unit}": [
+            "–" if q else sig(v) for v, q in zip(gains["gain per unit of cost"], quiet)
+        ],
+    }
+    if cost == "latency_ms":
+        shown["latency step"] = [
+            "start" if i == 0 else "–" if pd.isna(n) else "within noise" if q else "measurable"
+            for i, (n, q) in enumerate(zip(gains["noise"], quiet))
+        ]
+    return pd.DataFrame(shown)
 
 
 def _signed(value: float) -> str:
