@@ -247,7 +247,8 @@ def test_health_states_the_reference_point_and_too_few_trials_for_importance(
     at = _open("views/health.py")
     captions = " ".join(_texts(at.caption))
     if _feasible(study_env):
-        assert "Reference point: naswot = " in captions and "latency_ms = " in captions
+        assert "Reference point: accuracy estimate: NASWOT score = " in captions
+        assert "latency (ms, median) = " in captions and "latency_ms" not in captions
     else:
         assert any("No feasible finished trial yet" in t for t in _texts(at.info))
     assert any("needs at least 5 complete trials; this study has 3" in t for t in _texts(at.info))

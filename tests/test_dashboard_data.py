@@ -462,3 +462,20 @@ def test_accuracy_metric_follows_the_studys_objectives(
     trials = frame if columns is None else frame[columns]
     study = dd.StudyData("s", spec, metric_names, directions, trials)
     assert study.accuracy_metric == expected
+
+
+def test_parallel_coordinates_show_the_given_knobs_and_name_the_objectives() -> None:
+    from archlab.dashboard.health_figures import parallel_figure
+
+    frame = pd.DataFrame(
+        {
+            "knob:a": [1, 2, 3],
+            "knob:b": ["x", "y", "x"],
+            "knob:c": [4, 5, 6],
+            "objective:naswot": [40.0, 41.0, 42.0],
+            "objective:latency_ms": [10.0, 12.0, 14.0],
+        }
+    )
+    fig = parallel_figure(frame, ["b", "a"], ["naswot", "latency_ms"])
+    labels = [d.label for d in fig.data[0].dimensions]
+    assert labels == ["b", "a", "accuracy estimate: NASWOT score", "latency (ms, median)"]

@@ -19,7 +19,7 @@ def _hypervolume(url: str, data: dd.StudyData) -> None:
     if hv is None:
         st.info("No feasible finished trial yet: no hypervolume.")
         return
-    ref = ", ".join(f"{k} = {v:.4g}" for k, v in hv.reference.items())
+    ref = ", ".join(f"{dd.objective_label(k)} = {v:.4g}" for k, v in hv.reference.items())
     st.caption(
         f"Feasible trials only. **Reference point: {ref}** ({hv.rule}). "
         "A flat curve means the front has stopped moving."
@@ -47,7 +47,7 @@ def _importance(url: str, data: dd.StudyData) -> pd.Series | None:
         "objective",
         range(len(data.metric_names)),
         key="imp_objective",
-        format_func=lambda i: data.metric_names[i],
+        format_func=lambda i: dd.objective_label(data.metric_names[i]),
     )
     evaluator = cols[1].selectbox("evaluator", list(study_health.EVALUATORS), key="imp_evaluator")
     found, why = loaders.importance(url, data.name, loaders.stamp(data), objective, evaluator)
@@ -59,7 +59,8 @@ def _importance(url: str, data: dd.StudyData) -> pd.Series | None:
     if warning:
         st.warning(warning, icon=":material/warning:")
     st.caption(
-        f"Optuna's {evaluator} importance of each knob for {data.metric_names[objective]}, "
+        f"Optuna's {evaluator} importance of each knob for "
+        f"{dd.objective_label(data.metric_names[objective])}, "
         f"over the {complete} complete trials (shares sum to 1)."
     )
     st.plotly_chart(figures.importance_figure(found), key="importance_chart")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import loaders
 import pandas as pd
 import streamlit as st
@@ -149,11 +151,15 @@ def _downloads(url: str, data: dd.StudyData, number: int, report: ModelReport | 
         mime="text/markdown",
         icon=":material/description:",
     )
-    if data.row(number)["state"] != "COMPLETE":
-        return
+    if data.row(number)["state"] == "COMPLETE":
+        _export(url, data, number, stem, cols[2:])
+
+
+def _export(url: str, data: dd.StudyData, number: int, stem: str, cols: list[Any]) -> None:
+    """The export's button, then its model files as downloads (or why there is no ONNX file)."""
     key = f"export_{data.name}_{number}"
     if not st.session_state.get(key):
-        cols[2].button(
+        cols[0].button(
             "Export model.pt, model.onnx",
             key="export_trial",
             icon=":material/deployed_code:",
@@ -168,7 +174,7 @@ def _downloads(url: str, data: dd.StudyData, number: int, report: ModelReport | 
     except (ExportError, StorageError) as err:
         st.error(f"Cannot export trial {number}: {err}")
         return
-    for col, name in zip(cols[2:], ("model.pt", "model.onnx")):
+    for col, name in zip(cols, ("model.pt", "model.onnx")):
         if name in made.files:
             col.download_button(
                 name,

@@ -282,26 +282,11 @@ def pareto_figure(
     fig = go.Figure()
     if front is not None and len(front) > 1:
         fig.add_trace(_front_trace(front, x, y))
-    for trace in traces:
-        fig.add_trace(trace)
-    note, extra = "", {}
-    latency_axis = "x" if x == "latency_ms" else "y" if y == "latency_ms" else None
-    if target_ms is not None and latency_axis is None:
-        note = "the latency target is drawn only when latency is on an axis"
-    elif target_ms is not None and latency_axis is not None:
-        close, note = _target_at(frame, target_ms)
-        if close:
-            _draw_target(fig, latency_axis, target_ms)
-            extra[latency_axis] = [target_ms]
+    fig.add_traces(traces)
+    note, extra = _target(fig, frame, x, y, target_ms)
     refs = references if references is not None and {x, y} <= set(references) else None
     if refs is not None:
-        plotted = frame[frame[x].notna() & frame[y].notna()]
-        for axis_name, metric in (("x", x), ("y", y)):
-            wanted = refs[metric].dropna().astype(float)
-            if fit_trials:
-                log = log_x and axis_name == "x"
-                wanted = near(wanted, plotted[metric].astype(float), log=log)
-            extra[axis_name] = [*extra.get(axis_name, []), *wanted]
+        _add_preset_values(extra, frame, refs, x, y, fit_trials, log_x)
     ranges = _ranges(frame, x, y, extra, log_x)
     if refs is not None and not refs.empty:
         refs = _named(refs, x, y)
@@ -312,12 +297,56 @@ def pareto_figure(
         _label_off_scale(fig, away, log_x)
     if selected is not None and selected in set(frame["number"]):
         _mark_selected(fig, frame, x, y, selected)
+    _layout(fig, x, y, log_x)
+    if ranges is not None:
+        fig.update_layout(xaxis_range=list(ranges[0]), yaxis_range=list(ranges[1]))
+    if axis:
+        fig.update_layout(coloraxis=axis)
+    return fig, " · ".join(n for n in [note, *_evidence(x, y, space)] if n)
+
+
+def _target(
+    fig: go.Figure, frame: pd.DataFrame, x: str, y: str, target_ms: float | None
+) -> tuple[str, dict[str, list[float]]]:
+    """Draw the latency target when latency is on an axis and the line is near the trials.
+
+    Returns:
+        A note when it is not drawn, and the values the axes must take in (the line's).
+    """
+    latency_axis = "x" if x == "latency_ms" else "y" if y == "latency_ms" else None
+    if target_ms is None:
+        return "", {}
+    if latency_axis is None:
+        return "the latency target is drawn only when latency is on an axis", {}
+    close, note = _target_at(frame, target_ms)
+    if not close:
+        return note, {}
+    _draw_target(fig, latency_axis, target_ms)
+    return "", {latency_axis: [target_ms]}
+
+
+def _add_preset_values(
+    extra: dict[str, list[float]],
+    frame: pd.DataFrame,
+    refs: pd.DataFrame,
+    x: str,
+    y: str,
+    fit_trials: bool,
+    log_x: bool,
+) -> None:
+    """Add to ``extra`` the preset values the axes take in: all, or only those near the trials."""
+    plotted = frame[frame[x].notna() & frame[y].notna()]
+    for axis_name, metric in (("x", x), ("y", y)):
+        wanted = list(refs[metric].dropna().astype(float))
+        if fit_trials:
+            log = log_x and axis_name == "x"
+            wanted = near(wanted, plotted[metric].astype(float), log=log)
+        extra[axis_name] = [*extra.get(axis_name, []), *wanted]
+
+
+def _layout(fig: go.Figure, x: str, y: str, log_x: bool) -> None:
     fig.update_layout(
-        xaxis={
-            "title": objective_label(x),
-            **tick_style(x),
-            "type": "log" if log_x else "linear",
-        },
+        xaxis={"title": objective_label(x), **tick_style(x), "type": "log" if log_x else "linear"},
         yaxis={"title": objective_label(y), **tick_style(y)},
         # below the x title: above the plot it ran under plotly's toolbar
         legend={"orientation": "h", "yanchor": "top", "y": -0.14, "x": 0},
@@ -326,11 +355,6 @@ def pareto_figure(
         clickmode="event+select",
         hoverlabel=_HOVER_LABEL,
     )
-    if ranges is not None:
-        fig.update_layout(xaxis_range=list(ranges[0]), yaxis_range=list(ranges[1]))
-    if axis:
-        fig.update_layout(coloraxis=axis)
-    return fig, " · ".join(n for n in [note, *_evidence(x, y, space)] if n)
 
 
 def _evidence(x: str, y: str, space: str | None) -> list[str]:

@@ -8,6 +8,7 @@ from typing import Any
 import pandas as pd
 import plotly.graph_objects as go
 
+from archlab.dashboard.data import objective_label
 from archlab.dashboard.figures import STATUS_STYLE
 
 __all__ = [
@@ -116,7 +117,9 @@ def _dimension(values: pd.Series, label: str, knob: bool) -> dict[str, Any]:
 def parallel_figure(frame: pd.DataFrame, knobs: list[str], objectives: list[str]) -> go.Figure:
     """Parallel coordinates of knobs then objectives, coloured by the last objective."""
     dims = [_dimension(frame[f"knob:{k}"], k, knob=True) for k in knobs]
-    dims += [_dimension(frame[f"objective:{o}"], o, knob=False) for o in objectives]
+    dims += [
+        _dimension(frame[f"objective:{o}"], objective_label(o), knob=False) for o in objectives
+    ]
     colour = frame[f"objective:{objectives[-1]}"].astype(float)
     fig = go.Figure(
         go.Parcoords(
@@ -125,7 +128,7 @@ def parallel_figure(frame: pd.DataFrame, knobs: list[str], objectives: list[str]
                 "color": colour,
                 "colorscale": "Viridis",
                 "showscale": True,
-                "colorbar": {"title": {"text": objectives[-1]}},
+                "colorbar": {"title": {"text": objective_label(objectives[-1])}},
             },
         )
     )
