@@ -11,7 +11,7 @@ from PIL import Image
 
 from archlab.dashboard import axes, units
 from archlab.dashboard import health as study_health
-from archlab.dashboard.data import to_second
+from archlab.dashboard.data import count_text, to_second
 from archlab.dashboard.page import breakable_path, favicon
 
 
@@ -113,6 +113,10 @@ def test_importance_warns_below_fifty_trials_and_top_knobs_follow_it() -> None:
     varied = ["a", "b", "c", "d"]
     assert study_health.top_knobs(ranking, varied, n=3) == ["c", "a", "b"]
     assert study_health.top_knobs(None, varied, n=2) == ["a", "b"]
+
+
+def test_a_count_the_trial_did_not_store_reads_as_a_dash() -> None:
+    assert count_text(30) == "30" and count_text(None) == "–" and count_text(float("nan")) == "–"
 
 
 def test_last_finished_is_shown_to_the_second() -> None:

@@ -105,7 +105,7 @@ def _selected_summary(data: dd.StudyData, number: int, front: pd.DataFrame, y: s
     for metric in shown:
         helptext = (
             f"IQR {fmt_metric('latency_iqr_ms', row.get('latency_iqr_ms'))} over "
-            f"{row.get('latency_runs', float('nan')):.0f} timed runs"
+            f"{dd.count_text(row.get('latency_runs'))} timed runs"
             if metric == "latency_ms"
             else None
         )

@@ -62,10 +62,12 @@ def _latency_row(data: dd.StudyData, row: pd.Series) -> None:
     )
     cols[2].metric(
         "95% CI of the median",
-        f"±{100 * row['latency_ci_rel']:.1f}%",
+        "–" if pd.isna(row.get("latency_ci_rel")) else f"±{100 * row['latency_ci_rel']:.1f}%",
         help="Half-width of the median's 95% confidence interval, relative.",
     )
-    cols[3].metric("Timed runs", f"{row['latency_runs']:.0f}", help="after warm-up passes")
+    cols[3].metric(
+        "Timed runs", dd.count_text(row.get("latency_runs")), help="after warm-up passes"
+    )
 
 
 def _tiles(items: list[tuple[str, str, str | None]]) -> None:

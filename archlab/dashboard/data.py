@@ -39,6 +39,7 @@ __all__ = [
     "METRICS",
     "STATUSES",
     "StudyData",
+    "count_text",
     "build_trial_model",
     "load_study_data",
     "objective_label",
@@ -273,6 +274,11 @@ def load_study_data(storage: BaseStorage, name: str) -> StudyData:
         spec_reference=study.user_attrs.get("hypervolume_reference"),
         trained_references=dict(study.user_attrs.get(TRAINED_REFERENCES_ATTR) or {}),
     )
+
+
+def count_text(value: Any) -> str:
+    """A whole number such as the timed runs, or '–' when the trial did not store it."""
+    return "–" if value is None or pd.isna(value) else f"{float(value):.0f}"
 
 
 def preset_label(row: Any) -> str:
