@@ -25,6 +25,7 @@ from streamlit.testing.v1 import AppTest
 from typer.testing import CliRunner
 
 from archlab.cli import app as cli_app
+from archlab.dashboard.data import objective_label
 from archlab.dashboard.launch import STORAGE_ENV, dashboard_command
 from archlab.study.storage import load_study
 
@@ -52,6 +53,11 @@ def study_env(dashboard_study: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
 
 def _trials(study: Any) -> list[optuna.trial.FrozenTrial]:
     return load_study(study.name, study.url).get_trials(deepcopy=False)
+
+
+def _estimate(study: Any) -> str:
+    """The accuracy estimate the fixture study optimises (its first objective)."""
+    return str(load_study(study.name, study.url).metric_names[0])
 
 
 def _feasible(study: Any) -> list[optuna.trial.FrozenTrial]:
@@ -169,7 +175,8 @@ def test_trial_page_shows_metrics_config_modules_and_downloads(study_env: Any) -
     assert metrics["latency (ms, median)"] == f"{trial.user_attrs['latency_ms']:.2f} ms"
     assert metrics["latency IQR (ms)"] == f"{trial.user_attrs['latency_iqr_ms']:.2f} ms"
     assert metrics["Timed runs"] == str(trial.user_attrs["latency_runs"])
-    assert metrics["accuracy estimate: NASWOT score"] == f"{trial.user_attrs['naswot']:.4g}"
+    estimate = _estimate(study_env)
+    assert metrics[objective_label(estimate)] == f"{trial.user_attrs[estimate]:.4g}"
     assert metrics["peak memory (bytes)"].endswith("B") and metrics["On the front"] in ("yes", "no")
     config = at.code[0].value
     assert "family: plgvit" in config
@@ -234,7 +241,7 @@ def test_compare_shows_only_the_knobs_that_differ(study_env: Any) -> None:
     assert not at.exception
     metrics, diff = at.dataframe[0].value, at.dataframe[1].value if differ else None
     assert list(metrics.columns) == ["metric", f"trial {first.number}", f"trial {second.number}"]
-    assert "accuracy estimate: NASWOT score" in set(metrics["metric"])  # named as elsewhere
+    assert objective_label(_estimate(study_env)) in set(metrics["metric"])  # named as elsewhere
     if differ:
         assert sorted(diff["knob"]) == differ
     else:
@@ -247,7 +254,7 @@ def test_health_states_the_reference_point_and_too_few_trials_for_importance(
     at = _open("views/health.py")
     captions = " ".join(_texts(at.caption))
     if _feasible(study_env):
-        assert "Reference point: accuracy estimate: NASWOT score = " in captions
+        assert f"Reference point: {objective_label(_estimate(study_env))} = " in captions
         assert "latency (ms, median) = " in captions and "latency_ms" not in captions
     else:
         assert any("No feasible finished trial yet" in t for t in _texts(at.info))
