@@ -65,6 +65,8 @@ _LABELS = {
     "zico": "accuracy estimate: ZiCo",
     "swap": "accuracy estimate: SWAP",
     "val_acc": "accuracy estimate: short-training val. accuracy",
+    "train_1_8": "accuracy estimate: 1/8 of the reference training",
+    "train_1_4": "accuracy estimate: 1/4 of the reference training",
     "macs": "MACs",
     "params": "parameters",
     "latency_iqr_ms": "latency IQR (ms)",
@@ -86,7 +88,9 @@ for _cost in ("latency_iqr_ms", "peak_memory_bytes"):  # measured with every tri
 #: Metrics that measure what a model costs (the others estimate or measure accuracy).
 COSTS = ("latency_ms", "latency_iqr_ms", "params", "macs", "peak_memory_bytes")
 #: Metrics that estimate accuracy (higher is better), in the order the dashboard prefers them.
-ACCURACY_METRICS = ("naswot", "synflow", "grad_norm", "zico", "swap", "val_acc")
+ACCURACY_METRICS = (
+    "train_1_4", "train_1_8", "naswot", "synflow", "grad_norm", "zico", "swap", "val_acc"
+)  # fmt: skip
 #: How a trial is shown: a finished trial within or over the latency target, or one that stopped.
 STATUSES = ("feasible", "infeasible", "pruned", "failed", "running")
 _STATE_STATUS = {"PRUNED": "pruned", "FAIL": "failed", "RUNNING": "running", "WAITING": "running"}

@@ -1,0 +1,103 @@
+"""Does the search earn its keep? A trained front against a published preset, at its latency.
+
+After ``archlab search`` and ``archlab train --study NAME``, this reads the study's trained trials
+and compares them with one preset of the study's family (default ``lw_plgvit_a``):
+
+* the preset's latency is measured with the study's own settings (threads, backend, time budget),
+  through the dashboard's reference measurement, so trials and preset are timed the same way;
+* the preset's accuracy is the reference training with the same recipe and seeds: the study's
+  ``trained_references`` (``archlab train --references``) if present, else the preset's rows in
+  ``bench/results/ground_truth_<space>.csv`` (the recipe is deterministic for a seed on one thread,
+  so both are the same figures).
+
+It prints every trained trial with its latency, estimate and trained accuracy (mean ± spread over
+seeds), marks those at or below the preset's latency, and says whether one of them is at least as
+accurate as the preset.
+
+Run: ``.venv/bin/python bench/front_vs_preset.py --study NAME [--storage URL] [--preset P]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from archlab.estimate.ground_truth import read_rows
+from archlab.estimate.training import GROUND_TRUTH
+from archlab.search.references import measure_references
+from archlab.study.record import load_record
+from archlab.study.storage import load_study, study_dir
+from archlab.study.trials import TRAINED_ATTR, TRAINED_REFERENCES_ATTR
+
+RESULTS = Path(__file__).resolve().parent / "results"
+console = Console()
+
+
+def _preset_accuracy(study: Any, space: str, preset: str) -> tuple[list[float], str]:
+    stored = (study.user_attrs.get(TRAINED_REFERENCES_ATTR) or {}).get(preset)
+    if stored and "accuracies" in stored:
+        return list(stored["accuracies"]), "archlab train --references"
+    path = RESULTS / f"ground_truth_{space}.csv"
+    budget = GROUND_TRUTH.budget_label()
+    rows = [r for r in read_rows(path) if r["name"] == preset and r["budget"] == budget]
+    if not rows:
+        raise SystemExit(f"{preset} is trained neither in the study nor in {path}")
+    return [float(r["val_acc"]) for r in rows], f"{path.name} (seeds {[r['seed'] for r in rows]})"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--study", required=True)
+    parser.add_argument("--storage", help="default: studies/archlab.db")
+    parser.add_argument("--preset", default="lw_plgvit_a")
+    args = parser.parse_args()
+    study = load_study(args.study, args.storage)
+    record = load_record(study)
+    refs = measure_references(record, study_dir(study.study_name), names=[args.preset])
+    if args.preset not in refs.measured:
+        raise SystemExit(f"{args.preset}: {refs.skipped.get(args.preset, 'not measured')}")
+    preset_ms = float(refs.measured[args.preset]["latency_ms"])
+    preset_accs, source = _preset_accuracy(study, record.space_name, args.preset)
+    preset_acc = statistics.fmean(preset_accs)
+    estimate = record.settings.objectives[0]
+    console.print(
+        f"{args.preset}: {preset_ms:.1f} ms (measured now, study settings), trained accuracy "
+        f"{preset_acc:.4f} {[round(a, 4) for a in preset_accs]} from {source}"
+    )
+    trained = study.user_attrs.get(TRAINED_ATTR) or {}
+    trials = {t.number: t for t in study.trials}
+    table = Table(title=f"{study.study_name}: trained trials vs {args.preset}")
+    for column in ("trial", "latency ms", f"≤ {preset_ms:.1f} ms", estimate, "accuracy", "± std"):
+        table.add_column(column, justify="right")
+    winners = []
+    for key, outcome in sorted(trained.items(), key=lambda kv: int(kv[0])):
+        trial = trials[int(key)]
+        ms = float(trial.user_attrs["latency_ms"])
+        if "error" in outcome:
+            table.add_row(key, f"{ms:.1f}", "", "", outcome["error"][:40], "")
+            continue
+        within = ms <= preset_ms
+        if within and outcome["accuracy"] >= preset_acc:
+            winners.append(key)
+        table.add_row(
+            key, f"{ms:.1f}", "yes" if within else "no",
+            f"{trial.user_attrs.get(estimate, float('nan')):.4g}",
+            f"{outcome['accuracy']:.4f}", f"{outcome['accuracy_std']:.4f}",
+        )  # fmt: skip
+    console.print(table)
+    if winners:
+        console.print(
+            f"yes: trial(s) {', '.join(winners)} at or below {args.preset}'s latency are at least "
+            f"as accurate ({preset_acc:.4f})"
+        )
+    else:
+        console.print(f"no trained trial at or below {preset_ms:.1f} ms reaches {preset_acc:.4f}")
+
+
+if __name__ == "__main__":
+    main()
