@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import dataclasses
+import signal
 from collections.abc import Callable
 from pathlib import Path
 
@@ -102,6 +103,8 @@ def test_keyboard_interrupt_keeps_finished_trials(
     assert result.interrupted
     study = load_study("t", storage_url)
     assert [t.state.name for t in study.trials] == ["COMPLETE", "COMPLETE", "FAIL"]
+    assert study.trials[-1].user_attrs["fail_reason"] == "interrupted"
+    assert result.stop_signal == signal.SIGINT
 
 
 def test_trial_failed_by_another_worker_meanwhile_is_skipped(

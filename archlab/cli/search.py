@@ -249,8 +249,19 @@ def search(
     result = _run_with_progress(spec, workers)
     if result is not None:
         _print_summary(result, storage)
-        if not result.interrupted and hasattr(result, "failures") and result.failures():
-            raise typer.Exit(1)
+        _end(result)
+
+
+def _end(result: Any) -> None:
+    """Last line: trials a dead worker left RUNNING; exit 128 + signal if one stopped the search,
+    1 if a worker failed."""
+    note = result.still_running_note() if hasattr(result, "still_running_note") else None
+    if note:
+        console.print(f"[yellow]{note}[/]", soft_wrap=True)
+    if result.stop_signal:
+        raise typer.Exit(128 + result.stop_signal)
+    if hasattr(result, "failures") and result.failures():
+        raise typer.Exit(1)
 
 
 def _print_banner(spec: Any, workers: int) -> None:
@@ -312,7 +323,8 @@ def _print_summary(result: Any, storage: str | None) -> None:
     states = [t.state.name for t in result.study.trials]
     if result.interrupted:
         console.print(
-            "[yellow]Interrupted: finished trials are kept; run the same command to resume.[/]"
+            "[yellow]Interrupted: finished trials are kept (a trial cut short is failed, "
+            "reason: interrupted); run the same command to resume.[/]"
         )
     console.print(
         f"{result.new_trials} new trials; study now has {len(states)} "
@@ -354,7 +366,7 @@ def _print_where(study_name: str, storage: str | None) -> None:
 
 
 def _print_failed_workers(result: Any) -> None:
-    if result.interrupted:  # Ctrl-C stopped every worker; each marked its running trial failed
+    if result.interrupted:  # a stop signal reached every worker; each failed its running trial
         return
     for line in result.failures() if hasattr(result, "failures") else []:
         console.print(
@@ -427,8 +439,8 @@ def worker(
         f"Worker {worker_id()} ran {result.new_trials} trials; study "
         f"{study!r} now has {len(result.study.trials)}."
     )
-    if result.interrupted:
-        raise typer.Exit(130)
+    if result.stop_signal:
+        raise typer.Exit(128 + result.stop_signal)
 
 
 @app.command()

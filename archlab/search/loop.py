@@ -13,10 +13,12 @@ objectives and NSGA-III (Deb & Jain 2014) for three or four (:func:`resolve_samp
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import gc
 import logging
 import random
+import signal
 import time
 import traceback
 from collections.abc import Callable
@@ -31,6 +33,7 @@ from archlab.measurement.latency import cpu_model
 from archlab.search.evaluate import evaluate_arch, latency_predictor, metric
 from archlab.search.outputs import write_study_outputs
 from archlab.search.remeasure import remeasure_front
+from archlab.search.signals import Interrupted, StopSignals
 from archlab.space import SearchSpace, load_space
 from archlab.study.heartbeat import worker_id
 from archlab.study.hypervolume import record_hypervolume
@@ -78,12 +81,17 @@ def make_sampler(spec: SearchSpec, seed: int | None) -> optuna.samplers.BaseSamp
 
 
 def _objective(
-    space: SearchSpace, spec: SearchSpec, resolution: int, progress: Progress | None = None
+    space: SearchSpace,
+    spec: SearchSpec,
+    resolution: int,
+    progress: Progress | None = None,
+    stop: StopSignals | None = None,
 ) -> Callable[[optuna.Trial], list[float]]:
     objectives = get_objectives(spec.objectives)
     predictor = latency_predictor(spec)
+    stop = stop or StopSignals()
 
-    def objective(trial: optuna.Trial) -> list[float]:
+    def measure(trial: optuna.Trial) -> list[float]:
         trial.set_user_attr("worker", worker_id())
         arch = space.suggest(trial)
         try:
@@ -92,7 +100,8 @@ def _objective(
             trial.set_user_attr("prune_reason", str(err))
             raise optuna.TrialPruned(str(err)) from None
         try:
-            metrics = evaluate_arch(space, arch, spec, resolution, progress, predictor)
+            with stop.interruptible():
+                metrics = evaluate_arch(space, arch, spec, resolution, progress, predictor)
         except Exception as err:  # the candidate crashed or ran out of memory: keep the reason
             trial.set_user_attr("fail_reason", f"{type(err).__name__}: {err}")
             trial.set_user_attr("traceback", traceback.format_exc(limit=8)[-4000:])
@@ -107,6 +116,14 @@ def _objective(
         values = [float(metric(metrics, o.metric)) for o in objectives]
         _record_hypervolume(trial, values, slack <= 0, objectives)
         return values
+
+    def objective(trial: optuna.Trial) -> list[float]:
+        try:
+            stop.check()  # stopped while this trial was claimed or sampled
+            return measure(trial)
+        except KeyboardInterrupt:  # Ctrl-C or SIGTERM: Optuna fails the trial, we say why
+            trial.set_user_attr("fail_reason", "interrupted")
+            raise
 
     return objective
 
@@ -213,9 +230,11 @@ def run_search(
 ) -> SearchResult:
     """Run (or resume) a study: ``spec.n_trials`` more trials or until ``spec.timeout_s``.
 
-    Ctrl-C stops after marking the running trial as failed; every finished trial is kept. A
-    predicted-latency search then re-measures its front; the study folder gets ``spec.yaml`` and
-    ``pareto.csv`` (:mod:`archlab.search.outputs`).
+    Ctrl-C or SIGTERM stops it (:mod:`archlab.search.signals`): a trial being evaluated is failed
+    with ``fail_reason`` "interrupted", every finished trial is kept, and the outputs are written
+    all the same (``result.stop_signal`` says which signal). Otherwise a predicted-latency search
+    then re-measures its front. The study folder gets ``spec.yaml`` and ``pareto.csv``
+    (:mod:`archlab.search.outputs`).
     ``progress(step, steps, loss)`` is called during short training (objective ``short_train``).
 
     Example:
@@ -232,11 +251,25 @@ def run_search(
     # Offset the seed by the trials already run, so a resumed study does not replay its samples.
     seed = None if spec.seed is None else spec.seed + before
     latency_predictor(spec)  # a bad profile fails here, before any trial
-    interrupted = run_trials(study, space, spec, seed, callbacks, progress)
-    if spec.latency_mode == "predicted" and not interrupted:
-        remeasure_front(study, space, spec)
-    outputs = write_study_outputs(study, stored)
-    return SearchResult(study, spec, interrupted, started_trials(study) - before, stored, outputs)
+    with StopSignals() as stop:
+        signum = run_trials(study, space, spec, seed, callbacks, progress, stop=stop)
+        if spec.latency_mode == "predicted" and signum is None:
+            _remeasure_front(study, space, spec, stop)
+        outputs = write_study_outputs(study, stored)
+    signum = signum or stop.signum
+    new_trials = started_trials(study) - before
+    return SearchResult(study, spec, signum is not None, new_trials, stored, outputs, signum)
+
+
+def _remeasure_front(
+    study: optuna.Study, space: SearchSpace, spec: SearchSpec, stop: StopSignals
+) -> None:
+    """Re-measure the front, unless a stop signal cuts it short (a later run resumes it)."""
+    try:
+        with stop.interruptible():
+            remeasure_front(study, space, spec)
+    except Interrupted:
+        pass
 
 
 def _collect_garbage(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
@@ -262,30 +295,44 @@ def run_trials(
     seed: int | None,
     callbacks: list[Callable[[optuna.Study, Any], None]] | None = None,
     progress: Progress | None = None,
-) -> bool:
+    *,
+    stop: StopSignals | None = None,
+    budget: Callable[[], bool] | None = None,
+) -> int | None:
     """Run ``spec.n_trials`` trials (or until ``spec.timeout_s``) of ``study`` in this process.
 
     The one evaluation loop behind both :func:`run_search` and ``archlab.search.workers``: same
     sampler, objective, constraint and stored metrics, whichever process runs the trial. A trial
     that another worker finished meanwhile (it failed it as stale) is skipped with a warning.
 
+    Args:
+        stop: the stop signals to obey, if the caller has installed them (to cover what it does
+            after the trials too); otherwise they are installed while the trials run.
+        budget: called before each trial; False ends the loop (a budget shared by workers).
+
     Returns:
-        True if Ctrl-C stopped it (the running trial is then marked failed).
+        The signal that stopped it (SIGINT or SIGTERM; a trial being evaluated is then failed
+        with ``fail_reason`` "interrupted"), or None.
     """
     study.sampler = make_sampler(spec, seed)
     random.seed(seed)
-    objective = _objective(space, spec, space.resolution, progress)
-    deadline = None if spec.timeout_s is None else time.monotonic() + spec.timeout_s
-    started = 0
-    try:
-        while spec.n_trials is None or started < spec.n_trials:
-            if deadline is not None and time.monotonic() >= deadline:
-                break
-            started += 1
-            _run_one_trial(study, objective, [_collect_garbage, *(callbacks or [])])
-    except KeyboardInterrupt:
-        return True
-    return False
+    signals = StopSignals() if stop is None else contextlib.nullcontext(stop)
+    with signals as stop:
+        objective = _objective(space, spec, space.resolution, progress, stop)
+        callbacks = [_collect_garbage, *(callbacks or [])]
+        deadline = None if spec.timeout_s is None else time.monotonic() + spec.timeout_s
+        started = 0
+        try:
+            while stop.signum is None and (spec.n_trials is None or started < spec.n_trials):
+                if deadline is not None and time.monotonic() >= deadline:
+                    break
+                if budget is not None and not budget():
+                    break
+                started += 1
+                _run_one_trial(study, objective, callbacks)
+        except KeyboardInterrupt as err:  # Interrupted, or Ctrl-C without our handler
+            return getattr(err, "signum", None) or stop.signum or signal.SIGINT
+        return stop.signum
 
 
 def _run_one_trial(

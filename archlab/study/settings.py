@@ -305,6 +305,7 @@ class SearchResult:
     new_trials: int = 0
     stored_spec: dict[str, Any] = field(default_factory=dict)  # the study's record, as stored
     outputs: Path | None = None  # the study folder with spec.yaml and pareto.csv
+    stop_signal: int | None = None  # SIGINT or SIGTERM, if one stopped the search
 
 
 def resolve_sampler(spec: SearchSpec) -> str:
