@@ -7,6 +7,7 @@ import pytest
 from typer.testing import CliRunner
 
 from archlab.cli import app, parse_duration
+from archlab.study.objectives import DEFAULT_OBJECTIVES
 
 runner = CliRunner()
 
@@ -83,7 +84,7 @@ def test_search_then_pareto_end_to_end(tiny_space_path: Path, archlab_home: Path
             "params",
             "macs",
             "feasible",
-            "objective:naswot",
+            f"objective:{DEFAULT_OBJECTIVES[0]}",
             "objective:latency_ms",
         } <= set(row)
         assert row["feasible"] is True

@@ -12,6 +12,7 @@ import archlab.search.loop as search_mod
 import archlab.search.remeasure as remeasure_mod
 from archlab.search.loop import run_search
 from archlab.space import load_space
+from archlab.study.objectives import DEFAULT_OBJECTIVES
 from archlab.study.settings import SearchError, SearchSpec
 from archlab.study.storage import StorageError, load_study, open_storage
 from archlab.study.trials import pareto_frame, prediction_check, trials_frame
@@ -48,15 +49,15 @@ def test_tiny_search_stores_metrics_constraint_and_spec(
         assert attrs["params"] > 0 and attrs["macs"] > 0 and attrs["latency_ms"] > 0
         assert attrs["latency_iqr_ms"] >= 0 and attrs["latency_runs"] >= 10
         assert attrs["unsupported_ops"] == {}
-        assert trial.values == [attrs["naswot"], attrs["latency_ms"]]
+        assert trial.values == [attrs[DEFAULT_OBJECTIVES[0]], attrs["latency_ms"]]
         assert trial.system_attrs["constraints:latency"] == pytest.approx(
             attrs["latency_ms"] / 1e3 - 1.0
         )
         space.to_cfg(trial.params)  # any stored trial rebuilds
     spec = study.user_attrs["archlab_spec"]
     assert spec["space"] == "tiny_plgvit" and spec["target_latency_s"] == 1.0
-    assert spec["objectives"] == ["naswot", "latency"] and "family: plgvit" in spec["space_yaml"]
-    assert study.metric_names == ["naswot", "latency_ms"]
+    assert spec["objectives"] == list(DEFAULT_OBJECTIVES) and "family: plgvit" in spec["space_yaml"]
+    assert study.metric_names == [DEFAULT_OBJECTIVES[0], "latency_ms"]
 
 
 def test_resume_adds_trials(tiny_space_path: Path, storage_url: str) -> None:
@@ -215,7 +216,7 @@ def test_predicted_search_end_to_end_remeasures_the_front(
     for trial in study.trials:
         attrs = trial.user_attrs
         assert "latency_ms" not in attrs and attrs["latency_ms_predicted"] > 0
-        assert trial.values == [attrs["naswot"], attrs["latency_ms_predicted"]]
+        assert trial.values == [attrs[DEFAULT_OBJECTIVES[0]], attrs["latency_ms_predicted"]]
         assert attrs["peak_memory_bytes"] > 0 and attrs["latency_blocks_estimated"] == 0
         assert trial.system_attrs["constraints:memory"] < 0
     remeasured = study.user_attrs["remeasured"]
@@ -275,7 +276,7 @@ def test_unseen_blocks_policy_estimates_or_measures(
     assert sum(t.user_attrs["latency_blocks_estimated"] for t in trials) > 0
     assert all(t.user_attrs["latency_blocks_measured_on_demand"] == 0 for t in trials)
     assert len(DeviceProfile.load(path).entries) == size
-    with pytest.raises(SearchError, match="unseen-blocks policy 'guess'"):
+    with pytest.raises(SearchError, match="--unseen-blocks: 'guess' is not one of"):
         run_search(_spec(tiny_space_path, storage_url, unseen_blocks="guess", **common))
 
 

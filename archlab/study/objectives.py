@@ -87,7 +87,8 @@ OBJECTIVES: dict[str, Objective] = {
     "params": Objective("params", "minimize", "params", "", "parameter count"),
 }
 
-DEFAULT_OBJECTIVES: tuple[str, ...] = ("naswot", "latency")
+# The accuracy objective is the one archlab/estimate/evidence.json picks (tests keep them equal).
+DEFAULT_OBJECTIVES: tuple[str, ...] = ("grad_norm", "latency")
 MAX_OBJECTIVES = 4  # beyond four, fronts grow too large to read and hypervolume gets costly
 
 
