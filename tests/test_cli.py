@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 from typer.testing import CliRunner
@@ -13,7 +14,8 @@ runner = CliRunner()
 
 
 @pytest.mark.parametrize(
-    ("text", "seconds"), [("1s", 1.0), ("250ms", 0.25), ("0.5s", 0.5), ("2m", 120.0), ("3", 3.0)]
+    ("text", "seconds"),
+    [("1s", 1.0), ("250ms", 0.25), ("0.5s", 0.5), ("2m", 120.0), ("1h", 3600.0)],
 )
 def test_parse_duration(text: str, seconds: float) -> None:
     assert parse_duration(text) == pytest.approx(seconds)
@@ -467,3 +469,119 @@ def test_report_refuses_to_overwrite_without_force(tmp_path: Path) -> None:
     forced = runner.invoke(app, [*args, "--out", str(out), "--force"])
     assert forced.exit_code == 0, forced.output
     assert (out / "lw_plgvit_r.md").read_text() != "mine"
+
+
+@pytest.mark.parametrize("option", ["--target-latency", "--timeout", "--grace-period"])
+def test_a_duration_without_unit_is_refused_naming_the_units(
+    tiny_space_path: Path, archlab_home: Path, option: str
+) -> None:
+    result = runner.invoke(
+        app, ["search", "--space", str(tiny_space_path), option, "60"], env={"COLUMNS": "200"}
+    )
+    assert result.exit_code == 2
+    said = " ".join(result.output.split())
+    assert "'60' has no unit" in said and "ms, s, m, min, h" in said and "60ms or 60s" in said
+    assert not archlab_home.exists(), "no study may be created for a bare number"
+
+
+def _fake_evaluate(latencies: list[float]) -> Any:
+    """An evaluation that returns the given latencies in turn (and estimates that grow with them),
+    so a CLI search takes no time and its counts are known."""
+    calls: list[int] = []
+
+    def evaluate(*args: Any, **kwargs: Any) -> dict[str, Any]:
+        latency = latencies[len(calls) % len(latencies)]
+        calls.append(1)
+        return {"params": 1000, "macs": 10**6, "grad_norm": latency, "latency_ms": latency}
+
+    return evaluate
+
+
+def _search_lines(tiny_space_path: Path, target: str, n: int, columns: int = 100) -> list[str]:
+    result = runner.invoke(
+        app,
+        ["search", "--space", str(tiny_space_path), "--target-latency", target, "--sampler",
+         "random", "--n-trials", str(n)],
+        env={"COLUMNS": str(columns)},
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    return result.output.splitlines()
+
+
+def test_search_says_how_many_trials_were_within_and_over_the_target(
+    tiny_space_path: Path, archlab_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import archlab.search.loop as loop
+
+    monkeypatch.setattr(loop, "evaluate_arch", _fake_evaluate([5.0, 50.0, 500.0]))
+    lines = _search_lines(tiny_space_path, "100ms", 3)
+    assert "Latency target 100 ms: 2 within, 1 over." in lines
+    assert "3 new trials; study now has 3 (3 complete, 0 pruned, 0 failed)." in lines
+
+
+def test_a_target_nothing_reaches_says_so_in_one_short_line(
+    tiny_space_path: Path, archlab_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import archlab.search.loop as loop
+
+    monkeypatch.setattr(loop, "evaluate_arch", _fake_evaluate([12.0]))
+    lines = _search_lines(tiny_space_path, "1s", 1, columns=300)  # lines as printed, unwrapped
+    assert (
+        "All 1 trial within 1 s (slowest 12 ms): lower it, or use --latency-model "
+        "SLOWER_DEVICE.json" in lines
+    )
+    assert "1 new trial; study now has 1 (1 complete, 0 pruned, 0 failed)." in lines
+    closing = lines[lines.index("1 new trial; study now has 1 (1 complete, 0 pruned, 0 failed).") :]
+    assert all(len(line) < 100 for line in closing if not line.startswith(("Storage:", "Outputs:")))
+    lines = _search_lines(tiny_space_path, "5ms", 1, columns=300)  # another study: SPACE@5ms
+    said = "No trial within the 5 ms target (fastest 12 ms): raise it or search a smaller space."
+    assert said in lines
+
+
+def test_search_front_table_names_the_estimate_and_shows_the_spread(
+    tiny_space_path: Path, archlab_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import archlab.search.loop as loop
+
+    monkeypatch.setattr(loop, "evaluate_arch", _fake_evaluate([5.0, 50.0]))
+    lines = _search_lines(tiny_space_path, "1s", 2)
+    header = next(line for line in lines if "trial" in line and "MACs" in line)
+    assert "grad_norm (estimate)" in header and "latency ms ± IQR" in header
+    assert "feasible" not in header and all(len(line) <= 100 for line in lines)
+    progress = next(line for line in lines if line.startswith("trial 2/2"))
+    assert "front 2" in progress and "best grad_norm within target 50" in progress
+
+
+@pytest.mark.parametrize(
+    ("args", "said"),
+    [
+        (["--space", "no-such-space"], "no-such-space"),
+        (["--storage", "nosuchdb://host/db"], "cannot open storage"),
+    ],
+)
+def test_search_checks_space_and_storage_before_the_banner(
+    archlab_home: Path, monkeypatch: pytest.MonkeyPatch, args: list[str], said: str
+) -> None:
+    import archlab.search.loop as loop
+
+    monkeypatch.setattr(loop, "evaluate_arch", _fake_evaluate([5.0]))
+    result = runner.invoke(app, ["search", "--n-trials", "1", *args], env={"COLUMNS": "300"})
+    assert result.exit_code == 2, result.output
+    assert said in result.output and "Searching" not in result.output
+
+
+def test_resuming_with_other_settings_is_refused_before_the_banner(
+    tiny_space_path: Path, archlab_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import archlab.search.loop as loop
+
+    monkeypatch.setattr(loop, "evaluate_arch", _fake_evaluate([5.0]))
+    _search_lines(tiny_space_path, "1s", 1)
+    again = runner.invoke(
+        app,
+        ["search", "--space", str(tiny_space_path), "--study", "tiny_plgvit@1000ms",
+         "--target-latency", "2s"],
+        env={"COLUMNS": "300"},
+    )  # fmt: skip
+    assert again.exit_code == 2 and "created with other settings" in again.output
+    assert "Searching" not in again.output

@@ -22,25 +22,37 @@ console = Console()
 err_console = Console(stderr=True)
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d*)?|\.\d+)\s*(ms|s|m|min|h)?\s*$")
-_UNIT_S = {"ms": 1e-3, "s": 1.0, None: 1.0, "m": 60.0, "min": 60.0, "h": 3600.0}
+_UNIT_S = {"ms": 1e-3, "s": 1.0, "m": 60.0, "min": 60.0, "h": 3600.0}
+_UNITS = ", ".join(_UNIT_S)
 # No duration the CLI takes means more than a year; longer ones only overflow later arithmetic.
 MAX_DURATION_S = 366 * 86400.0
 
 
 def parse_duration(text: str, option: str | None = None) -> float:
-    """'1s', '250ms', '0.5s', '2m', '1h', or a bare number of seconds → seconds.
+    """'1s', '250ms', '0.5s', '2m', '1h' → seconds.
+
+    A bare number is refused: ``--target-latency 60`` could mean 60 ms as well as 60 s, and a
+    study named after the wrong one is easy to miss.
 
     Args:
         text: the duration as typed.
         option: the option it was given to, named in the error.
 
     Raises:
-        typer.BadParameter: not a positive duration of at most :data:`MAX_DURATION_S`.
+        typer.BadParameter: no unit, or not a positive duration of at most
+            :data:`MAX_DURATION_S`.
     """
     match = _DURATION.match(text)
     if not match or float(match.group(1)) <= 0:
         raise typer.BadParameter(
-            f"{text!r} is not a duration; write e.g. 1s, 250ms, 0.5s or 2m", param_hint=option
+            f"{_shorten(text)!r} is not a duration; write e.g. 1s, 250ms, 0.5s or 2m",
+            param_hint=option,
+        )
+    if match.group(2) is None:
+        raise typer.BadParameter(
+            f"{_shorten(text)!r} has no unit; write it with one of {_UNITS} (e.g. "
+            f"{match.group(1)}ms or {match.group(1)}s)",
+            param_hint=option,
         )
     seconds = float(match.group(1)) * _UNIT_S[match.group(2)]
     if not seconds <= MAX_DURATION_S:  # also refuses inf

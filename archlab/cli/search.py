@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import json
 import os
-import shlex
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -16,7 +14,6 @@ from archlab.cli.common import (
     LatencyMode,
     UnseenBlocks,
     _fail,
-    _frame_table,
     _quiet_optuna,
     _shorten,
     app,
@@ -24,51 +21,8 @@ from archlab.cli.common import (
     parse_duration,
     storage_option,
 )
+from archlab.cli.search_output import plural, print_front, print_target_use, print_where
 from archlab.study.objectives import DEFAULT_OBJECTIVES, OBJECTIVES
-
-
-def _print_front(study: Any, fmt: Fmt = Fmt.table) -> None:
-    from archlab.study.trials import pareto_frame
-
-    front = pareto_frame(study)
-    if fmt is Fmt.json:
-        records = [] if front.empty else front.to_dict(orient="records")
-        typer.echo(
-            json.dumps({"study": study.study_name, "pareto": records}, indent=2, default=str)
-        )
-        return
-    if fmt is Fmt.csv:
-        typer.echo(front.to_csv(index=False), nl=False)
-        return
-    if front.empty:
-        console.print("[yellow]No feasible completed trial yet: the Pareto front is empty.[/]")
-        return
-    objective_cols = [c for c in front.columns if c.startswith("objective:")]
-    cols = ["number", *objective_cols, "params", "macs", "latency_iqr_ms", "feasible"]
-    if "latency_ms_predicted" in front and front["latency_ms_predicted"].notna().any():
-        cols[-1:-1] = ["latency_ms_predicted", "latency_ms"]  # latency_ms: re-measured whole
-    console.print(_frame_table(front, cols, f"Feasible Pareto front of {study.study_name!r}"))
-    _print_prediction_check(study)
-
-
-def _print_prediction_check(study: Any) -> None:
-    from archlab.study.trials import prediction_check
-
-    check = prediction_check(study)
-    if check is None:
-        return
-    line = (
-        f"Predicted vs re-measured latency of {check['models']:.0f} front models: median error "
-        f"{100 * check['median_error']:+.1f}% (|{100 * check['median_abs_error']:.1f}|%)."
-    )
-    if "speed_vs_profile" in check:
-        line += (
-            f" Latencies here were ×{check['speed_vs_profile']:.2f} those of when the profile was "
-            "made (its calibration models, timed alongside); on the profile's time base: "
-            f"{100 * check['profile_time_median_error']:+.1f}% "
-            f"(|{100 * check['profile_time_median_abs_error']:.1f}|%)."
-        )
-    console.print(line, soft_wrap=True)
 
 
 @app.command()
@@ -77,7 +31,7 @@ def search(
         str, typer.Option(help="Space name in search_spaces/ or a path to a space .yaml.")
     ] = "plgvit",
     target_latency: Annotated[
-        str, typer.Option(help="Latency budget per image, e.g. 1s, 250ms, 0.5s.")
+        str, typer.Option(help="Latency budget per image, with its unit: 1s, 250ms, 0.5s.")
     ] = "1s",
     n_trials: Annotated[int, typer.Option(help="Trials to add in this run.")] = 20,
     timeout: Annotated[
@@ -167,14 +121,14 @@ def search(
         ),
     ] = "3m",
     latency: Annotated[
-        LatencyMode,
+        LatencyMode | None,
         typer.Option(
             help=(
                 "measured (time every candidate) or predicted (device profile lookup; the final "
-                "front is re-measured)."
+                "front is re-measured). Default: predicted with --latency-model, else measured."
             )
         ),
-    ] = LatencyMode.measured,
+    ] = None,
     latency_model: Annotated[
         Path | None,
         typer.Option(
@@ -199,10 +153,22 @@ def search(
     backend: Annotated[
         Backend, typer.Option(help="Inference backend timed: eager, torchscript or onnxruntime.")
     ] = Backend.eager,
+    remeasure_budget: Annotated[
+        int,
+        typer.Option(
+            help=(
+                "Predicted mode: models re-measured beyond the front, to fill it when members "
+                "measure over the target."
+            )
+        ),
+    ] = 32,
 ) -> None:
     """Search a space for the Pareto front of accuracy estimate vs. measured CPU latency."""
     from archlab.measurement.memory import parse_bytes
+    from archlab.search.loop import check_search
+    from archlab.space import SpaceError
     from archlab.study.settings import SearchError, SearchSpec, check_workers
+    from archlab.study.storage import StorageError
 
     _quiet_optuna()
     try:
@@ -233,16 +199,17 @@ def search(
         train_batch=train_batch,
         train_time_limit_s=parse_duration(train_time_limit, "--train-time-limit"),
         data=str(data) if data else None,
-        latency_mode=latency.value,
+        latency_mode=(latency or _default_latency(latency_model)).value,
         latency_model=str(latency_model) if latency_model else None,
         unseen_blocks=unseen_blocks.value,
         max_memory_bytes=max_memory_bytes,
         backend=backend.value,
+        remeasure_budget=remeasure_budget,
     )
     try:
-        spec.validate()
         check_workers(workers)
-    except SearchError as err:
+        check_search(spec)  # settings, space, profile, storage, a resumed study's settings
+    except (SearchError, SpaceError, StorageError, ValueError) as err:
         _fail(str(err))
         return
     _print_banner(spec, workers)
@@ -250,6 +217,10 @@ def search(
     if result is not None:
         _print_summary(result, storage)
         _end(result)
+
+
+def _default_latency(latency_model: Path | None) -> LatencyMode:
+    return LatencyMode.measured if latency_model is None else LatencyMode.predicted
 
 
 def _end(result: Any) -> None:
@@ -270,7 +241,7 @@ def _print_banner(spec: Any, workers: int) -> None:
     threads = spec.threads
     console.print(
         f"Searching [bold]{spec.space_name()}[/] under {spec.target_latency_s * 1e3:.0f} ms "
-        f"as study [bold]{spec.resolved_name()}[/] ({spec.n_trials} trials, "
+        f"as study [bold]{spec.resolved_name()}[/] ({plural(spec.n_trials, 'trial')}, "
         f"{resolve_sampler(spec)}, {threads} thread{'s' if threads > 1 else ''}"
         + (f" × {workers} workers)" if workers > 1 else ")")
     )
@@ -284,7 +255,7 @@ def _print_banner(spec: Any, workers: int) -> None:
 def _run_with_progress(spec: Any, workers: int) -> Any:
     """Run the search (in this process, or in ``workers`` processes) under a progress bar;
     None after printing why it could not run."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+    from rich.progress import BarColumn, Progress, TimeElapsedColumn
 
     from archlab.search.loop import run_search
     from archlab.search.workers import run_workers
@@ -292,7 +263,7 @@ def _run_with_progress(spec: Any, workers: int) -> Any:
     from archlab.study.settings import SearchError
     from archlab.study.storage import StorageError
 
-    columns = (BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    columns = (BarColumn(bar_width=20), TimeElapsedColumn())
     with Progress("[progress.description]{task.description}", *columns, console=console) as bar:
         task = bar.add_task("trials", total=spec.n_trials)
         training = bar.add_task("short training", total=spec.train_steps, visible=False)
@@ -301,9 +272,12 @@ def _run_with_progress(spec: Any, workers: int) -> Any:
             description = f"  training step {step}/{steps}, loss {loss:.3f}"
             bar.update(training, completed=step, total=steps, visible=True, description=description)
 
+        done: list[int] = []
+
         def advance(study_: Any, trial: Any) -> None:
-            state = trial.state.name.lower()
-            bar.update(task, advance=1, description=f"trial {trial.number} {state}")
+            done.append(trial.number)
+            text = _progress_text(study_, trial, len(done), spec.n_trials)
+            bar.update(task, advance=1, description=text)
 
         def finished(n: int) -> None:
             bar.update(task, completed=n, description=f"trials ({workers} workers)")
@@ -318,6 +292,26 @@ def _run_with_progress(spec: Any, workers: int) -> Any:
             return None
 
 
+def _progress_text(study: Any, trial: Any, k: int, n: int) -> str:
+    """'trial 4/20 complete · front 3 · best grad_norm within target 0.812' (k counts from 1)."""
+    from archlab.study.objectives import OBJECTIVES
+
+    text = f"trial {k}/{n} {trial.state.name.lower()}"
+    try:
+        front = study.best_trials
+    except ValueError:  # no complete trial yet
+        return text
+    text += f" · front {len(front)}"
+    estimates = {o.name: o for o in OBJECTIVES.values() if o.description.startswith("accuracy")}
+    names = study.metric_names or []
+    for i, name in enumerate(names):
+        if name in estimates and front:
+            values = [t.values[i] for t in front]
+            best = max(values) if estimates[name].direction == "maximize" else min(values)
+            return text + f" · best {name} within target {best:.4g}"
+    return text
+
+
 def _print_summary(result: Any, storage: str | None) -> None:
     _print_failed_workers(result)
     states = [t.state.name for t in result.study.trials]
@@ -327,42 +321,14 @@ def _print_summary(result: Any, storage: str | None) -> None:
             "reason: interrupted); run the same command to resume.[/]"
         )
     console.print(
-        f"{result.new_trials} new trials; study now has {len(states)} "
+        f"{plural(result.new_trials, 'new trial')}; study now has {len(states)} "
         f"({states.count('COMPLETE')} complete, {states.count('PRUNED')} pruned, "
         f"{states.count('FAIL')} failed)."
     )
-    _print_front(result.study)
-    _print_where(result.study.study_name, storage)
-    console.print(f"Outputs: {result.outputs}", soft_wrap=True)
-
-
-def _print_where(study_name: str, storage: str | None) -> None:
-    """Where the study is and how to see it again, the storage's password masked."""
-    from archlab.study.storage import default_storage_url, masked_url, optuna_url
-
-    url = storage or default_storage_url()
-    console.print(f"Storage: {masked_url(url)}   study: {study_name}", soft_wrap=True, markup=False)
-    if optuna_url(url) != url:
-        console.print(
-            f"  (plain Optuna: optuna.load_study(storage={masked_url(optuna_url(url))!r}, ...))",
-            soft_wrap=True,
-            markup=False,
-        )
-    storage_opt = f" --storage {shlex.quote(storage)}" if storage else ""
-    if storage and masked_url(storage) != storage:  # the password stays in the environment
-        storage_opt = ""
-        console.print("With $ARCHLAB_STORAGE set to the storage URL:", markup=False)
-    console.print(
-        f"Front again: archlab pareto --study {shlex.quote(study_name)}{storage_opt}",
-        soft_wrap=True,
-        markup=False,
-    )
-    console.print(
-        f"Dashboard:   archlab dashboard{storage_opt}   (then open the URL it prints; "
-        "from a clone without an activated venv: .venv/bin/archlab dashboard)",
-        soft_wrap=True,
-        markup=False,
-    )
+    print_target_use(result.study)
+    print_front(result.study)
+    print_where(result.study.study_name, storage)
+    console.print(f"Outputs: {result.outputs}", soft_wrap=True, markup=False)
 
 
 def _print_failed_workers(result: Any) -> None:
@@ -461,4 +427,4 @@ def pareto(
     except StorageError as err:
         _fail(str(err))
         return
-    _print_front(loaded, Fmt.table if format is Fmt.markdown else format)
+    print_front(loaded, Fmt.table if format is Fmt.markdown else format)

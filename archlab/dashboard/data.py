@@ -261,7 +261,7 @@ def load_study_data(storage: BaseStorage, name: str) -> StudyData:
     if not frame.empty:
         frame["status"] = [_status(s, f) for s, f in zip(frame["state"], frame["feasible"])]
         frame["reason"] = [r if isinstance(r, str) and r else None for r in frame["reason"]]
-        extra = [m for m in METRICS if m not in frame] + ["latency_runs"]
+        extra = [m for m in [*METRICS, "latency_runs"] if m not in frame]
         for key in extra:  # metrics trials_frame does not carry (other accuracy estimates)
             frame[key] = [t.user_attrs.get(key) for t in trials]
         frame["datetime_complete"] = [t.datetime_complete for t in trials]

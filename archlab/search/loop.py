@@ -37,6 +37,7 @@ from archlab.search.signals import Interrupted, StopSignals
 from archlab.space import SearchSpace, load_space
 from archlab.study.heartbeat import worker_id
 from archlab.study.hypervolume import record_hypervolume
+from archlab.study.measured_front import correction_of
 from archlab.study.objectives import Objective, get_objectives
 from archlab.study.record import RECORD_ATTR, StudyRecord
 from archlab.study.settings import (
@@ -56,6 +57,7 @@ from archlab.study.trials import LATENCY_MS, set_constraints
 _log = logging.getLogger(__name__)
 
 __all__ = [
+    "check_search",
     "create_or_resume",
     "make_sampler",
     "run_search",
@@ -86,7 +88,10 @@ def _objective(
     resolution: int,
     progress: Progress | None = None,
     stop: StopSignals | None = None,
+    latency_scale: float = 1.0,
 ) -> Callable[[optuna.Trial], list[float]]:
+    """The objective of a trial. ``latency_scale`` multiplies predicted latencies before they are
+    judged against the target: the correction an earlier re-measurement of the study fitted."""
     objectives = get_objectives(spec.objectives)
     predictor = latency_predictor(spec)
     stop = stop or StopSignals()
@@ -108,7 +113,11 @@ def _objective(
             raise
         for key, value in metrics.items():
             trial.set_user_attr(key, value)
-        slacks = {"latency": metric(metrics, LATENCY_MS) / 1e3 - spec.target_latency_s}
+        latency_ms = metric(metrics, LATENCY_MS)
+        if LATENCY_MS not in metrics and latency_scale != 1.0:
+            latency_ms *= latency_scale
+            trial.set_user_attr("latency_correction_scale", latency_scale)
+        slacks = {"latency": latency_ms / 1e3 - spec.target_latency_s}
         if spec.max_memory_bytes:
             slacks["memory"] = metrics["peak_memory_bytes"] / spec.max_memory_bytes - 1
         set_constraints(trial, slacks)
@@ -164,6 +173,12 @@ def _check_resume(study: optuna.Study, stored: dict[str, Any]) -> dict[str, Any]
             raise SearchError(f"study {study.study_name!r} exists but was not created by archlab")
         study.set_user_attr(RECORD_ATTR, stored)
         return stored
+    _check_same_settings(study.study_name, previous, stored)
+    return dict(previous)
+
+
+def _check_same_settings(name: str, previous: dict[str, Any], stored: dict[str, Any]) -> None:
+    """Refuse to resume a study whose stored record measures something else than ``stored``."""
     fields = IDENTITY_FIELDS + (TRAIN_FIELDS if "short_train" in stored["objectives"] else ())
     fields += tuple(LATENCY_FIELDS)
     before_field = {**LATENCY_FIELDS, **LEGACY_PROBES}  # what a study stored before a field had
@@ -174,10 +189,38 @@ def _check_resume(study: optuna.Study, stored: dict[str, Any]) -> dict[str, Any]
             for k in differ
         )
         raise SearchError(
-            f"study {study.study_name!r} was created with other settings ({shown}); "
+            f"study {name!r} was created with other settings ({shown}); "
             "use another --study name or the same settings to resume"
         )
-    return dict(previous)
+
+
+def check_search(spec: SearchSpec) -> None:
+    """What a search checks before its first trial, done up front and changing no study: the
+    settings, the space, the device profile, the storage, and that a study of that name (if
+    one exists) was made by archlab with the same settings.
+
+    Raises:
+        SearchError: bad settings, or a study that cannot be resumed with them.
+        SpaceError: the space does not load.
+        StorageError: the storage cannot be opened.
+        ValueError: the device profile cannot be read.
+    """
+    spec.validate()
+    space = load_space(spec.space)
+    resolution = spec.resolution or space.resolution
+    latency_predictor(spec)
+    storage = open_storage(spec.storage, grace_period_s=spec.grace_period_s)
+    try:
+        study = optuna.load_study(study_name=spec.resolved_name(), storage=storage)
+    except KeyError:  # a new study
+        return
+    previous = study.user_attrs.get(RECORD_ATTR)
+    if previous is None:
+        if study.trials:
+            raise SearchError(f"study {study.study_name!r} exists but was not created by archlab")
+        return
+    stored = _new_record(spec.with_probes_of(previous), space, resolution).to_attr()
+    _check_same_settings(study.study_name, previous, stored)
 
 
 def started_trials(study: optuna.Study) -> int:
@@ -318,7 +361,8 @@ def run_trials(
     random.seed(seed)
     signals = StopSignals() if stop is None else contextlib.nullcontext(stop)
     with signals as stop:
-        objective = _objective(space, spec, space.resolution, progress, stop)
+        scale = correction_of(study).scale if spec.latency_mode == "predicted" else 1.0
+        objective = _objective(space, spec, space.resolution, progress, stop, scale)
         callbacks = [_collect_garbage, *(callbacks or [])]
         deadline = None if spec.timeout_s is None else time.monotonic() + spec.timeout_s
         started = 0

@@ -1,4 +1,5 @@
-"""Re-measuring the Pareto front of a predicted-latency search, whole and interleaved."""
+"""Re-measuring the Pareto front of a predicted-latency search, whole and interleaved, until
+the front is judged on measured latencies (:mod:`archlab.study.measured_front`)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,13 @@ from archlab.measurement.interleave import free_core_processes, measure_many_in_
 from archlab.predict.profile import Anchor, DeviceProfile, current_setup
 from archlab.predict.time_base import compare_to_profile, pick_anchors
 from archlab.space import SearchSpace
+from archlab.study.measured_front import (
+    CORRECTION_ATTR,
+    FRONT_BEFORE_ATTR,
+    REMEASURED_ATTR,
+    fit_correction,
+    judged_front,
+)
 from archlab.study.record import space_of
 from archlab.study.settings import SearchSpec
 
@@ -54,7 +62,7 @@ def front_anchors(spec: SearchSpec, space: SearchSpace) -> list[Anchor]:
 
 
 def remeasure_front(study: optuna.Study, space: SearchSpace, spec: SearchSpec) -> dict[str, Any]:
-    """Measure the (predicted) Pareto front whole, interleaved, and store it with the study.
+    """Measure the (predicted) Pareto front whole, interleaved, and judge it by what was measured.
 
     The models are built and timed in fresh processes, one per free core
     (:func:`archlab.measurement.interleave.measure_many_in_processes`), each running its share of
@@ -62,52 +70,99 @@ def remeasure_front(study: optuna.Study, space: SearchSpace, spec: SearchSpec) -
     hundreds, which each process would otherwise hold in memory at once. Each chunk is stored as it
     completes, so an interrupted re-measurement resumes where it stopped.
 
+    After each chunk the study's :class:`~archlab.study.measured_front.Correction` (measured ÷
+    predicted latency) is refitted on every re-measured trial and stored, and the front is
+    recomputed: re-measured trials by their measured latency, the others by their corrected
+    prediction (:func:`~archlab.study.measured_front.judged_front`). Members that measure over the
+    target leave it, and the candidates that take their place, nearest the target first, are
+    measured next, up to ``spec.remeasure_budget`` models beyond the first front. It stops when
+    every member of the front has been measured.
+
     Finished trials cannot be changed, so the figures go into the study's ``remeasured`` user
     attribute, ``{trial number: {latency_ms, latency_ms_predicted, ...}}``, which
-    ``archlab.report.tables.pareto_frame`` merges into its rows.
+    :mod:`archlab.study.trials` merges into its rows.
 
     When the profile was made on this machine and setup, some of its calibration models (anchors)
     are timed in every chunk too, and each trial also gets how fast the machine ran compared with
     profiling time (``speed_vs_profile``, now / then) and its latency on the profile's time base
     (``latency_ms_profile_time``), which is what the prediction should be compared with.
     """
-    front = [t for t in study.best_trials if "latency_ms_predicted" in t.user_attrs]
-    done = dict(study.user_attrs.get("remeasured") or {})
-    todo = [t for t in front if str(t.number) not in done]
+    done = dict(study.user_attrs.get(REMEASURED_ATTR) or {})
+    first = {j.trial.number for j in judged_front(study) if not j.measured}
+    study.set_user_attr(FRONT_BEFORE_ATTR, len(study.best_trials))  # on the bare predictions
     anchors = front_anchors(spec, space)
-    chunks = -(-len(todo) // FRONT_CHUNK)
-    for chunk in (todo[i::chunks] for i in range(chunks)):  # each spans the front's range
-        latencies = measure_many_in_processes(
-            [space.to_config(t.params) for t in chunk] + [a.config for a in anchors],
-            space.resolution,
-            processes=remeasure_processes(spec),
-            slices=spec.remeasure_slices,
-            seed=0 if spec.seed is None else spec.seed,
-            threads=spec.threads,
-            backend=spec.backend,
+    fill_left = spec.remeasure_budget
+    while True:
+        todo = [j.trial for j in judged_front(study) if not j.measured]
+        chunk = _next_chunk(todo, first, fill_left)
+        if not chunk:
+            return done
+        fill_left -= sum(t.number not in first for t in chunk)
+        done |= _measure(chunk, anchors, space, spec)
+        study.set_user_attr(REMEASURED_ATTR, done)  # kept chunk by chunk
+        _refit_correction(study, done, spec)
+
+
+def _next_chunk(
+    todo: list[optuna.trial.FrozenTrial], first: set[int], fill_left: int
+) -> list[optuna.trial.FrozenTrial]:
+    """The next models to measure: the first front's, spread over its range; then those that
+    joined the front, nearest the target first, while the budget lasts."""
+    by_latency = sorted(todo, key=lambda t: t.user_attrs["latency_ms_predicted"])
+    front = [t for t in by_latency if t.number in first]
+    if front:
+        return front[:: -(-len(front) // FRONT_CHUNK)]  # each chunk spans the front's range
+    return by_latency[::-1][: min(FRONT_CHUNK, max(fill_left, 0))]
+
+
+def _measure(
+    chunk: list[optuna.trial.FrozenTrial],
+    anchors: list[Anchor],
+    space: SearchSpace,
+    spec: SearchSpec,
+) -> dict[str, dict[str, Any]]:
+    """One chunk of models (and the anchors) measured together; the figures by trial number."""
+    latencies = measure_many_in_processes(
+        [space.to_config(t.params) for t in chunk] + [a.config for a in anchors],
+        space.resolution,
+        processes=remeasure_processes(spec),
+        slices=spec.remeasure_slices,
+        seed=0 if spec.seed is None else spec.seed,
+        threads=spec.threads,
+        backend=spec.backend,
+    )
+    base = (
+        compare_to_profile(
+            [a.ms for a in anchors], [lat.median_ms for lat in latencies[-len(anchors) :]]
         )
-        base = (
-            compare_to_profile(
-                [a.ms for a in anchors], [lat.median_ms for lat in latencies[-len(anchors) :]]
-            )
-            if anchors
-            else None
-        )
-        for t, lat in zip(chunk, latencies):
-            done[str(t.number)] = {
-                "latency_ms": lat.median_ms,
-                "latency_iqr_ms": lat.iqr_ms,
-                "latency_ci_rel": lat.ci_rel,
-                "latency_runs": lat.runs,
-                "latency_processes": lat.processes,
-                "latency_ms_predicted": t.user_attrs["latency_ms_predicted"],
-                "feasible_measured": lat.median_ms / 1e3 <= spec.target_latency_s,
+        if anchors
+        else None
+    )
+    out: dict[str, dict[str, Any]] = {}
+    for t, lat in zip(chunk, latencies):
+        out[str(t.number)] = {
+            "latency_ms": lat.median_ms,
+            "latency_iqr_ms": lat.iqr_ms,
+            "latency_ci_rel": lat.ci_rel,
+            "latency_runs": lat.runs,
+            "latency_processes": lat.processes,
+            "latency_ms_predicted": t.user_attrs["latency_ms_predicted"],
+            "feasible_measured": lat.median_ms / 1e3 <= spec.target_latency_s,
+        }
+        if base is not None:
+            out[str(t.number)] |= {
+                "speed_vs_profile": base.factor,
+                "speed_vs_profile_ci_rel": base.ci_rel,
+                "latency_ms_profile_time": base.to_profile_time(lat.median_ms),
             }
-            if base is not None:
-                done[str(t.number)] |= {
-                    "speed_vs_profile": base.factor,
-                    "speed_vs_profile_ci_rel": base.ci_rel,
-                    "latency_ms_profile_time": base.to_profile_time(lat.median_ms),
-                }
-        study.set_user_attr("remeasured", done)  # kept chunk by chunk
-    return done
+    return out
+
+
+def _refit_correction(study: optuna.Study, done: dict[str, Any], spec: SearchSpec) -> None:
+    rows = list(done.values())
+    correction = fit_correction(
+        [r["latency_ms"] for r in rows],
+        [r["latency_ms_predicted"] for r in rows],
+        seed=0 if spec.seed is None else spec.seed,
+    )
+    study.set_user_attr(CORRECTION_ATTR, correction.to_attr())

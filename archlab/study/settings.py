@@ -99,6 +99,8 @@ class SearchSpec:
     # processes at once (None: one per core the threads leave, at most one per slice).
     remeasure_slices: int = 8
     remeasure_processes: int | None = None
+    # Models re-measured beyond the front itself, to fill it when members measure over target.
+    remeasure_budget: int = 32
     backend: str = "eager"  # inference backend timed (archlab.measurement.backends)
     # A new study starts with the space's smallest and largest archs (SearchSpace.corners), so the
     # front spans the space from the first generation on; random search never gets them.
@@ -187,12 +189,14 @@ _BOUNDS: dict[str, tuple[float, float]] = {
     "latency_max_time_s": (1e-3, 3600.0),
     "remeasure_slices": (1, 1000),
     "remeasure_processes": (1, 1024),
+    "remeasure_budget": (0, 100_000),
     "max_memory_bytes": (1, 2**50),
     "grace_period_s": (2, 7 * 86400),
 }
 _INTEGERS = {
     "n_trials", "population_size", "seed", "proxy_batch", "train_steps", "train_batch",
     "remeasure_slices", "remeasure_processes", "max_memory_bytes", "grace_period_s", "threads",
+    "remeasure_budget",
 }  # fmt: skip
 _OPTIONAL = {
     "timeout_s", "n_trials", "seed", "train_time_limit_s", "remeasure_processes",
@@ -218,7 +222,7 @@ _OPTIONS = {
         name: "--" + name.replace("_", "-")
         for name in (
             "n_trials", "seed", "train_steps", "train_batch", "threads", "resolution",
-            "proxy_resolution", "sampler", "unseen_blocks", "backend",
+            "proxy_resolution", "sampler", "unseen_blocks", "backend", "remeasure_budget",
         )
     },
 }  # fmt: skip

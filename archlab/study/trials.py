@@ -5,6 +5,10 @@ when every constraint slack it carries is ≤ 0. archlab writes each slack twice
 (system attribute ``constraints:<name>``) and as the list Optuna stored before (``constraints``),
 which tools built for older Optuna, such as optuna-dashboard 0.21, read to decide what is best.
 Optuna's own reader (``FrozenTrial.constraints``) merges both, so both agree.
+
+A predicted-latency search is judged by what was measured once its front is re-measured
+(:mod:`archlab.study.measured_front`): its tables carry the measured latency and feasibility of
+re-measured trials, the prediction beside it, and its front is recomputed on those figures.
 """
 
 from __future__ import annotations
@@ -15,6 +19,17 @@ from typing import Any
 import optuna
 import pandas as pd
 
+from archlab.study.measured_front import (
+    REMEASURED_ATTR,
+    Correction,
+    Judged,
+    correction_of,
+    is_predicted,
+    judge_trials,
+    judged_front,
+    leave_one_out_errors,
+    target_ms,
+)
 from archlab.study.storage import STARTED_STATES
 
 __all__ = [
@@ -25,6 +40,7 @@ __all__ = [
     "TRAINED_ATTR",
     "TRAINED_REFERENCES_ATTR",
     "is_feasible",
+    "over_target_frame",
     "pareto_frame",
     "prediction_check",
     "set_constraints",
@@ -94,23 +110,72 @@ def _metric_names(study: optuna.Study) -> list[str]:
 
 
 def trials_frame(study: optuna.Study) -> pd.DataFrame:
-    """One row per started trial: state, feasibility, objectives, metrics, failure reason, knobs."""
+    """One row per started trial: state, feasibility, objectives, metrics, failure reason, knobs.
+
+    In a predicted-latency study, re-measured trials carry their measured figures and
+    feasibility, the others their corrected prediction (``latency_ms_corrected``).
+    """
     names = _metric_names(study)
     trials = study.get_trials(deepcopy=False, states=STARTED_STATES)
-    return pd.DataFrame([_trial_row(t, names) for t in trials])
+    rows = [_trial_row(t, names) for t in trials]
+    if is_predicted(study):
+        judged = {j.trial.number: j for j in judge_trials(study)}
+        figures = study.user_attrs.get(REMEASURED_ATTR) or {}
+        scale = correction_of(study).scale
+        for row in rows:
+            if row["number"] in judged:  # complete
+                _judge_row(row, judged[row["number"]], figures, scale, names)
+    return pd.DataFrame(rows)
+
+
+def _judge_row(
+    row: dict[str, Any],
+    judged: Judged,
+    figures: dict[str, Any],
+    scale: float,
+    names: list[str],
+) -> None:
+    """Give a predicted study's row the figures it is judged on: the re-measured ones if any."""
+    row.update(figures.get(str(row["number"]), {}))
+    row["latency_ms_corrected"] = judged.trial.user_attrs["latency_ms_predicted"] * scale
+    row["latency_source"] = "measured" if judged.measured else "predicted"
+    row["feasible"] = judged.feasible
+    for name, value in zip(names, judged.values):
+        row[f"objective:{name}"] = value
 
 
 def pareto_frame(study: optuna.Study) -> pd.DataFrame:
-    """The feasible Pareto front (Optuna's ``best_trials`` honours the constraints)."""
-    names = _metric_names(study)
-    rows = [_trial_row(t, names) for t in study.best_trials]
-    remeasured = study.user_attrs.get("remeasured") or {}  # predicted-latency searches
-    for row in rows:
-        row.update(remeasured.get(str(row["number"]), {}))
-    frame = pd.DataFrame(rows)
-    if not frame.empty and "latency_ms" in frame and frame["latency_ms"].notna().any():
-        frame = frame.sort_values("latency_ms").reset_index(drop=True)
-    return frame
+    """The feasible Pareto front, fastest first.
+
+    Optuna's ``best_trials`` (which honours the constraints), or for a predicted-latency study the
+    front judged on measured latencies where there are some
+    (:func:`archlab.study.measured_front.judged_front`).
+    """
+    if not is_predicted(study):
+        frame = pd.DataFrame([_trial_row(t, _metric_names(study)) for t in study.best_trials])
+        if not frame.empty and LATENCY_MS in frame and frame[LATENCY_MS].notna().any():
+            frame = frame.sort_values(LATENCY_MS).reset_index(drop=True)
+        return frame
+    front = {j.trial.number for j in judged_front(study)}
+    if not front:
+        return pd.DataFrame()
+    frame = trials_frame(study)
+    frame = frame[frame["number"].isin(front)]
+    judged = frame[LATENCY_MS].fillna(frame["latency_ms_corrected"])
+    return frame.loc[judged.sort_values().index].reset_index(drop=True)
+
+
+def over_target_frame(study: optuna.Study) -> pd.DataFrame:
+    """Re-measured trials of a predicted search that measured over the latency target (they were
+    on the front by their predictions), fastest first; empty for other studies."""
+    target = target_ms(study)
+    if not is_predicted(study) or target is None:
+        return pd.DataFrame()
+    frame = trials_frame(study)
+    if frame.empty or "latency_source" not in frame:
+        return pd.DataFrame()
+    over = frame[(frame["latency_source"] == "measured") & (frame[LATENCY_MS] > target)]
+    return over.sort_values(LATENCY_MS).reset_index(drop=True)
 
 
 def prediction_check(study: optuna.Study) -> dict[str, float] | None:
@@ -118,10 +183,12 @@ def prediction_check(study: optuna.Study) -> dict[str, float] | None:
 
     Median absolute and signed errors (fractions) of the predictions against the whole-model
     figures; with anchors (:mod:`archlab.predict.time_base`), also the machine's speed relative to
-    the profile (median over the front) and the errors on the profile's time base. None before any
-    re-measurement.
+    the profile (median over the front) and the errors on the profile's time base. Then the
+    study's correction (``correction_scale``, ``correction_low``/``_high``) and the errors of
+    corrected predictions, each model corrected by the scale of the others (``corrected_``).
+    None before any re-measurement.
     """
-    rows = list((study.user_attrs.get("remeasured") or {}).values())
+    rows = list((study.user_attrs.get(REMEASURED_ATTR) or {}).values())
     if not rows:
         return None
 
@@ -130,11 +197,27 @@ def prediction_check(study: optuna.Study) -> dict[str, float] | None:
 
     out: dict[str, float] = {"models": len(rows)}
     for label, key in (("", "latency_ms"), ("profile_time_", "latency_ms_profile_time")):
-        errs = errors(key)
-        if errs:
-            out[f"{label}median_abs_error"] = statistics.median(abs(e) for e in errs)
-            out[f"{label}median_error"] = statistics.median(errs)
+        out.update(_medians(label, errors(key)))
     speeds = [r["speed_vs_profile"] for r in rows if "speed_vs_profile" in r]
     if speeds:
         out["speed_vs_profile"] = statistics.median(speeds)
+    correction: Correction = correction_of(study)
+    if correction.models:
+        out |= {
+            "correction_scale": correction.scale,
+            "correction_low": correction.low,
+            "correction_high": correction.high,
+        }
+    measured = [r["latency_ms"] for r in rows]
+    predicted = [r["latency_ms_predicted"] for r in rows]
+    out.update(_medians("corrected_", leave_one_out_errors(measured, predicted)))
     return out
+
+
+def _medians(label: str, errors: list[float]) -> dict[str, float]:
+    if not errors:
+        return {}
+    return {
+        f"{label}median_abs_error": statistics.median(abs(e) for e in errors),
+        f"{label}median_error": statistics.median(errors),
+    }

@@ -1,0 +1,236 @@
+"""What ``archlab search`` and ``archlab pareto`` print: the front, how the latency target was
+used, how far predictions were off, and where the study is. Every line of fixed text stays under
+100 characters; only paths and names may run longer."""
+
+from __future__ import annotations
+
+import json
+import shlex
+from typing import Any
+
+import pandas as pd
+import typer
+from rich.table import Table
+
+from archlab.cli.common import Fmt, console
+from archlab.study.objectives import OBJECTIVES
+
+__all__ = ["plural", "print_front", "print_target_use", "print_where"]
+
+_BY_NAME = {o.name: o for o in OBJECTIVES.values()}
+_SHOWN_APART = ("latency_ms", "params", "macs")  # columns of their own in the front table
+
+
+def plural(n: int, word: str) -> str:
+    """'1 trial', '3 trials'."""
+    return f"{n} {word}{'' if n == 1 else 's'}"
+
+
+def print_front(study: Any, fmt: Fmt = Fmt.table) -> None:
+    """The feasible front (as judged by :func:`archlab.study.trials.pareto_frame`) and, for a
+    predicted-latency study, the members that measured over the target and the prediction check."""
+    from archlab.study.trials import over_target_frame, pareto_frame
+
+    front, over = pareto_frame(study), over_target_frame(study)
+    if fmt is Fmt.json:
+        records = {
+            "pareto": _records(front),
+            **({"over_target_when_measured": _records(over)} if not over.empty else {}),
+        }
+        typer.echo(json.dumps({"study": study.study_name, **records}, indent=2, default=str))
+        return
+    if fmt is Fmt.csv:
+        if not over.empty:
+            front = pd.concat([front.assign(on_front=True), over.assign(on_front=False)])
+        typer.echo(front.to_csv(index=False), nl=False)
+        return
+    if front.empty:
+        console.print("[yellow]No feasible completed trial yet: the Pareto front is empty.[/]")
+    else:
+        console.print(_front_table(front, f"Feasible Pareto front of {study.study_name!r}"))
+    if not over.empty:
+        target = _target_ms(study)
+        console.print(_front_table(over, f"Over the {_ms(target)} target when measured", ci=True))
+    _print_prediction_check(study, len(front))
+
+
+def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    return [] if frame.empty else frame.to_dict(orient="records")
+
+
+def _target_ms(study: Any) -> float:
+    from archlab.study.measured_front import target_ms
+
+    return target_ms(study) or float("nan")
+
+
+def _ms(value: float) -> str:
+    return f"{value:.3g} ms" if value < 1000 else f"{value / 1e3:.3g} s"
+
+
+def _estimate_header(name: str) -> str:
+    objective = _BY_NAME.get(name)
+    if objective is not None and objective.description.startswith("accuracy estimate"):
+        return f"{name} (estimate)"
+    return name
+
+
+def _front_table(frame: pd.DataFrame, title: str, ci: bool = False) -> Table:
+    """Trial, objectives, params, MACs and latency: under 100 columns with full headers."""
+    from archlab.report.tables import fmt_count
+
+    predicted = "latency_ms_predicted" in frame and frame["latency_ms_predicted"].notna().any()
+    objectives = [
+        c
+        for c in frame.columns
+        if c.startswith("objective:") and c.removeprefix("objective:") not in _SHOWN_APART
+    ]
+    table = Table(title=title, title_justify="left")
+    table.add_column("trial", justify="right")
+    for col in objectives:
+        table.add_column(_estimate_header(col.removeprefix("objective:")), justify="right")
+    for header in ("params", "MACs"):
+        table.add_column(header, justify="right")
+    table.add_column("lat ms (meas) ± IQR" if predicted else "latency ms ± IQR", justify="right")
+    if predicted:
+        table.add_column("lat ms (pred)", justify="right")
+    if ci:
+        table.add_column("95% CI", justify="right")
+    for _, row in frame.iterrows():
+        cells = [str(row["number"]), *(f"{row[c]:.4g}" for c in objectives)]
+        cells += [fmt_count(row["params"]), fmt_count(row["macs"]), _latency_cell(row)]
+        if predicted:
+            cells.append(_number(row.get("latency_ms_predicted")))
+        if ci:
+            cells.append(f"±{100 * row['latency_ci_rel']:.1f}%")
+        table.add_row(*cells)
+    return table
+
+
+def _number(value: Any) -> str:
+    return "–" if value is None or pd.isna(value) else f"{value:.2f}"
+
+
+def _latency_cell(row: pd.Series) -> str:
+    median, iqr = row.get("latency_ms"), row.get("latency_iqr_ms")
+    if median is None or pd.isna(median):
+        return "– (not re-measured)"
+    return f"{median:.2f} ± {iqr:.2f}" if iqr is not None and not pd.isna(iqr) else f"{median:.2f}"
+
+
+def _print_prediction_check(study: Any, front_size: int) -> None:
+    from archlab.study.measured_front import FRONT_BEFORE_ATTR
+    from archlab.study.trials import prediction_check
+
+    check = prediction_check(study)
+    if check is None:
+        return
+    lines = [
+        f"Predicted vs re-measured latency of {plural(int(check['models']), 'model')}: "
+        f"median error {_pct(check, 'median')}."
+    ]
+    if "speed_vs_profile" in check:
+        lines.append(
+            f"Machine speed vs profiling: ×{check['speed_vs_profile']:.2f} (anchors); on the "
+            f"profile's time base: {_pct(check, 'profile_time_median')}."
+        )
+    if "correction_scale" in check:
+        lines.append(
+            f"Correction fitted on them: ×{check['correction_scale']:.3f} (95% CI "
+            f"{check['correction_low']:.3f}–{check['correction_high']:.3f}); unmeasured trials "
+            "are judged on it."
+        )
+    if "corrected_median_error" in check:
+        lines.append(
+            "Corrected predictions, each by the others' fit: median error "
+            f"{_pct(check, 'corrected_median')}."
+        )
+    before = study.user_attrs.get(FRONT_BEFORE_ATTR)
+    if before is not None:
+        lines.append(
+            f"Front: {plural(front_size, 'member')} after re-measurement, {before} on the bare "
+            "predictions."
+        )
+        if front_size < before:
+            lines.append(
+                "  Fewer trials fit the target on measured latencies; resuming the search adds"
+            )
+            lines.append("  trials whose constraint uses the corrected predictions.")
+    for line in lines:
+        console.print(line, soft_wrap=True, markup=False)
+
+
+def _pct(check: dict[str, float], key: str) -> str:
+    return f"{100 * check[f'{key}_error']:+.1f}% (|{100 * check[f'{key}_abs_error']:.1f}|%)"
+
+
+def print_target_use(study: Any) -> None:
+    """How many trials were within and over the latency target; when the target split nothing,
+    say so and what to do, in one line."""
+    from archlab.study.measured_front import is_predicted, target_ms
+    from archlab.study.trials import trials_frame
+
+    target = target_ms(study)
+    frame = trials_frame(study)
+    if target is None or frame.empty or "latency_ms" not in frame:
+        return
+    latency = frame["latency_ms"]
+    if "latency_ms_corrected" in frame:
+        latency = latency.fillna(frame["latency_ms_corrected"])
+    latency = latency[frame["state"] == "COMPLETE"].dropna().astype(float)
+    if latency.empty:
+        return
+    within, over = int((latency <= target).sum()), int((latency > target).sum())
+    basis = " (measured where re-measured, else predicted)" if is_predicted(study) else ""
+    if over and within:
+        console.print(
+            f"Latency target {_ms(target)}: {within} within, {over} over{basis}.", markup=False
+        )
+    elif within:
+        console.print(_none_over(within, target, latency.max(), is_predicted(study)), markup=False)
+    else:
+        console.print(
+            f"No trial within the {_ms(target)} target (fastest {_ms(latency.min())}): raise it "
+            "or search a smaller space.",
+            markup=False,
+        )
+
+
+def _none_over(n: int, target: float, slowest: float, predicted: bool) -> str:
+    head = f"All {plural(n, 'trial')} within {_ms(target)} (slowest {_ms(slowest)})"
+    if predicted:
+        return f"{head}: the target cut nothing; lower --target-latency."
+    return f"{head}: lower it, or use --latency-model SLOWER_DEVICE.json"
+
+
+def print_where(study_name: str, storage: str | None) -> None:
+    """Where the study is and how to see it again, the storage's password masked."""
+    from archlab.study.storage import default_storage_url, masked_url, optuna_url
+
+    url = storage or default_storage_url()
+    console.print(f"Storage: {masked_url(url)}", soft_wrap=True, markup=False)
+    console.print(f"Study:   {study_name}", soft_wrap=True, markup=False)
+    if optuna_url(url) != url:
+        console.print(
+            f"  plain Optuna: optuna.load_study(storage={masked_url(optuna_url(url))!r}, ...)",
+            soft_wrap=True,
+            markup=False,
+        )
+    storage_opt = f" --storage {shlex.quote(storage)}" if storage else ""
+    if storage and masked_url(storage) != storage:  # the password stays in the environment
+        storage_opt = ""
+        console.print("With $ARCHLAB_STORAGE set to the storage URL:", markup=False)
+    console.print(
+        f"Front again: archlab pareto --study {shlex.quote(study_name)}{storage_opt}",
+        soft_wrap=True,
+        markup=False,
+    )
+    console.print(
+        f"Dashboard:   archlab dashboard{storage_opt}   (then open the URL it prints)",
+        soft_wrap=True,
+        markup=False,
+    )
+    console.print(
+        "             without an activated venv, from a clone: .venv/bin/archlab dashboard",
+        markup=False,
+    )
