@@ -1,10 +1,15 @@
 from __future__ import annotations
 
+import os
+
 import pytest
 import torch
 from torch import nn
 
 from archlab.measurement.backends import check_options, prepare
+from archlab.models import FAMILIES
+
+PRESETS = [(f.name, name) for f in FAMILIES.values() for name in f.presets]
 
 
 def _net() -> nn.Module:
@@ -63,3 +68,18 @@ def test_a_model_onnx_cannot_export_is_a_clear_error() -> None:
     model = nn.Sequential(nn.Conv2d(3, 4, 1), nn.ChannelShuffle(2))
     with pytest.raises(ValueError, match="cannot be exported to ONNX"):
         prepare(model, torch.randn(1, 3, 8, 8), "onnxruntime")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("family", "preset"), PRESETS)
+def test_every_preset_runs_on_onnxruntime_as_in_pytorch(family: str, preset: str) -> None:
+    if not os.environ.get("CI"):  # CI installs the onnx extra and must run this
+        pytest.importorskip("onnxruntime")
+    spec = FAMILIES[family].presets[preset]
+    torch.manual_seed(0)
+    model = FAMILIES[family].build(spec.cfg, num_classes=10).eval()
+    x = torch.randn(1, 3, spec.resolution, spec.resolution)
+    with torch.inference_mode():
+        expected = model(x)
+        got = _output(prepare(model, x, "onnxruntime")())
+    torch.testing.assert_close(got, expected, atol=1e-4, rtol=0)

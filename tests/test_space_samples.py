@@ -1,10 +1,15 @@
-"""Property-style check over every shipped space: random archs build, run and are fully counted."""
+"""Property-style check over every shipped space: random archs build, run, are fully counted and
+run on ONNX Runtime as in PyTorch."""
 
 from __future__ import annotations
+
+import os
+from typing import Any
 
 import pytest
 import torch
 
+from archlab.measurement.backends import prepare
 from archlab.measurement.flops import count_macs
 from archlab.space import list_spaces, load_space
 
@@ -28,3 +33,32 @@ def test_random_arch_runs_at_two_resolutions_with_every_op_counted(name: str, se
     count = count_macs(model, 224)
     assert count.unsupported_ops == {}, f"{name} seed {seed}: uncounted ops {count.unsupported_ops}"
     assert count.total > 0
+
+
+def _smallest_resolution(cfg: Any) -> int:
+    """The smallest input (a multiple of 32 from 64) the config runs at: exporting is slow."""
+    for resolution in range(64, 257, 32):
+        try:
+            cfg.check_resolution(resolution)
+        except ValueError:
+            continue
+        return resolution
+    raise AssertionError(f"{cfg} runs at no resolution up to 256")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("seed", SEEDS)
+@pytest.mark.parametrize("name", list_spaces())
+def test_random_arch_runs_on_onnxruntime_as_in_pytorch(name: str, seed: int) -> None:
+    if not os.environ.get("CI"):  # CI installs the onnx extra and must run this
+        pytest.importorskip("onnxruntime")
+    space = load_space(name)
+    cfg = space.to_cfg(space.sample(seed))
+    torch.manual_seed(seed)
+    model = space.family.build(cfg, num_classes=10).eval()
+    resolution = _smallest_resolution(cfg)
+    x = torch.randn(1, 3, resolution, resolution)
+    with torch.inference_mode():
+        expected = model(x)
+        got = torch.as_tensor(prepare(model, x, "onnxruntime")()[0])
+    torch.testing.assert_close(got, expected, atol=1e-4, rtol=0, msg=f"{name} seed {seed}")

@@ -17,6 +17,7 @@ from archlab.layers.inverted_residual import InvertedResidual
 from archlab.layers.norm import GRN, LayerNorm2d
 from archlab.layers.parc import ParCConv, ParCMixer, ParCPosEmbed, parc_uses_fft, resize_meta
 from archlab.layers.plg_attention import PlgAttention
+from archlab.layers.pool import adaptive_pool2d
 
 __all__ = [
     "ACTIVATIONS",
@@ -41,6 +42,7 @@ __all__ = [
     "RelativePositionBias",
     "ResNetBottleneck",
     "SqueezeExcite",
+    "adaptive_pool2d",
     "attend",
     "drop_path_rates",
     "get_act",

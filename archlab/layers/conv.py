@@ -46,7 +46,7 @@ class ConvNormAct(nn.Sequential):
         if norm:
             layers.append(nn.BatchNorm2d(out_chs))
         if act is not None:
-            layers.append(get_act(act))
+            layers.append(get_act(act, inplace=True))  # on the fresh conv/BN output
         super().__init__(*layers)
 
 

@@ -38,7 +38,7 @@ class MobileNetV2Block(nn.Module):
         if mixer is None:
             self.mix: nn.Module = ConvNormAct(hidden, hidden, 3, stride, groups=hidden, act=act)
         else:
-            self.mix = nn.Sequential(mixer, nn.BatchNorm2d(hidden), get_act(act))
+            self.mix = nn.Sequential(mixer, nn.BatchNorm2d(hidden), get_act(act, inplace=True))
         self.project = ConvNormAct(hidden, out_chs, 1, act=None)
         self.residual = stride == 1 and in_chs == out_chs
 

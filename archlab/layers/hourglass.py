@@ -24,6 +24,7 @@ from archlab.layers.attention import attend
 from archlab.layers.conv import ConvNormAct
 from archlab.layers.drop import DropPath
 from archlab.layers.inverted_residual import InvertedResidual
+from archlab.layers.pool import adaptive_pool2d
 
 __all__ = ["HourglassAttention", "MAttention", "MAttnLayer", "OffsetBias"]
 
@@ -33,6 +34,11 @@ class OffsetBias(nn.Module):
 
     A ``grid × grid`` map has ``grid²`` distinct offsets; ``forward()`` returns (heads, N, N),
     N = grid². Table entries are ordered row-major by offset, initialised to zero.
+
+    In eval mode without autograd the gathered bias is kept and reused, as the official code
+    does from ``eval()`` on; it is gathered again after ``train()`` and whenever the table
+    changes (an in-place update such as ``load_state_dict`` or an optimiser step bumps its
+    version counter; ``.to()`` gives it new storage). Traces and exports never hold the cache.
     """
 
     index: torch.Tensor  # buffer (N, N): each pair's offset, a column of the table
@@ -44,9 +50,28 @@ class OffsetBias(nn.Module):
         index = [abs(r1 - r2) * grid + abs(c1 - c2) for r1, c1 in points for r2, c2 in points]
         n = len(points)
         self.register_buffer("index", torch.tensor(index).view(n, n), persistent=False)
+        self._cache: tuple[tuple[int, ...], torch.Tensor] | None = None
+
+    def train(self, mode: bool = True) -> OffsetBias:
+        self._cache = None
+        return super().train(mode)
+
+    def _cache_key(self) -> tuple[int, ...]:
+        table = self.table
+        return (table._version, table.data_ptr(), self.index.data_ptr())
 
     def forward(self) -> torch.Tensor:
-        return self.table[:, self.index]  # (heads, N, N)
+        if (
+            self.training
+            or torch.is_grad_enabled()
+            or torch.jit.is_tracing()
+            or torch.onnx.is_in_onnx_export()
+        ):
+            return self.table[:, self.index]  # (heads, N, N)
+        key = self._cache_key()
+        if self._cache is None or self._cache[0] != key:
+            self._cache = (key, self.table[:, self.index])
+        return self._cache[1]
 
 
 class MAttention(nn.Module):
@@ -158,12 +183,9 @@ class HourglassAttention(nn.Module):
 
     def _pool(self, x: torch.Tensor) -> torch.Tensor:
         """Average-pool to grid × grid: AvgPool k = s = ratio when exact, else adaptive."""
-        h, w = x.shape[-2:]
-        if (h, w) == (self.grid, self.grid):
+        if x.shape[-2:] == (self.grid, self.grid):
             return x
-        if h % self.grid or w % self.grid:
-            return F.adaptive_avg_pool2d(x, self.grid)
-        return F.avg_pool2d(x, (h // self.grid, w // self.grid))
+        return adaptive_pool2d(x, self.grid, "avg")
 
     def _global(self, x: torch.Tensor) -> torch.Tensor:
         b, c, h, w = x.shape

@@ -17,8 +17,10 @@ first L taps), so one model runs at several resolutions. Two implementations giv
 
 ``impl="auto"`` picks by length with thresholds measured by ``bench/parc_fft.py`` (see
 :func:`parc_uses_fft`).
-The kernel spectrum is recomputed on every forward (it is C·L·log L work, counted by
-``archlab.measurement.flops``) rather than cached, so training and inference run the same code.
+An ONNX export always holds the direct path (the exporter emits no complex FFT), so ``impl`` does
+not change what ONNX Runtime runs. The kernel spectrum is recomputed on every forward (it is
+C·L·log L work, counted by ``archlab.measurement.flops``) rather than cached, so training and
+inference run the same code.
 """
 
 from __future__ import annotations
@@ -111,9 +113,11 @@ def resize_meta(param: torch.Tensor, length: int, mode: str) -> torch.Tensor:
         return param[..., :length]
     if mode != "bilinear":
         raise ValueError(f"resize must be 'bilinear' or 'crop', got {mode!r}")
-    flat = param.reshape(1, -1, meta, 1)  # (1, C', M, 1)
-    out = F.interpolate(flat, size=(length, 1), mode="bilinear", align_corners=True)
-    return out.reshape(*param.shape[:-1], length)
+    # Plain ints for the sizes, so the ONNX exporter sees a kernel of known shape.
+    lead = [int(n) for n in param.shape[:-1]]
+    flat = param.reshape(1, -1, int(meta), 1)  # (1, C', M, 1)
+    out = F.interpolate(flat, size=(int(length), 1), mode="bilinear", align_corners=True)
+    return out.reshape(*lead, int(length))
 
 
 def _dim_of(axis: str) -> int:
@@ -183,13 +187,16 @@ class ParCConv(nn.Module):
         d = self.dim_index
         length = x.shape[d]
         k = resize_meta(self.weight, length, self.resize)  # (C, L) or (C_out, C_in, L)
-        if parc_uses_fft(self.impl, length, self.dense):
+        # ONNX has no real-to-complex FFT the exporter can emit: the exported graph computes the
+        # same correlation directly.
+        if parc_uses_fft(self.impl, length, self.dense) and not torch.onnx.is_in_onnx_export():
             y = self._fft(x, k)
             return y if self.bias is None else y + self.bias.view(1, -1, 1, 1)
         return self._direct(x, k)
 
     def _direct(self, x: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
-        d, length = self.dim_index, x.shape[self.dim_index]
+        # int(): a fixed length keeps the map's shape known to the ONNX exporter
+        d, length = self.dim_index, int(x.shape[self.dim_index])
         x = torch.cat([x, x.narrow(d, 0, length - 1)], dim=d)  # wrap: (.., 2L-1, ..) along d
         weight = _along(
             k if self.dense else k.unsqueeze(1), d

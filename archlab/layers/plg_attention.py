@@ -14,6 +14,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from archlab.layers.attention import RelativePositionBias, attend
+from archlab.layers.pool import adaptive_pool2d
 
 __all__ = ["PlgAttention"]
 
@@ -93,9 +94,9 @@ class PlgAttention(nn.Module):
     def _global(self, x: torch.Tensor) -> torch.Tensor:
         b, c, h, w = x.shape
         g = self.global_window
-        s = F.adaptive_max_pool2d(x, g)
+        s = adaptive_pool2d(x, g, "max")
         if self.sampling == "max_avg":
-            s = s + F.adaptive_avg_pool2d(x, g)
+            s = s + adaptive_pool2d(x, g, "avg")
         tokens = s.flatten(2).transpose(1, 2)  # (B, G², C_g)
         q, k, v = self._heads(self.qkv_global(tokens), self.global_heads)
         bias = self.bias_global() if self.bias_global is not None else None

@@ -161,8 +161,28 @@ def _dw(in_chs: int, out_chs: int, stride: int = 1) -> ConvNormAct:
     return ConvNormAct(in_chs, out_chs, 3, stride=stride, groups=in_chs, act=None)
 
 
+class _ChannelShuffle(nn.Module):
+    """ShuffleNet's channel shuffle on NCHW: (g, C/g) → (C/g, g) order of the channels.
+
+    Written as reshape → transpose → reshape rather than ``nn.ChannelShuffle``, which the ONNX
+    exporter does not support; the output is the same permutation.
+    """
+
+    def __init__(self, groups: int) -> None:
+        super().__init__()
+        self.groups = groups
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        b, c, h, w = x.shape
+        x = x.reshape(b, self.groups, c // self.groups, h, w).transpose(1, 2)  # (B, C/g, g, H, W)
+        return x.reshape(b, c, h, w)
+
+    def extra_repr(self) -> str:
+        return f"groups={self.groups}"
+
+
 def _shuffle(groups: int) -> nn.Module:
-    return nn.ChannelShuffle(groups) if groups > 1 else nn.Identity()
+    return _ChannelShuffle(groups) if groups > 1 else nn.Identity()
 
 
 class _DyReLU(nn.Module):
