@@ -182,3 +182,26 @@ def test_exporting_a_trial_twice_needs_force(study_url: str, tmp_path: Path) -> 
     with pytest.raises(OverwriteError, match="config.yaml, model.pt, report.md"):
         export_trial("t", 0, tmp_path, storage=study_url, onnx=False)
     export_trial("t", 0, tmp_path, storage=study_url, onnx=False, force=True)
+
+
+def test_export_cli_loads_an_official_checkpoint_into_the_preset(tmp_path: Path) -> None:
+    from archlab.models.pretrained import to_official
+
+    torch.manual_seed(7)
+    source = archlab.build_model({"preset": "sbcformer_xs"})
+    torch.save(to_official(source), tmp_path / "official.pth")
+    out = tmp_path / "out"
+    args = ["export", "--preset", "sbcformer-xs", "--out", str(out), "--no-latency", "--no-onnx"]
+    result = runner.invoke(app, [*args, "--weights", str(tmp_path / "official.pth")])
+    assert result.exit_code == 0, result.output
+    saved = torch.load(out / "model.pt", weights_only=True)
+    assert all(torch.equal(v, saved[k]) for k, v in source.state_dict().items())
+    assert "official checkpoint" in (out / "report.md").read_text()
+
+
+def test_export_cli_refuses_a_checkpoint_that_does_not_fit(tmp_path: Path) -> None:
+    torch.save({"head.weight": torch.zeros(3)}, tmp_path / "bad.pth")
+    args = ["export", "--preset", "sbcformer-xs", "--out", str(tmp_path / "out"), "--no-latency"]
+    result = runner.invoke(app, [*args, "--no-onnx", "--weights", str(tmp_path / "bad.pth")])
+    assert result.exit_code == 2 and "414 missing" in result.output
+    assert "head.weight (3,) ≠ (1000, 288)" in result.output

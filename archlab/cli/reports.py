@@ -189,6 +189,17 @@ def export(
     force: Annotated[
         bool, typer.Option("--force", help="Overwrite the files of an earlier export there.")
     ] = False,
+    weights: Annotated[
+        Path | None,
+        typer.Option(
+            exists=True,
+            dir_okay=False,
+            help=(
+                "Presets only: a checkpoint saved by the authors' released code (SBCFormer), "
+                "loaded into the preset key by key."
+            ),
+        ),
+    ] = None,
 ) -> None:
     """Write config.yaml, model.pt, model.onnx and report.md for a trial or a preset."""
     from archlab.report import export as exporter
@@ -197,9 +208,11 @@ def export(
     if (preset is None) == (study is None) or (study is not None) != (trial is not None):
         _fail("give --study NAME --trial N (a trial), or --preset NAME (a preset)")
     _check_parent(out, "--out")
+    if weights is not None and preset is None:
+        _fail("--weights applies to --preset only")
     try:
         if preset is not None:
-            result = exporter.export_preset(preset, out, resolution, latency, onnx, force)
+            result = exporter.export_preset(preset, out, resolution, latency, onnx, force, weights)
         else:
             result = exporter.export_trial(study, trial, out, storage, onnx, force)  # type: ignore[arg-type]
     except (KeyError, ValueError) as err:

@@ -16,9 +16,7 @@ A trial's default folder is named like a HAT pick, by where it sits:
 
 from __future__ import annotations
 
-import contextlib
 import warnings
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,11 +24,11 @@ from typing import Any
 import numpy as np
 import optuna
 import torch
-import torch.nn.functional as F
 import yaml
 from torch import nn
 
 from archlab.models import Family, Preset, build_model, config_of, find_preset
+from archlab.models.pretrained import load_pretrained
 from archlab.report.files import check_out_dir
 from archlab.report.tables import ModelReport, fmt_module_table, markdown_table, model_report
 from archlab.study.record import StudyRecord, load_record
@@ -76,6 +74,7 @@ class _Source:
     lines: list[str]
     latency: dict[str, Any] | None  # median_ms, iqr_ms, ci_rel, runs and environment
     objectives: dict[str, float] = field(default_factory=dict)
+    weights: str | None = None  # where model.pt's weights come from; None: initialisation
 
 
 def _short(value: float) -> str:
@@ -174,12 +173,16 @@ def export_preset(
     latency: bool = True,
     onnx: bool = True,
     force: bool = False,
+    weights: Path | None = None,
 ) -> ExportResult:
-    """Export a preset (weights at initialisation with seed 0), measuring its latency here.
+    """Export a preset, measuring its latency here.
+
+    The weights are those at initialisation with seed 0, or, with ``weights``, a checkpoint saved
+    by the authors' released code (``archlab.models.pretrained.load_pretrained``).
 
     Raises:
         KeyError: unknown preset; the message lists the known ones.
-        ValueError: the preset cannot run at ``resolution``.
+        ValueError: the preset cannot run at ``resolution``, or the checkpoint does not fit.
         ExportError: ONNX export or its check failed.
         OverwriteError: ``out`` already holds exported files and ``force`` is False.
     """
@@ -189,12 +192,15 @@ def export_preset(
     res = resolution or preset.resolution
     torch.manual_seed(0)
     model = family.build(preset.cfg).eval()
+    if weights is not None:
+        load_pretrained(model, weights, source="official")
     rep = model_report(model, family, key, res, preset=preset, latency=latency, depth=2)
     lat = None if rep.latency is None else _latency_dict(rep)
     if out is None:
         median_ms = None if lat is None else lat["median_ms"]
         out = home() / "presets" / pick_name(key, median_ms, rep.macs)
-    source = _Source(title=f"preset {key}", lines=_preset_lines(family, key, preset), latency=lat)
+    lines = _preset_lines(family, key, preset)
+    source = _Source(f"preset {key}", lines, lat, weights=None if weights is None else str(weights))
     return _export(model, family, res, out, source, onnx, 0, rep, force=force)
 
 
@@ -265,41 +271,6 @@ def _check_rebuild(model: nn.Module, out: Path, resolution: int) -> None:
         raise ExportError(f"{out / 'config.yaml'} does not rebuild the same model; please report")
 
 
-@contextlib.contextmanager
-def _static_adaptive_pools() -> Iterator[None]:
-    """Export adaptive pooling as fixed pooling when the input divides the output size.
-
-    The TorchScript exporter cannot export adaptive pooling whose input size it lost track of
-    (after shape arithmetic in the forward). The exported graph has a fixed input size anyway, so
-    a max/avg pool with kernel = stride = input ÷ output computes exactly the same; the ONNX
-    Runtime check below confirms it.
-    """
-    adaptive_max, adaptive_avg = F.adaptive_max_pool2d, F.adaptive_avg_pool2d
-
-    def sizes(x: torch.Tensor, output_size: Any) -> tuple[int, int] | None:
-        oh, ow = (output_size, output_size) if isinstance(output_size, int) else output_size
-        h, w = int(x.shape[-2]), int(x.shape[-1])
-        return (h // oh, w // ow) if oh and ow and h % oh == 0 and w % ow == 0 else None
-
-    def max_pool(x: torch.Tensor, output_size: Any, return_indices: bool = False) -> Any:
-        kernel = sizes(x, output_size)
-        if return_indices:
-            return adaptive_max(x, output_size, True)
-        if kernel is None:
-            return adaptive_max(x, output_size)
-        return F.max_pool2d(x, kernel)
-
-    def avg_pool(x: torch.Tensor, output_size: Any) -> torch.Tensor:
-        kernel = sizes(x, output_size)
-        return adaptive_avg(x, output_size) if kernel is None else F.avg_pool2d(x, kernel)
-
-    F.adaptive_max_pool2d, F.adaptive_avg_pool2d = max_pool, avg_pool  # type: ignore[assignment]
-    try:
-        yield
-    finally:
-        F.adaptive_max_pool2d, F.adaptive_avg_pool2d = adaptive_max, adaptive_avg
-
-
 def _export_onnx(model: nn.Module, path: Path, resolution: int) -> tuple[float | None, str]:
     """Export, check and compare; returns (max |ONNX − PyTorch|, a note for the report)."""
     try:
@@ -312,7 +283,7 @@ def _export_onnx(model: nn.Module, path: Path, resolution: int) -> tuple[float |
         )
     x = _probe(resolution)
     try:
-        with _static_adaptive_pools(), warnings.catch_warnings():
+        with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # tracer and legacy-exporter warnings
             torch.onnx.export(
                 model, (x,), str(path), dynamo=False, input_names=["image"], output_names=["logits"]
@@ -375,7 +346,9 @@ def _render_report(
         "## Files",
         "",
         '- `config.yaml`: `archlab.build_model("config.yaml")` rebuilds this model.',
-        f"- `model.pt`: state dict: weights at initialisation (seed {seed}), not trained.",
+        f"- `model.pt`: state dict: weights at initialisation (seed {seed}), not trained."
+        if source.weights is None
+        else f"- `model.pt`: state dict: the official checkpoint `{source.weights}`, renamed.",
         f"- `model.onnx`: {onnx_note}",
         "",
         f"## Cost at {rep.resolution}×{rep.resolution}",
