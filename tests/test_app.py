@@ -27,6 +27,7 @@ from typer.testing import CliRunner
 from archlab.cli import app as cli_app
 from archlab.dashboard.data import objective_label
 from archlab.dashboard.launch import STORAGE_ENV, dashboard_command
+from archlab.study.objectives import DEFAULT_OBJECTIVES
 from archlab.study.storage import load_study
 
 APP = Path(__file__).resolve().parent.parent / "app" / "streamlit_app.py"
@@ -97,7 +98,8 @@ def test_overview_lists_the_study_with_trials_per_state(study_env: Any) -> None:
     row = rows[rows["study"] == study_env.name].iloc[0]
     assert row["space"] == "tiny_plgvit" and row["family"] == "plgvit"
     assert row["trials"] == 4 and row["complete"] == 3 and row["fail"] == 1
-    assert row["target_ms"] == pytest.approx(20.0) and row["objectives"] == "naswot, latency"
+    assert row["target_ms"] == pytest.approx(20.0)
+    assert row["objectives"] == ", ".join(DEFAULT_OBJECTIVES)
     assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d", row["last_complete"])  # to the second
     assert at.sidebar.selectbox[0].value == study_env.name
     assert any(m.label == "Trials" and m.value == "4" for m in at.metric)
@@ -292,6 +294,7 @@ def test_measure_button_adds_the_missing_presets(
         "latency_ci_rel": 0.01,
         "latency_runs": 10,
         "naswot": 40.0,
+        "grad_norm": 40.0,
     }
     monkeypatch.setattr(references, "evaluate_arch", lambda *a, **k: fake)
     at = _open("views/pareto.py")

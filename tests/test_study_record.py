@@ -115,6 +115,7 @@ def test_an_old_study_resumes_with_the_probes_it_was_made_with(tmp_path: Path) -
         storage=f"sqlite:///{db}",
         study_name=OLD_STUDY,
         target_latency_s=0.019,
+        objectives=("naswot", "latency"),  # as stored: the default was NASWOT then
         n_trials=1,
         latency_max_time_s=0.3,
     )
@@ -132,6 +133,7 @@ def test_a_new_study_probes_as_the_evidence_was_measured(tmp_path: Path) -> None
         space=str(DATA / "tiny_plgvit.yaml"),
         storage=f"sqlite:///{tmp_path / 'new.db'}",
         study_name="new",
+        objectives=("naswot", "latency"),
         n_trials=1,
         latency_max_time_s=0.3,
         corners=False,

@@ -39,8 +39,8 @@ def test_worker_processes_get_no_password_in_argv(
         return None
 
     monkeypatch.setattr(subprocess, "Popen", fake_popen)
-    cmd = workers._worker_command("s", URL, 2, workers.SearchSpec(), 7)
-    workers._launch(cmd, 1, tmp_path / "worker.log")
+    cmd = workers._worker_command("s", URL, workers.SearchSpec(), 7)
+    workers._launch(cmd, 1, tmp_path / "worker.log", None)
     assert not any("s3cret" in part for part in launched["cmd"])
     assert launched["env"][STORAGE_ENV] == URL
 
