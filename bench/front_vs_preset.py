@@ -12,9 +12,13 @@ and compares them with one preset of the study's family (default ``lw_plgvit_a``
 
 It prints every trained trial with its latency, estimate and trained accuracy (mean ± spread over
 seeds), marks those at or below the preset's latency, and says whether one of them is at least as
-accurate as the preset.
+accurate as the preset. Then it times the preset and the trained trials again side by side,
+interleaved in ``--slices`` rounds in fresh processes (as a front is re-measured), and prints each
+trial's latency as a ratio to the preset's: on a noisy machine that ratio, not the two separate
+medians, says which is faster.
 
-Run: ``.venv/bin/python bench/front_vs_preset.py --study NAME [--storage URL] [--preset P]``.
+Run: ``.venv/bin/python bench/front_vs_preset.py --study NAME [--storage URL] [--preset P]
+[--slices 8]``.
 """
 
 from __future__ import annotations
@@ -29,7 +33,8 @@ from rich.table import Table
 
 from archlab.estimate.ground_truth import read_rows
 from archlab.estimate.training import GROUND_TRUTH
-from archlab.search.references import measure_references
+from archlab.measurement.interleave import measure_many_in_processes
+from archlab.search.references import _entries, measure_references
 from archlab.study.record import load_record
 from archlab.study.storage import load_study, study_dir
 from archlab.study.trials import TRAINED_ATTR, TRAINED_REFERENCES_ATTR
@@ -55,6 +60,7 @@ def main() -> None:
     parser.add_argument("--study", required=True)
     parser.add_argument("--storage", help="default: studies/archlab.db")
     parser.add_argument("--preset", default="lw_plgvit_a")
+    parser.add_argument("--slices", type=int, default=8, help="interleaved rounds (0: skip)")
     args = parser.parse_args()
     study = load_study(args.study, args.storage)
     record = load_record(study)
@@ -97,6 +103,35 @@ def main() -> None:
         )
     else:
         console.print(f"no trained trial at or below {preset_ms:.1f} ms reaches {preset_acc:.4f}")
+    if args.slices:
+        _side_by_side(record, args.preset, [trials[int(k)] for k in trained], args.slices)
+
+
+def _side_by_side(record: Any, preset: str, trials: list[Any], slices: int) -> None:
+    """Time the preset and the trials interleaved in one run; print trial / preset ratios."""
+    space = record.space()
+    config = _entries(record)[preset][1]
+    assert isinstance(config, dict), config
+    settings = record.settings
+    timed = measure_many_in_processes(
+        [config] + [space.to_config(t.params) for t in trials],
+        space.resolution,
+        processes=1,
+        slices=slices,
+        seed=0 if settings.seed is None else settings.seed,
+        threads=settings.threads,
+        backend=settings.backend,
+    )
+    ref = timed[0]
+    console.print(
+        f"side by side, {slices} interleaved rounds: {preset} {ref.median_ms:.1f} ms "
+        f"(IQR {ref.iqr_ms:.1f})"
+    )
+    for trial, lat in zip(trials, timed[1:]):
+        console.print(
+            f"  trial {trial.number}: {lat.median_ms:.1f} ms (IQR {lat.iqr_ms:.1f}), "
+            f"{lat.median_ms / ref.median_ms:.3f} x {preset}"
+        )
 
 
 if __name__ == "__main__":
