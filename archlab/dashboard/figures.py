@@ -219,7 +219,7 @@ def _draw_target(fig: go.Figure, axis: str, target_ms: float) -> None:
         "annotation_font_color": "#d62728",
     }
     if axis == "x":
-        fig.add_vline(x=target_ms, annotation_position="bottom right", **style)
+        fig.add_vline(x=target_ms, annotation_position="bottom left", **style)
     else:
         fig.add_hline(y=target_ms, annotation_position="bottom right", **style)
 
