@@ -167,28 +167,3 @@ def test_cfg_rejects_wrong_number_of_stages() -> None:
     with pytest.raises(ValueError, match="3 stages"):
         SBCFormerCfg(stages=(_STAGE, _STAGE))
 
-
-def test_eval_reuses_the_gathered_attention_bias_and_notices_weight_changes() -> None:
-    bias = OffsetBias(4, 2).eval()
-    nn.init.normal_(bias.table)
-    with torch.inference_mode():
-        first = bias()
-        assert bias() is first  # cached
-    with torch.no_grad():
-        bias.table.mul_(2)
-    with torch.inference_mode():
-        assert torch.equal(bias(), bias.table[:, bias.index])  # gathered again
-    bias.train()
-    assert bias._cache is None and bias().requires_grad
-
-
-def test_cached_bias_leaves_the_logits_unchanged() -> None:
-    torch.manual_seed(0)
-    model = SBCFormer(PRESETS["sbcformer_xs"].cfg).eval()
-    x = torch.randn(1, 3, 224, 224)
-    with torch.enable_grad():
-        uncached = model(x).detach()  # grad mode: gathered every time
-    with torch.inference_mode():
-        model(x)
-        cached = model(x)
-    assert torch.equal(cached, uncached)

@@ -34,11 +34,6 @@ class OffsetBias(nn.Module):
 
     A ``grid × grid`` map has ``grid²`` distinct offsets; ``forward()`` returns (heads, N, N),
     N = grid². Table entries are ordered row-major by offset, initialised to zero.
-
-    In eval mode without autograd the gathered bias is kept and reused, as the official code
-    does from ``eval()`` on; it is gathered again after ``train()`` and whenever the table
-    changes (an in-place update such as ``load_state_dict`` or an optimiser step bumps its
-    version counter; ``.to()`` gives it new storage). Traces and exports never hold the cache.
     """
 
     index: torch.Tensor  # buffer (N, N): each pair's offset, a column of the table
@@ -50,28 +45,9 @@ class OffsetBias(nn.Module):
         index = [abs(r1 - r2) * grid + abs(c1 - c2) for r1, c1 in points for r2, c2 in points]
         n = len(points)
         self.register_buffer("index", torch.tensor(index).view(n, n), persistent=False)
-        self._cache: tuple[tuple[int, ...], torch.Tensor] | None = None
-
-    def train(self, mode: bool = True) -> OffsetBias:
-        self._cache = None
-        return super().train(mode)
-
-    def _cache_key(self) -> tuple[int, ...]:
-        table = self.table
-        return (table._version, table.data_ptr(), self.index.data_ptr())
 
     def forward(self) -> torch.Tensor:
-        if (
-            self.training
-            or torch.is_grad_enabled()
-            or torch.jit.is_tracing()
-            or torch.onnx.is_in_onnx_export()
-        ):
-            return self.table[:, self.index]  # (heads, N, N)
-        key = self._cache_key()
-        if self._cache is None or self._cache[0] != key:
-            self._cache = (key, self.table[:, self.index])
-        return self._cache[1]
+        return self.table[:, self.index]  # (heads, N, N)
 
 
 class MAttention(nn.Module):
