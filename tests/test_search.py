@@ -438,8 +438,12 @@ def test_front_remeasurement_keeps_each_chunk_it_finished(
     study = load_study("t", storage_url)
     front = study.best_trials
     assert len(front) >= 2, "the test needs a front of two or more"
-    assert len(study.user_attrs["remeasured"]) == 1  # the first chunk, kept
+    first = set(study.user_attrs["remeasured"])
+    assert len(first) == 1  # the first chunk, kept
     remeasure_mod.remeasure_study_front(study, spec)  # resumes with the rest
-    assert set(load_study("t", storage_url).user_attrs["remeasured"]) == {
-        str(t.number) for t in front
-    }
+    final = load_study("t", storage_url)
+    remeasured = set(final.user_attrs["remeasured"])
+    # the chunk measured before the failure is kept, and every member of the front as judged
+    # on the measurements (which may differ from the predicted front) was measured
+    assert first <= remeasured
+    assert {str(n) for n in pareto_frame(final)["number"]} <= remeasured
