@@ -1,14 +1,9 @@
 """Load the authors' released checkpoints into our presets, key by key.
 
 A checkpoint saved by an official code base names its tensors after that code's modules. For each
-family with released code, a renaming function takes one of our state-dict keys to the official
-name (plus any other name the official model registers the same tensor under), written from
-reading the public code:
-
-* ``sbcformer``: ``xyongLu/SBCFormer`` (``models/sbcformer.py``). Its model registers the stem
-  twice (``patch_embed`` and ``merging_blocks.0``) and the last stage block twice
-  (``sbcformer_blocks.2`` and ``sbcformer_blk``), so both copies are in its state dicts; it also
-  saves its bias-index buffers (``attention_bias_idxs``), which ours rebuild from the grid size.
+family with released code, :mod:`archlab.models.official` has a renaming function that takes one of
+our state-dict keys to the official name (plus any other name the official model registers the same
+tensor under), written from reading the public code.
 
 Families without a mapping (LW PLG-ViT: no code was released; our ``hybrid``) raise
 ``ValueError``. :func:`to_official` is the inverse, used by the tests to check the round trip
@@ -18,100 +13,31 @@ without the official code.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
 import torch
 from torch import nn
 
-from archlab.models import sbcformer
+from archlab.models.official import OFFICIAL, OfficialNames, Rename
 
 __all__ = ["OFFICIAL_CODE", "load_pretrained", "official_names", "to_official"]
 
 #: Family id → the released code its checkpoints come from.
-OFFICIAL_CODE = {
-    "sbcformer": "github.com/xyongLu/SBCFormer",
-}
-
-_Rename = Callable[[str], list[str]]
+OFFICIAL_CODE = {names.family: names.code for names in OFFICIAL.values()}
 
 
-def _sub(key: str, rules: list[tuple[str, str]]) -> str:
-    for pattern, repl in rules:
-        key = re.sub(pattern, repl, key)
-    return key
-
-
-# Ours → official, applied in order to the key's tail inside one SBCFormer block.
-_SBC_CONV_BN = [(r"\.0\.weight$", ".conv.weight"), (r"\.1\.(\w+)$", r".bn.\1")]
-_SBC_BLOCK = [
-    (r"^invres\.(\d+)\.", r"invres_blocks.InvRes_\1."),
-    (r"^mixer\.(\d+)\.", r"mixer.Mixer_\1."),
-    (r"\.pw1\.", ".pwconv1_bn."),
-    (r"\.dw\.", ".dwconv_bn."),
-    (r"\.pw2\.", ".pwconv2_bn."),
-    (r"^mattn\.(\d+)\.", r"trans_blocks.MAttn_\1."),
-    (r"\.attn\.qkv\.", ".attn.pwconv."),
-    (r"\.attn\.v_local\.0\.weight$", ".attn.dwconv.conv.weight"),
-    (r"\.attn\.v_local\.1\.", ".attn.dwconv.bn."),
-    (r"\.attn\.bias\.table$", ".attn.attention_biases"),
-    (r"\.attn\.proj\.", ".attn.proj_out."),
-    (r"\.mlp\.0\.", ".mlp.fc1."),
-    (r"\.mlp\.2\.", ".mlp.fc2."),
-    (r"^up\.0\.", "convTrans."),
-    (r"^up\.1\.", "norm."),
-    (r"^gate\.0\.weight$", "proj.conv.weight"),
-    (r"^gate\.1\.", "proj.bn."),
-    (r"^fuse\.0\.weight$", "proj_fuse.conv.weight"),
-    (r"^fuse\.1\.", "proj_fuse.bn."),
-]
-
-
-def _sbcformer(cfg: sbcformer.SBCFormerCfg) -> _Rename:
-    last = len(cfg.stages) - 1
-
-    def rename(key: str) -> list[str]:
-        if m := re.match(r"stem\.(\d)\.(.*)", key):  # Conv2d_BN at 0, 2, 4 (ReLUs between)
-            tail = _sub("." + m[2], _SBC_CONV_BN)
-            index = 2 * int(m[1])
-            return [f"patch_embed.stem.{index}{tail}", f"merging_blocks.0.stem.{index}{tail}"]
-        if m := re.match(r"stages\.(\d)\.0\.([01])\.(\w+)$", key):  # the merging conv of stage i>0
-            if int(m[1]) > 0:
-                part = "conv" if m[2] == "0" else "norm"
-                return [f"merging_blocks.{m[1]}.{part}.{m[3]}"]
-        m = re.match(r"stages\.(\d)\.(\d)\.(.*)", key)
-        if m is None:
-            return [key]  # norm.*, head.*
-        stage, tail = int(m[1]), _sub(m[3], _SBC_BLOCK)
-        if re.search(r"(pwconv\d_bn|dwconv_bn)\.", tail):
-            tail = re.sub(r"(_bn)\.0\.weight$", r"\1.conv.weight", tail)
-            tail = re.sub(r"(_bn)\.1\.", r"\1.bn.", tail)
-        names = [f"sbcformer_blocks.{stage}.{tail}"]
-        return names + ([f"sbcformer_blk.{tail}"] if stage == last else [])
-
-    return rename
-
-
-#: Config class → (family id, the renaming for a model of that config).
-_MAPPINGS: dict[type, tuple[str, Callable[[Any], _Rename]]] = {
-    sbcformer.SBCFormerCfg: ("sbcformer", _sbcformer),
-}
-
-#: Official buffers with no counterpart among our weights (ours rebuild them).
-_EXTRAS = re.compile(r"\.attention_bias_idxs$")
-
-
-def _mapping(model: nn.Module) -> tuple[str, _Rename]:
+def _mapping(model: nn.Module) -> tuple[OfficialNames, Rename]:
     cfg = getattr(model, "cfg", None)
-    if type(cfg) not in _MAPPINGS:
+    if type(cfg) not in OFFICIAL:
         known = ", ".join(f"{k} ({v})" for k, v in OFFICIAL_CODE.items())
         raise ValueError(
             f"no official checkpoint mapping for {type(model).__name__}; mapped families: "
             f"{known}. LW PLG-ViT has no released code and `hybrid` is archlab's own."
         )
-    family, make = _MAPPINGS[type(cfg)]
-    return family, make(cfg)
+    names = OFFICIAL[type(cfg)]
+    return names, names.rename_for(cfg)
 
 
 def official_names(model: nn.Module) -> dict[str, list[str]]:
@@ -181,22 +107,22 @@ def load_pretrained(
         raise ValueError(f"source must be 'official' or 'archlab', got {source!r}")
     names, ours = official_names(model), model.state_dict()
     missing, wrong, loaded = [], [], {}
-    for key, (official, *_aliases) in names.items():
-        if official not in given:
-            missing.append(official)
-        elif not _fits(given[official], ours[key]):
-            wrong.append(f"{official} {tuple(given[official].shape)} ≠ {tuple(ours[key].shape)}")
+    for key, (name, *_aliases) in names.items():
+        if name not in given:
+            missing.append(name)
+        elif not _fits(given[name], ours[key]):
+            wrong.append(f"{name} {tuple(given[name].shape)} ≠ {tuple(ours[key].shape)}")
         else:
-            loaded[key] = given[official].reshape(ours[key].shape)
+            loaded[key] = given[name].reshape(ours[key].shape)
+    official, _ = _mapping(model)
     known = {n for ns in names.values() for n in ns}
-    unexpected = sorted(k for k in given if k not in known and not _EXTRAS.search(k))
+    unexpected = sorted(k for k in given if k not in known and not official.extras.search(k))
     lists = (("missing", missing), ("unexpected", unexpected), ("of another shape", wrong))
     problems = [_listing(title, items) for title, items in lists if items]
     if problems:
-        family, _ = _mapping(model)
         raise ValueError(
             f"the checkpoint does not fit {type(model).__name__} (official names, as in "
-            f"{OFFICIAL_CODE[family]}): " + "; ".join(problems)
+            f"{official.code}): " + "; ".join(problems)
         )
     model.load_state_dict(loaded)
     return model
