@@ -195,8 +195,8 @@ def export(
             exists=True,
             dir_okay=False,
             help=(
-                "Presets only: a checkpoint saved by the authors' released code (SBCFormer), "
-                "loaded into the preset key by key."
+                "Presets only: a checkpoint saved by the authors' released code (SBCFormer, "
+                "Mobile-Former), loaded into the preset key by key."
             ),
         ),
     ] = None,

@@ -12,8 +12,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from archlab.models import mobileformer as _mobileformer_family
 from archlab.models import sbcformer as _sbcformer_family
-from archlab.models.official import sbcformer
+from archlab.models.official import mobileformer, sbcformer
 from archlab.models.official.rename import Rename
 
 __all__ = ["OFFICIAL", "OfficialNames", "Rename"]
@@ -33,5 +34,8 @@ class OfficialNames:
 OFFICIAL: dict[type, OfficialNames] = {
     _sbcformer_family.SBCFormerCfg: OfficialNames(
         "sbcformer", sbcformer.CODE, sbcformer.rename_for, sbcformer.EXTRAS
+    ),
+    _mobileformer_family.MobileFormerCfg: OfficialNames(
+        "mobileformer", mobileformer.CODE, mobileformer.rename_for, mobileformer.EXTRAS
     ),
 }
