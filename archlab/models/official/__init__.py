@@ -13,8 +13,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from archlab.models import mobileformer as _mobileformer_family
+from archlab.models import parc as _parc_family
 from archlab.models import sbcformer as _sbcformer_family
-from archlab.models.official import mobileformer, sbcformer
+from archlab.models.official import mobileformer, parc, sbcformer
 from archlab.models.official.rename import Rename
 
 __all__ = ["OFFICIAL", "OfficialNames", "Rename"]
@@ -38,4 +39,5 @@ OFFICIAL: dict[type, OfficialNames] = {
     _mobileformer_family.MobileFormerCfg: OfficialNames(
         "mobileformer", mobileformer.CODE, mobileformer.rename_for, mobileformer.EXTRAS
     ),
+    _parc_family.ParCNetCfg: OfficialNames("parc", parc.CODE, parc.rename_for, parc.EXTRAS),
 }
