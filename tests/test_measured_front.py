@@ -80,7 +80,7 @@ def _spec(space: Path, storage: str, **kw: Any) -> SearchSpec:
 def test_a_low_biased_predictor_is_caught_and_corrected(
     tiny_space_path: Path, storage_url: str, archlab_home: Path, biased: list[int]
 ) -> None:
-    run_search(_spec(tiny_space_path, storage_url))
+    run_search(_spec(tiny_space_path, storage_url, calibrate_after=0))  # corrected at the end only
     study = load_study("t", storage_url)
     predicted_front = study.best_trials  # Optuna's, on the bare predictions
     fooled = [t for t in predicted_front if t.user_attrs["latency_ms_predicted"] / BIAS > TARGET_MS]
@@ -128,10 +128,26 @@ def test_a_resumed_search_judges_its_constraint_on_corrected_predictions(
         assert t.constraints["latency"] == pytest.approx(true_ms / 1e3 - TARGET_MS / 1e3)
 
 
+def test_a_search_calibrates_its_predictions_part_way_and_uses_the_correction(
+    tiny_space_path: Path, storage_url: str, archlab_home: Path, biased: list[int]
+) -> None:
+    run_search(_spec(tiny_space_path, storage_url, n_trials=40, calibrate_after=20))
+    study = load_study("t", storage_url)
+    assert biased[0] <= remeasure.CALIBRATION_MODELS  # a few front members, measured mid-search
+    trials = sorted(study.trials, key=lambda t: t.number)
+    assert all("latency_correction_scale" not in t.user_attrs for t in trials[:20])
+    later = [t for t in trials[20:] if t.constraints is not None]
+    assert len(later) >= 15
+    for t in later:  # judged on corrected predictions, i.e. on the true latency
+        assert t.user_attrs["latency_correction_scale"] == pytest.approx(1 / BIAS)
+        true_ms = t.user_attrs["latency_ms_predicted"] / BIAS
+        assert t.constraints["latency"] == pytest.approx(true_ms / 1e3 - TARGET_MS / 1e3)
+
+
 def test_the_front_is_filled_within_the_remeasure_budget(
     tiny_space_path: Path, storage_url: str, archlab_home: Path, biased: list[int]
 ) -> None:
-    run_search(_spec(tiny_space_path, storage_url, remeasure_budget=0))
+    run_search(_spec(tiny_space_path, storage_url, remeasure_budget=0, calibrate_after=0))
     study = load_study("t", storage_url)
     first = len(study.user_attrs["remeasured"])
     assert first == study.user_attrs["front_before_remeasurement"]

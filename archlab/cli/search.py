@@ -162,6 +162,15 @@ def search(
             )
         ),
     ] = 32,
+    calibrate_after: Annotated[
+        int,
+        typer.Option(
+            help=(
+                "Predicted mode: after this many trials, measure a few front members and judge "
+                "the rest of the search on corrected predictions (0: only at the end)."
+            )
+        ),
+    ] = 40,
 ) -> None:
     """Search a space for the Pareto front of accuracy estimate vs. measured CPU latency."""
     from archlab.measurement.memory import parse_bytes
@@ -205,6 +214,7 @@ def search(
         max_memory_bytes=max_memory_bytes,
         backend=backend.value,
         remeasure_budget=remeasure_budget,
+        calibrate_after=calibrate_after,
     )
     try:
         check_workers(workers)

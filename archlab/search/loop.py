@@ -32,12 +32,12 @@ from archlab.estimate.training import Progress
 from archlab.measurement.latency import cpu_model
 from archlab.search.evaluate import evaluate_arch, latency_predictor, metric
 from archlab.search.outputs import write_study_outputs
-from archlab.search.remeasure import remeasure_front
+from archlab.search.remeasure import calibrate, remeasure_front
 from archlab.search.signals import Interrupted, StopSignals
 from archlab.space import SearchSpace, load_space
 from archlab.study.heartbeat import worker_id
 from archlab.study.hypervolume import record_hypervolume
-from archlab.study.measured_front import correction_of
+from archlab.study.measured_front import Correction, correction_of
 from archlab.study.objectives import Objective, get_objectives
 from archlab.study.record import RECORD_ATTR, StudyRecord
 from archlab.study.settings import (
@@ -361,7 +361,9 @@ def run_trials(
     random.seed(seed)
     signals = StopSignals() if stop is None else contextlib.nullcontext(stop)
     with signals as stop:
-        scale = correction_of(study).scale if spec.latency_mode == "predicted" else 1.0
+        predicted = spec.latency_mode == "predicted"
+        correction = correction_of(study) if predicted else None
+        scale = correction.scale if correction else 1.0
         objective = _objective(space, spec, space.resolution, progress, stop, scale)
         callbacks = [_collect_garbage, *(callbacks or [])]
         deadline = None if spec.timeout_s is None else time.monotonic() + spec.timeout_s
@@ -372,11 +374,37 @@ def run_trials(
                     break
                 if budget is not None and not budget():
                     break
+                if correction is not None and started == spec.calibrate_after > 0:
+                    scale = _calibrated_scale(study, space, spec, stop, correction)
+                    objective = _objective(space, spec, space.resolution, progress, stop, scale)
                 started += 1
                 _run_one_trial(study, objective, callbacks)
         except KeyboardInterrupt as err:  # Interrupted, or Ctrl-C without our handler
             return getattr(err, "signum", None) or stop.signum or signal.SIGINT
         return stop.signum
+
+
+def _calibrated_scale(
+    study: optuna.Study,
+    space: SearchSpace,
+    spec: SearchSpec,
+    stop: StopSignals,
+    correction: Correction,
+) -> float:
+    """The latency scale for the rest of a predicted search: a study without a correction
+    measures a few front members now and fits one (:func:`archlab.search.remeasure.calibrate`);
+    one with a correction (resumed, or fitted by another worker) keeps the latest stored."""
+    stored = correction_of(study)
+    if stored.models or correction.models:
+        return stored.scale
+    with stop.interruptible():
+        fitted = calibrate(study, space, spec)
+    if fitted.models:
+        _log.info(
+            "predictions calibrated on %d re-measured front models: x%.3f (95%% CI %.3f-%.3f)",
+            fitted.models, fitted.scale, fitted.low, fitted.high,
+        )  # fmt: skip
+    return fitted.scale
 
 
 def _run_one_trial(

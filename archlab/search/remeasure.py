@@ -16,6 +16,8 @@ from archlab.study.measured_front import (
     CORRECTION_ATTR,
     FRONT_BEFORE_ATTR,
     REMEASURED_ATTR,
+    Correction,
+    correction_of,
     fit_correction,
     judged_front,
 )
@@ -23,7 +25,9 @@ from archlab.study.record import space_of
 from archlab.study.settings import SearchSpec
 
 __all__ = [
+    "CALIBRATION_MODELS",
     "FRONT_CHUNK",
+    "calibrate",
     "front_anchors",
     "remeasure_front",
     "remeasure_processes",
@@ -37,6 +41,7 @@ def remeasure_study_front(study: optuna.Study, spec: SearchSpec) -> dict[str, An
 
 
 FRONT_CHUNK = 64  # front models built and measured together when re-measuring
+CALIBRATION_MODELS = 8  # front models measured during a search to fit its first correction
 
 
 def remeasure_processes(spec: SearchSpec) -> int:
@@ -101,6 +106,29 @@ def remeasure_front(study: optuna.Study, space: SearchSpace, spec: SearchSpec) -
         done |= _measure(chunk, anchors, space, spec)
         study.set_user_attr(REMEASURED_ATTR, done)  # kept chunk by chunk
         _refit_correction(study, done, spec)
+
+
+def calibrate(study: optuna.Study, space: SearchSpace, spec: SearchSpec) -> Correction:
+    """Measure a few members of the current (predicted) front and fit the study's correction.
+
+    Called part-way through a predicted search (``spec.calibrate_after`` trials), so that the
+    rest of the search judges its latency constraint on corrected predictions: up to
+    :data:`CALIBRATION_MODELS` unmeasured members, spread over the front's latency range, are
+    timed with the anchors, as the final re-measurement does, and stay measured for it.
+    """
+    todo = sorted(
+        (j.trial for j in judged_front(study) if not j.measured),
+        key=lambda t: t.user_attrs["latency_ms_predicted"],
+    )
+    if not todo:
+        return correction_of(study)
+    picks = sorted({round(i * (len(todo) - 1) / max(CALIBRATION_MODELS - 1, 1))
+                    for i in range(min(CALIBRATION_MODELS, len(todo)))})  # fmt: skip
+    done = dict(study.user_attrs.get(REMEASURED_ATTR) or {})
+    done |= _measure([todo[i] for i in picks], front_anchors(spec, space), space, spec)
+    study.set_user_attr(REMEASURED_ATTR, done)
+    _refit_correction(study, done, spec)
+    return correction_of(study)
 
 
 def _next_chunk(

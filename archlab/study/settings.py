@@ -101,6 +101,9 @@ class SearchSpec:
     remeasure_processes: int | None = None
     # Models re-measured beyond the front itself, to fill it when members measure over target.
     remeasure_budget: int = 32
+    # Predicted mode: after this many trials, measure a few front members and judge the rest of
+    # the search's constraint on corrected predictions (archlab.search.remeasure.calibrate); 0: off.
+    calibrate_after: int = 40
     backend: str = "eager"  # inference backend timed (archlab.measurement.backends)
     # A new study starts with the space's smallest and largest archs (SearchSpace.corners), so the
     # front spans the space from the first generation on; random search never gets them.
@@ -190,13 +193,14 @@ _BOUNDS: dict[str, tuple[float, float]] = {
     "remeasure_slices": (1, 1000),
     "remeasure_processes": (1, 1024),
     "remeasure_budget": (0, 100_000),
+    "calibrate_after": (0, 1_000_000),
     "max_memory_bytes": (1, 2**50),
     "grace_period_s": (2, 7 * 86400),
 }
 _INTEGERS = {
     "n_trials", "population_size", "seed", "proxy_batch", "train_steps", "train_batch",
     "remeasure_slices", "remeasure_processes", "max_memory_bytes", "grace_period_s", "threads",
-    "remeasure_budget",
+    "remeasure_budget", "calibrate_after",
 }  # fmt: skip
 _OPTIONAL = {
     "timeout_s", "n_trials", "seed", "train_time_limit_s", "remeasure_processes",
@@ -223,6 +227,7 @@ _OPTIONS = {
         for name in (
             "n_trials", "seed", "train_steps", "train_batch", "threads", "resolution",
             "proxy_resolution", "sampler", "unseen_blocks", "backend", "remeasure_budget",
+            "calibrate_after",
         )
     },
 }  # fmt: skip
