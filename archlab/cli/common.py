@@ -92,6 +92,7 @@ class Backend(str, Enum):
     eager = "eager"
     torchscript = "torchscript"
     onnxruntime = "onnxruntime"
+    onnxruntime_int8 = "onnxruntime-int8"
 
 
 class MemoryFormat(str, Enum):

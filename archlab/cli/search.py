@@ -151,7 +151,13 @@ def search(
         str | None, typer.Option(help="Constraint on peak inference memory, e.g. 200MB or 1.5GB.")
     ] = None,
     backend: Annotated[
-        Backend, typer.Option(help="Inference backend timed: eager, torchscript or onnxruntime.")
+        Backend,
+        typer.Option(
+            help=(
+                "Inference backend timed: eager, torchscript, onnxruntime or onnxruntime-int8 "
+                "(linear layers' weights in int8)."
+            )
+        ),
     ] = Backend.eager,
     remeasure_budget: Annotated[
         int,

@@ -8,7 +8,10 @@ forward pass, so every timing loop (``measure_latency``, ``measure_many``) treat
 * ``onnxruntime`` (optional extra ``archlab[onnx]``): exported with the TorchScript-based exporter
   (``torch.onnx.export(..., dynamo=False)``: the dynamo exporter needs ``onnxscript``), run by one
   sequential session with ``threads`` intra-op threads and 1 inter-op thread, all graph
-  optimisations on.
+  optimisations on;
+* ``onnxruntime-int8`` (same extra): that export with the weights of its linear layers (``MatMul``,
+  ``Gemm``) quantised to int8 by ONNX Runtime's dynamic quantisation, run the same way
+  (:mod:`archlab.measurement.onnx_runtime`, which also compares its outputs with float ones).
 
 Call the returned callable under ``torch.inference_mode()``.
 """
@@ -16,18 +19,19 @@ Call the returned callable under ``torch.inference_mode()``.
 from __future__ import annotations
 
 import copy
-import io
 import warnings
 from collections.abc import Callable
-from contextlib import redirect_stderr
 from typing import Any
 
 import torch
 from torch import nn
 
-__all__ = ["BACKENDS", "MEMORY_FORMATS", "Runner", "check_options", "prepare"]
+from archlab.measurement.onnx_runtime import export_onnx, quantize_int8, session
 
-BACKENDS = ("eager", "torchscript", "onnxruntime")
+__all__ = ["BACKENDS", "MEMORY_FORMATS", "ONNX_BACKENDS", "Runner", "check_options", "prepare"]
+
+BACKENDS = ("eager", "torchscript", "onnxruntime", "onnxruntime-int8")
+ONNX_BACKENDS = ("onnxruntime", "onnxruntime-int8")
 MEMORY_FORMATS = ("contiguous", "channels_last")
 
 Runner = Callable[[], Any]
@@ -41,7 +45,7 @@ def check_options(backend: str, memory_format: str) -> None:
         raise ValueError(
             f"unknown memory format {memory_format!r}; choose from {list(MEMORY_FORMATS)}"
         )
-    if backend == "onnxruntime" and memory_format != "contiguous":
+    if backend in ONNX_BACKENDS and memory_format != "contiguous":
         raise ValueError(
             "memory format applies to eager and torchscript only; ONNX Runtime picks "
             "its own layouts (use --memory-format contiguous)"
@@ -67,42 +71,14 @@ def _torchscript(model: nn.Module, example: torch.Tensor) -> Runner:
     return lambda: frozen(example)
 
 
-def _onnxruntime(model: nn.Module, example: torch.Tensor, threads: int) -> Runner:
-    try:
-        import onnxruntime as ort
-    except ImportError:
-        raise ValueError(
-            "backend 'onnxruntime' needs the optional extra: pip install 'archlab[onnx]'"
-        ) from None
-    buffer = io.BytesIO()
-    try:
-        with torch.no_grad(), warnings.catch_warnings(), redirect_stderr(io.StringIO()):
-            warnings.simplefilter("ignore")
-            torch.onnx.export(
-                model,
-                (example,),
-                buffer,  # type: ignore[arg-type]  # the TorchScript exporter writes to file objects
-                dynamo=False,
-                opset_version=17,
-                input_names=["input"],
-                output_names=["output"],
-            )
-    except Exception as err:  # the exporter raises many types; all mean "cannot export"
-        text = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        reason = text.split(". Please")[0][:200]  # drop the exporter's request for a PR
-        raise ValueError(
-            f"{type(model).__name__} cannot be exported to ONNX for the 'onnxruntime' "
-            f"backend: {reason}"
-        ) from None
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = threads
-    options.inter_op_num_threads = 1
-    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    options.log_severity_level = 3
-    session = ort.InferenceSession(buffer.getvalue(), options, providers=["CPUExecutionProvider"])
+def _onnxruntime(model: nn.Module, example: torch.Tensor, threads: int, backend: str) -> Runner:
+    onnx_model = export_onnx(model, example, backend)
+    name = type(model).__name__
+    if backend == "onnxruntime-int8":
+        onnx_model = quantize_int8(onnx_model, name)
+    run_session = session(onnx_model, threads, name)
     feed = {"input": example.numpy()}
-    return lambda: session.run(None, feed)
+    return lambda: run_session.run(None, feed)
 
 
 def prepare(
@@ -115,7 +91,8 @@ def prepare(
     """A callable running one forward pass of ``model`` on ``example`` with ``backend``.
 
     Raises:
-        ValueError: unknown backend or memory format, or ONNX Runtime not installed.
+        ValueError: unknown backend or memory format, ONNX Runtime not installed, or a model the
+            backend cannot export, quantise or load.
 
     Example:
         >>> run = prepare(nn.Conv2d(3, 8, 3), torch.randn(1, 3, 16, 16), "torchscript")
@@ -128,6 +105,6 @@ def prepare(
     model, example = _with_format(model, example, memory_format)
     if backend == "torchscript":
         return _torchscript(model, example)
-    if backend == "onnxruntime":
-        return _onnxruntime(model, example, threads)
+    if backend in ONNX_BACKENDS:
+        return _onnxruntime(model, example, threads, backend)
     return lambda: model(example)

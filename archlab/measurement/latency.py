@@ -9,9 +9,10 @@ warm-up passes, then timed passes until the 95% confidence interval of the media
 Runs come in slices (the first of ``min_runs``, then ``slice_runs`` each); a slice during which
 other processes used the CPU is run again
 (:class:`~archlab.measurement.contention.ContentionGuard`). The backend (eager, TorchScript, ONNX
-Runtime) and memory format are options (:mod:`archlab.measurement.backends`); the allocator is
-chosen per process (:mod:`archlab.measurement.allocator`). Every result carries the environment it
-depends on. To compare candidates, prefer :func:`archlab.measurement.interleave.measure_many`.
+Runtime in float or int8) and memory format are options (:mod:`archlab.measurement.backends`);
+the allocator is chosen per process (:mod:`archlab.measurement.allocator`). Every result carries
+the environment it depends on. To compare candidates, prefer
+:func:`archlab.measurement.interleave.measure_many`.
 """
 
 from __future__ import annotations
@@ -239,8 +240,8 @@ def measure_latency(
         min_runs, max_runs: bounds on the number of timed passes.
         max_time_s: stop after this much timed wall-clock time (at least ``min_runs`` still run).
         target_rel_ci: stop once the median's 95% CI half-width is below this share of the median.
-        backend: ``eager``, ``torchscript`` or ``onnxruntime`` (see
-        :mod:`archlab.measurement.backends`).
+        backend: ``eager``, ``torchscript``, ``onnxruntime`` or ``onnxruntime-int8`` (see
+            :mod:`archlab.measurement.backends`).
         memory_format: ``contiguous`` or ``channels_last`` (eager and TorchScript).
         slice_runs: runs per slice after the first ``min_runs``; the stopping rule is checked
             after each slice.

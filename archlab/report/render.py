@@ -114,6 +114,8 @@ def _print_table(console: Console, rep: ModelReport) -> None:
             f"{env.batch}, {env.backend}, {env.memory_format}, "
             f"torch {env.torch_version}, {env.allocator}]"
         )
+    if rep.int8:
+        console.print(f"int8     {rep.int8}")
     zero = ", ".join(
         f"{k.removeprefix('aten::')}×{v}" for k, v in sorted(rep.convention_zero_ops.items())
     )
@@ -175,6 +177,8 @@ def report_markdown(rep: ModelReport) -> str:
             f"{env.batch}, {env.backend}, {env.memory_format}, torch "
             f"{env.torch_version}, {env.allocator}]"
         )
+    if rep.int8:
+        lines.append(f"- int8: {rep.int8}")
     lines += ["", "## Modules", "", _markdown(_pretty(rep.modules))]
     if rep.stages is not None:
         lines += ["", "## Stages", "", _markdown(_pretty(rep.stages))]
@@ -349,6 +353,9 @@ def preset_rows(
                     "latency_iqr_ms": round(rep.latency.iqr_ms, 2) if rep.latency else None,
                 }
             )
+            if rep.int8:
+                rows[-1]["int8_top1_agreement"] = round(rep.int8.top1_agreement, 3)
+                rows[-1]["int8_centred_top1_agreement"] = round(rep.int8.centred_top1_agreement, 3)
             if why_thop:
                 rows[-1]["thop_largest_gap"] = _thop_gap(model, res)
     return pd.DataFrame(rows)

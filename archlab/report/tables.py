@@ -7,7 +7,7 @@ Raw numbers are stored everywhere else; formatting for people happens only here.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import pandas as pd
@@ -15,6 +15,7 @@ from torch import nn
 
 from archlab.measurement.flops import MacCount, count_macs, count_params, count_thop_macs
 from archlab.measurement.latency import Latency, measure_latency
+from archlab.measurement.onnx_runtime import Int8Agreement, int8_agreement
 from archlab.models import Family, Preset, config_of
 
 __all__ = [
@@ -98,6 +99,7 @@ class ModelReport:
     unsupported_ops: dict[str, int] = field(default_factory=dict)
     stages: pd.DataFrame | None = None  # archlab.report.breakdown.stage_table
     counters: pd.DataFrame | None = None  # archlab.measurement.flops_compare.compare_counters
+    int8: Int8Agreement | None = None  # int8 vs float outputs, when timed with onnxruntime-int8
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -118,6 +120,7 @@ class ModelReport:
             "modules": self.modules.to_dict(orient="records"),
             "stages": None if self.stages is None else self.stages.to_dict(orient="records"),
             "counters": None if self.counters is None else self.counters.to_dict(orient="records"),
+            "int8_agreement": None if self.int8 is None else asdict(self.int8),
         }
 
 
@@ -155,7 +158,9 @@ def model_report(
             the op-by-op fvcore vs thop comparison.
         latency_options: passed to ``archlab.measurement.latency.measure_latency`` (``batch``,
             ``backend``, ``memory_format`` ...); ``allocator`` measures in a fresh process with
-            that setting.
+            that setting. With ``latency`` and the ``onnxruntime-int8`` backend, the report also
+            gives the int8 model's top-1 agreement with the float one
+            (:func:`archlab.measurement.onnx_runtime.int8_agreement`).
 
     Raises:
         ValueError: the model's config cannot run at ``resolution`` (e.g. a window larger than
@@ -193,6 +198,9 @@ def model_report(
         unsupported_ops=macs.unsupported_ops,
         stages=stages,
         counters=counters,
+        int8=int8_agreement(model, resolution, threads=threads)
+        if latency and options.get("backend") == "onnxruntime-int8"
+        else None,
     )
 
 

@@ -210,7 +210,7 @@ _CHOICES: dict[str, tuple[str, ...]] = {
     "sampler": SAMPLERS,
     "latency_mode": ("measured", "predicted"),
     "unseen_blocks": ("auto", "measure", "estimate"),
-    "backend": ("eager", "torchscript", "onnxruntime"),
+    "backend": ("eager", "torchscript", "onnxruntime", "onnxruntime-int8"),
 }
 # The command-line option of each setting that has one, for messages; others go by field name.
 _OPTIONS = {
