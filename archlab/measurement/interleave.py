@@ -38,7 +38,12 @@ from archlab.measurement.latency import (
     torch_threads,
 )
 
-__all__ = ["free_core_processes", "measure_many", "measure_many_in_processes"]
+__all__ = [
+    "free_core_processes",
+    "interleaved_times",
+    "measure_many",
+    "measure_many_in_processes",
+]
 
 
 def measure_many(
@@ -84,7 +89,7 @@ def measure_many(
         guard_ = ContentionGuard(threads, enabled=guard)
         example = torch.randn(batch, 3, resolution, resolution)
         runners = [prepare(m.eval(), example, backend, memory_format, threads) for m in models]
-        times = _interleaved_times(runners, guard_, slices, runs_per_slice, warmup, min_round_s)
+        times = interleaved_times(runners, guard_, slices, runs_per_slice, warmup, min_round_s)
     env = LatencyEnv(
         cpu_model(), threads, batch, resolution, backend=backend, memory_format=memory_format
     )
@@ -108,7 +113,7 @@ def _check_counts(models: int, slices: int, runs_per_slice: int) -> None:
         )
 
 
-def _interleaved_times(
+def interleaved_times(
     runners: Sequence[Any],
     guard: ContentionGuard,
     slices: int,
@@ -116,7 +121,13 @@ def _interleaved_times(
     warmup: int,
     min_round_s: float,
 ) -> list[list[float]]:
-    """Every runner's pass times over ``slices`` guarded rounds, each round in a rotated order."""
+    """Every runner's pass times (ms) over ``slices`` guarded rounds, each in a rotated order.
+
+    The loop of :func:`measure_many`, for callers that prepare their own runners (e.g. one model
+    under several backends, ``bench/runtimes.py``): ``warmup`` untimed passes of each runner,
+    then ``slices`` rounds of ``runs_per_slice`` passes of every runner, round ``r`` starting with
+    runner ``r mod n``, each round guarded as a whole and lasting at least ``min_round_s``.
+    """
     times: list[list[float]] = [[] for _ in runners]
 
     def one_round(r: int) -> list[list[float]]:
