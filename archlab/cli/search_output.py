@@ -119,7 +119,7 @@ def _latency_cell(row: pd.Series) -> str:
 
 
 def _print_prediction_check(study: Any, front_size: int) -> None:
-    from archlab.study.measured_front import FRONT_BEFORE_ATTR
+    from archlab.study.measured_front import FRONT_BEFORE_ATTR, REMEASURED_ATTR
     from archlab.study.trials import prediction_check
 
     check = prediction_check(study)
@@ -152,10 +152,15 @@ def _print_prediction_check(study: Any, front_size: int) -> None:
             "predictions."
         )
         if front_size < before:
+            remeasured = (study.user_attrs.get(REMEASURED_ATTR) or {}).values()
+            over = sum(not r["feasible_measured"] for r in remeasured)
             lines.append(
-                "  Fewer trials fit the target on measured latencies; resuming the search adds"
+                f"  {plural(over, 'member')} measured over the target; the others that left"
             )
-            lines.append("  trials whose constraint uses the corrected predictions.")
+            lines.append(
+                "  were dominated once measured (near-equal members reorder; a repeated arch"
+            )
+            lines.append("  counts once).")
     for line in lines:
         console.print(line, soft_wrap=True, markup=False)
 
