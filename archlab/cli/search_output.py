@@ -148,8 +148,8 @@ def _print_prediction_check(study: Any, front_size: int) -> None:
     before = study.user_attrs.get(FRONT_BEFORE_ATTR)
     if before is not None:
         lines.append(
-            f"Front: {plural(front_size, 'member')} after re-measurement, {before} on the bare "
-            "predictions."
+            f"Front: {plural(front_size, 'member')} after re-measurement, {before} as the search "
+            "judged it (archs)."
         )
         if front_size < before:
             remeasured = (study.user_attrs.get(REMEASURED_ATTR) or {}).values()
@@ -157,10 +157,7 @@ def _print_prediction_check(study: Any, front_size: int) -> None:
             lines.append(
                 f"  {plural(over, 'member')} measured over the target; the others that left"
             )
-            lines.append(
-                "  were dominated once measured (near-equal members reorder; a repeated arch"
-            )
-            lines.append("  counts once).")
+            lines.append("  were dominated once measured (near-equal members reorder when timed).")
     for line in lines:
         console.print(line, soft_wrap=True, markup=False)
 

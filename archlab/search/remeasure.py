@@ -3,6 +3,7 @@ the front is judged on measured latencies (:mod:`archlab.study.measured_front`).
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +29,7 @@ __all__ = [
     "CALIBRATION_MODELS",
     "FRONT_CHUNK",
     "calibrate",
+    "distinct_archs",
     "front_anchors",
     "remeasure_front",
     "remeasure_processes",
@@ -94,7 +96,8 @@ def remeasure_front(study: optuna.Study, space: SearchSpace, spec: SearchSpec) -
     """
     done = dict(study.user_attrs.get(REMEASURED_ATTR) or {})
     first = {j.trial.number for j in judged_front(study) if not j.measured}
-    study.set_user_attr(FRONT_BEFORE_ATTR, len(study.best_trials))  # on the bare predictions
+    # the front as the search judged it, an arch sampled twice counted once
+    study.set_user_attr(FRONT_BEFORE_ATTR, distinct_archs(study.best_trials))
     anchors = front_anchors(spec, space)
     fill_left = spec.remeasure_budget
     while True:
@@ -129,6 +132,11 @@ def calibrate(study: optuna.Study, space: SearchSpace, spec: SearchSpec) -> Corr
     study.set_user_attr(REMEASURED_ATTR, done)
     _refit_correction(study, done, spec)
     return correction_of(study)
+
+
+def distinct_archs(trials: list[optuna.trial.FrozenTrial]) -> int:
+    """How many different archs ``trials`` hold (samplers may propose one arch twice)."""
+    return len({json.dumps(t.params, sort_keys=True) for t in trials})
 
 
 def _next_chunk(
