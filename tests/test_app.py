@@ -120,7 +120,7 @@ def test_pareto_plots_every_measured_trial_and_the_measured_preset(study_env: An
     assert plotted == sorted(complete)  # the failed trial has no metrics to plot
     shown = [name for t in presets for name, _ in t["customdata"]]
     assert shown == ["lw_plgvit_r*†"]  # reconstructed, windows adapted to 64 px
-    assert any("not plotted (no measurements): 1 failed" in c for c in _texts(at.caption))
+    assert any("not plotted: 1 failed (no measurements)" in c for c in _texts(at.caption))
     assert [b.label for b in at.button] == ["Measure 4 published variant(s) on this CPU"]
     table = at.dataframe[0].value  # the presets' table
     assert table["published variant"].tolist() == ["lw_plgvit_r*†"]

@@ -479,3 +479,22 @@ def test_parallel_coordinates_show_the_given_knobs_and_name_the_objectives() -> 
     fig = parallel_figure(frame, ["b", "a"], ["naswot", "latency_ms"])
     labels = [d.label for d in fig.data[0].dimensions]
     assert labels == ["b", "a", "accuracy estimate: NASWOT score", "latency (ms, median)"]
+
+
+def test_the_chart_says_which_trials_it_leaves_out_and_why() -> None:
+    trials = pd.DataFrame(
+        {
+            "status": ["feasible", "feasible", "failed", "infeasible"],
+            "latency_ms": [10.0, 12.0, np.nan, 30.0],
+            "trained_accuracy": [0.88, np.nan, np.nan, np.nan],
+            "macs": [1.0, 2.0, np.nan, 3.0],
+        }
+    )
+    note = dd.unplotted_note(trials, "latency_ms", "trained_accuracy")
+    assert note == (
+        "not plotted: 1 failed (no measurements), 1 feasible (not trained), "
+        "1 infeasible (not trained)"
+    )
+    only_failed = "not plotted: 1 failed (no measurements)"
+    assert dd.unplotted_note(trials, "latency_ms", "macs") == only_failed
+    assert dd.unplotted_note(trials.iloc[:1], "latency_ms", "macs") is None

@@ -119,13 +119,10 @@ def _selected_summary(data: dd.StudyData, number: int, front: pd.DataFrame, y: s
 
 
 def _notes(data: dd.StudyData, x: str, y: str, note: str, refs: References | None) -> None:
-    unplotted = data.trials[data.trials[x].isna() | data.trials[y].isna()]
     notes = [note] if note else []
-    if len(unplotted):
-        kinds = unplotted["status"].value_counts()
-        notes.append(
-            "not plotted (no measurements): " + ", ".join(f"{n} {s}" for s, n in kinds.items())
-        )
+    unplotted = dd.unplotted_note(data.trials, x, y)
+    if unplotted:
+        notes.append(unplotted)
     if refs is not None and refs.measured:
         notes.append(
             "★ presets: the family's published variants, measured here like the trials "

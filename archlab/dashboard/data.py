@@ -54,6 +54,7 @@ __all__ = [
     "trial_file_stem",
     "trial_markdown",
     "trial_report",
+    "unplotted_note",
     "with_trained_references",
 ]
 
@@ -283,6 +284,29 @@ def load_study_data(storage: BaseStorage, name: str) -> StudyData:
 def count_text(value: Any) -> str:
     """A whole number such as the timed runs, or '–' when the trial did not store it."""
     return "–" if value is None or pd.isna(value) else f"{float(value):.0f}"
+
+
+def unplotted_note(trials: pd.DataFrame, x: str, y: str) -> str | None:
+    """Which trials a chart of ``y`` against ``x`` leaves out, by status, and why: no
+    measurements at all (e.g. failed), not trained (the trained-accuracy axis), or the axis
+    they lack."""
+    missing = trials[[x, y]].isna()
+    left_out = trials[missing.any(axis=1)]
+    if left_out.empty:
+        return None
+
+    def why(rows: pd.Index) -> str:
+        lacking = [a for a in (x, y) if missing.loc[rows, a].all()]
+        if len(lacking) == 2:
+            return "no measurements"
+        if lacking == [TRAINED]:
+            return "not trained"
+        return "no " + " or ".join(objective_label(a) for a in lacking or (x, y))
+
+    parts = [
+        f"{len(rows)} {status} ({why(rows.index)})" for status, rows in left_out.groupby("status")
+    ]
+    return "not plotted: " + ", ".join(parts)
 
 
 def preset_label(row: Any) -> str:
