@@ -24,6 +24,7 @@ Run: ``.venv/bin/python bench/predicted_front.py [--space plgvit] [--target 40ms
 from __future__ import annotations
 
 import argparse
+import math
 import statistics
 import subprocess
 import sys
@@ -40,9 +41,9 @@ from archlab.study.measured_front import (
     REMEASURED_ATTR,
     correction_of,
     judged_front,
-    leave_one_out_errors,
     target_ms,
 )
+from archlab.study.trials import prediction_check
 
 console = Console(width=140)
 ARCHLAB = [str(Path(sys.executable).with_name("archlab"))]  # the console script beside python
@@ -75,16 +76,12 @@ def judge(study: optuna.Study) -> dict[str, Any]:
         if figures and figures["latency_ms"] > target * (1 + figures.get("latency_ci_rel", 0.0)):
             over_ci += 1
     rows = list(remeasured.values())
-    measured = [r["latency_ms"] for r in rows]
-    predicted = [r["latency_ms_predicted"] for r in rows]
-    bare = [p / m - 1 for m, p in zip(measured, predicted)]
-    corrected = leave_one_out_errors(measured, predicted)
+    check = prediction_check(study) or {}
     on_front = [str(j.trial.number) for j in front if j.measured]
     front_bare = [
         remeasured[n]["latency_ms_predicted"] / remeasured[n]["latency_ms"] - 1 for n in on_front
     ]
     correction = correction_of(study)
-    speeds = [r["speed_vs_profile"] for r in rows if "speed_vs_profile" in r]
     return {
         "trials": len(study.trials),
         "before": study.user_attrs.get(FRONT_BEFORE_ATTR),
@@ -94,13 +91,13 @@ def judge(study: optuna.Study) -> dict[str, Any]:
         "over_ci": over_ci,
         "dropped": sum(not r["feasible_measured"] for r in rows),
         "remeasured": len(rows),
-        "bare_median": _median(bare),
-        "bare_abs": _median([abs(e) for e in bare]),
+        "bare_median": check.get("median_error", math.nan),
+        "bare_abs": check.get("median_abs_error", math.nan),
         "front_bare_abs": _median([abs(e) for e in front_bare]),
-        "corrected_abs": _median([abs(e) for e in corrected]),
+        "corrected_abs": check.get("corrected_median_abs_error", math.nan),
         "scale": correction.scale,
         "scale_ci": (correction.low, correction.high),
-        "speed": _median(speeds),
+        "speed": check.get("speed_vs_profile", math.nan),
     }
 
 

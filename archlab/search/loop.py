@@ -37,7 +37,7 @@ from archlab.search.signals import Interrupted, StopSignals
 from archlab.space import SearchSpace, load_space
 from archlab.study.heartbeat import worker_id
 from archlab.study.hypervolume import record_hypervolume
-from archlab.study.measured_front import Correction, correction_of
+from archlab.study.measured_front import correction_of
 from archlab.study.objectives import Objective, get_objectives
 from archlab.study.record import RECORD_ATTR, StudyRecord
 from archlab.study.settings import (
@@ -362,8 +362,7 @@ def run_trials(
     signals = StopSignals() if stop is None else contextlib.nullcontext(stop)
     with signals as stop:
         predicted = spec.latency_mode == "predicted"
-        correction = correction_of(study) if predicted else None
-        scale = correction.scale if correction else 1.0
+        scale = correction_of(study).scale if predicted else 1.0
         objective = _objective(space, spec, space.resolution, progress, stop, scale)
         callbacks = [_collect_garbage, *(callbacks or [])]
         deadline = None if spec.timeout_s is None else time.monotonic() + spec.timeout_s
@@ -374,8 +373,8 @@ def run_trials(
                     break
                 if budget is not None and not budget():
                     break
-                if correction is not None and started == spec.calibrate_after > 0:
-                    scale = _calibrated_scale(study, space, spec, stop, correction)
+                if predicted and started == spec.calibrate_after > 0:
+                    scale = _calibrated_scale(study, space, spec, stop)
                     objective = _objective(space, spec, space.resolution, progress, stop, scale)
                 started += 1
                 _run_one_trial(study, objective, callbacks)
@@ -389,13 +388,12 @@ def _calibrated_scale(
     space: SearchSpace,
     spec: SearchSpec,
     stop: StopSignals,
-    correction: Correction,
 ) -> float:
     """The latency scale for the rest of a predicted search: a study without a correction
     measures a few front members now and fits one (:func:`archlab.search.remeasure.calibrate`);
     one with a correction (resumed, or fitted by another worker) keeps the latest stored."""
     stored = correction_of(study)
-    if stored.models or correction.models:
+    if stored.models:
         return stored.scale
     with stop.interruptible():
         fitted = calibrate(study, space, spec)

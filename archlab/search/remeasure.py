@@ -101,14 +101,11 @@ def remeasure_front(study: optuna.Study, space: SearchSpace, spec: SearchSpec) -
     anchors = front_anchors(spec, space)
     fill_left = spec.remeasure_budget
     while True:
-        todo = [j.trial for j in judged_front(study) if not j.measured]
-        chunk = _next_chunk(todo, first, fill_left)
+        chunk = _next_chunk(_unmeasured_front(study), first, fill_left)
         if not chunk:
             return done
         fill_left -= sum(t.number not in first for t in chunk)
-        done |= _measure(chunk, anchors, space, spec)
-        study.set_user_attr(REMEASURED_ATTR, done)  # kept chunk by chunk
-        _refit_correction(study, done, spec)
+        done = _measure_and_refit(study, done, chunk, anchors, space, spec)
 
 
 def calibrate(study: optuna.Study, space: SearchSpace, spec: SearchSpec) -> Correction:
@@ -119,18 +116,11 @@ def calibrate(study: optuna.Study, space: SearchSpace, spec: SearchSpec) -> Corr
     :data:`CALIBRATION_MODELS` unmeasured members, spread over the front's latency range, are
     timed with the anchors, as the final re-measurement does, and stay measured for it.
     """
-    todo = sorted(
-        (j.trial for j in judged_front(study) if not j.measured),
-        key=lambda t: t.user_attrs["latency_ms_predicted"],
-    )
-    if not todo:
-        return correction_of(study)
-    picks = sorted({round(i * (len(todo) - 1) / max(CALIBRATION_MODELS - 1, 1))
-                    for i in range(min(CALIBRATION_MODELS, len(todo)))})  # fmt: skip
-    done = dict(study.user_attrs.get(REMEASURED_ATTR) or {})
-    done |= _measure([todo[i] for i in picks], front_anchors(spec, space), space, spec)
-    study.set_user_attr(REMEASURED_ATTR, done)
-    _refit_correction(study, done, spec)
+    todo = _unmeasured_front(study)
+    if todo:
+        done = dict(study.user_attrs.get(REMEASURED_ATTR) or {})
+        chunk = _spread(todo, CALIBRATION_MODELS)
+        _measure_and_refit(study, done, chunk, front_anchors(spec, space), space, spec)
     return correction_of(study)
 
 
@@ -139,16 +129,42 @@ def distinct_archs(trials: list[optuna.trial.FrozenTrial]) -> int:
     return len({json.dumps(t.params, sort_keys=True) for t in trials})
 
 
+def _unmeasured_front(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
+    """The members of the judged front not measured yet, by predicted latency."""
+    todo = [j.trial for j in judged_front(study) if not j.measured]
+    return sorted(todo, key=lambda t: t.user_attrs["latency_ms_predicted"])
+
+
+def _spread(trials: list[optuna.trial.FrozenTrial], most: int) -> list[optuna.trial.FrozenTrial]:
+    """At most ``most`` of ``trials``, evenly strided so that they span their range."""
+    return trials[:: -(-len(trials) // most)]
+
+
 def _next_chunk(
-    todo: list[optuna.trial.FrozenTrial], first: set[int], fill_left: int
+    by_latency: list[optuna.trial.FrozenTrial], first: set[int], fill_left: int
 ) -> list[optuna.trial.FrozenTrial]:
     """The next models to measure: the first front's, spread over its range; then those that
     joined the front, nearest the target first, while the budget lasts."""
-    by_latency = sorted(todo, key=lambda t: t.user_attrs["latency_ms_predicted"])
     front = [t for t in by_latency if t.number in first]
     if front:
-        return front[:: -(-len(front) // FRONT_CHUNK)]  # each chunk spans the front's range
+        return _spread(front, FRONT_CHUNK)
     return by_latency[::-1][: min(FRONT_CHUNK, max(fill_left, 0))]
+
+
+def _measure_and_refit(
+    study: optuna.Study,
+    done: dict[str, Any],
+    chunk: list[optuna.trial.FrozenTrial],
+    anchors: list[Anchor],
+    space: SearchSpace,
+    spec: SearchSpec,
+) -> dict[str, Any]:
+    """Measure ``chunk``, store it with the figures ``done`` already holds and refit the study's
+    correction on them all; the figures stored."""
+    done = done | _measure(chunk, anchors, space, spec)
+    study.set_user_attr(REMEASURED_ATTR, done)  # kept chunk by chunk
+    _refit_correction(study, done, spec)
+    return done
 
 
 def _measure(
