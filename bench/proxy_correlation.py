@@ -19,8 +19,11 @@ truth's 32 px, so the same model is scored as was trained), with weights from ``
 
 Estimates go to ``bench/results/estimates_<space>.csv`` (column ``arch``, the arch's JSON as in the
 ground truth, then one column per estimate, then ``<estimate>_s``, its seconds, and ``settings``,
-the proxies' data/resolution/batch/seed); the file is rewritten after every arch, and a rerun reuses
-what it holds, recomputing the proxies only of rows made with other settings.
+the proxies' data/resolution/batch/seed); each arch's row is merged into the file as soon as it is
+done, and a rerun reuses what it holds, recomputing the proxies only of rows made with other
+settings. ``--shard I/N`` computes only every N-th arch, from the I-th, so that N processes (one per
+core) share the work; they merge into the same file under a lock, and each prints the table of what
+the file holds when it finishes.
 
 It prints, per space and pooled over spaces, every estimate's Spearman ρ and Kendall τ with the
 ground truth (95 % bootstrap intervals over archs), its top-20 % recall (the share of the truth's
@@ -37,13 +40,16 @@ arch (minutes each).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
+import fcntl
 import json
 import logging
 import math
 import os
 import re
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -85,6 +91,27 @@ def _read_cache(path: Path) -> dict[str, dict[str, str]]:
         return {}
     with path.open(newline="") as f:
         return {row["arch"]: row for row in csv.DictReader(f)}
+
+
+@contextlib.contextmanager
+def _folder_locked(folder: Path) -> Iterator[None]:
+    """Hold an exclusive lock on ``folder`` (shards of this script writing the same CSV)."""
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # closing releases the lock
+
+
+def _save_row(path: Path, row: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Merge one arch's row into the CSV, keeping the rows other shards wrote meanwhile; return
+    the file's rows."""
+    with _folder_locked(path.parent):
+        rows: dict[str, dict[str, Any]] = dict(_read_cache(path))
+        rows[row["arch"]] = row
+        _write_cache(path, rows)
+    return rows
 
 
 def _write_cache(path: Path, rows: dict[str, dict[str, Any]]) -> None:
@@ -153,17 +180,21 @@ def _run_space(name: str, args: argparse.Namespace) -> dict[str, Any] | None:
     rows: dict[str, dict[str, Any]] = dict(cache)
     computed = 0
     start = time.perf_counter()
-    for arch_json in archs:
+    index, count = args.shard
+    for arch_json in archs[index::count]:
         row = rows.setdefault(arch_json, {"arch": arch_json})
         if any(_missing(row, args)):
             _measure(space, json.loads(arch_json), row, args)
             computed += 1
-            _write_cache(path, rows)
+            rows = _save_row(path, row)
+    rows = {**rows, **_read_cache(path)}  # with what other shards finished meanwhile
+    for arch_json in archs:
+        rows.setdefault(arch_json, {"arch": arch_json})
     seeds = {a: sum(1 for r in truth_rows if r["arch"] == a) for a in archs}
     print(
         f"{name}: {len(archs)} archs with ground truth ({sum(s >= 2 for s in seeds.values())} with "
-        f"2+ seeds), estimates: {computed} computed in {time.perf_counter() - start:.0f} s, "
-        f"{len(archs) - computed} reused from {path.name}"
+        f"2+ seeds), estimates: {computed} computed here in {time.perf_counter() - start:.0f} s, "
+        f"{len(archs) - computed} read from {path.name}"
     )
     names = [*ZERO_COST, *(n for n in SHORT_TRAIN if args.short_train)]
     table = {n: [_float(rows[a].get(n)) for a in archs] for n in names}
@@ -227,7 +258,21 @@ def _parser() -> argparse.ArgumentParser:
         help="also train every arch for 1/8 and 1/4 of the ground-truth budget (slow)",
     )
     parser.add_argument("--threads", type=int, default=1, help="torch threads")
+    parser.add_argument(
+        "--shard",
+        type=_shard,
+        default=(0, 1),
+        metavar="I/N",
+        help="compute only every N-th arch from the I-th (N processes share the work)",
+    )
     return parser
+
+
+def _shard(text: str) -> tuple[int, int]:
+    index, _, count = text.partition("/")
+    if not (index.isdigit() and count.isdigit() and 0 <= int(index) < int(count)):
+        raise argparse.ArgumentTypeError(f"expected I/N with 0 <= I < N, got {text!r}")
+    return int(index), int(count)
 
 
 def main() -> None:
