@@ -83,10 +83,17 @@ def search(
     return start
 
 
+def _worker_logs(study: optuna.Study) -> str:
+    """What the study's worker processes wrote, to show beside a failed check."""
+    logs = sorted((home() / study_folder_name(study.study_name) / "workers").glob("*.log"))
+    return "".join(f"\n--- {log.name}\n{log.read_text(errors='replace')}" for log in logs)
+
+
 def _check_interrupted(study: optuna.Study, held: int) -> None:
     """The trials being evaluated failed as interrupted; nothing else started or is left over."""
     trials = study.get_trials(deepcopy=False)
-    assert [t.state for t in trials] == [TrialState.FAIL] * held
+    states = [(t.number, t.state.name, t.user_attrs.get("worker")) for t in trials]
+    assert [t.state for t in trials] == [TrialState.FAIL] * held, f"{states}{_worker_logs(study)}"
     assert all(t.user_attrs["fail_reason"] == "interrupted" for t in trials)
 
 
@@ -148,6 +155,52 @@ def test_workers_die_with_their_parent(
         time.sleep(0.05)
     assert all(_gone(pid) for pid in workers)
     _check_interrupted(study, held=2)  # each failed its trial when its parent died
+
+
+_COUNTS_ITS_STOPS = """
+import os, signal, sys, time
+from archlab.search.signals import die_with_parent
+received = []
+signal.signal(signal.SIGTERM, lambda signum, frame: received.append(signum))
+die_with_parent(os.getppid())
+open(sys.argv[1] + ".ready", "w").close()
+deadline = time.monotonic() + 60
+while not received and time.monotonic() < deadline:
+    time.sleep(0.001)
+time.sleep(0.3)  # a second notice would arrive meanwhile
+open(sys.argv[1], "w").write(str(len(received)))
+"""
+
+_PARENT_WITH_THREADS = """
+import subprocess, sys, threading, time
+for _ in range(8):
+    threading.Thread(target=time.sleep, args=(60,), daemon=True).start()
+subprocess.Popen([sys.executable, sys.argv[1], sys.argv[2]])
+time.sleep(60)
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the kernel's notice is Linux's")
+def test_a_parent_with_threads_dying_is_one_stop(tmp_path: Path) -> None:
+    """The kernel notifies a child once per thread of its parent that exits; a worker must see
+    one SIGTERM all the same (three would force a stop while it records its interrupted trial)."""
+    child, parent = tmp_path / "child.py", tmp_path / "parent.py"
+    child.write_text(_COUNTS_ITS_STOPS)
+    parent.write_text(_PARENT_WITH_THREADS)
+    counts = []
+    for attempt in range(8):  # the old notice came more than once in about half of the deaths
+        out = tmp_path / f"stops-{attempt}"
+        proc = subprocess.Popen([sys.executable, str(parent), str(child), str(out)])
+        deadline = time.monotonic() + WAIT_S
+        while not out.with_suffix(".ready").exists() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        proc.kill()
+        proc.wait()
+        while not (out.exists() and out.read_text()) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert out.exists(), f"attempt {attempt}: the child wrote no count (it died or hung)"
+        counts.append(int(out.read_text()))
+    assert counts == [1] * 8
 
 
 @pytest.mark.parametrize("kind", STORAGES)

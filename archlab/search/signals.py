@@ -112,26 +112,41 @@ class StopSignals:
 
 
 _PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
+#: The kernel's notice that the parent exited. It comes once for every thread of the parent that
+#: exits while this process is its child (the child is handed from thread to thread as they die),
+#: so a parent with a few threads sends it two or three times. Only the first counts: it becomes
+#: one SIGTERM, so that a parent's death is one stop, never the third signal that forces a stop
+#: in the middle of recording the interrupted trial.
+_PARENT_DIED = signal.SIGHUP
+_parent_death_told = threading.Lock()  # taken by the first notice; a lock, as handlers can nest
 
 
 def die_with_parent(parent_pid: int) -> None:
-    """Get SIGTERM when the process ``parent_pid`` (this one's parent) exits, however it exits.
+    """Get one SIGTERM when the process ``parent_pid`` (this one's parent) exits, however it
+    exits.
 
-    On Linux the kernel sends it (``prctl(PR_SET_PDEATHSIG)``); elsewhere a thread checks every
-    second whether this process has been handed to another parent. If the parent is already
-    gone, the signal is sent at once.
+    On Linux the kernel sends the notice (``prctl(PR_SET_PDEATHSIG)``); elsewhere a thread checks
+    every second whether this process has been handed to another parent. If the parent is already
+    gone, the SIGTERM is sent at once. Call it from the main thread (it installs a handler).
     """
     if sys.platform.startswith("linux"):
+        signal.signal(_PARENT_DIED, _on_parent_death)
         libc = ctypes.CDLL(None, use_errno=True)
-        if libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0) != 0:
+        if libc.prctl(_PR_SET_PDEATHSIG, _PARENT_DIED, 0, 0, 0) != 0:
             raise OSError(ctypes.get_errno(), "prctl(PR_SET_PDEATHSIG) failed")
     else:
         threading.Thread(target=_watch_parent, args=(parent_pid,), daemon=True).start()
     if os.getppid() != parent_pid:  # it exited before the line above took effect
+        _on_parent_death()
+
+
+def _on_parent_death(*_args: object) -> None:
+    """Turn the first notice of the parent's death into one SIGTERM; ignore the rest."""
+    if _parent_death_told.acquire(blocking=False):
         os.kill(os.getpid(), signal.SIGTERM)
 
 
 def _watch_parent(parent_pid: int) -> None:
     while os.getppid() == parent_pid:
         time.sleep(1.0)
-    os.kill(os.getpid(), signal.SIGTERM)
+    _on_parent_death()
