@@ -364,6 +364,8 @@ def test_three_objective_search_picks_nsga3_and_bad_objectives_are_explained(
     )
     assert result.exit_code == 0, result.output
     assert "nsga3" in result.output and "Feasible Pareto front" in result.output
+    said = " ".join(result.output.split())  # the accuracy axis states its evidence (none here)
+    assert "naswot on tiny_plgvit: not yet validated against training" in said
     bad = runner.invoke(
         app, ["search", "--space", str(tiny_space_path), "--objectives", "accuracy,latency"]
     )

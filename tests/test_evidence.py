@@ -16,6 +16,7 @@ from archlab.estimate.evidence import (
     SpaceEvidence,
     axis_suffix,
     choose_default,
+    evidence_sentence,
     load_evidence,
 )
 
@@ -80,6 +81,13 @@ def test_axis_suffix_states_rho_or_that_there_is_none(tmp_path: Path) -> None:
     assert axis_suffix("naswot", "plgvit", evidence).startswith("(ρ 0.71 vs training on fashion")
     assert axis_suffix("synflow", "plgvit", evidence) == "(not yet validated against training)"
     assert axis_suffix("naswot", "parc", evidence) == "(not yet validated against training)"
+    assert evidence_sentence("naswot", "plgvit", evidence) == (
+        "naswot on plgvit: Spearman ρ +0.71 [95 % CI +0.30, +0.90] against training on "
+        "fashion-mnist (12 archs)"
+    )
+    assert evidence_sentence("zico", "plgvit", evidence) == (
+        "zico on plgvit: not yet validated against training"
+    )
 
 
 def test_a_malformed_evidence_file_is_a_clear_error(tmp_path: Path) -> None:

@@ -52,6 +52,23 @@ def print_front(study: Any, fmt: Fmt = Fmt.table) -> None:
         target = _target_ms(study)
         console.print(_front_table(over, f"Over the {_ms(target)} target when measured", ci=True))
     _print_prediction_check(study, len(front))
+    _print_accuracy_evidence(study)
+
+
+def _print_accuracy_evidence(study: Any) -> None:
+    """Under the front, how far each accuracy estimate among its objectives ranks like training."""
+    from archlab.estimate.evidence import evidence_sentence
+    from archlab.study.record import load_record
+    from archlab.study.storage import StorageError
+
+    try:
+        space = load_record(study).space_name
+    except StorageError:
+        return
+    for name in study.metric_names or []:
+        objective = _BY_NAME.get(name)
+        if objective is not None and objective.description.startswith("accuracy estimate"):
+            console.print(f"[dim]{evidence_sentence(name, space)}[/]")
 
 
 def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:

@@ -31,6 +31,7 @@ __all__ = [
     "SpaceEvidence",
     "axis_suffix",
     "choose_default",
+    "evidence_sentence",
     "evidence_from_dict",
     "load_evidence",
 ]
@@ -177,3 +178,22 @@ def axis_suffix(metric: str, space: str, evidence: Evidence | None = None) -> st
         f"(ρ {score.spearman:.2f} vs training on {entry.data}, {score.archs} archs, "
         f"{entry.probes} probes)"
     )
+
+
+def evidence_sentence(metric: str, space: str, evidence: Evidence | None = None) -> str:
+    """One line on how far an accuracy estimate can be trusted on a space, e.g. "grad_norm on
+    plgvit: ρ +0.41 [+0.08, +0.69] against training on fashion-mnist (30 archs); two training
+    runs agree at ρ +0.80"."""
+    evidence = evidence if evidence is not None else load_evidence()
+    entry = evidence.spaces.get(space) if evidence else None
+    score = entry.estimates.get(metric) if entry else None
+    if entry is None or score is None:
+        return f"{metric} on {space}: not yet validated against training"
+    low, high = score.spearman_ci
+    line = (
+        f"{metric} on {space}: Spearman ρ {score.spearman:+.2f} [95 % CI {low:+.2f}, {high:+.2f}] "
+        f"against training on {entry.data} ({score.archs} archs)"
+    )
+    if entry.seed_agreement is not None:
+        line += f"; two training runs agree at ρ {entry.seed_agreement.spearman:+.2f}"
+    return line
