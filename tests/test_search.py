@@ -221,7 +221,13 @@ def test_predicted_search_end_to_end_remeasures_the_front(
         assert trial.system_attrs["constraints:memory"] < 0
     remeasured = study.user_attrs["remeasured"]
     front = pareto_frame(result.study)
-    assert set(remeasured) == {str(n) for n in front["number"]}
+    on_front = {str(n) for n in front["number"]}
+    assert on_front <= set(remeasured)  # the front a user gets was measured, every member
+    # a re-measured member that left the front was dominated once measured (the target is 1 s)
+    accuracy = {str(t.number): t.user_attrs[DEFAULT_OBJECTIVES[0]] for t in study.trials}
+    latency = {n: r["latency_ms"] for n, r in remeasured.items()}
+    for n in set(remeasured) - on_front:
+        assert any(accuracy[f] >= accuracy[n] and latency[f] <= latency[n] for f in on_front)
     assert (front["latency_ms"] > 0).all() and front["latency_ms_predicted"].notna().all()
     # one slice in all: one process, whatever the cores
     assert {r["latency_processes"] for r in remeasured.values()} == {1}
