@@ -88,6 +88,21 @@ def test_axis_suffix_states_rho_or_that_there_is_none(tmp_path: Path) -> None:
     assert evidence_sentence("zico", "plgvit", evidence) == (
         "zico on plgvit: not yet validated against training"
     )
+    weak = {
+        "spearman": -0.1,
+        "spearman_ci": [-0.5, 0.3],
+        "kendall": -0.1,
+        "kendall_ci": [-0.4, 0.2],
+        "top20_recall": 0.2,
+        "seconds_per_arch": 0.2,
+        "archs": 12,
+    }
+    entry["estimates"]["grad_norm"] = weak  # type: ignore[index]
+    evidence = load_evidence(_write(tmp_path / "e.json", {"hybrid": entry}))
+    assert evidence_sentence("grad_norm", "hybrid", evidence).endswith(
+        ". Its interval includes zero: it does not rank hybrid archs reliably "
+        "(best measured here: naswot, ρ +0.71)"
+    )
 
 
 def test_a_malformed_evidence_file_is_a_clear_error(tmp_path: Path) -> None:

@@ -183,7 +183,8 @@ def axis_suffix(metric: str, space: str, evidence: Evidence | None = None) -> st
 def evidence_sentence(metric: str, space: str, evidence: Evidence | None = None) -> str:
     """One line on how far an accuracy estimate can be trusted on a space, e.g. "grad_norm on
     plgvit: ρ +0.41 [+0.08, +0.69] against training on fashion-mnist (30 archs); two training
-    runs agree at ρ +0.80"."""
+    runs agree at ρ +0.80"; where its interval includes zero, it says so and names the estimate
+    measured best on that space."""
     evidence = evidence if evidence is not None else load_evidence()
     entry = evidence.spaces.get(space) if evidence else None
     score = entry.estimates.get(metric) if entry else None
@@ -196,4 +197,9 @@ def evidence_sentence(metric: str, space: str, evidence: Evidence | None = None)
     )
     if entry.seed_agreement is not None:
         line += f"; two training runs agree at ρ {entry.seed_agreement.spearman:+.2f}"
+    if not low > 0:
+        line += f". Its interval includes zero: it does not rank {space} archs reliably"
+        best = max(entry.estimates, key=lambda n: _finite_or_low(entry.estimates[n].spearman))
+        if best != metric:
+            line += f" (best measured here: {best}, ρ {entry.estimates[best].spearman:+.2f})"
     return line
