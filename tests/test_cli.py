@@ -494,7 +494,8 @@ def _fake_evaluate(latencies: list[float]) -> Any:
     def evaluate(*args: Any, **kwargs: Any) -> dict[str, Any]:
         latency = latencies[len(calls) % len(latencies)]
         calls.append(1)
-        return {"params": 1000, "macs": 10**6, "grad_norm": latency, "latency_ms": latency}
+        estimate = DEFAULT_OBJECTIVES[0]
+        return {"params": 1000, "macs": 10**6, estimate: latency, "latency_ms": latency}
 
     return evaluate
 
@@ -548,10 +549,10 @@ def test_search_front_table_names_the_estimate_and_shows_the_spread(
     monkeypatch.setattr(loop, "evaluate_arch", _fake_evaluate([5.0, 50.0]))
     lines = _search_lines(tiny_space_path, "1s", 2)
     header = next(line for line in lines if "trial" in line and "MACs" in line)
-    assert "grad_norm (estimate)" in header and "latency ms ± IQR" in header
+    assert f"{DEFAULT_OBJECTIVES[0]} (estimate)" in header and "latency ms ± IQR" in header
     assert "feasible" not in header and all(len(line) <= 100 for line in lines)
     progress = next(line for line in lines if line.startswith("trial 2/2"))
-    assert "front 2" in progress and "best grad_norm within target 50" in progress
+    assert "front 2" in progress and f"best {DEFAULT_OBJECTIVES[0]} within target 50" in progress
 
 
 @pytest.mark.parametrize(

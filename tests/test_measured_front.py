@@ -20,6 +20,7 @@ from archlab.measurement.latency import Latency, LatencyEnv
 from archlab.search.loop import run_search
 from archlab.space import SearchSpace
 from archlab.study.measured_front import correction_of, fit_correction, non_dominated
+from archlab.study.objectives import DEFAULT_OBJECTIVES
 from archlab.study.settings import SearchSpec
 from archlab.study.storage import load_study, study_dir
 from archlab.study.trials import over_target_frame, pareto_frame, trials_frame
@@ -46,7 +47,7 @@ def biased(monkeypatch: pytest.MonkeyPatch) -> list[int]:
         return {
             "params": 1,
             "macs": 1,
-            "grad_norm": true + scatter,
+            DEFAULT_OBJECTIVES[0]: true + scatter,
             "latency_ms_predicted": true * BIAS,
         }
 
@@ -168,7 +169,7 @@ def test_pareto_prints_measured_and_predicted_latency_within_100_columns(
     lines = out.output.splitlines()
     assert all(len(line) <= 100 for line in lines)
     header = next(line for line in lines if "lat ms (meas) ± IQR" in line)
-    assert "lat ms (pred)" in header and "grad_norm (estimate)" in header
+    assert "lat ms (pred)" in header and f"{DEFAULT_OBJECTIVES[0]} (estimate)" in header
     assert any(line.startswith("Over the 60 ms target when measured") for line in lines)
     assert any(line.startswith("Correction fitted on them: ×1.250") for line in lines)
     shown = json.loads(
@@ -194,7 +195,7 @@ def test_a_measured_study_keeps_optuna_s_front(
 ) -> None:
     def evaluate(space: SearchSpace, arch: dict[str, Any], *args: Any, **kw: Any) -> Any:
         true = _true_ms(space.to_config(arch))
-        return {"params": 1, "macs": 1, "grad_norm": true, "latency_ms": true}
+        return {"params": 1, "macs": 1, DEFAULT_OBJECTIVES[0]: true, "latency_ms": true}
 
     monkeypatch.setattr(loop, "evaluate_arch", evaluate)
     spec = _spec(tiny_space_path, storage_url, latency_mode="measured", n_trials=10)

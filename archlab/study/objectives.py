@@ -88,7 +88,7 @@ OBJECTIVES: dict[str, Objective] = {
 }
 
 # The accuracy objective is the one archlab/estimate/evidence.json picks (tests keep them equal).
-DEFAULT_OBJECTIVES: tuple[str, ...] = ("grad_norm", "latency")
+DEFAULT_OBJECTIVES: tuple[str, ...] = ("naswot", "latency")
 MAX_OBJECTIVES = 4  # beyond four, fronts grow too large to read and hypervolume gets costly
 
 
