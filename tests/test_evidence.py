@@ -103,6 +103,11 @@ def test_axis_suffix_states_rho_or_that_there_is_none(tmp_path: Path) -> None:
         ". Its interval includes zero: it does not rank hybrid archs reliably "
         "(best measured here: naswot, ρ +0.71)"
     )
+    entry["estimates"]["train_1_4"] = {**weak, "spearman": 0.8}  # type: ignore[index]
+    evidence = load_evidence(_write(tmp_path / "e.json", {"hybrid": entry}))
+    assert evidence_sentence("grad_norm", "hybrid", evidence).endswith(
+        "(best measured here: train_1_4, ρ +0.80; naswot, ρ +0.71)"  # best of all, best free
+    )
 
 
 def test_a_malformed_evidence_file_is_a_clear_error(tmp_path: Path) -> None:

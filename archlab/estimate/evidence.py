@@ -199,7 +199,16 @@ def evidence_sentence(metric: str, space: str, evidence: Evidence | None = None)
         line += f"; two training runs agree at ρ {entry.seed_agreement.spearman:+.2f}"
     if not low > 0:
         line += f". Its interval includes zero: it does not rank {space} archs reliably"
-        best = max(entry.estimates, key=lambda n: _finite_or_low(entry.estimates[n].spearman))
-        if best != metric:
-            line += f" (best measured here: {best}, ρ {entry.estimates[best].spearman:+.2f})"
+        best = (_best(entry.estimates, ()), _best(entry.estimates, SHORT_TRAINING))  # any, free
+        named = [n for n in dict.fromkeys(best) if n is not None and n != metric]
+        if named:
+            shown = "; ".join(f"{n}, ρ {entry.estimates[n].spearman:+.2f}" for n in named)
+            line += f" (best measured here: {shown})"
     return line
+
+
+def _best(scores: dict[str, EstimateScore], leave_out: tuple[str, ...]) -> str | None:
+    """The estimate with the best ρ, leaving out ``leave_out`` (the short trainings, to name the
+    best training-free one)."""
+    kept = [n for n in scores if n not in leave_out and n != BASELINE]
+    return max(kept, key=lambda n: _finite_or_low(scores[n].spearman), default=None)
