@@ -66,8 +66,7 @@ def _print_accuracy_evidence(study: Any) -> None:
     except StorageError:
         return
     for name in study.metric_names or []:
-        objective = _BY_NAME.get(name)
-        if objective is not None and objective.description.startswith("accuracy estimate"):
+        if _is_estimate(name):
             console.print(f"[dim]{evidence_sentence(name, space)}[/]")
 
 
@@ -85,11 +84,13 @@ def _ms(value: float) -> str:
     return f"{value:.3g} ms" if value < 1000 else f"{value / 1e3:.3g} s"
 
 
-def _estimate_header(name: str) -> str:
+def _is_estimate(name: str) -> bool:
     objective = _BY_NAME.get(name)
-    if objective is not None and objective.description.startswith("accuracy estimate"):
-        return f"{name} (estimate)"
-    return name
+    return objective is not None and objective.description.startswith("accuracy estimate")
+
+
+def _estimate_header(name: str) -> str:
+    return f"{name} (estimate)" if _is_estimate(name) else name
 
 
 def _front_table(frame: pd.DataFrame, title: str, ci: bool = False) -> Table:

@@ -166,12 +166,19 @@ def choose_default(pooled: SpaceEvidence) -> tuple[str | None, str]:
     return None, rule
 
 
+def _scored(
+    metric: str, space: str, evidence: Evidence | None
+) -> tuple[SpaceEvidence | None, EstimateScore | None]:
+    """A space's evidence and the estimate's score in it (the shipped evidence by default)."""
+    evidence = evidence if evidence is not None else load_evidence()
+    entry = evidence.spaces.get(space) if evidence else None
+    return entry, entry.estimates.get(metric) if entry else None
+
+
 def axis_suffix(metric: str, space: str, evidence: Evidence | None = None) -> str:
     """What the accuracy axis says of its evidence, e.g. ``(ρ 0.71 vs training on fashion-mnist,
     30 archs)``, or that it has none yet."""
-    evidence = evidence if evidence is not None else load_evidence()
-    entry = evidence.spaces.get(space) if evidence else None
-    score = entry.estimates.get(metric) if entry else None
+    entry, score = _scored(metric, space, evidence)
     if entry is None or score is None:
         return "(not yet validated against training)"
     return (
@@ -185,9 +192,7 @@ def evidence_sentence(metric: str, space: str, evidence: Evidence | None = None)
     plgvit: ρ +0.41 [+0.08, +0.69] against training on fashion-mnist (30 archs); two training
     runs agree at ρ +0.80"; where its interval includes zero, it says so and names the estimate
     measured best on that space."""
-    evidence = evidence if evidence is not None else load_evidence()
-    entry = evidence.spaces.get(space) if evidence else None
-    score = entry.estimates.get(metric) if entry else None
+    entry, score = _scored(metric, space, evidence)
     if entry is None or score is None:
         return f"{metric} on {space}: not yet validated against training"
     low, high = score.spearman_ci
