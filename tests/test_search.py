@@ -435,7 +435,9 @@ def test_front_remeasurement_keeps_each_chunk_it_finished(
         if len(calls) == 2:
             raise RuntimeError("machine lost")
         env = LatencyEnv("cpu", 1, 1, resolution)
-        return [Latency(5.0, 0.1, 0.01, 0.01, 16, env, processes=2) for _ in configs]
+        # slower than any tiny model is predicted, within the 1 s target: a measured member
+        # cannot push the unmeasured ones off the front, so a second chunk always follows
+        return [Latency(900.0, 0.1, 0.01, 0.01, 16, env, processes=2) for _ in configs]
 
     monkeypatch.setattr(remeasure_mod, "measure_many_in_processes", fake)
     monkeypatch.setattr(remeasure_mod, "FRONT_CHUNK", 1)
