@@ -80,6 +80,7 @@ def _spec(
         n_trials=trials,
         target_latency_s=10.0,
         seed=0,
+        objectives=("naswot", "latency"),
         **kw,
     )
 

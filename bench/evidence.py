@@ -6,7 +6,8 @@ both; an arch's truth is its mean validation accuracy over the ground-truth seed
 trained with every seed count. Prints, per space and pooled (ranks normalised within each space),
 each estimate's Spearman ρ and Kendall τ with 95 % bootstrap intervals, top-20 % recall and median
 seconds per arch, beside the ground truth's own seed agreement (the ceiling); then applies the
-default-estimate rule (:func:`archlab.estimate.evidence.choose_default`) and writes
+default-estimate rules (:func:`archlab.estimate.evidence.choose_default`, pooled, and
+:func:`~archlab.estimate.evidence.choose_space_default`, per space) and writes
 ``archlab/estimate/evidence.json``, which archlab ships and shows with every accuracy axis.
 
 Run: ``.venv/bin/python bench/evidence.py`` (seconds). ``--no-write`` only prints.
@@ -26,7 +27,12 @@ from typing import Any
 
 import numpy as np
 
-from archlab.estimate.evidence import EVIDENCE_PATH, choose_default, evidence_from_dict
+from archlab.estimate.evidence import (
+    EVIDENCE_PATH,
+    choose_default,
+    choose_space_default,
+    evidence_from_dict,
+)
 from archlab.estimate.ground_truth import mean_accuracy, read_rows, seed_agreement
 from archlab.estimate.rank_stats import Agreement
 from archlab.estimate.score import pooled_agreement, score_estimates
@@ -164,10 +170,17 @@ def main() -> None:
         "default": None,
         "rule": "",
     }
-    pooled_evidence = evidence_from_dict(evidence).pooled
-    assert pooled_evidence is not None
-    evidence["default"], evidence["rule"] = choose_default(pooled_evidence)
+    parsed = evidence_from_dict(evidence)
+    assert parsed.pooled is not None
+    evidence["default"], evidence["rule"] = choose_default(parsed.pooled)
     print(f"\ndefault estimate by the rule ({evidence['rule']}): {evidence['default']}")
+    own = {name: choose_space_default(entry) for name, entry in parsed.spaces.items()}
+    evidence["space_defaults"] = {name: pick for name, (pick, _) in own.items() if pick}
+    evidence["space_rule"] = next(iter(own.values()))[1]
+    print(f"per space ({evidence['space_rule']}):")
+    for name in parsed.spaces:
+        pick = evidence["space_defaults"].get(name)
+        print(f"  {name}: {pick}" if pick else f"  {name}: {evidence['default']} (pooled default)")
     if not args.no_write:
         EVIDENCE_PATH.write_text(json.dumps(evidence, indent=1, allow_nan=False) + "\n")
         print(f"wrote {EVIDENCE_PATH}")

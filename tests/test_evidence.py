@@ -13,9 +13,12 @@ from archlab.dashboard.data import objective_label
 from archlab.estimate.evidence import (
     MIN_ARCHS,
     EstimateScore,
+    Evidence,
     SpaceEvidence,
     axis_suffix,
     choose_default,
+    choose_space_default,
+    default_estimate,
     evidence_sentence,
     load_evidence,
 )
@@ -52,6 +55,39 @@ def test_the_searches_accuracy_objective_is_the_estimate_the_evidence_picks() ->
     evidence = load_evidence()
     chosen = evidence.default if evidence is not None and evidence.default else FALLBACK_DEFAULT
     assert OBJECTIVES[DEFAULT_OBJECTIVES[0]].metric == chosen
+
+
+def test_a_space_picks_its_own_default_where_its_best_estimate_beats_chance_and_params() -> None:
+    def ci(rho: float, low: float) -> EstimateScore:
+        return EstimateScore(rho, (low, rho + 0.2), rho / 2, (0, 1), 0.5, 0.2, 30)
+
+    own = _space(30, params=ci(-0.2, -0.5), naswot=ci(0.1, -0.3), grad_norm=ci(0.4, 0.08))
+    assert choose_space_default(own)[0] == "grad_norm"
+    chance = _space(30, params=ci(-0.2, -0.5), naswot=ci(0.2, -0.16))  # interval includes zero
+    assert choose_space_default(chance)[0] is None
+    under_params = _space(30, params=ci(0.6, 0.3), grad_norm=ci(0.4, 0.08))
+    assert choose_space_default(under_params)[0] is None
+    # the baselines and short training are never a space's pick, however well they rank
+    others = _space(30, params=ci(-0.2, -0.5), macs=ci(0.9, 0.7), train_1_8=ci(0.9, 0.7))
+    assert choose_space_default(others)[0] is None
+    too_few = _space(MIN_ARCHS - 1, params=ci(-0.2, -0.5), grad_norm=ci(0.4, 0.08))
+    assert choose_space_default(too_few)[0] is None
+
+
+def test_default_estimate_takes_the_spaces_own_pick_then_the_pooled_one() -> None:
+    evidence = Evidence("d", {}, None, "naswot", "r", {"plgvit": "grad_norm"})
+    assert default_estimate("plgvit", evidence) == "grad_norm"
+    assert default_estimate("hybrid", evidence) == "naswot"
+    none_picked = Evidence("d", {}, None, None, "r")
+    assert default_estimate("plgvit", none_picked) == "naswot"  # the fallback
+
+
+def test_the_shipped_per_space_defaults_follow_the_rule() -> None:
+    evidence = load_evidence()
+    assert evidence is not None
+    expected = {n: p for n, e in evidence.spaces.items() if (p := choose_space_default(e)[0])}
+    assert evidence.space_defaults == expected
+    assert evidence.space_rule == choose_space_default(next(iter(evidence.spaces.values())))[1]
 
 
 def test_the_rule_claims_nothing_on_too_few_archs() -> None:
@@ -130,6 +166,7 @@ def test_spaces_json_and_the_dashboard_carry_the_evidence() -> None:
             assert set(shown["estimates"]) == set(evidence.spaces[name].estimates)
         else:
             assert shown["note"] == "not yet validated against training"
+        assert shown["default_estimate"] == default_estimate(name)
     label = objective_label("naswot", "plgvit")
     assert label.startswith("accuracy estimate: NASWOT score (")
     assert objective_label("latency_ms", "plgvit") == "latency (ms, median)"

@@ -60,6 +60,30 @@ def test_tiny_search_stores_metrics_constraint_and_spec(
     assert study.metric_names == [DEFAULT_OBJECTIVES[0], "latency_ms"]
 
 
+def test_a_new_study_optimises_its_spaces_pick_and_a_resumed_one_keeps_its_own(
+    tiny_space_path: Path, storage_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import archlab.estimate.evidence as evidence_mod
+
+    def evidence_picking(estimate: str) -> evidence_mod.Evidence:
+        return evidence_mod.Evidence("d", {}, None, "naswot", "r", {"tiny_plgvit": estimate})
+
+    monkeypatch.setattr(evidence_mod, "load_evidence", lambda *a: evidence_picking("synflow"))
+    first = run_search(_spec(tiny_space_path, storage_url, n_trials=1))
+    assert first.spec.objectives == ("synflow", "latency")
+    monkeypatch.setattr(evidence_mod, "load_evidence", lambda *a: evidence_picking("swap"))
+    resumed = run_search(_spec(tiny_space_path, storage_url, n_trials=1))  # no SearchError
+    assert resumed.spec.objectives == ("synflow", "latency")
+    study = load_study("t", storage_url)
+    assert study.metric_names == ["synflow", "latency_ms"] and len(study.trials) == 2
+    assert all(t.values[0] == t.user_attrs["synflow"] for t in study.trials)
+    other = run_search(_spec(tiny_space_path, storage_url, n_trials=1, study_name="u"))
+    assert other.spec.objectives == ("swap", "latency")  # a new study takes today's pick
+    given = _spec(tiny_space_path, storage_url, n_trials=1, objectives=("naswot", "latency"))
+    with pytest.raises(SearchError, match="objectives"):  # told otherwise: refused, not mixed
+        run_search(given)
+
+
 def test_resume_adds_trials(tiny_space_path: Path, storage_url: str) -> None:
     run_search(_spec(tiny_space_path, storage_url, n_trials=2))
     result = run_search(_spec(tiny_space_path, storage_url, n_trials=2))

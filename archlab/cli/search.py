@@ -22,7 +22,7 @@ from archlab.cli.common import (
     storage_option,
 )
 from archlab.cli.search_output import plural, print_front, print_target_use, print_where
-from archlab.study.objectives import DEFAULT_OBJECTIVES, OBJECTIVES
+from archlab.study.objectives import OBJECTIVES
 
 
 @app.command()
@@ -64,9 +64,15 @@ def search(
         int | None, typer.Option(help="Input resolution (multiple of 32). Default: the space's.")
     ] = None,
     objectives: Annotated[
-        str,
-        typer.Option(help=f"Two to four comma-separated objectives from: {', '.join(OBJECTIVES)}."),
-    ] = ",".join(DEFAULT_OBJECTIVES),
+        str | None,
+        typer.Option(
+            help=(
+                f"Two to four comma-separated objectives from: {', '.join(OBJECTIVES)}. Default: "
+                "the accuracy estimate the shipped evidence picks for the space (archlab spaces "
+                "--format json, default_estimate) and latency; a resumed study keeps its own."
+            )
+        ),
+    ] = None,
     proxy_resolution: Annotated[
         int | None,
         typer.Option(
@@ -206,7 +212,9 @@ def search(
         seed=seed,
         threads=threads,
         resolution=resolution,
-        objectives=tuple(o.strip() for o in objectives.split(",") if o.strip()),
+        objectives=tuple(o.strip() for o in objectives.split(",") if o.strip())
+        if objectives is not None
+        else None,
         grace_period_s=round(parse_duration(grace_period, "--grace-period")),
         proxy_resolution=proxy_resolution,
         proxy_data=proxy_data,

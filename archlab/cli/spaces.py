@@ -75,8 +75,15 @@ def spaces(
 
 def _evidence_of(evidence: Any, space: str) -> dict[str, Any]:
     """Each estimate's rank agreement with real training on this space, and what it rests on."""
+    from archlab.estimate.evidence import default_estimate
+
+    default = default_estimate(space, evidence)  # what a new search of the space optimises
     if evidence is None or space not in evidence.spaces:
-        return {"measured": None, "note": "not yet validated against training"}
+        return {
+            "measured": None,
+            "note": "not yet validated against training",
+            "default_estimate": default,
+        }
     entry = evidence.spaces[space]
     return {
         "measured": evidence.measured,
@@ -99,5 +106,6 @@ def _evidence_of(evidence: Any, space: str) -> dict[str, Any]:
             }
             for name, s in entry.estimates.items()
         },
-        "default_estimate": evidence.default,
+        "default_estimate": default,
+        "default_rule": evidence.space_rule if space in evidence.space_defaults else evidence.rule,
     }

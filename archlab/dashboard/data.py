@@ -164,7 +164,7 @@ def study_rows(storage: BaseStorage) -> pd.DataFrame:
                 "study": summary.study_name,
                 "space": record.space_name if record else "(not an archlab study)",
                 "family": record.family if record else None,
-                "objectives": ", ".join(record.settings.objectives) if record else "",
+                "objectives": ", ".join(record.settings.objective_names()) if record else "",
                 "target_ms": record.settings.target_latency_s * 1e3 if record else None,
                 "resolution": record.resolution if record else None,
                 "trials": sum(counts.values()),
@@ -206,7 +206,7 @@ class StudyData:
     def accuracy_metric(self) -> str | None:
         """The study's accuracy estimate: the first objective that is one (``naswot``,
         ``synflow``, ``grad_norm``, ``val_acc``), else the first such metric its trials carry."""
-        objectives = self.record.settings.objectives if self.record else ()
+        objectives = self.record.settings.objective_names() if self.record else ()
         named = [OBJECTIVES[n].metric for n in objectives if n in OBJECTIVES]
         for metric in [*named, *ACCURACY_METRICS]:
             if metric in ACCURACY_METRICS and metric in self.trials:

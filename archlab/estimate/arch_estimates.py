@@ -41,10 +41,13 @@ def short_training_spec(divisor: int, data: str | None = None) -> TrainSpec:
     )
 
 
-def _default() -> tuple[str, str]:
+def _default(space: str) -> tuple[str, str]:
     evidence = load_evidence()
+    if evidence is not None and space in evidence.space_defaults:
+        own = evidence.space_defaults[space]
+        return own, f"chosen by {space}'s own evidence of {evidence.measured}"
     if evidence is not None and evidence.default:
-        return evidence.default, f"chosen by the evidence of {evidence.measured}"
+        return evidence.default, f"chosen by the pooled evidence of {evidence.measured}"
     return FALLBACK_DEFAULT, "the search's default; the evidence does not yet pick one"
 
 
@@ -72,7 +75,7 @@ def all_estimates(
             trained = estimate_accuracy(space, arch, ["val_acc"], train=spec, seed=spec.seed)
             values[name] = float(trained["val_acc"])
             seconds[name] = time.perf_counter() - start
-    default, source = _default()
+    default, source = _default(space.name)
     return {
         **values,
         "estimates": values,

@@ -7,11 +7,15 @@ intervals, top-20 % recall, the seconds per arch it costs, the ground truth's ow
 how many archs and seeds it rests on, its budget and data set, and the date. ``archlab spaces
 --format json`` carries it per space; the dashboard names the estimate and its ρ on the axis.
 
-The default estimate follows a stated rule (:func:`choose_default`): once the ground truth holds at
-least :data:`MIN_ARCHS` archs, the training-free estimate with the best pooled ρ among those that
-fit a search (at most :data:`FITS_A_SEARCH_S` seconds per arch on one core), provided it beats the
-parameter count; otherwise the cheapest short training that does. Before that, no default is
-claimed and searches keep NASWOT.
+The default estimate follows stated rules. Pooled over all spaces (:func:`choose_default`): once
+the ground truth holds at least :data:`MIN_ARCHS` archs, the training-free estimate with the best
+pooled ρ among those that fit a search (at most :data:`FITS_A_SEARCH_S` seconds per arch on one
+core), provided it beats the parameter count; otherwise the cheapest short training that does.
+Before that, no default is claimed and searches keep NASWOT. A space with a ground truth of its own
+(at least :data:`MIN_ARCHS` archs) may override it (:func:`choose_space_default`): its best
+training-free estimate, if that one ranks its archs better than chance (95 % interval above zero)
+and better than the parameter count; a space without such an estimate keeps the pooled default.
+:func:`default_estimate` answers for a space.
 """
 
 from __future__ import annotations
@@ -31,6 +35,8 @@ __all__ = [
     "SpaceEvidence",
     "axis_suffix",
     "choose_default",
+    "choose_space_default",
+    "default_estimate",
     "evidence_sentence",
     "evidence_from_dict",
     "load_evidence",
@@ -42,6 +48,9 @@ MIN_ARCHS = 30  # archs with a ground truth before the evidence may pick a defau
 FALLBACK_DEFAULT = "naswot"  # the searches' accuracy objective until the evidence picks one
 SHORT_TRAINING = ("train_1_8", "train_1_4")  # cheapest first
 BASELINE = "params"
+# Cost measures scored as estimates for reference: never chosen as the accuracy objective, since a
+# search already has them (or their cousin, latency) on its cost side.
+BASELINES = ("params", "macs")
 
 
 @dataclass(frozen=True)
@@ -75,8 +84,11 @@ class Evidence:
     measured: str  # date of the tables it was computed from
     spaces: dict[str, SpaceEvidence]
     pooled: SpaceEvidence | None
-    default: str | None  # the estimate the rule picks (see choose_default)
+    default: str | None  # the estimate the pooled rule picks (see choose_default)
     rule: str
+    # Spaces whose own evidence overrides the pooled default (see choose_space_default).
+    space_defaults: dict[str, str] = field(default_factory=dict)
+    space_rule: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -132,8 +144,11 @@ def load_evidence(path: Path = EVIDENCE_PATH) -> Evidence | None:
 def evidence_from_dict(raw: dict[str, Any]) -> Evidence:
     """Evidence from its JSON form (as ``bench/evidence.py`` writes it)."""
     spaces = {k: s for k, v in raw["spaces"].items() if (s := _space(v)) is not None}
-    return Evidence(raw["measured"], spaces, _space(raw.get("pooled")), raw.get("default"),
-                    raw["rule"])  # fmt: skip
+    return Evidence(
+        raw["measured"], spaces, _space(raw.get("pooled")), raw.get("default"), raw["rule"],
+        {str(k): str(v) for k, v in raw.get("space_defaults", {}).items()},
+        str(raw.get("space_rule", "")),
+    )  # fmt: skip
 
 
 def _finite_or_low(value: float) -> float:
@@ -144,26 +159,62 @@ def choose_default(pooled: SpaceEvidence) -> tuple[str | None, str]:
     """The default estimate by the rule in the module docstring, and the rule as text."""
     rule = (
         f"with at least {MIN_ARCHS} archs of ground truth: the best pooled Spearman rho among "
-        f"training-free estimates costing at most {FITS_A_SEARCH_S:g} s per arch on one core, if "
-        f"above {BASELINE}'s; else the cheapest short training above it"
+        f"training-free estimates (not {' or '.join(BASELINES)}) costing at most "
+        f"{FITS_A_SEARCH_S:g} s per arch on one core, if above {BASELINE}'s; else the cheapest "
+        "short training above it"
     )
     if pooled.archs < MIN_ARCHS:
         return None, rule
     scores = pooled.estimates
     floor = scores[BASELINE].spearman if BASELINE in scores else -math.inf
-    free = {
-        name: s
-        for name, s in scores.items()
-        if name not in SHORT_TRAINING and s.seconds_per_arch <= FITS_A_SEARCH_S
-    }
+    free = _fits_a_search(scores)
     if free:
         best = max(free, key=lambda n: _finite_or_low(free[n].spearman))
-        if best != BASELINE and free[best].spearman > floor:
+        if free[best].spearman > floor:
             return best, rule
     for name in SHORT_TRAINING:
         if name in scores and scores[name].spearman > floor:
             return name, rule
     return None, rule
+
+
+def _fits_a_search(scores: dict[str, EstimateScore]) -> dict[str, EstimateScore]:
+    """The training-free estimates (baselines left out) cheap enough to run inside a search."""
+    return {
+        name: s
+        for name, s in scores.items()
+        if name not in SHORT_TRAINING + BASELINES and s.seconds_per_arch <= FITS_A_SEARCH_S
+    }
+
+
+def choose_space_default(entry: SpaceEvidence) -> tuple[str | None, str]:
+    """A space's own default estimate by the rule in the module docstring (None: keep the pooled
+    one), and the rule as text."""
+    rule = (
+        f"a space with at least {MIN_ARCHS} archs of its own ground truth: its best training-free "
+        f"estimate costing at most {FITS_A_SEARCH_S:g} s per arch, if its 95 % interval lies above "
+        f"zero and its rho above {BASELINE}'s; else the pooled default"
+    )
+    if entry.archs < MIN_ARCHS:
+        return None, rule
+    free = _fits_a_search(entry.estimates)
+    best = max(free, key=lambda n: _finite_or_low(free[n].spearman), default=None)
+    if best is None:
+        return None, rule
+    floor = entry.estimates[BASELINE].spearman if BASELINE in entry.estimates else -math.inf
+    score = free[best]
+    if score.spearman_ci[0] > 0 and score.spearman > _finite_or_low(floor):
+        return best, rule
+    return None, rule
+
+
+def default_estimate(space: str, evidence: Evidence | None = None) -> str:
+    """The accuracy estimate a new search of ``space`` optimises: the space's own choice, else the
+    pooled one, else :data:`FALLBACK_DEFAULT` (the shipped evidence unless ``evidence`` given)."""
+    evidence = evidence if evidence is not None else load_evidence()
+    if evidence is None:
+        return FALLBACK_DEFAULT
+    return evidence.space_defaults.get(space) or evidence.default or FALLBACK_DEFAULT
 
 
 def _scored(

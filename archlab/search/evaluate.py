@@ -49,7 +49,7 @@ def _estimates(
     """The accuracy estimates the objectives read, on the arch reduced to the proxy resolution;
     ``train_1_8``/``train_1_4`` are the reference recipe cut short, exactly as the evidence ran
     them (its resolution, budget and seed; no time limit, so a slow machine changes no figure)."""
-    metrics = [o.metric for o in get_objectives(spec.objectives)]
+    metrics = [o.metric for o in get_objectives(spec.objective_names())]
     out = estimate_accuracy(
         space,
         arch,

@@ -30,6 +30,7 @@ import torch
 from archlab._version import __version__
 from archlab.estimate.training import Progress
 from archlab.measurement.latency import cpu_model
+from archlab.search.defaults import default_objectives
 from archlab.search.evaluate import evaluate_arch, latency_predictor, metric
 from archlab.search.outputs import write_study_outputs
 from archlab.search.remeasure import calibrate, remeasure_front
@@ -92,7 +93,7 @@ def _objective(
 ) -> Callable[[optuna.Trial], list[float]]:
     """The objective of a trial. ``latency_scale`` multiplies predicted latencies before they are
     judged against the target: the correction an earlier re-measurement of the study fitted."""
-    objectives = get_objectives(spec.objectives)
+    objectives = get_objectives(spec.objective_names())
     predictor = latency_predictor(spec)
     stop = stop or StopSignals()
 
@@ -219,7 +220,8 @@ def check_search(spec: SearchSpec) -> None:
         if study.trials:
             raise SearchError(f"study {study.study_name!r} exists but was not created by archlab")
         return
-    stored = _new_record(spec.with_probes_of(previous), space, resolution).to_attr()
+    spec = spec.with_defaults_of(previous, default_objectives(spec.space_name()))
+    stored = _new_record(spec, space, resolution).to_attr()
     _check_same_settings(study.study_name, previous, stored)
 
 
@@ -234,6 +236,14 @@ def seed_corners(study: optuna.Study, space: SearchSpace) -> None:
         study.enqueue_trial(arch, user_attrs={"seeded": "corner"}, skip_if_exists=True)
 
 
+def _stored_record(storage: optuna.storages.BaseStorage, name: str) -> dict[str, Any] | None:
+    """The archlab record of the study ``name``, or None for a new study (or a foreign one)."""
+    try:
+        return optuna.load_study(study_name=name, storage=storage).user_attrs.get(RECORD_ATTR)
+    except KeyError:
+        return None
+
+
 def create_or_resume(
     spec: SearchSpec,
 ) -> tuple[optuna.Study, SearchSpace, dict[str, Any], SearchSpec]:
@@ -246,8 +256,10 @@ def create_or_resume(
     space = load_space(spec.space)
     resolution = spec.resolution or space.resolution
     space.resolution = resolution
-    objectives = get_objectives(spec.objectives)
     storage = open_storage(spec.storage, grace_period_s=spec.grace_period_s)
+    previous = _stored_record(storage, spec.resolved_name())
+    spec = spec.with_defaults_of(previous, default_objectives(spec.space_name()))
+    objectives = get_objectives(spec.objective_names())
     study = optuna.create_study(
         storage=storage,
         study_name=spec.resolved_name(),
@@ -255,7 +267,6 @@ def create_or_resume(
         load_if_exists=True,
     )
     new_study = RECORD_ATTR not in study.user_attrs and not study.trials
-    spec = spec.with_probes_of(study.user_attrs.get(RECORD_ATTR))
     stored = _check_resume(study, _new_record(spec, space, resolution).to_attr())
     if new_study and spec.corners and resolve_sampler(spec) != "random":
         seed_corners(study, space)

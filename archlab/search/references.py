@@ -100,7 +100,7 @@ def _resolution(record: StudyRecord) -> int:
 
 def _objectives(record: StudyRecord) -> tuple[str, ...]:
     """The study's objectives without short training, padded with cost objectives to two."""
-    names = [o for o in record.settings.objectives if o not in _NOT_FOR_PRESETS]
+    names = [o for o in record.settings.objective_names() if o not in _NOT_FOR_PRESETS]
     for filler in _FILLERS:
         if len(names) < 2 and filler not in names:
             names.append(filler)
@@ -117,7 +117,7 @@ def _key(record: StudyRecord) -> dict[str, Any]:
     return {
         "family": _family(record),
         "resolution": _resolution(record),
-        "objectives": list(spec.objectives),
+        "objectives": list(spec.objective_names()),
         **{k: getattr(spec, k) for k in _SETTINGS if hasattr(spec, k)},
         "cpu": cpu_model(),
         "torch_version": str(torch.__version__),

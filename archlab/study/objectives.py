@@ -9,7 +9,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-__all__ = ["DEFAULT_OBJECTIVES", "MAX_OBJECTIVES", "OBJECTIVES", "Objective", "get_objectives"]
+__all__ = [
+    "DEFAULT_OBJECTIVES",
+    "MAX_OBJECTIVES",
+    "OBJECTIVES",
+    "Objective",
+    "get_objectives",
+]
 
 
 @dataclass(frozen=True)
@@ -87,7 +93,9 @@ OBJECTIVES: dict[str, Objective] = {
     "params": Objective("params", "minimize", "params", "", "parameter count"),
 }
 
-# The accuracy objective is the one archlab/estimate/evidence.json picks (tests keep them equal).
+# The accuracy objective is the one archlab/estimate/evidence.json picks pooled over all spaces
+# (tests keep them equal); a space with evidence of its own may pick another
+# (archlab.search.defaults.default_objectives).
 DEFAULT_OBJECTIVES: tuple[str, ...] = ("naswot", "latency")
 MAX_OBJECTIVES = 4  # beyond four, fronts grow too large to read and hypervolume gets costly
 
@@ -104,3 +112,4 @@ def get_objectives(names: list[str] | tuple[str, ...]) -> list[Objective]:
     if len(set(names)) != len(names) or not 2 <= len(names) <= MAX_OBJECTIVES:
         raise ValueError(f"give two to {MAX_OBJECTIVES} distinct objectives, got {list(names)}")
     return [OBJECTIVES[n] for n in names]
+

@@ -21,6 +21,8 @@ from archlab.space import SearchSpace, load_space_text
 from archlab.study.settings import LEGACY_PROBES, SearchSpec
 from archlab.study.storage import StorageError
 
+_LEGACY_OBJECTIVES = ("naswot", "latency")  # what studies stored before their objectives had
+
 __all__ = [
     "RECORD_ATTR",
     "RECORD_VERSION",
@@ -61,7 +63,7 @@ class StudyRecord:
     def to_attr(self) -> dict[str, Any]:
         """The flat dict stored in the study (JSON types only)."""
         out = {k: getattr(self.settings, k) for k in _SETTINGS}
-        out["objectives"] = list(self.settings.objectives)
+        out["objectives"] = list(self.settings.objective_names())
         out.update(
             space_yaml=self.space_yaml,
             family=self.family,
@@ -77,7 +79,7 @@ class StudyRecord:
     def from_attr(cls, stored: dict[str, Any]) -> StudyRecord:
         """Read a stored record, of this layout or an older one."""
         values = {k: stored[k] for k in _SETTINGS if k in stored}
-        values["objectives"] = tuple(values.get("objectives", SearchSpec.objectives))
+        values["objectives"] = tuple(values.get("objectives", _LEGACY_OBJECTIVES))
         for key, legacy in LEGACY_PROBES.items():  # made before the probe settings were stored
             values.setdefault(key, legacy)
         return cls(

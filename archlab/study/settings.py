@@ -69,7 +69,8 @@ class SearchSpec:
     study_name: str | None = None
     storage: str | None = None
     target_latency_s: float = 1.0
-    objectives: tuple[str, ...] = DEFAULT_OBJECTIVES
+    # None: a resumed study's own, else the space's default (search.defaults.default_objectives).
+    objectives: tuple[str, ...] | None = None
     n_trials: int | None = 20
     timeout_s: float | None = None
     sampler: str = "auto"
@@ -124,13 +125,22 @@ class SearchSpec:
         """The proxies' probe data set (``proxy_data`` or its default)."""
         return str(self.proxy_data or PROBE_DEFAULTS["proxy_data"])
 
-    def with_probes_of(self, stored: dict[str, Any] | None) -> SearchSpec:
-        """This spec with its unset probe settings filled in: from ``stored`` (the record of the
-        study being resumed; one older than ``proxy_data`` had :data:`LEGACY_PROBES`) or else
-        from :data:`PROBE_DEFAULTS`."""
+    def with_defaults_of(
+        self, stored: dict[str, Any] | None, objectives: tuple[str, ...]
+    ) -> SearchSpec:
+        """This spec with its unset objectives and probe settings filled in: from ``stored`` (the
+        record of the study being resumed; one older than ``proxy_data`` had
+        :data:`LEGACY_PROBES`) or else from the defaults (:data:`PROBE_DEFAULTS`, and
+        ``objectives``, those of a new study of the space)."""
         source = PROBE_DEFAULTS if stored is None else {**LEGACY_PROBES, **stored}
-        filled = {k: source[k] for k in PROBE_DEFAULTS if getattr(self, k) is None}
+        filled: dict[str, Any] = {k: source[k] for k in PROBE_DEFAULTS if getattr(self, k) is None}
+        if self.objectives is None:
+            filled["objectives"] = tuple((stored or {}).get("objectives") or objectives)
         return dataclasses.replace(self, **filled)
+
+    def objective_names(self) -> tuple[str, ...]:
+        """The objectives; while unset, the pooled default's, which has as many as any space's."""
+        return self.objectives or DEFAULT_OBJECTIVES
 
     def space_name(self) -> str:
         return self.space.rsplit("/", 1)[-1].removesuffix(".yaml").removesuffix(".yml")
@@ -157,7 +167,8 @@ class SearchSpec:
                     f"{_option(name)}: {getattr(self, name)!r} is not one of {allowed}"
                 )
         try:
-            get_objectives(self.objectives)
+            if self.objectives is not None:
+                get_objectives(self.objectives)
         except ValueError as err:
             raise SearchError(f"--objectives: {err}") from None
         _check_study_name(self.resolved_name())
@@ -325,5 +336,5 @@ def resolve_sampler(spec: SearchSpec) -> str:
     (README, "Samplers").
     """
     if spec.sampler == "auto":
-        return "tpe" if len(spec.objectives) <= 2 else "nsga3"
+        return "tpe" if len(spec.objective_names()) <= 2 else "nsga3"
     return spec.sampler
