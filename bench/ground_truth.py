@@ -24,6 +24,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, Ti
 from archlab.estimate.data import load_data
 from archlab.estimate.ground_truth import (
     append_row,
+    parse_shard,
     pending,
     planned_runs,
     read_rows,
@@ -52,7 +53,7 @@ def _train(args: argparse.Namespace, spec: TrainSpec, path: Path) -> None:
     space = load_space(args.space)
     seeds = range(args.first_seed, args.first_seed + args.seeds)
     runs = planned_runs(space, args.archs, seeds, references=not args.no_references)
-    index, count = (int(x) for x in args.shard.split("/"))
+    index, count = args.shard
     runs = runs[index::count]
     data = load_data(spec.data, spec.resolution)
     columns = (
@@ -108,7 +109,9 @@ def main() -> None:
     parser.add_argument("--batch", type=int, help="override the recipe's batch")
     parser.add_argument("--data", help="data set (default: the recipe's, fashion-mnist)")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (1: deterministic)")
-    parser.add_argument("--shard", default="0/1", help="I/N: this process's share of the runs")
+    parser.add_argument(
+        "--shard", type=parse_shard, default=(0, 1), help="I/N: this process's share of the runs"
+    )
     parser.add_argument("--no-references", action="store_true")
     parser.add_argument("--csv", type=Path, help="default: bench/results/ground_truth_<space>.csv")
     parser.add_argument("--report", action="store_true", help="only print what the CSV holds")

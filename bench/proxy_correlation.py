@@ -58,7 +58,7 @@ import torch
 
 from archlab.estimate.arch_estimates import SHORT_TRAINING, short_training_spec
 from archlab.estimate.estimates import BASELINES, estimate_accuracy
-from archlab.estimate.ground_truth import mean_accuracy, read_rows, seed_agreement
+from archlab.estimate.ground_truth import mean_accuracy, parse_shard, read_rows, seed_agreement
 from archlab.estimate.proxies import PROXIES, probe_batch
 from archlab.estimate.rank_stats import Agreement
 from archlab.estimate.score import pooled_agreement, score_estimates
@@ -260,19 +260,12 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--threads", type=int, default=1, help="torch threads")
     parser.add_argument(
         "--shard",
-        type=_shard,
+        type=parse_shard,
         default=(0, 1),
         metavar="I/N",
         help="compute only every N-th arch from the I-th (N processes share the work)",
     )
     return parser
-
-
-def _shard(text: str) -> tuple[int, int]:
-    index, _, count = text.partition("/")
-    if not (index.isdigit() and count.isdigit() and 0 <= int(index) < int(count)):
-        raise argparse.ArgumentTypeError(f"expected I/N with 0 <= I < N, got {text!r}")
-    return int(index), int(count)
 
 
 def main() -> None:

@@ -12,6 +12,7 @@ import torch
 from archlab.estimate.ground_truth import (
     append_row,
     mean_accuracy,
+    parse_shard,
     pending,
     planned_runs,
     read_rows,
@@ -96,3 +97,10 @@ def test_rank_statistics_on_a_synthetic_case() -> None:
     noisy = agreement([t + (i % 3) for i, t in enumerate(truth)], truth)
     low, high = noisy.spearman_ci
     assert low <= noisy.spearman <= high < 1.0 + 1e-9
+
+
+def test_a_shard_is_one_of_n_and_anything_else_is_refused() -> None:
+    assert parse_shard("0/1") == (0, 1) and parse_shard("1/2") == (1, 2)
+    for bad in ("2/2", "x", "1", "-1/2", "1/0", "1/2/3"):
+        with pytest.raises(ValueError, match="expected I/N"):
+            parse_shard(bad)

@@ -36,6 +36,7 @@ __all__ = [
     "Run",
     "append_row",
     "arch_json",
+    "parse_shard",
     "planned_runs",
     "read_rows",
     "seed_agreement",
@@ -64,6 +65,18 @@ class Run:
 
 def arch_json(arch: dict[str, Any]) -> str:
     return json.dumps(arch, sort_keys=True, separators=(",", ":"))
+
+
+def parse_shard(text: str) -> tuple[int, int]:
+    """``"I/N"`` → (I, N): one of N processes sharing a job takes every N-th item from the I-th.
+
+    Raises:
+        ValueError: not two whole numbers with 0 <= I < N.
+    """
+    index, _, count = text.partition("/")
+    if not (index.isdigit() and count.isdigit() and 0 <= int(index) < int(count)):
+        raise ValueError(f"expected I/N with 0 <= I < N, got {text!r}")
+    return int(index), int(count)
 
 
 def planned_runs(
