@@ -32,10 +32,11 @@ from archlab.estimate.evidence import (
     choose_default,
     choose_space_default,
     evidence_from_dict,
+    search_candidates,
 )
 from archlab.estimate.ground_truth import mean_accuracy, read_rows, seed_agreement
 from archlab.estimate.rank_stats import Agreement
-from archlab.estimate.score import pooled_agreement, score_estimates
+from archlab.estimate.score import held_out_pick, pooled_agreement, score_estimates
 from archlab.estimate.training import GROUND_TRUTH
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -130,6 +131,24 @@ def _print(name: str, entry: dict[str, Any]) -> None:
         )
 
 
+def _print_held_out(
+    space: str, entry: dict[str, Any], pairs: dict[str, tuple[np.ndarray, np.ndarray]]
+) -> None:
+    """Does picking this space's best training-free estimate hold out on archs it was not
+    picked on? (The per-space rule picks the best of several on the same archs.)"""
+    parsed = evidence_from_dict({"measured": "", "spaces": {space: entry}, "rule": ""})
+    names = sorted(search_candidates(parsed.spaces[space].estimates))
+    if not names:
+        return
+    check = held_out_pick({n: pairs[n][0] for n in names}, pairs[names[0]][1])
+    shares = sorted(check.picks.items(), key=lambda kv: -kv[1])
+    shown = ", ".join(f"{n} {share:.0%}" for n, share in shares if share >= 0.005)
+    print(
+        f"  best training-free estimate picked on half the archs ({check.rounds} random halvings): "
+        f"{shown}; its ρ {check.picked_rho:+.2f} there, {check.held_out_rho:+.2f} on the other half"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--spaces", help="comma-separated (default: every space with both tables)")
@@ -146,6 +165,7 @@ def main() -> None:
             continue
         spaces[space], pairs[space] = found
         _print(space, spaces[space])
+        _print_held_out(space, spaces[space], pairs[space])
     if not spaces:
         return
     estimates = set.intersection(*(set(p) for p in pairs.values()))

@@ -8,7 +8,12 @@ import pytest
 import torch
 
 from archlab.estimate.estimates import BASELINES, ESTIMATES, estimate_accuracy
-from archlab.estimate.score import pooled_agreement, rank_normalise, score_estimates
+from archlab.estimate.score import (
+    held_out_pick,
+    pooled_agreement,
+    rank_normalise,
+    score_estimates,
+)
 from archlab.measurement.flops import count_macs, count_params
 from archlab.space import load_space
 
@@ -94,6 +99,20 @@ def test_pooling_ranks_within_each_space() -> None:
     # perfect in one space, reversed in a space of the same size: no agreement overall
     mixed = pooled_agreement([(a_est, a_truth), (-a_est, a_truth + 1)])
     assert mixed.spearman == pytest.approx(0.0, abs=1e-12)
+
+
+def test_a_real_pick_holds_out_and_a_pick_among_noise_does_not() -> None:
+    rng = np.random.default_rng(0)
+    truth = rng.normal(size=40)
+    noise = {f"noise{i}": rng.normal(size=40) for i in range(4)}
+    real = held_out_pick({"good": truth + 0.5 * rng.normal(size=40), **noise}, truth, rounds=200)
+    assert real.picks["good"] > 0.95 and real.held_out_rho > 0.6
+    assert real.held_out_rho == pytest.approx(real.picked_rho, abs=0.1)
+    chance = held_out_pick(noise, truth, rounds=200)
+    assert max(chance.picks.values()) < 0.8 and sum(chance.picks.values()) == pytest.approx(1.0)
+    assert abs(chance.held_out_rho) < 0.2 < chance.picked_rho - chance.held_out_rho  # flattered
+    with pytest.raises(ValueError, match="at least 6 archs"):
+        held_out_pick({"good": truth[:5]}, truth[:5])
 
 
 def test_a_search_can_optimise_the_short_training_the_evidence_scores(

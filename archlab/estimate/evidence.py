@@ -36,6 +36,7 @@ __all__ = [
     "axis_suffix",
     "choose_default",
     "choose_space_default",
+    "search_candidates",
     "default_estimate",
     "evidence_sentence",
     "evidence_from_dict",
@@ -167,7 +168,7 @@ def choose_default(pooled: SpaceEvidence) -> tuple[str | None, str]:
         return None, rule
     scores = pooled.estimates
     floor = scores[BASELINE].spearman if BASELINE in scores else -math.inf
-    free = _fits_a_search(scores)
+    free = search_candidates(scores)
     if free:
         best = max(free, key=lambda n: _finite_or_low(free[n].spearman))
         if free[best].spearman > floor:
@@ -178,7 +179,7 @@ def choose_default(pooled: SpaceEvidence) -> tuple[str | None, str]:
     return None, rule
 
 
-def _fits_a_search(scores: dict[str, EstimateScore]) -> dict[str, EstimateScore]:
+def search_candidates(scores: dict[str, EstimateScore]) -> dict[str, EstimateScore]:
     """The training-free estimates (baselines left out) cheap enough to run inside a search."""
     return {
         name: s
@@ -197,7 +198,7 @@ def choose_space_default(entry: SpaceEvidence) -> tuple[str | None, str]:
     )
     if entry.archs < MIN_ARCHS:
         return None, rule
-    free = _fits_a_search(entry.estimates)
+    free = search_candidates(entry.estimates)
     best = max(free, key=lambda n: _finite_or_low(free[n].spearman), default=None)
     if best is None:
         return None, rule
