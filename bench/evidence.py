@@ -5,8 +5,9 @@ Reads ``bench/results/ground_truth_<space>.csv`` (``bench/ground_truth.py``) and
 both; an arch's truth is its mean validation accuracy over the ground-truth seeds, and only archs
 trained with every seed count. Prints, per space and pooled (ranks normalised within each space),
 each estimate's Spearman ρ and Kendall τ with 95 % bootstrap intervals, top-20 % recall and median
-seconds per arch, beside the ground truth's own seed agreement (the ceiling); then applies the
-default-estimate rules (:func:`archlab.estimate.evidence.choose_default`, pooled, and
+seconds per arch (pooled: each estimate over the spaces where it was measured), beside the ground
+truth's own seed agreement (the ceiling); then applies the default-estimate rules
+(:func:`archlab.estimate.evidence.choose_default`, pooled, and
 :func:`~archlab.estimate.evidence.choose_space_default`, per space) and writes
 ``archlab/estimate/evidence.json``, which archlab ships and shows with every accuracy axis.
 
@@ -168,8 +169,11 @@ def main() -> None:
         _print_held_out(space, spaces[space], pairs[space])
     if not spaces:
         return
-    estimates = set.intersection(*(set(p) for p in pairs.values()))
-    pooled_scores = {n: pooled_agreement([pairs[s][n] for s in spaces]) for n in sorted(estimates)}
+    # Each estimate is pooled over the spaces where it was measured (its n says over how many).
+    estimates = sorted(set().union(*(set(p) for p in pairs.values())))
+    pooled_scores = {
+        n: pooled_agreement([pairs[s][n] for s in spaces if n in pairs[s]]) for n in estimates
+    }
     pooled = {
         "archs": sum(e["archs"] for e in spaces.values()),
         "seeds": min(e["seeds"] for e in spaces.values()),
@@ -178,7 +182,7 @@ def main() -> None:
         "seed_agreement": None,
         "estimates": {
             n: _score_dict(a, _median([e["estimates"][n]["seconds_per_arch"] or math.nan
-                                       for e in spaces.values()]))
+                                       for e in spaces.values() if n in e["estimates"]]))
             for n, a in pooled_scores.items()
         },
     }  # fmt: skip
