@@ -1,0 +1,222 @@
+"""Our presets against the authors' own code: same weights, same logits, timed side by side.
+
+Needs local clones of the authors' repositories (nothing is downloaded): ``--sbcformer DIR``
+(xyongLu/SBCFormer: ``models/sbcformer.py``) and ``--parc DIR`` (hkzhang91/ParC-Net:
+``ParC_ConvNets/``). Their model files import four timm helpers (``register_model``,
+``trunc_normal_``, ``DropPath``, ``_cfg``); timm does not import beside our torch, so small
+stand-ins of ours take its place (in eval mode ``DropPath`` is the identity).
+
+Each ``--processes`` is a fresh Python process (``--allocator`` sets glibc's malloc for all of
+them). In it, for every model: our preset is built, its weights are mapped onto the official model
+(:func:`archlab.models.pretrained.to_official`) and the logits compared; then our model, the
+official one and a copy of ours (the control) are timed interleaved (one thread, rotated rounds,
+rounds disturbed by other processes run again), and each one's minor page faults per pass are
+counted while they alternate. The ratio ours ÷ official varies with the process's heap layout, so
+it is reported per process, beside the control ours ÷ copy of ours: a gap no wider than the
+control's spread is not a difference between the implementations.
+
+Run: ``.venv/bin/python bench/vs_official.py --sbcformer ~/src/SBCFormer --parc ~/src/ParC-Net
+[--processes 4] [--allocator no-trim] [--slices 16] [--models sbcformer_xs,parc_mobilenetv2]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import importlib.util
+import json
+import resource
+import statistics
+import subprocess
+import sys
+import types
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from archlab.measurement.allocator import ALLOCATORS, allocator_env
+from archlab.measurement.backends import prepare
+from archlab.measurement.contention import ContentionGuard
+from archlab.measurement.interleave import interleaved_times
+from archlab.measurement.latency import torch_threads
+from archlab.models import find_preset
+from archlab.models.pretrained import to_official
+
+# preset → (repository option, model file in it, how to build the official variant from the module)
+OFFICIAL: dict[str, tuple[str, str, Callable[[Any], nn.Module]]] = {
+    "sbcformer_xs": ("sbcformer", "models/sbcformer.py", lambda m: m.SBCFormer_XS()),
+    "sbcformer_s": ("sbcformer", "models/sbcformer.py", lambda m: m.SBCFormer_S()),
+    "sbcformer_b": ("sbcformer", "models/sbcformer.py", lambda m: m.SBCFormer_B()),
+    "sbcformer_l": ("sbcformer", "models/sbcformer.py", lambda m: m.SBCFormer_L()),
+    "parc_mobilenetv2": (
+        "parc", "ParC_ConvNets/ParC_mobilenetv2.py", lambda m: m.ParC_MobileNetV2()
+    ),
+    "parc_convnext_xt": (
+        "parc", "ParC_ConvNets/ParC_convnext.py",
+        lambda m: m.ParC_ConvNeXt(depths=[3, 3, 9, 3], dims=[48, 96, 192, 384],
+                                  ParC_insert_locs=[3, 3, 6, 2], stages_rs=[56, 28, 14, 7]),
+    ),
+    "parc_resnet50": (
+        "parc", "ParC_ConvNets/ParC_resnet50.py",
+        lambda m: m.parc_resnet(m.Bottleneck, [3, 4, 6, 3], [3, 4, 3, 2]),
+    ),
+}  # fmt: skip
+
+
+def _install_timm_stand_ins() -> None:
+    """The four timm names the official model files import, as modules in ``sys.modules``."""
+
+    class DropPath(nn.Identity):  # stochastic depth: the identity at inference
+        pass
+
+    def register_model(fn: Callable[..., Any]) -> Callable[..., Any]:
+        return fn
+
+    def cfg(url: str = "", **kwargs: Any) -> dict[str, Any]:
+        return {"url": url, **kwargs}
+
+    names = {
+        "timm": {},
+        "timm.models": {},
+        "timm.models.layers": {"DropPath": DropPath, "trunc_normal_": nn.init.trunc_normal_},
+        "timm.models.registry": {"register_model": register_model},
+        "timm.models.vision_transformer": {"_cfg": cfg},
+    }
+    for name, attrs in names.items():
+        module = types.ModuleType(name)
+        module.__dict__.update(attrs)
+        sys.modules[name] = module
+
+
+def _official_module(path: Path) -> Any:
+    spec = importlib.util.spec_from_file_location(f"official_{path.stem}", path)
+    if spec is None or spec.loader is None:
+        raise SystemExit(f"cannot import {path}")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _ours(name: str) -> nn.Module:
+    """Our preset with weights and BN statistics far from any initialisation, so that a tensor
+    mapped to the wrong place changes the logits."""
+    family, _, preset = find_preset(name)
+    torch.manual_seed(0)
+    model = family.build(preset.cfg).eval()
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(torch.randn_like(p) * 0.05)
+        for m in model.modules():
+            if isinstance(m, nn.BatchNorm2d):
+                m.running_mean.uniform_(-0.1, 0.1)
+                m.running_var.uniform_(0.5, 1.5)
+    return model
+
+
+def _official(name: str, ours: nn.Module, repos: dict[str, Path]) -> nn.Module:
+    repo, file, build = OFFICIAL[name]
+    model = build(_official_module(repos[repo] / file))
+    target = model.state_dict()
+    mapped = to_official(ours)
+    model.load_state_dict({k: v.reshape(target[k].shape) for k, v in mapped.items()}, strict=False)
+    model.train()
+    return model.eval()  # the official SBCFormer gathers its attention biases at eval()
+
+
+def _faults_per_pass(models: list[nn.Module], x: torch.Tensor, passes: int = 10) -> list[float]:
+    """Minor page faults of each model's passes while the models alternate."""
+    counts = [0] * len(models)
+    with torch.inference_mode():
+        for _ in range(passes):
+            for i, model in enumerate(models):
+                before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+                model(x)
+                counts[i] += resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before
+    return [c / passes for c in counts]
+
+
+def _child(names: list[str], repos: dict[str, Path], slices: int) -> None:
+    _install_timm_stand_ins()
+    x = torch.randn(1, 3, 224, 224)
+    for name in names:
+        ours = _ours(name)
+        official = _official(name, ours, repos)
+        with torch.inference_mode():
+            diff = (ours(x) - official(x)).abs().max().item()
+        models = [ours, official, copy.deepcopy(ours)]
+        with torch_threads(1):
+            runners = [prepare(m, x, "eager", "contiguous", 1) for m in models]
+            times = interleaved_times(runners, ContentionGuard(1), slices, 3, 3, 0.0)
+            faults = _faults_per_pass(models, x)
+        ms = [statistics.median(t) for t in times]
+        print(json.dumps({
+            "model": name, "max_abs_diff": diff, "ours_ms": ms[0], "official_ms": ms[1],
+            "ratio": ms[0] / ms[1], "control": ms[0] / ms[2],
+            "faults_ours": faults[0], "faults_official": faults[1],
+        }), flush=True)  # fmt: skip
+
+
+def _report(rows: list[dict[str, Any]], names: list[str]) -> None:
+    print(
+        f"\n{'model':<18} {'ours ÷ official, per process':<34} {'median':>7} "
+        f"{'control range':>14} {'faults/pass ours, official':>27} {'max |Δ logit|':>14}"
+    )
+    ratios = []
+    for name in names:
+        mine = [r for r in rows if r["model"] == name]
+        per = [r["ratio"] for r in mine]
+        control = [r["control"] for r in mine]
+        ratios.append(statistics.median(per))
+        faults = ", ".join(f"{r['faults_ours']:.0f}/{r['faults_official']:.0f}" for r in mine)
+        print(
+            f"{name:<18} {' '.join(f'{v:.3f}' for v in per):<34} {statistics.median(per):7.3f} "
+            f"{min(control):.3f}–{max(control):.3f}  {faults:>27} "
+            f"{max(r['max_abs_diff'] for r in mine):14.1e}"
+        )
+    print(f"geometric mean of the medians over {len(ratios)} models: "
+          f"{statistics.geometric_mean(ratios):.3f}")  # fmt: skip
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sbcformer", type=Path, help="a clone of xyongLu/SBCFormer")
+    parser.add_argument("--parc", type=Path, help="a clone of hkzhang91/ParC-Net")
+    parser.add_argument("--models", help=f"comma-separated (default: all of {list(OFFICIAL)} "
+                        "whose repository is given)")  # fmt: skip
+    parser.add_argument("--processes", type=int, default=4)
+    parser.add_argument("--slices", type=int, default=16, help="interleaved rounds per process")
+    parser.add_argument("--allocator", choices=list(ALLOCATORS), default="no-trim")
+    parser.add_argument("--child", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    repos = {k: v for k, v in (("sbcformer", args.sbcformer), ("parc", args.parc)) if v}
+    if args.child:
+        _child(args.child.split(","), repos, args.slices)
+        return
+    names = args.models.split(",") if args.models else [
+        n for n, (repo, _, _) in OFFICIAL.items() if repo in repos
+    ]  # fmt: skip
+    unknown = [n for n in names if n not in OFFICIAL or OFFICIAL[n][0] not in repos]
+    if not names or unknown:
+        raise SystemExit(f"no official code given for {unknown or 'any model'}: "
+                         "pass --sbcformer DIR and/or --parc DIR")  # fmt: skip
+    command = [sys.executable, __file__, "--child", ",".join(names), "--slices", str(args.slices)]
+    for repo, path in repos.items():
+        command += [f"--{repo}", str(path)]
+    rows: list[dict[str, Any]] = []
+    for i in range(args.processes):
+        out = subprocess.run(
+            command, env=allocator_env(args.allocator), capture_output=True, text=True
+        )
+        if out.returncode:
+            raise SystemExit(f"process {i} failed:\n{out.stderr[-2000:]}")
+        rows += [json.loads(line) for line in out.stdout.splitlines() if line.startswith("{")]
+        print(f"process {i + 1}/{args.processes} done", flush=True)
+    print(f"allocator: {args.allocator}; {args.slices} rounds of 3 passes per model and process")
+    _report(rows, names)
+
+
+if __name__ == "__main__":
+    main()
