@@ -31,7 +31,7 @@ import archlab.layers.plg_attention as plg_attention
 from archlab.layers.attention import attend
 from archlab.measurement.backends import prepare
 from archlab.measurement.contention import ContentionGuard
-from archlab.measurement.interleave import interleaved_times
+from archlab.measurement.interleave import interleaved_times, paired_ratio
 from archlab.measurement.latency import torch_threads
 from archlab.models import FAMILIES
 
@@ -85,17 +85,11 @@ def main() -> None:
           f"   max |Δ logit|")  # fmt: skip
     ratios = []
     for i, name in enumerate(models):
-        written, fused = times[2 * i], times[2 * i + 1]
-        per_round = [
-            statistics.median(written[j : j + 2]) / statistics.median(fused[j : j + 2])
-            for j in range(0, len(written), 2)
-        ]
-        ratio = statistics.median(written) / statistics.median(fused)
-        ratios.append(ratio)
-        q1, _, q3 = statistics.quantiles(per_round, n=4)
+        c = paired_ratio(times[2 * i], times[2 * i + 1], 2)  # written out, then fused
+        ratios.append(c.ratio)
         print(
-            f"{name:<18} {statistics.median(fused):9.2f} {statistics.median(written):11.2f} "
-            f"{ratio:14.3f}  {q1:.3f}–{q3:.3f}   {diffs[i]:.1e}"
+            f"{name:<18} {c.second_ms:9.2f} {c.first_ms:11.2f} "
+            f"{c.ratio:14.3f}  {c.round_q1:.3f}–{c.round_q3:.3f}   {diffs[i]:.1e}"
         )
     print(f"geometric mean written/fused over {len(ratios)} models: "
           f"{statistics.geometric_mean(ratios):.3f}")  # fmt: skip

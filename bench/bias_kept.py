@@ -25,7 +25,7 @@ from torch import nn
 from archlab.layers import OffsetBias
 from archlab.measurement.backends import prepare
 from archlab.measurement.contention import ContentionGuard
-from archlab.measurement.interleave import interleaved_times
+from archlab.measurement.interleave import interleaved_times, paired_ratio
 from archlab.measurement.latency import torch_threads
 from archlab.models import FAMILIES
 
@@ -75,17 +75,11 @@ def main() -> None:
     print(f"{'model':<18} {'kept ms':>8} {'gathered ms':>12} {'gathered/kept':>14}  rounds: IQR")
     ratios = []
     for i, name in enumerate(models):
-        kept, gathered = times[2 * i], times[2 * i + 1]
-        per_round = [
-            statistics.median(gathered[j : j + 2]) / statistics.median(kept[j : j + 2])
-            for j in range(0, len(kept), 2)
-        ]
-        ratio = statistics.median(gathered) / statistics.median(kept)
-        ratios.append(ratio)
-        q1, _, q3 = statistics.quantiles(per_round, n=4)
+        c = paired_ratio(times[2 * i + 1], times[2 * i], 2)  # gathered over kept
+        ratios.append(c.ratio)
         print(
-            f"{name:<18} {statistics.median(kept):8.2f} {statistics.median(gathered):12.2f} "
-            f"{ratio:14.3f}  {q1:.3f}–{q3:.3f}"
+            f"{name:<18} {c.second_ms:8.2f} {c.first_ms:12.2f} "
+            f"{c.ratio:14.3f}  {c.round_q1:.3f}–{c.round_q3:.3f}"
         )
     geo = statistics.geometric_mean(ratios)
     print(f"geometric mean gathered/kept over {len(ratios)} models: {geo:.3f}")

@@ -7,7 +7,7 @@ import pytest
 import torch
 from torch import nn
 
-from archlab.measurement.interleave import measure_many, measure_many_in_processes
+from archlab.measurement.interleave import measure_many, measure_many_in_processes, paired_ratio
 from archlab.measurement.latency import Latency, LatencyEnv, combine_processes
 from archlab.space import load_space
 
@@ -83,3 +83,23 @@ def test_models_are_measured_in_several_processes_at_once(tiny_space_path: Path)
     assert all(lat.median_ms > 0 and lat.protocol == "interleaved" for lat in lats)
     with pytest.raises(ValueError, match="at least one process"):
         measure_many_in_processes(configs, 32, processes=0)
+
+
+def test_paired_ratio_gives_the_median_ratio_and_its_spread_over_rounds() -> None:
+    # four rounds of two passes; the first runner is 10 % faster in every round but the last
+    first = [9.0, 9.0, 18.0, 18.0, 9.0, 9.0, 20.0, 20.0]
+    second = [10.0, 10.0, 20.0, 20.0, 10.0, 10.0, 10.0, 10.0]
+    c = paired_ratio(first, second, 2)
+    assert c.first_ms == 13.5 and c.second_ms == 10.0
+    assert c.ratio == pytest.approx(1.35)
+    assert c.round_q1 == pytest.approx(0.9)
+    assert c.round_q3 > 1.0  # the odd round shows in the spread
+
+
+def test_paired_ratio_refuses_lists_that_do_not_pair() -> None:
+    with pytest.raises(ValueError, match="whole slices"):
+        paired_ratio([1.0, 2.0, 3.0], [1.0, 2.0, 3.0], 2)
+    with pytest.raises(ValueError, match="whole slices"):
+        paired_ratio([1.0, 2.0], [1.0, 2.0, 3.0, 4.0], 2)
+    with pytest.raises(ValueError, match="two rounds"):
+        paired_ratio([1.0, 2.0], [1.0, 2.0], 2)

@@ -16,9 +16,11 @@ slices are too short to judge.
 from __future__ import annotations
 
 import os
+import statistics
 import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
@@ -39,10 +41,12 @@ from archlab.measurement.latency import (
 )
 
 __all__ = [
+    "PairedRatio",
     "free_core_processes",
     "interleaved_times",
     "measure_many",
     "measure_many_in_processes",
+    "paired_ratio",
 ]
 
 
@@ -146,6 +150,45 @@ def interleaved_times(
                 times[i] += slice_times
             time.sleep(max(0.0, min_round_s - (time.perf_counter() - start)))
     return times
+
+
+@dataclass(frozen=True)
+class PairedRatio:
+    """How two runners interleaved in the same rounds compare: ``ratio`` is the median pass time
+    of the first over that of the second (below 1: the first is faster); ``round_q1``/``round_q3``
+    are the quartiles of the same ratio taken round by round, i.e. how far the moments disagree."""
+
+    ratio: float
+    round_q1: float
+    round_q3: float
+    first_ms: float
+    second_ms: float
+
+
+def paired_ratio(
+    first: Sequence[float], second: Sequence[float], runs_per_slice: int
+) -> PairedRatio:
+    """Compare two runners' pass times from :func:`interleaved_times` (same rounds, same slices).
+
+    Raises:
+        ValueError: the two lists differ in length, are not whole slices, or hold fewer than two
+            rounds (no spread to give).
+    """
+    if runs_per_slice < 1 or len(first) != len(second) or len(first) % runs_per_slice:
+        raise ValueError(
+            f"need two equally long lists of whole slices of {runs_per_slice} passes; "
+            f"got {len(first)} and {len(second)}"
+        )
+    per_round = [
+        statistics.median(first[j : j + runs_per_slice])
+        / statistics.median(second[j : j + runs_per_slice])
+        for j in range(0, len(first), runs_per_slice)
+    ]
+    if len(per_round) < 2:
+        raise ValueError(f"need at least two rounds for a spread; got {len(per_round)}")
+    q1, _, q3 = statistics.quantiles(per_round, n=4)
+    first_ms, second_ms = statistics.median(first), statistics.median(second)
+    return PairedRatio(first_ms / second_ms, q1, q3, first_ms, second_ms)
 
 
 def free_core_processes(threads: int, slices: int) -> int:
