@@ -146,6 +146,38 @@ def test_axis_suffix_states_rho_or_that_there_is_none(tmp_path: Path) -> None:
     )
 
 
+def test_a_space_without_ground_truth_is_shown_the_pooled_figure(tmp_path: Path) -> None:
+    def score(rho: float, archs: int) -> dict:
+        return {"spearman": rho, "spearman_ci": [rho - 0.2, rho + 0.2], "kendall": rho,
+                "kendall_ci": [0, 0], "top20_recall": 0.5, "seconds_per_arch": 0.1,
+                "archs": archs}  # fmt: skip
+
+    def entry(rho: float, archs: int) -> dict:
+        return {"archs": archs, "seeds": 2, "budget": "b", "data": "fashion-mnist",
+                "probes": "p", "seed_agreement": None,
+                "estimates": {"naswot": score(rho, archs)}}  # fmt: skip
+
+    path = tmp_path / "e.json"
+    path.write_text(
+        json.dumps({"measured": "2026-12-06", "default": "naswot", "rule": "r",
+                    "spaces": {"plgvit": entry(-0.1, 30), "sbcformer": entry(0.7, 30)},
+                    "pooled": entry(0.3, 60)})
+    )  # fmt: skip
+    evidence = load_evidence(path)
+    assert evidence_sentence("naswot", "parc", evidence) == (
+        "naswot on parc: not yet validated against training on this space; pooled over plgvit, "
+        "sbcformer: Spearman ρ +0.30 [95 % CI +0.10, +0.50] (60 archs; per space -0.10 to +0.70)"
+    )
+    assert axis_suffix("naswot", "parc", evidence) == (
+        "(not validated on parc; ρ 0.30 pooled over plgvit, sbcformer)"
+    )
+    # a space with its own ground truth is never described by the pool
+    assert evidence_sentence("naswot", "plgvit", evidence).startswith("naswot on plgvit: Spearman")
+    assert evidence_sentence("synflow", "parc", evidence) == (
+        "synflow on parc: not yet validated against training"
+    )
+
+
 def test_a_malformed_evidence_file_is_a_clear_error(tmp_path: Path) -> None:
     path = tmp_path / "bad.json"
     path.write_text('{"spaces": {}}')
@@ -166,6 +198,10 @@ def test_spaces_json_and_the_dashboard_carry_the_evidence() -> None:
             assert set(shown["estimates"]) == set(evidence.spaces[name].estimates)
         else:
             assert shown["note"] == "not yet validated against training"
+            if evidence is not None and evidence.pooled is not None:
+                pooled = shown["pooled_over_other_spaces"]
+                assert pooled["spaces"] == sorted(evidence.spaces)
+                assert set(pooled["estimates"]) == set(evidence.pooled.estimates)
         assert shown["default_estimate"] == default_estimate(name)
     label = objective_label("naswot", "plgvit")
     assert label.startswith("accuracy estimate: NASWOT score (")

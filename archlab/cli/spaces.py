@@ -79,11 +79,22 @@ def _evidence_of(evidence: Any, space: str) -> dict[str, Any]:
 
     default = default_estimate(space, evidence)  # what a new search of the space optimises
     if evidence is None or space not in evidence.spaces:
-        return {
+        shown: dict[str, Any] = {
             "measured": None,
             "note": "not yet validated against training",
             "default_estimate": default,
         }
+        if evidence is not None and evidence.pooled is not None and evidence.spaces:
+            # what the estimates showed on the spaces that have a ground truth: a hint, no more
+            shown["pooled_over_other_spaces"] = {
+                "spaces": sorted(evidence.spaces),
+                "archs": evidence.pooled.archs,
+                "estimates": {
+                    name: {"spearman": score.spearman, "spearman_ci": list(score.spearman_ci)}
+                    for name, score in evidence.pooled.estimates.items()
+                },
+            }
+        return shown
     entry = evidence.spaces[space]
     return {
         "measured": evidence.measured,

@@ -230,9 +230,13 @@ def _scored(
 def axis_suffix(metric: str, space: str, evidence: Evidence | None = None) -> str:
     """What the accuracy axis says of its evidence, e.g. ``(ρ 0.71 vs training on fashion-mnist,
     30 archs)``, or that it has none yet."""
+    evidence = evidence if evidence is not None else load_evidence()
     entry, score = _scored(metric, space, evidence)
     if entry is None or score is None:
-        return "(not yet validated against training)"
+        pooled = _pooled_elsewhere(metric, space, evidence)
+        if pooled is None:
+            return "(not yet validated against training)"
+        return f"(not validated on {space}; ρ {pooled[0].spearman:.2f} pooled over {pooled[1]})"
     return (
         f"(ρ {score.spearman:.2f} vs training on {entry.data}, {score.archs} archs, "
         f"{entry.probes} probes)"
@@ -244,9 +248,19 @@ def evidence_sentence(metric: str, space: str, evidence: Evidence | None = None)
     plgvit: ρ +0.41 [+0.08, +0.69] against training on fashion-mnist (30 archs); two training
     runs agree at ρ +0.80"; where its interval includes zero, it says so and names the estimate
     measured best on that space."""
+    evidence = evidence if evidence is not None else load_evidence()
     entry, score = _scored(metric, space, evidence)
     if entry is None or score is None:
-        return f"{metric} on {space}: not yet validated against training"
+        line = f"{metric} on {space}: not yet validated against training"
+        pooled = _pooled_elsewhere(metric, space, evidence)
+        if pooled is None:
+            return line
+        low, high = pooled[0].spearman_ci
+        return (
+            f"{line} on this space; pooled over {pooled[1]}: Spearman ρ "
+            f"{pooled[0].spearman:+.2f} [95 % CI {low:+.2f}, {high:+.2f}] "
+            f"({pooled[0].archs} archs; {pooled[2]})"
+        )
     low, high = score.spearman_ci
     line = (
         f"{metric} on {space}: Spearman ρ {score.spearman:+.2f} [95 % CI {low:+.2f}, {high:+.2f}] "
@@ -262,6 +276,28 @@ def evidence_sentence(metric: str, space: str, evidence: Evidence | None = None)
             shown = "; ".join(f"{n}, ρ {entry.estimates[n].spearman:+.2f}" for n in named)
             line += f" (best measured here: {shown})"
     return line
+
+
+def _pooled_elsewhere(
+    metric: str, space: str, evidence: Evidence | None
+) -> tuple[EstimateScore, str, str] | None:
+    """For a space without its own ground truth: the estimate's pooled score over the spaces that
+    have one, the names of those spaces, and how far they disagree (``per space −0.09 to +0.73``).
+    None when nothing was pooled, or ``space`` itself is part of the pool."""
+    if evidence is None or evidence.pooled is None or space in evidence.spaces:
+        return None
+    pooled = evidence.pooled.estimates.get(metric)
+    scored = {
+        n: e.estimates[metric].spearman for n, e in evidence.spaces.items() if metric in e.estimates
+    }
+    if pooled is None or not scored:
+        return None
+    spread = (
+        f"per space {min(scored.values()):+.2f} to {max(scored.values()):+.2f}"
+        if len(scored) > 1
+        else "one space"
+    )
+    return pooled, ", ".join(sorted(scored)), spread
 
 
 def _best(scores: dict[str, EstimateScore], leave_out: tuple[str, ...]) -> str | None:
