@@ -9,7 +9,7 @@ An arch's accuracy is its mean validation accuracy over the seeds trained so far
 For every such arch it computes, on the arch reduced to ``--resolution`` px (default: the ground
 truth's 32 px, so the same model is scored as was trained), with weights from ``--seed``:
 
-* the zero-cost proxies ``naswot``, ``synflow``, ``grad_norm``, ``zico``, ``swap``
+* the zero-cost proxies ``naswot``, ``synflow``, ``grad_norm``, ``zico``, ``swap``, ``meco``
   (:mod:`archlab.estimate.proxies`) on seeded probe batches of ``--proxy-batch`` images from
   ``--data`` (default Fashion-MNIST, training split);
 * the size baselines ``params`` and ``macs`` (full model, 1000 classes, the space's resolution);

@@ -17,6 +17,7 @@ from archlab.estimate.proxies import (
     _agreements,
     compute_proxies,
     grad_norm,
+    meco,
     probe_batch,
     probe_labelled_batch,
     swap,
@@ -291,3 +292,51 @@ def test_swap_takes_at_least_sixteen_samples() -> None:
     assert compute_proxies(net, ["swap"], 8, batch=4, seed=2)["swap"] == swap(
         net, probe_batch(SWAP_MIN_SAMPLES, 8, seed=2)
     )
+
+
+def _smallest_eigenvalue_by_numpy(feature_map: torch.Tensor) -> float:
+    import numpy as np
+
+    rows = feature_map.reshape(feature_map.shape[0], -1).double().numpy()
+    with np.errstate(invalid="ignore", divide="ignore"):
+        corr = np.nan_to_num(np.corrcoef(rows), nan=0.0)
+    return float(np.linalg.eigvalsh(corr).min())
+
+
+def test_meco_by_hand_sums_the_smallest_correlation_eigenvalue_of_every_map() -> None:
+    torch.manual_seed(0)
+    conv, relu = nn.Conv2d(3, 4, 3, padding=1), nn.ReLU()
+    net = nn.Sequential(conv, relu, nn.Flatten(), nn.Linear(4 * 8 * 8, 10))
+    image = torch.randn(1, 3, 8, 8)
+    with torch.no_grad():
+        out = conv(image)[0]
+    # the conv's map and the ReLU's; flattened vectors and logits have no rows to correlate
+    expected = _smallest_eigenvalue_by_numpy(out) + _smallest_eigenvalue_by_numpy(out.relu())
+    assert meco(net, image) == pytest.approx(expected, rel=1e-9)
+    assert 0 < expected < 2  # each term lies in [0, 1]: a correlation matrix is PSD with trace 4
+
+
+def test_meco_scores_dependent_channels_zero_and_independent_ones_near_one() -> None:
+    class Copies(nn.Module):
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return x[:, :1].expand(-1, 4, -1, -1).contiguous()  # four copies of one channel
+
+    class Noise(nn.Module):
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return torch.randn(1, 4, 64, 64, generator=torch.Generator().manual_seed(0))
+
+    image = torch.randn(1, 3, 8, 8)
+    assert meco(Copies(), image) == pytest.approx(0.0, abs=1e-9)
+    assert meco(Noise(), image) == pytest.approx(1.0, abs=0.05)  # near-identity correlation
+
+
+def test_meco_takes_one_image_and_leaves_the_model_untouched() -> None:
+    net = _conv_bn_net()
+    before = {k: v.clone() for k, v in net.state_dict().items()}
+    image = probe_batch(1, 8, seed=0)
+    assert meco(net, image) == meco(net, image)
+    assert all(torch.equal(before[k], v) for k, v in net.state_dict().items())
+    with pytest.raises(ValueError, match="one image"):
+        meco(net, probe_batch(2, 8, seed=0))
+    by_name = compute_proxies(net, ["meco"], 8, batch=4, seed=0)["meco"]
+    assert by_name == meco(net, probe_batch(4, 8, seed=0)[:1])

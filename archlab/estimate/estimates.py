@@ -4,8 +4,8 @@ The proxies and short training run on the arch adapted to a small input
 (:func:`archlab.estimate.reduced.reduce_cfg`), each on a fresh model initialised from the same seed:
 the proxies on a 10-class head (probe images from ``data``: digits by default), short training on a
 head sized to its dataset. The metric names are those the objectives read: ``naswot``,
-``synflow``, ``grad_norm``, ``zico``, ``swap`` (:mod:`archlab.estimate.proxies`) and ``val_acc``
-(:mod:`archlab.estimate.training`); together they are :data:`ESTIMATES`.
+``synflow``, ``grad_norm``, ``zico``, ``swap``, ``meco`` (:mod:`archlab.estimate.proxies`) and
+``val_acc`` (:mod:`archlab.estimate.training`); together they are :data:`ESTIMATES`.
 
 :data:`BASELINES` (``params``, ``macs``) are the plain size baselines every proxy is compared with:
 the parameter count and the MACs of one forward pass of the *full* model (1000-class head) at the

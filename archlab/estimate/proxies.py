@@ -65,6 +65,21 @@ count, with ``μ`` and ``σ`` tuned to the model size wanted): our searches cont
 own cost objectives, and ``params`` is scored as an estimate of its own. A network without an
 activation layer scores 0.
 
+``meco``: Jiang, Wang and Bie, "MeCo: Zero-Shot NAS with One Data and Single Forward Pass via
+Minimum Eigenvalue of Correlation", NeurIPS 2023. One image is passed forward (the first of the
+probe batch; eval mode); for the output of every module, the rows of its feature map (the first
+dimension after the batch: channels of a ``C×H×W`` map, tokens of an ``N×C`` sequence, as in the
+authors' code, which hooks every module alike) are correlated with each other (Pearson, over the
+row's values), and the score is the sum over modules of that correlation matrix's smallest
+eigenvalue: feature maps whose rows are far from linearly dependent are taken to train well.
+Undefined correlations (a constant row) count as 0, as the authors set them; outputs of fewer than
+two non-batch dimensions (logits, pooled vectors), or with a single row or a single value per row,
+are skipped, where the authors' code gets 0 for them anyway. A map with more rows than values per
+row (at 32 px: late stages with hundreds of channels over 16 positions) has a singular correlation
+matrix and adds about 0, so the score leans on the early, large maps. Eigenvalues are computed in
+float64 with ``eigvalsh`` (the matrix is symmetric); the authors take the real part of ``eig``.
+Cost: one forward pass of one image and an eigenvalue problem per module.
+
 ``params`` and ``macs``, the plain baselines, are counted by :mod:`archlab.measurement.flops`.
 
 Probe data: every proxy but synflow takes its images from a named data set (``data``):
@@ -97,6 +112,7 @@ __all__ = [
     "ZICO_BATCHES",
     "compute_proxies",
     "grad_norm",
+    "meco",
     "naswot",
     "probe_batch",
     "probe_labelled_batch",
@@ -277,6 +293,37 @@ def zico(
     return total if layers else float("-inf")
 
 
+def meco(model: nn.Module, image: torch.Tensor) -> float:
+    """MeCo score of ``model`` for one image (a batch of 1; higher is better)."""
+    if image.shape[0] != 1:
+        raise ValueError(f"MeCo takes one image; got a batch of {image.shape[0]}")
+    eigenvalues: list[float] = []
+
+    def hook(_: nn.Module, __: tuple[torch.Tensor, ...], out: object) -> None:
+        if isinstance(out, torch.Tensor) and out.dim() >= 3:
+            rows = out[0].reshape(out.shape[1], -1)
+            if min(rows.shape) >= 2:  # else no correlation is defined (the authors' code: 0)
+                eigenvalues.append(_smallest_correlation_eigenvalue(rows))
+
+    handles = [m.register_forward_hook(hook) for m in model.modules()]
+    try:
+        model.eval()
+        with torch.inference_mode():
+            model(image)
+    finally:
+        for h in handles:
+            h.remove()
+    finite = [v for v in eigenvalues if math.isfinite(v)]
+    return float(sum(finite))
+
+
+def _smallest_correlation_eigenvalue(rows: torch.Tensor) -> float:
+    """Smallest eigenvalue of the Pearson correlation matrix of ``rows``; undefined entries 0."""
+    corr = torch.corrcoef(rows.double())
+    corr = torch.nan_to_num(corr, nan=0.0, posinf=0.0, neginf=0.0)
+    return float(torch.linalg.eigvalsh(corr)[0])
+
+
 def _pattern_words(active: torch.Tensor) -> np.ndarray:
     """(samples, neurons) bool → (neurons, words) uint64: each neuron's pattern as packed bits."""
     bits = np.packbits(active.T.numpy(), axis=1)  # (neurons, ⌈samples/8⌉) uint8
@@ -322,6 +369,7 @@ PROXIES: dict[str, Proxy] = {
     "swap": lambda m, res, batch, seed, data: swap(
         m, probe_batch(max(batch, SWAP_MIN_SAMPLES), res, seed, data)
     ),
+    "meco": lambda m, res, batch, seed, data: meco(m, probe_batch(batch, res, seed, data)[:1]),
 }
 
 

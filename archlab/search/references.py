@@ -59,6 +59,7 @@ _KEPT = (
     "grad_norm",
     "zico",
     "swap",
+    "meco",
     "val_acc",
 )
 _NOT_FOR_PRESETS = ("short_train",)  # objectives whose estimate presets do not get

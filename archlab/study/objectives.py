@@ -63,6 +63,14 @@ OBJECTIVES: dict[str, Objective] = {
         "",
         "accuracy estimate: SWAP, distinct sample-wise activation patterns (Peng et al. 2024)",
     ),
+    "meco": Objective(
+        "meco",
+        "maximize",
+        "meco",
+        "",
+        "accuracy estimate: MeCo, smallest eigenvalue of feature-map correlations "
+        "(Jiang et al. 2023)",
+    ),
     "short_train": Objective(
         "val_acc",
         "maximize",
@@ -112,4 +120,3 @@ def get_objectives(names: list[str] | tuple[str, ...]) -> list[Objective]:
     if len(set(names)) != len(names) or not 2 <= len(names) <= MAX_OBJECTIVES:
         raise ValueError(f"give two to {MAX_OBJECTIVES} distinct objectives, got {list(names)}")
     return [OBJECTIVES[n] for n in names]
-

@@ -67,6 +67,7 @@ METRICS = (
     "grad_norm",
     "zico",
     "swap",
+    "meco",
     "val_acc",
     "train_1_8",
     "train_1_4",
