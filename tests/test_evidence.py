@@ -216,7 +216,7 @@ def test_estimate_prints_every_estimate_of_one_arch_as_json(tiny_space_path: Pat
     result = CliRunner().invoke(app, [*args, "--data", "digits", "--format", "json"])
     assert result.exit_code == 0, result.output
     out = json.loads(result.output)
-    for name in ("naswot", "synflow", "grad_norm", "zico", "swap", "params", "macs"):
+    for name in ("naswot", "synflow", "grad_norm", "zico", "swap", "meco", "params", "macs"):
         assert isinstance(out[name], float) and out[name] == out["estimates"][name]
         assert out["seconds"][name] >= 0
     from archlab.study.objectives import DEFAULT_OBJECTIVES
@@ -233,3 +233,28 @@ def test_estimate_refuses_a_bad_arch(tiny_space_path: Path, arch: str, message: 
     args = ["estimate", "--space", str(tiny_space_path), "--arch", arch, "--data", "digits"]
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 2 and message in " ".join(result.output.split())
+
+
+def test_estimate_runs_on_one_thread_as_the_evidence_timed_it(
+    tiny_space_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import torch
+
+    import archlab.estimate.arch_estimates as arch_estimates
+
+    seen: list[int] = []
+
+    def record(*_: object) -> dict:
+        seen.append(torch.get_num_threads())
+        return {"estimates": {}, "seconds": {}, "default": "naswot"}
+
+    monkeypatch.setattr(arch_estimates, "all_estimates", record)
+    before = torch.get_num_threads()
+    args = ["estimate", "--space", str(tiny_space_path), "--arch", "{}", "--format", "json"]
+    for extra, threads in (([], 1), (["--threads", "2"], 2)):
+        result = CliRunner().invoke(app, [*args, *extra])
+        assert result.exit_code == 0, result.output
+        assert seen[-1] == threads
+    assert torch.get_num_threads() == before  # restored
+    result = CliRunner().invoke(app, [*args, "--threads", "0"])
+    assert result.exit_code == 2 and "--threads must be at least 1" in result.output

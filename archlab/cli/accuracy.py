@@ -134,17 +134,24 @@ def estimate(
     short_train: Annotated[
         bool, typer.Option(help="Also train 1/8 and 1/4 of the ground-truth budget (minutes).")
     ] = False,
+    threads: Annotated[
+        int, typer.Option(help="torch threads; 1 is how the evidence timed every estimate.")
+    ] = 1,
     format: Annotated[str, typer.Option(help="table or json.")] = "table",
 ) -> None:
     """Every accuracy estimate of one arch, with the seconds each took (docs/accuracy.md)."""
     from archlab.estimate.arch_estimates import all_estimates
     from archlab.estimate.fashion_mnist import FashionMnistMissing
+    from archlab.measurement.latency import torch_threads
     from archlab.space import SpaceError, load_space
 
     try:
+        if threads < 1:
+            raise ValueError(f"--threads must be at least 1; got {threads}")
         loaded = load_space(space)
         values = _arch_values(arch, loaded)
-        result = all_estimates(loaded, values, data, resolution, short_train)
+        with torch_threads(threads):
+            result = all_estimates(loaded, values, data, resolution, short_train)
     except (FashionMnistMissing, SpaceError, KeyError, ValueError) as err:
         _fail(str(err.args[0]) if isinstance(err, KeyError) else str(err))
         return
