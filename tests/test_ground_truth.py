@@ -70,6 +70,31 @@ def test_finished_runs_are_skipped_on_resume(tmp_path: Path, tiny_space_path: Pa
     assert len(mean_accuracy(rows, budget)) == 1
 
 
+def test_rows_record_the_code_and_old_files_keep_their_header(
+    tmp_path: Path, tiny_space_path: Path
+) -> None:
+    from archlab._version import __version__, source_revision
+
+    space = load_space(str(tiny_space_path))
+    run = planned_runs(space, 1, [0], references=False)[0]
+    row = train_run(space, run, TINY)
+    assert row["code"] == source_revision() and row["code"].startswith(__version__)
+    path = tmp_path / "new.csv"
+    append_row(path, row)
+    assert read_rows(path)[0]["code"] == row["code"]
+    # a file begun before the column existed: rows go in its columns, nothing shifts
+    old = tmp_path / "old.csv"
+    header = "space,kind,name,arch,seed,budget,val_acc,train_loss,params,seconds,torch"
+    old.write_text(header + "\n")
+    append_row(old, row)
+    append_row(old, {**row, "seed": 1})
+    lines = old.read_text().splitlines()
+    assert lines[0] == header and all(line.count(",") >= header.count(",") for line in lines)
+    rows = read_rows(old)
+    assert [r["seed"] for r in rows] == [0, 1] and rows[0]["torch"] == row["torch"]
+    assert "code" not in rows[0]
+
+
 def _rows(accs: list[tuple[float, float]]) -> list[dict]:
     return [
         {"kind": "random", "budget": "b", "arch": f"a{i}", "seed": s, "val_acc": v}

@@ -22,6 +22,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from archlab._version import source_revision
 from archlab.estimate.data import ImageData, load_data
 from archlab.estimate.estimates import reduced_model
 from archlab.estimate.rank_stats import Agreement, agreement
@@ -43,9 +44,11 @@ __all__ = [
     "train_run",
 ]
 
+#: ``code``: the archlab source the run was trained with (:func:`archlab._version.source_revision`);
+#: empty in rows written before it was recorded.
 COLUMNS = (
     "space", "kind", "name", "arch", "seed", "budget", "val_acc", "train_loss", "params",
-    "seconds", "torch",
+    "seconds", "torch", "code",
 )  # fmt: skip
 
 
@@ -136,6 +139,7 @@ def train_run(
         "params": sum(p.numel() for p in model.parameters()),
         "seconds": round(time.perf_counter() - start, 2),
         "torch": torch.__version__,
+        "code": source_revision(),
     }
 
 
@@ -156,15 +160,21 @@ def done_keys(rows: Iterable[dict[str, Any]]) -> set[tuple[str, str, str, int, s
 
 
 def append_row(path: Path, row: dict[str, Any]) -> None:
-    """Append one row (with a header if the file is new), holding an exclusive lock meanwhile."""
+    """Append one row (with a header if the file is new), holding an exclusive lock meanwhile.
+
+    An existing file keeps its header: the row is written in that header's columns (a column
+    the file lacks is left out, one the row lacks stays empty), so files begun before a column
+    was added stay readable."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("a", newline="") as f:
+    with path.open("a+", newline="") as f:
         fcntl.flock(f, fcntl.LOCK_EX)
         try:
-            writer = csv.DictWriter(f, fieldnames=COLUMNS)
-            if f.tell() == 0:
+            f.seek(0)
+            header = next(csv.reader([f.readline()]), None)
+            writer = csv.DictWriter(f, fieldnames=header or COLUMNS, extrasaction="ignore")
+            if not header:
                 writer.writeheader()
-            writer.writerow({c: row[c] for c in COLUMNS})
+            writer.writerow({c: row.get(c, "") for c in header or COLUMNS})
             f.flush()
         finally:
             fcntl.flock(f, fcntl.LOCK_UN)
