@@ -4,10 +4,12 @@ import dataclasses
 import signal
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import optuna
 import pytest
 
+import archlab.search.evaluate as evaluate_mod
 import archlab.search.loop as search_mod
 import archlab.search.remeasure as remeasure_mod
 from archlab.search.loop import run_search
@@ -452,6 +454,17 @@ def test_front_remeasurement_keeps_each_chunk_it_finished(
         latency_model=str(profile),
         sampler="random",
     )
+    # the front must not depend on how fast this machine timed the profile's blocks: predicted
+    # latency is the MAC count here (1 ms per million), so the same trials form it everywhere
+    real_latency = evaluate_mod._latency_metrics
+
+    def latency_from_macs(
+        model: Any, resolution: int, spec: Any, macs: Any, predictor: Any
+    ) -> dict:
+        return {**real_latency(model, resolution, spec, macs, predictor),
+                "latency_ms_predicted": macs.total / 1e6}  # fmt: skip
+
+    monkeypatch.setattr(evaluate_mod, "_latency_metrics", latency_from_macs)
     calls: list[int] = []
 
     def fake(configs: list[dict], resolution: int, **options: object) -> list[Latency]:
