@@ -179,7 +179,16 @@ def _each_activation_pattern(
     def hook(_: nn.Module, args: tuple[torch.Tensor, ...], __: torch.Tensor) -> None:
         use(args[0].detach().reshape(n, -1) > 0)
 
-    handles = [m.register_forward_hook(hook) for m in model.modules() if isinstance(m, _ACT_TYPES)]
+    _hooked_eval_pass(
+        model, inputs, hook, [m for m in model.modules() if isinstance(m, _ACT_TYPES)]
+    )
+
+
+def _hooked_eval_pass(
+    model: nn.Module, inputs: torch.Tensor, hook: Callable[..., None], modules: list[nn.Module]
+) -> None:
+    """One eval-mode, inference-mode forward pass of ``inputs`` with ``hook`` on ``modules``."""
+    handles = [m.register_forward_hook(hook) for m in modules]
     try:
         model.eval()
         with torch.inference_mode():
@@ -305,14 +314,7 @@ def meco(model: nn.Module, image: torch.Tensor) -> float:
             if min(rows.shape) >= 2:  # else no correlation is defined (the authors' code: 0)
                 eigenvalues.append(_smallest_correlation_eigenvalue(rows))
 
-    handles = [m.register_forward_hook(hook) for m in model.modules()]
-    try:
-        model.eval()
-        with torch.inference_mode():
-            model(image)
-    finally:
-        for h in handles:
-            h.remove()
+    _hooked_eval_pass(model, image, hook, list(model.modules()))
     finite = [v for v in eigenvalues if math.isfinite(v)]
     return float(sum(finite))
 
