@@ -11,6 +11,11 @@ truth's own seed agreement (the ceiling); then applies the default-estimate rule
 :func:`~archlab.estimate.evidence.choose_space_default`, per space) and writes
 ``archlab/estimate/evidence.json``, which archlab ships and shows with every accuracy axis.
 
+It also scores two rank votes fixed in advance, neither of which a search can use: the mean
+within-space rank of NASWOT, synflow and grad_norm (close kin of the three estimates Abdelfattah et
+al., ICLR 2021, voted with), and of every training-free estimate. They show whether combining
+estimates recovers a ranking that no single one gives.
+
 Run: ``.venv/bin/python bench/evidence.py`` (seconds). ``--no-write`` only prints.
 """
 
@@ -37,11 +42,20 @@ from archlab.estimate.evidence import (
 )
 from archlab.estimate.ground_truth import mean_accuracy, read_rows, seed_agreement
 from archlab.estimate.rank_stats import Agreement
-from archlab.estimate.score import held_out_pick, pooled_agreement, score_estimates
+from archlab.estimate.score import (
+    held_out_pick,
+    pooled_agreement,
+    rank_normalise,
+    score_estimates,
+)
 from archlab.estimate.training import GROUND_TRUTH
 
 RESULTS = Path(__file__).resolve().parent / "results"
 NOT_ESTIMATES = {"arch", "settings"}
+VOTES = {
+    "vote(naswot, synflow, grad_norm)": ("naswot", "synflow", "grad_norm"),
+    "vote(all training-free)": ("naswot", "synflow", "grad_norm", "zico", "swap", "meco"),
+}
 
 
 def _probes(path: Path) -> str:
@@ -150,6 +164,27 @@ def _print_held_out(
     )
 
 
+def _print_votes(pairs: dict[str, dict[str, tuple[np.ndarray, np.ndarray]]]) -> None:
+    """Each vote (mean within-space rank of its estimates) scored per space and pooled."""
+    print("\nrank votes (reported only; a search cannot use them):")
+    for vote, members in VOTES.items():
+        per_space = {}
+        for space, columns in pairs.items():
+            if all(m in columns for m in members):
+                y = columns[members[0]][1]
+                ranks = [rank_normalise(columns[m][0]) for m in members]
+                per_space[space] = (np.mean(ranks, axis=0), y)
+        if not per_space:
+            continue
+        parts = [
+            f"{s} {score_estimates({'v': v[0]}, v[1])['v'].spearman:+.2f}"
+            for s, v in per_space.items()
+        ]
+        pooled = pooled_agreement(list(per_space.values()))
+        lo, hi = pooled.spearman_ci
+        print(f"  {vote}: {', '.join(parts)}; pooled {pooled.spearman:+.2f} [{lo:+.2f}, {hi:+.2f}]")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--spaces", help="comma-separated (default: every space with both tables)")
@@ -187,6 +222,7 @@ def main() -> None:
         },
     }  # fmt: skip
     _print("pooled", pooled)
+    _print_votes(pairs)
     evidence = {
         "measured": datetime.date.today().isoformat(),
         "spaces": spaces,

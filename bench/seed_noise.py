@@ -10,9 +10,16 @@ validation images, and sets the finite-set part against the seed differences the
 shows over all its archs. If the finite set explains most of it, a larger validation split (not
 more training) is what makes two seeds agree.
 
-Run: ``.venv/bin/python bench/seed_noise.py --space plgvit --archs 4`` (two ground-truth runs per
-arch, 4–9 min each on one core). Rows go to ``bench/results/seed_noise.csv`` as each arch finishes
-(a stopped run resumes).
+``--bn-draws K`` measures one part of the rest, the BatchNorm statistics: the recipe re-estimates
+them on the last 4 training batches (256 images) before evaluating. For each retrained run the
+statistics are re-estimated K more times, each on 4 other batches drawn at random from the training
+split, and once on 64 random batches (4,096 images); the spread of accuracy over the K draws, with
+the weights fixed, is the noise that the 256-image estimate alone adds to a run. Rows go to
+``bench/results/bn_noise.csv``.
+
+Run: ``.venv/bin/python bench/seed_noise.py --space plgvit --archs 4 [--bn-draws 8]`` (two
+ground-truth runs per arch, 4–9 min each on one core). Rows go to ``bench/results/seed_noise.csv``
+as each arch finishes (a stopped run resumes).
 """
 
 from __future__ import annotations
@@ -30,13 +37,20 @@ import torch
 from archlab.estimate.data import ImageData, load_data, to_input
 from archlab.estimate.estimates import reduced_model
 from archlab.estimate.ground_truth import read_rows
-from archlab.estimate.training import GROUND_TRUTH, TrainSpec, short_train
+from archlab.estimate.training import (
+    GROUND_TRUTH,
+    TrainSpec,
+    evaluate,
+    recalibrate_batchnorm,
+    short_train,
+)
 from archlab.space import load_space
 
 RESULTS = Path(__file__).resolve().parent / "results"
 FIELDS = [
     "space", "arch", "acc_seed0", "acc_seed1", "committed0", "committed1", "disagree", "n_val",
 ]  # fmt: skip
+BN_FIELDS = ["space", "arch", "seed", "recipe_acc", "draws_acc", "acc_64_batches", "bn_layers"]
 
 
 @torch.inference_mode()
@@ -50,13 +64,43 @@ def _predictions(model: torch.nn.Module, data: ImageData, batch: int = 200) -> t
     )
 
 
-def _trained_predictions(
+def _trained(
     space_name: str, arch: str, seed: int, spec: TrainSpec, data: ImageData
-) -> tuple[float, torch.Tensor]:
+) -> tuple[float, torch.nn.Module]:
     space = load_space(space_name)
     model = reduced_model(space, json.loads(arch), spec.resolution, data.num_classes, seed)
     result = short_train(model, data, dataclasses.replace(spec, seed=seed))
-    return result.val_acc, _predictions(model, data)
+    return result.val_acc, model
+
+
+def _bn_draws(
+    model: torch.nn.Module, data: ImageData, draws: int, batch: int
+) -> tuple[list[float], float]:
+    """Accuracy after re-estimating BatchNorm on ``draws`` random sets of 4 training batches, and
+    after one estimate on 64 random batches; the draws are seeded, the same for every model."""
+    gen = torch.Generator().manual_seed(2024)
+    n = len(data.train_images)
+    accs = []
+    for _ in range(draws):
+        idx = torch.randperm(n, generator=gen)[: 4 * batch]
+        recalibrate_batchnorm(model, data.train_images[idx], batch)
+        accs.append(evaluate(model, data.val_images, data.val_labels))
+    idx = torch.randperm(n, generator=gen)[: 64 * batch]
+    recalibrate_batchnorm(model, data.train_images[idx], batch)
+    return accs, evaluate(model, data.val_images, data.val_labels)
+
+
+def _archs_in(path: Path) -> set[str]:
+    return {r["arch"] for r in csv.DictReader(path.open())} if path.exists() else set()
+
+
+def _append(path: Path, fields: list[str], row: dict[str, object]) -> None:
+    new = not path.exists()
+    with path.open("a", newline="") as f:
+        writer = csv.DictWriter(f, fields)
+        if new:
+            writer.writeheader()
+        writer.writerow(row)
 
 
 def _paired_random_runs(space: str) -> dict[str, dict[int, dict[str, object]]]:
@@ -112,11 +156,34 @@ def _report(space: str, out: Path) -> None:
         )
 
 
+def _bn_report(space: str, path: Path) -> None:
+    rows = [r for r in csv.DictReader(path.open()) if r["space"] == space] if path.exists() else []
+    if not rows:
+        return
+    within = []
+    for r in rows:
+        draws = json.loads(r["draws_acc"])
+        within.append(statistics.variance(draws))
+        print(
+            f"  BatchNorm, seed {r['seed']} of {r['arch'][:40]}…: "
+            f"recipe {float(r['recipe_acc']):.4f}; "
+            f"{len(draws)} re-estimates on 256 random images {min(draws):.4f}–{max(draws):.4f} "
+            f"(SD {statistics.stdev(draws):.3%}); on 4,096 images {float(r['acc_64_batches']):.4f}"
+        )
+    print(
+        f"  BatchNorm statistics from 256 images add SD {math.sqrt(statistics.mean(within)):.3%} "
+        f"to a run ({len(rows)} runs, {rows[0]['bn_layers']} BatchNorm layers in the first)"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--space", required=True)
     parser.add_argument("--archs", type=int, default=4, help="the N archs whose runs were quickest")
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument(
+        "--bn-draws", type=int, default=0, help="also re-estimate BatchNorm K times per run"
+    )
     parser.add_argument("--report", action="store_true", help="only print what the CSV holds")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
@@ -124,14 +191,16 @@ def main() -> None:
     if not args.report:
         pairs = _paired_random_runs(args.space)
         quickest = sorted(pairs, key=lambda a: sum(float(s["seconds"]) for s in pairs[a].values()))
-        done = {r["arch"] for r in csv.DictReader(out.open())} if out.exists() else set()
+        bn_out = RESULTS / "bn_noise.csv"
+        done_path = bn_out if args.bn_draws else out
+        done = _archs_in(done_path)
         data = load_data(GROUND_TRUTH.data, GROUND_TRUTH.resolution)
         for arch in quickest[: args.archs]:
             if arch in done:
                 continue
-            (acc0, p0), (acc1, p1) = (
-                _trained_predictions(args.space, arch, seed, GROUND_TRUTH, data) for seed in (0, 1)
-            )
+            runs = [_trained(args.space, arch, seed, GROUND_TRUTH, data) for seed in (0, 1)]
+            (acc0, m0), (acc1, m1) = runs
+            p0, p1 = _predictions(m0, data), _predictions(m1, data)
             row = {
                 "space": args.space,
                 "arch": arch,
@@ -142,14 +211,29 @@ def main() -> None:
                 "disagree": round(float((p0 != p1).float().mean()), 6),
                 "n_val": len(p0),
             }
-            new = not out.exists()
-            with out.open("a", newline="") as f:
-                writer = csv.DictWriter(f, FIELDS)
-                if new:
-                    writer.writeheader()
-                writer.writerow(row)
+            if arch not in _archs_in(out):
+                _append(out, FIELDS, row)
             print(f"{arch[:60]}…: {row}", flush=True)
+            for seed, (acc, model) in enumerate(runs):
+                if not args.bn_draws:
+                    break
+                draws, acc_64 = _bn_draws(model, data, args.bn_draws, GROUND_TRUTH.batch)
+                bn_layers = sum(
+                    isinstance(m, torch.nn.modules.batchnorm._BatchNorm) for m in model.modules()
+                )
+                bn_row = {
+                    "space": args.space,
+                    "arch": arch,
+                    "seed": seed,
+                    "recipe_acc": round(acc, 6),
+                    "draws_acc": json.dumps([round(a, 6) for a in draws]),
+                    "acc_64_batches": round(acc_64, 6),
+                    "bn_layers": bn_layers,
+                }
+                _append(bn_out, BN_FIELDS, bn_row)
+                print(f"  BatchNorm draws, seed {seed}: {bn_row['draws_acc']}", flush=True)
     _report(args.space, out)
+    _bn_report(args.space, RESULTS / "bn_noise.csv")
 
 
 if __name__ == "__main__":
