@@ -285,6 +285,7 @@ def test_references_are_measured_once_at_the_studys_resolution(
     refs = references.cached_references(spec, out)
     measured = refs.measured[dashboard_study.reference]
     assert measured["adapted"] and measured["reconstructed"] and measured["latency_ms"] > 0
+    assert 0 < measured["activations_peak_bytes"] < measured["peak_memory_bytes"]
     assert sorted(refs.missing) == ["lw_plgvit_a", "plgvit_base", "plgvit_small", "plgvit_tiny"]
     family, _, preset = find_preset(dashboard_study.reference)
     stored = json.loads((out / references.CACHE_NAME).read_text())
@@ -309,6 +310,20 @@ def test_reference_cache_is_ignored_when_the_settings_change(
     spec = {**load_study_spec(dashboard_study), "threads": 2}
     refs = references.cached_references(spec, study_dir(dashboard_study.name))
     assert not refs.measured and len(refs.missing) == 5
+
+
+def test_reference_cache_without_a_metric_kept_now_is_measured_again(
+    dashboard_study: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ARCHLAB_HOME", str(dashboard_study.home))
+    spec = load_study_spec(dashboard_study)
+    out = study_dir(dashboard_study.name)
+    assert references.cached_references(spec, out).measured  # the fixture's cache is current
+    path = out / references.CACHE_NAME
+    stored = json.loads(path.read_text())
+    stored["key"]["kept"].remove("peak_memory_bytes")  # as written before that metric was kept
+    path.write_text(json.dumps(stored))
+    assert not references.cached_references(spec, out).measured
 
 
 def load_study_spec(study: Any) -> dict[str, Any]:

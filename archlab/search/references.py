@@ -54,6 +54,8 @@ _KEPT = (
     "latency_iqr_ms",
     "latency_ci_rel",
     "latency_runs",
+    "peak_memory_bytes",
+    "activations_peak_bytes",
     "naswot",
     "synflow",
     "grad_norm",
@@ -122,6 +124,7 @@ def _key(record: StudyRecord) -> dict[str, Any]:
         **{k: getattr(spec, k) for k in _SETTINGS if hasattr(spec, k)},
         "cpu": cpu_model(),
         "torch_version": str(torch.__version__),
+        "kept": list(_KEPT),  # a cache that lacks a metric kept now is measured again
     }
 
 
