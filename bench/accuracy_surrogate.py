@@ -1,0 +1,184 @@
+"""Can a model fitted on a space's ground truth rank that space's other archs?
+
+No training-free estimate ranks `hybrid`'s archs better than chance, and on `plgvit` only weakly.
+The ground truth itself is data: 30 archs per space with their trained accuracy. This script asks
+whether a small regression fitted on some of them ranks the rest, which is what a predictor-based
+search would rely on. Two models, fixed before any result on `mobileformer` was seen:
+
+* ``knobs``: ridge regression on the arch's knobs (numbers standardised, choices one-hot; the
+  ridge penalty chosen by an inner leave-one-out), nothing else;
+* ``knobs+estimates``: the same with the training-free estimates, ``params`` and ``macs`` added
+  (each rank-normalised over the space's archs; no accuracy enters that step).
+
+Scored by repeated 5-fold cross-validation: in each repeat every arch is predicted by a model
+fitted without it, and Spearman ρ is taken between those predictions and the ground truth (the
+mean over seeds). Printed: the median ρ over repeats with its 5–95 % range (how much the split
+matters), and a permutation test (the same procedure on shuffled accuracies, to show the ρ is not
+an artefact of fitting 30 points), beside the best single estimate's ρ and the ground truth's
+seed agreement. The knobs that weigh most in the model fitted on all archs are listed, and a
+learning curve: the knobs model's ρ with 2, 3, 5 and 10 folds, i.e. fitted on half, two thirds,
+four fifths and nine tenths of the archs (does more ground truth help?).
+
+Run: ``.venv/bin/python bench/accuracy_surrogate.py [--spaces plgvit,hybrid] [--repeats 50]
+[--permutations 200]`` (seconds).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import math
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from scipy.stats import rankdata, spearmanr
+from sklearn.linear_model import RidgeCV
+from sklearn.model_selection import KFold
+
+from archlab.estimate.ground_truth import mean_accuracy, read_rows, seed_agreement
+from archlab.estimate.training import GROUND_TRUTH
+
+RESULTS = Path(__file__).resolve().parent / "results"
+ESTIMATES = ("naswot", "synflow", "grad_norm", "zico", "swap", "meco", "params", "macs")
+ALPHAS = np.logspace(-2, 4, 25)
+
+
+def _truth(space: str) -> tuple[list[str], np.ndarray, list[dict[str, Any]]]:
+    budget = GROUND_TRUTH.budget_label()
+    rows = [
+        r
+        for r in read_rows(RESULTS / f"ground_truth_{space}.csv")
+        if r["kind"] == "random" and r["budget"] == budget
+    ]
+    seeds = Counter(r["arch"] for r in rows)
+    full = max(seeds.values(), default=0)
+    truth = {a: v for a, v in mean_accuracy(rows, budget).items() if seeds[a] == full}
+    archs = sorted(truth)
+    return archs, np.array([truth[a] for a in archs]), rows
+
+
+def knob_matrix(archs: list[dict[str, Any]]) -> tuple[np.ndarray, list[str]]:
+    """Numeric knobs as they are (a missing one as the mean, with a flag), choices one-hot."""
+    keys = sorted({k for a in archs for k in a})
+    columns, names = [], []
+    for key in keys:
+        values = [a.get(key) for a in archs]
+        present = [v for v in values if v is not None]
+        if all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in present):
+            mean = float(np.mean(present)) if present else 0.0
+            columns.append([float(v) if v is not None else mean for v in values])
+            names.append(key)
+            if len(present) < len(values):
+                columns.append([float(v is None) for v in values])
+                names.append(f"{key} unset")
+        else:
+            for level in sorted({json.dumps(v) for v in values}):
+                columns.append([float(json.dumps(v) == level) for v in values])
+                names.append(f"{key}={json.loads(level)}")
+    matrix = np.array(columns, dtype=float).T
+    keep = matrix.std(axis=0) > 0  # a knob every arch shares says nothing
+    return matrix[:, keep], [n for n, k in zip(names, keep) if k]
+
+
+def _estimate_matrix(space: str, archs: list[str]) -> np.ndarray | None:
+    path = RESULTS / f"estimates_{space}.csv"
+    if not path.exists():
+        return None
+    with path.open(newline="") as f:
+        by_arch = {r["arch"]: r for r in csv.DictReader(f)}
+    if not all(a in by_arch and all(by_arch[a].get(e) for e in ESTIMATES) for a in archs):
+        return None
+    raw = np.array([[float(by_arch[a][e]) for e in ESTIMATES] for a in archs])
+    return np.column_stack([rankdata(c) / len(c) for c in raw.T])
+
+
+def _standardise(train: np.ndarray, test: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    mean, sd = train.mean(axis=0), train.std(axis=0)
+    sd[sd == 0] = 1.0
+    return (train - mean) / sd, (test - mean) / sd
+
+
+def cross_validated_rho(
+    x: np.ndarray, y: np.ndarray, repeats: int, seed: int = 0, folds: int = 5
+) -> np.ndarray:
+    """Spearman ρ of out-of-fold ridge predictions with ``y``, one per repeat of k-fold CV."""
+    rhos = []
+    for r in range(repeats):
+        predicted = np.empty_like(y)
+        for train, test in KFold(folds, shuffle=True, random_state=seed + r).split(x):
+            xs, xt = _standardise(x[train], x[test])
+            predicted[test] = RidgeCV(alphas=ALPHAS).fit(xs, y[train]).predict(xt)
+        rhos.append(float(spearmanr(predicted, y).statistic))
+    return np.array(rhos)
+
+
+def _permutation_p(x: np.ndarray, y: np.ndarray, observed: float, permutations: int) -> float:
+    """Share of shuffled accuracies whose cross-validated ρ (5 repeats) reaches ``observed``."""
+    rng = np.random.default_rng(0)
+    hits = sum(
+        float(np.median(cross_validated_rho(x, rng.permutation(y), 5, seed=1000 + i))) >= observed
+        for i in range(permutations)
+    )
+    return (hits + 1) / (permutations + 1)
+
+
+def _weights(x: np.ndarray, y: np.ndarray, names: list[str], top: int = 4) -> str:
+    xs, _ = _standardise(x, x)
+    coef = RidgeCV(alphas=ALPHAS).fit(xs, y).coef_
+    order = np.argsort(-np.abs(coef))[:top]
+    return ", ".join(f"{names[i]} {coef[i] * 100:+.2f}" for i in order)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--spaces", help="comma-separated (default: every space with ground truth)")
+    parser.add_argument("--repeats", type=int, default=50)
+    parser.add_argument("--permutations", type=int, default=200)
+    args = parser.parse_args()
+    spaces = args.spaces.split(",") if args.spaces else sorted(
+        p.stem.removeprefix("ground_truth_") for p in RESULTS.glob("ground_truth_*.csv")
+    )  # fmt: skip
+    for space in spaces:
+        archs, y, rows = _truth(space)
+        if len(archs) < 10:
+            print(f"{space}: {len(archs)} archs with every seed; 10 or more needed")
+            continue
+        knobs, names = knob_matrix([json.loads(a) for a in archs])
+        estimates = _estimate_matrix(space, archs)
+        ceiling = seed_agreement(rows, GROUND_TRUTH.budget_label(), (0, 1))
+        print(
+            f"\n{space}: {len(archs)} archs, {knobs.shape[1]} knob columns; ground truth seed 0 vs "
+            f"1: ρ {ceiling.spearman:+.2f}"
+        )
+        if estimates is not None:
+            single = {
+                e: float(spearmanr(estimates[:, i], y).statistic) for i, e in enumerate(ESTIMATES)
+            }
+            best = max(single, key=lambda e: single[e])
+            print(f"  best single estimate on all archs (picked after the fact): {best} "
+                  f"{single[best]:+.2f}")  # fmt: skip
+        models = {"knobs": knobs}
+        if estimates is not None:
+            models["knobs+estimates"] = np.hstack([knobs, estimates])
+        for model, x in models.items():
+            rhos = cross_validated_rho(x, y, args.repeats)
+            median = float(np.median(rhos))
+            lo, hi = np.percentile(rhos, [5, 95])
+            p = _permutation_p(x, y, median, args.permutations) if args.permutations else math.nan
+            print(
+                f"  {model:<16} cross-validated ρ {median:+.2f} (5–95 % over {args.repeats} "
+                f"splits {lo:+.2f} to {hi:+.2f}); permutation p {p:.3f}"
+            )
+        print(f"  heaviest knobs (accuracy points per SD): {_weights(knobs, y, names)}")
+        curve = []
+        for folds in (2, 3, 5, 10):
+            rho = float(np.median(cross_validated_rho(knobs, y, args.repeats, folds=folds)))
+            curve.append(f"{len(y) - math.ceil(len(y) / folds)} archs {rho:+.2f}")
+        print(f"  knobs model fitted on: {', '.join(curve)}")
+
+
+if __name__ == "__main__":
+    main()
