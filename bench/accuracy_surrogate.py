@@ -6,7 +6,8 @@ whether a small regression fitted on some of them ranks the rest, which is what 
 search would rely on. Two models, fixed before any result on `mobileformer` was seen:
 
 * ``knobs``: ridge regression on the arch's knobs (numbers standardised, choices one-hot; the
-  ridge penalty chosen by an inner leave-one-out), nothing else;
+  ridge penalty chosen by an inner leave-one-out), nothing else: archlab's own fit,
+  :func:`archlab.estimate.surrogate.fit_knob_ridge`, made from the training archs of each fold;
 * ``knobs+estimates``: the same with the training-free estimates, ``params`` and ``macs`` added
   (each rank-normalised over the space's archs; no accuracy enters that step).
 
@@ -30,6 +31,7 @@ import csv
 import json
 import math
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -39,11 +41,11 @@ from sklearn.linear_model import RidgeCV
 from sklearn.model_selection import KFold
 
 from archlab.estimate.ground_truth import mean_accuracy, read_rows, seed_agreement
+from archlab.estimate.surrogate import ALPHAS, encode, fit_knob_ridge
 from archlab.estimate.training import GROUND_TRUTH
 
 RESULTS = Path(__file__).resolve().parent / "results"
 ESTIMATES = ("naswot", "synflow", "grad_norm", "zico", "swap", "meco", "params", "macs")
-ALPHAS = np.logspace(-2, 4, 25)
 
 
 def _truth(space: str) -> tuple[list[str], np.ndarray, list[dict[str, Any]]]:
@@ -60,29 +62,6 @@ def _truth(space: str) -> tuple[list[str], np.ndarray, list[dict[str, Any]]]:
     return archs, np.array([truth[a] for a in archs]), rows
 
 
-def knob_matrix(archs: list[dict[str, Any]]) -> tuple[np.ndarray, list[str]]:
-    """Numeric knobs as they are (a missing one as the mean, with a flag), choices one-hot."""
-    keys = sorted({k for a in archs for k in a})
-    columns, names = [], []
-    for key in keys:
-        values = [a.get(key) for a in archs]
-        present = [v for v in values if v is not None]
-        if all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in present):
-            mean = float(np.mean(present)) if present else 0.0
-            columns.append([float(v) if v is not None else mean for v in values])
-            names.append(key)
-            if len(present) < len(values):
-                columns.append([float(v is None) for v in values])
-                names.append(f"{key} unset")
-        else:
-            for level in sorted({json.dumps(v) for v in values}):
-                columns.append([float(json.dumps(v) == level) for v in values])
-                names.append(f"{key}={json.loads(level)}")
-    matrix = np.array(columns, dtype=float).T
-    keep = matrix.std(axis=0) > 0  # a knob every arch shares says nothing
-    return matrix[:, keep], [n for n, k in zip(names, keep) if k]
-
-
 def _estimate_matrix(space: str, archs: list[str]) -> np.ndarray | None:
     path = RESULTS / f"estimates_{space}.csv"
     if not path.exists():
@@ -95,41 +74,54 @@ def _estimate_matrix(space: str, archs: list[str]) -> np.ndarray | None:
     return np.column_stack([rankdata(c) / len(c) for c in raw.T])
 
 
-def _standardise(train: np.ndarray, test: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    mean, sd = train.mean(axis=0), train.std(axis=0)
-    sd[sd == 0] = 1.0
-    return (train - mean) / sd, (test - mean) / sd
+FitPredict = Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]
+
+
+def _knobs_model(archs: list[dict[str, Any]]) -> FitPredict:
+    """archlab's own fit (:func:`archlab.estimate.surrogate.fit_knob_ridge`): columns made from
+    the training archs only."""
+
+    def fit_predict(train: np.ndarray, test: np.ndarray, y: np.ndarray) -> np.ndarray:
+        model = fit_knob_ridge([archs[i] for i in train], list(y[train]))
+        return model.predict([archs[i] for i in test])
+
+    return fit_predict
+
+
+def _matrix_model(x: np.ndarray) -> FitPredict:
+    """Ridge on the columns of ``x``, standardised on the training archs."""
+
+    def fit_predict(train: np.ndarray, test: np.ndarray, y: np.ndarray) -> np.ndarray:
+        mean, sd = x[train].mean(axis=0), x[train].std(axis=0)
+        sd[sd == 0] = 1.0
+        model = RidgeCV(alphas=ALPHAS).fit((x[train] - mean) / sd, y[train])
+        return np.asarray(model.predict((x[test] - mean) / sd))
+
+    return fit_predict
 
 
 def cross_validated_rho(
-    x: np.ndarray, y: np.ndarray, repeats: int, seed: int = 0, folds: int = 5
+    fit_predict: FitPredict, y: np.ndarray, repeats: int, seed: int = 0, folds: int = 5
 ) -> np.ndarray:
-    """Spearman ρ of out-of-fold ridge predictions with ``y``, one per repeat of k-fold CV."""
+    """Spearman ρ of out-of-fold predictions with ``y``, one per repeat of k-fold CV."""
     rhos = []
     for r in range(repeats):
         predicted = np.empty_like(y)
-        for train, test in KFold(folds, shuffle=True, random_state=seed + r).split(x):
-            xs, xt = _standardise(x[train], x[test])
-            predicted[test] = RidgeCV(alphas=ALPHAS).fit(xs, y[train]).predict(xt)
+        for train, test in KFold(folds, shuffle=True, random_state=seed + r).split(y):
+            predicted[test] = fit_predict(train, test, y)
         rhos.append(float(spearmanr(predicted, y).statistic))
     return np.array(rhos)
 
 
-def _permutation_p(x: np.ndarray, y: np.ndarray, observed: float, permutations: int) -> float:
+def _permutation_p(fit_predict: FitPredict, y: np.ndarray, observed: float, n: int) -> float:
     """Share of shuffled accuracies whose cross-validated ρ (5 repeats) reaches ``observed``."""
     rng = np.random.default_rng(0)
     hits = sum(
-        float(np.median(cross_validated_rho(x, rng.permutation(y), 5, seed=1000 + i))) >= observed
-        for i in range(permutations)
+        float(np.median(cross_validated_rho(fit_predict, rng.permutation(y), 5, 1000 + i)))
+        >= observed
+        for i in range(n)
     )
-    return (hits + 1) / (permutations + 1)
-
-
-def _weights(x: np.ndarray, y: np.ndarray, names: list[str], top: int = 4) -> str:
-    xs, _ = _standardise(x, x)
-    coef = RidgeCV(alphas=ALPHAS).fit(xs, y).coef_
-    order = np.argsort(-np.abs(coef))[:top]
-    return ", ".join(f"{names[i]} {coef[i] * 100:+.2f}" for i in order)
+    return (hits + 1) / (n + 1)
 
 
 def main() -> None:
@@ -146,7 +138,8 @@ def main() -> None:
         if len(archs) < 10:
             print(f"{space}: {len(archs)} archs with every seed; 10 or more needed")
             continue
-        knobs, names = knob_matrix([json.loads(a) for a in archs])
+        configs = [json.loads(a) for a in archs]
+        knobs, _ = encode(configs)
         estimates = _estimate_matrix(space, archs)
         ceiling = seed_agreement(rows, GROUND_TRUTH.budget_label(), (0, 1))
         print(
@@ -160,22 +153,30 @@ def main() -> None:
             best = max(single, key=lambda e: single[e])
             print(f"  best single estimate on all archs (picked after the fact): {best} "
                   f"{single[best]:+.2f}")  # fmt: skip
-        models = {"knobs": knobs}
+        models = {"knobs": _knobs_model(configs)}
         if estimates is not None:
-            models["knobs+estimates"] = np.hstack([knobs, estimates])
-        for model, x in models.items():
-            rhos = cross_validated_rho(x, y, args.repeats)
+            models["knobs+estimates"] = _matrix_model(np.hstack([knobs, estimates]))
+        for model, fit_predict in models.items():
+            rhos = cross_validated_rho(fit_predict, y, args.repeats)
             median = float(np.median(rhos))
             lo, hi = np.percentile(rhos, [5, 95])
-            p = _permutation_p(x, y, median, args.permutations) if args.permutations else math.nan
+            p = (
+                _permutation_p(fit_predict, y, median, args.permutations)
+                if args.permutations
+                else math.nan
+            )
             print(
                 f"  {model:<16} cross-validated ρ {median:+.2f} (5–95 % over {args.repeats} "
-                f"splits {lo:+.2f} to {hi:+.2f}); permutation p {p:.3f}"
+                f"splits {lo:+.2f} to {hi:+.2f}); permutation p "
+                + ("–" if math.isnan(p) else f"{p:.3f}")
             )
-        print(f"  heaviest knobs (accuracy points per SD): {_weights(knobs, y, names)}")
+        heaviest = fit_knob_ridge(configs, list(y)).weights()[:4]
+        shown = ", ".join(f"{name} {w * 100:+.2f}" for name, w in heaviest)
+        print(f"  heaviest knobs fitted on all archs (accuracy points per SD): {shown}")
         curve = []
         for folds in (2, 3, 5, 10):
-            rho = float(np.median(cross_validated_rho(knobs, y, args.repeats, folds=folds)))
+            rhos = cross_validated_rho(models["knobs"], y, args.repeats, folds=folds)
+            rho = float(np.median(rhos))
             curve.append(f"{len(y) - math.ceil(len(y) / folds)} archs {rho:+.2f}")
         print(f"  knobs model fitted on: {', '.join(curve)}")
 
