@@ -2,8 +2,10 @@
 
 Reads ``bench/results/ground_truth_<space>.csv`` (``bench/ground_truth.py``) and
 ``bench/results/estimates_<space>.csv`` (``bench/proxy_correlation.py``) for every space that has
-both; an arch's truth is its mean validation accuracy over the ground-truth seeds, and only archs
-trained with every seed count. Prints, per space and pooled (ranks normalised within each space),
+both, with the leave-one-out predictions of the model fitted on the ground truth
+(``fitted_<space>.csv``, ``bench/accuracy_surrogate.py``) where there are some; an arch's truth
+is its mean validation accuracy over the ground-truth seeds, and only archs trained with every
+seed count. Prints, per space and pooled (ranks normalised within each space),
 each estimate's Spearman ρ and Kendall τ with 95 % bootstrap intervals, top-20 % recall and median
 seconds per arch (pooled: each estimate over the spaces where it was measured), beside the ground
 truth's own seed agreement (the ceiling); then applies the default-estimate rules
@@ -40,7 +42,7 @@ from archlab.estimate.evidence import (
     evidence_from_dict,
     search_candidates,
 )
-from archlab.estimate.ground_truth import mean_accuracy, read_rows, seed_agreement
+from archlab.estimate.ground_truth import random_arch_truth, read_rows, seed_agreement
 from archlab.estimate.rank_stats import Agreement
 from archlab.estimate.score import (
     held_out_pick,
@@ -96,10 +98,13 @@ def _space(space: str) -> tuple[dict[str, Any], dict[str, tuple[np.ndarray, np.n
         return None
     budget = GROUND_TRUTH.budget_label()
     rows = [r for r in read_rows(truth_path) if r["budget"] == budget and r["kind"] == "random"]
-    seeds_of = Counter(r["arch"] for r in rows)
-    n_seeds = max(seeds_of.values(), default=0)
-    truth = {a: v for a, v in mean_accuracy(rows, budget).items() if seeds_of[a] == n_seeds}
+    n_seeds = max(Counter(r["arch"] for r in rows).values(), default=0)
+    truth = random_arch_truth(rows, budget)
     estimates = _estimates(est_path)
+    fitted = RESULTS / f"fitted_{space}.csv"  # bench/accuracy_surrogate.py: leave-one-out
+    if fitted.exists():
+        for arch, values in _estimates(fitted).items():
+            estimates.setdefault(arch, {}).update(values)
     archs = [a for a in truth if a in estimates]
     if len(archs) < 3:
         return None

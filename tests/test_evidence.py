@@ -70,6 +70,10 @@ def test_a_space_picks_its_own_default_where_its_best_estimate_beats_chance_and_
     # the baselines and short training are never a space's pick, however well they rank
     others = _space(30, params=ci(-0.2, -0.5), macs=ci(0.9, 0.7), train_1_8=ci(0.9, 0.7))
     assert choose_space_default(others)[0] is None
+    # nor, until a trained front confirms it, the model fitted on the space's own ground truth
+    fitted = _space(30, params=ci(-0.2, -0.5), knob_ridge=ci(0.6, 0.3), grad_norm=ci(0.4, 0.08))
+    assert choose_space_default(fitted)[0] == "grad_norm"
+    assert choose_default(fitted)[0] == "grad_norm"
     too_few = _space(MIN_ARCHS - 1, params=ci(-0.2, -0.5), grad_norm=ci(0.4, 0.08))
     assert choose_space_default(too_few)[0] is None
 
@@ -178,6 +182,25 @@ def test_a_space_without_ground_truth_is_shown_the_pooled_figure(tmp_path: Path)
     )
 
 
+def test_the_fitted_model_is_said_to_be_scored_leave_one_out(tmp_path: Path) -> None:
+    score = {
+        "spearman": 0.58, "spearman_ci": [0.27, 0.77], "kendall": 0.4, "kendall_ci": [0.2, 0.6],
+        "top20_recall": 0.2, "seconds_per_arch": 1e-4, "archs": 30,
+    }  # fmt: skip
+    entry = {
+        "archs": 30, "seeds": 2, "budget": "b", "data": "fashion-mnist", "probes": "fm@32px",
+        "seed_agreement": None, "estimates": {"knob_ridge": score},
+    }  # fmt: skip
+    evidence = load_evidence(_write(tmp_path / "e.json", {"plgvit": entry}))
+    assert axis_suffix("knob_ridge", "plgvit", evidence) == (
+        "(ρ 0.58 leave-one-out vs training on fashion-mnist, 30 archs)"
+    )
+    line = evidence_sentence("knob_ridge", "plgvit", evidence)
+    assert "+0.58 [95 % CI +0.27, +0.77]" in line
+    assert "each predicted by the model fitted on the others" in line
+    assert "not the corners a search pushes it to" in line
+
+
 def test_a_malformed_evidence_file_is_a_clear_error(tmp_path: Path) -> None:
     path = tmp_path / "bad.json"
     path.write_text('{"spaces": {}}')
@@ -223,6 +246,29 @@ def test_estimate_prints_every_estimate_of_one_arch_as_json(tiny_space_path: Pat
 
     assert out["default"] == DEFAULT_OBJECTIVES[0]  # the searches' default, as the evidence picks
     assert out["settings"] == "digits@32px,batch8,seed0"
+    assert "knob_ridge" not in out  # no model was fitted on this space's ground truth
+
+
+def test_estimate_adds_the_fitted_model_where_the_space_has_one(
+    tiny_space_path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import archlab.estimate.surrogate as surrogate_mod
+    from archlab.estimate.surrogate import fit_knob_ridge
+    from archlab.space import load_space
+
+    space = load_space(tiny_space_path)
+    archs = [space.sample(i) for i in range(10)]
+    model = fit_knob_ridge(archs, [0.8 + 0.01 * a["stages.2.depth"] for a in archs])
+    path = tmp_path / "surrogates.json"
+    path.write_text(json.dumps({"spaces": {space.name: {"model": model.to_dict()}}}))
+    monkeypatch.setattr(surrogate_mod, "SURROGATES_PATH", path)
+    arch = {"stages.2.depth": 2}
+    args = ["estimate", "--space", str(tiny_space_path), "--arch", json.dumps(arch)]
+    result = CliRunner().invoke(app, [*args, "--data", "digits", "--format", "json"])
+    assert result.exit_code == 0, result.output
+    out = json.loads(result.output)
+    full = {**space.default(), **arch}  # the knobs the arch leaves out take the space's default
+    assert out["knob_ridge"] == pytest.approx(float(model.predict([full])[0]))
 
 
 @pytest.mark.parametrize(

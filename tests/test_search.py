@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import signal
 from collections.abc import Callable
 from pathlib import Path
@@ -492,3 +493,55 @@ def test_front_remeasurement_keeps_each_chunk_it_finished(
     # on the measurements (which may differ from the predicted front) was measured
     assert first <= remeasured
     assert {str(n) for n in pareto_frame(final)["number"]} <= remeasured
+
+
+def _ship_knob_model(space_path: Path, path: Path) -> Any:
+    """A knob model for the tiny space, fitted on 12 of its archs with a made-up accuracy."""
+    from archlab.estimate.surrogate import fit_knob_ridge
+
+    space = load_space(space_path)
+    archs = [space.sample(i) for i in range(12)]
+    accuracy = [0.8 + 0.01 * i for i in range(12)]
+    model = fit_knob_ridge(archs, accuracy)
+    path.write_text(json.dumps({"spaces": {space.name: {"model": model.to_dict()}}}))
+    return model
+
+
+def test_the_fitted_knob_model_is_an_objective_where_one_is_shipped(
+    tiny_space_path: Path, storage_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import archlab.estimate.surrogate as surrogate_mod
+
+    monkeypatch.setattr(surrogate_mod, "SURROGATES_PATH", tmp_path / "none.json")
+    spec = _spec(tiny_space_path, storage_url, objectives=("knob_ridge", "macs"))
+    with pytest.raises(SearchError, match="knob_ridge: no model fitted on a ground truth of space"):
+        run_search(spec)
+    with pytest.raises(StorageError, match="no study"):  # refused before any study was made
+        load_study("t", storage_url)
+    shipped = tmp_path / "surrogates.json"
+    model = _ship_knob_model(tiny_space_path, shipped)
+    monkeypatch.setattr(surrogate_mod, "SURROGATES_PATH", shipped)
+    run_search(spec)
+    trials = load_study("t", storage_url).trials
+    assert len(trials) == 3
+    for trial in trials:
+        predicted = float(model.predict([trial.params])[0])
+        assert trial.user_attrs["knob_ridge"] == pytest.approx(predicted)
+        assert trial.values == [trial.user_attrs["knob_ridge"], trial.user_attrs["macs"]]
+
+
+def test_the_knob_model_refuses_a_space_whose_knobs_differ(
+    tiny_space_path: Path, storage_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import archlab.estimate.surrogate as surrogate_mod
+
+    shipped = tmp_path / "surrogates.json"
+    model = _ship_knob_model(tiny_space_path, shipped)
+    document = json.loads(shipped.read_text())
+    entry = document["spaces"]["tiny_plgvit"]["model"]
+    entry["knobs"] = [*model.knobs[1:], "stages.9.depth"]  # fitted on another version of it
+    shipped.write_text(json.dumps(document))
+    monkeypatch.setattr(surrogate_mod, "SURROGATES_PATH", shipped)
+    spec = _spec(tiny_space_path, storage_url, objectives=("knob_ridge", "macs"))
+    with pytest.raises(SearchError, match=r"knobs differ .*stages\.9\.depth"):
+        run_search(spec)

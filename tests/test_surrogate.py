@@ -4,13 +4,26 @@ from __future__ import annotations
 
 import json
 import random
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 from scipy.stats import spearmanr
 
-from archlab.estimate.surrogate import KnobRidge, encode, fit_knob_ridge
+from archlab.estimate.ground_truth import random_arch_truth, read_rows
+from archlab.estimate.surrogate import (
+    KnobRidge,
+    encode,
+    fit_knob_ridge,
+    leave_one_out,
+    load_surrogates,
+    surrogate_for,
+)
+from archlab.estimate.training import GROUND_TRUTH
+from archlab.space import load_space
+
+RESULTS = Path(__file__).resolve().parents[1] / "bench" / "results"
 
 
 def _archs(n: int, seed: int = 0) -> list[dict[str, Any]]:
@@ -76,3 +89,39 @@ def test_a_fit_refuses_too_few_archs_or_mismatched_accuracies() -> None:
         fit_knob_ridge(archs, [0.9] * 4)
     with pytest.raises(ValueError, match="3 or more archs, got 2"):
         fit_knob_ridge(archs[:2], [0.9, 0.8])
+
+
+def test_leave_one_out_predicts_each_arch_without_it() -> None:
+    archs = _archs(25, seed=3)
+    truth = [_truth(a) for a in archs]
+    predicted = leave_one_out(archs, truth)
+    assert spearmanr(predicted, truth).statistic > 0.9
+    alone = fit_knob_ridge(archs[1:], truth[1:]).predict(archs[:1])[0]
+    assert predicted[0] == pytest.approx(alone)
+
+
+def test_a_space_without_a_model_or_with_other_knobs_is_refused(tmp_path: Path) -> None:
+    archs = _archs(10)
+    model = fit_knob_ridge(archs, [_truth(a) for a in archs])
+    path = tmp_path / "surrogates.json"
+    path.write_text(json.dumps({"spaces": {"mine": {"model": model.to_dict()}}}))
+    knobs = ["depth", "width", "mixer", "tokens", "fixed"]
+    assert surrogate_for("mine", knobs, path) == model
+    with pytest.raises(ValueError, match=r"no model .* space 'parc' \(fitted for: mine\)"):
+        surrogate_for("parc", knobs, path)
+    with pytest.raises(ValueError, match=r"not here: \['tokens'\]; new here: \['heads'\]"):
+        surrogate_for("mine", ["depth", "width", "mixer", "fixed", "heads"], path)
+
+
+@pytest.mark.parametrize("space", sorted(load_surrogates()))
+def test_each_shipped_model_is_the_fit_of_its_committed_ground_truth(space: str) -> None:
+    """surrogates.json is rewritten by bench/accuracy_surrogate.py --write; a ground truth or a
+    space file changed without it fails here."""
+    shipped = load_surrogates()[space]
+    rows = read_rows(RESULTS / f"ground_truth_{space}.csv")
+    truth = random_arch_truth(rows, GROUND_TRUTH.budget_label())
+    archs = sorted(truth)
+    refit = fit_knob_ridge([json.loads(a) for a in archs], [truth[a] for a in archs])
+    assert refit.columns == shipped.columns and refit.archs == shipped.archs
+    assert np.allclose(refit.coef, shipped.coef) and refit.alpha == pytest.approx(shipped.alpha)
+    assert set(shipped.knobs) == set(load_space(space).knobs)

@@ -13,6 +13,7 @@ import fcntl
 import json
 import math
 import time
+from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -39,6 +40,7 @@ __all__ = [
     "arch_json",
     "parse_shard",
     "planned_runs",
+    "random_arch_truth",
     "read_rows",
     "seed_agreement",
     "train_run",
@@ -196,6 +198,15 @@ def mean_accuracy(rows: Iterable[dict[str, Any]], budget: str) -> dict[str, floa
                 row["val_acc"]
             )
     return {k: float(np.mean(v)) for k, v in by.items()}
+
+
+def random_arch_truth(rows: Iterable[dict[str, Any]], budget: str) -> dict[str, float]:
+    """Mean validation accuracy of each random arch (its JSON) trained with every seed that any
+    arch has at ``budget``; archs still missing a seed are left out."""
+    rows = [r for r in rows if r["kind"] == "random" and r["budget"] == budget]
+    seeds = Counter(r["arch"] for r in rows)
+    full = max(seeds.values(), default=0)
+    return {a: v for a, v in mean_accuracy(rows, budget).items() if seeds[a] == full}
 
 
 def seed_agreement(

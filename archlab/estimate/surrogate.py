@@ -11,6 +11,11 @@ dropped. Before the fit each column is standardised; the ridge penalty is chosen
 among :data:`ALPHAS` (scikit-learn's ``RidgeCV``). A fitted :class:`KnobRidge` predicts with numpy
 alone and round-trips through a plain dict, so it can ship as JSON.
 
+``surrogates.json`` (beside this module, written by ``bench/accuracy_surrogate.py --write``) holds
+one model per space, fitted on all archs of the space's committed ground truth; a search optimises
+it as the objective ``knob_ridge`` (:func:`surrogate_for`). Its evidence is leave-one-out: each
+ground-truth arch predicted by a model fitted on the others (:func:`leave_one_out`).
+
 What it cannot do: a value no fitted arch had (a new choice, a width beyond the range) is scored
 by extrapolating a straight line, and a search that maximises a linear score is pushed towards the
 corners of the space, where the fit has the fewest archs. Its cross-validated ρ describes archs
@@ -20,16 +25,30 @@ drawn like the ground truth's, at random.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 from sklearn.linear_model import RidgeCV
 
-__all__ = ["ALPHAS", "KnobColumn", "KnobRidge", "encode", "fit_knob_ridge"]
+__all__ = [
+    "ALPHAS",
+    "FITTED_ESTIMATE",
+    "SURROGATES_PATH",
+    "KnobColumn",
+    "KnobRidge",
+    "encode",
+    "fit_knob_ridge",
+    "leave_one_out",
+    "load_surrogates",
+    "surrogate_for",
+]
 
 ALPHAS = np.logspace(-2, 4, 25)
+FITTED_ESTIMATE = "knob_ridge"  # its name as an objective and an estimate
+SURROGATES_PATH = Path(__file__).with_name("surrogates.json")
 
 
 @dataclass(frozen=True)
@@ -94,6 +113,7 @@ class KnobRidge:
     intercept: float
     alpha: float
     archs: int  # how many archs it was fitted on
+    knobs: tuple[str, ...] = ()  # every knob of the fitted archs, constant ones too
 
     def predict(self, archs: Sequence[Mapping[str, Any]]) -> np.ndarray:
         """Predicted accuracy of each arch (its knob values by name)."""
@@ -124,6 +144,7 @@ class KnobRidge:
             intercept=float(d["intercept"]),
             alpha=float(d["alpha"]),
             archs=int(d["archs"]),
+            knobs=tuple(d.get("knobs", ())),
         )
 
 
@@ -153,4 +174,48 @@ def fit_knob_ridge(
         intercept=float(model.intercept_),
         alpha=float(model.alpha_),
         archs=len(archs),
+        knobs=tuple(sorted({k for a in archs for k in a})),
     )
+
+
+def leave_one_out(archs: Sequence[Mapping[str, Any]], accuracy: Sequence[float]) -> np.ndarray:
+    """Each arch's accuracy as predicted by a model fitted on all the other archs."""
+    out = np.empty(len(archs))
+    for i in range(len(archs)):
+        rest = [j for j in range(len(archs)) if j != i]
+        model = fit_knob_ridge([archs[j] for j in rest], [accuracy[j] for j in rest])
+        out[i] = model.predict([archs[i]])[0]
+    return out
+
+
+def load_surrogates(path: Path | None = None) -> dict[str, KnobRidge]:
+    """The shipped models by space name (none if the file is absent)."""
+    path = path or SURROGATES_PATH
+    if not path.exists():
+        return {}
+    spaces = json.loads(path.read_text())["spaces"]
+    return {name: KnobRidge.from_dict(entry["model"]) for name, entry in spaces.items()}
+
+
+def surrogate_for(space: str, knobs: Iterable[str], path: Path | None = None) -> KnobRidge:
+    """The model fitted on ``space``'s ground truth, checked against the space's knobs.
+
+    Raises:
+        ValueError: no model for that space, or the space's knobs are not those it was fitted on
+            (a user's own space that took a shipped space's name).
+    """
+    models = load_surrogates(path)
+    if space not in models:
+        have = ", ".join(sorted(models)) or "none"
+        raise ValueError(
+            f"{FITTED_ESTIMATE}: no model fitted on a ground truth of space {space!r} "
+            f"(fitted for: {have})"
+        )
+    model = models[space]
+    missing, extra = set(model.knobs) - set(knobs), set(knobs) - set(model.knobs)
+    if missing or extra:
+        raise ValueError(
+            f"{FITTED_ESTIMATE} was fitted on the shipped space {space!r}, whose knobs differ from "
+            f"this one's (not here: {sorted(missing)}; new here: {sorted(extra)})"
+        )
+    return model

@@ -14,6 +14,7 @@ import torch
 
 from archlab.estimate.arch_estimates import SHORT_TRAINING, short_training_spec
 from archlab.estimate.estimates import ESTIMATES, estimate_accuracy
+from archlab.estimate.surrogate import FITTED_ESTIMATE, surrogate_for
 from archlab.estimate.training import Progress, TrainSpec
 from archlab.measurement.fast_macs import BlockCount, UncountedOpError, count_macs_with_blocks
 from archlab.measurement.flops import MacCount, count_macs, count_params
@@ -61,6 +62,9 @@ def _estimates(
         progress=progress,
         data=spec.probe_data(),
     )
+    if FITTED_ESTIMATE in metrics:
+        model = surrogate_for(space.name, space.knobs)
+        out[FITTED_ESTIMATE] = float(model.predict([{**space.default(), **arch}])[0])
     for name in (m for m in metrics if m in SHORT_TRAINING):
         recipe = short_training_spec(SHORT_TRAINING[name], spec.probe_data())
         trained = estimate_accuracy(

@@ -28,6 +28,7 @@ import optuna
 import torch
 
 from archlab._version import __version__
+from archlab.estimate.surrogate import FITTED_ESTIMATE, surrogate_for
 from archlab.estimate.training import Progress
 from archlab.measurement.latency import cpu_model
 from archlab.search.defaults import default_objectives
@@ -195,6 +196,20 @@ def _check_same_settings(name: str, previous: dict[str, Any], stored: dict[str, 
         )
 
 
+def check_fitted_objective(spec: SearchSpec, space: SearchSpace) -> None:
+    """A model fitted on a ground truth exists for the space, if an objective asks for one.
+
+    Raises:
+        SearchError: the objective ``knob_ridge`` on a space without a fitted model, or on one
+            whose knobs differ from those it was fitted on.
+    """
+    if FITTED_ESTIMATE in spec.objective_names():
+        try:
+            surrogate_for(space.name, space.knobs)
+        except ValueError as err:
+            raise SearchError(f"--objectives: {err}") from None
+
+
 def check_search(spec: SearchSpec) -> None:
     """What a search checks before its first trial, done up front and changing no study: the
     settings, the space, the device profile, the storage, and that a study of that name (if
@@ -210,6 +225,7 @@ def check_search(spec: SearchSpec) -> None:
     space = load_space(spec.space)
     resolution = spec.resolution or space.resolution
     latency_predictor(spec)
+    check_fitted_objective(spec, space)
     storage = open_storage(spec.storage, grace_period_s=spec.grace_period_s)
     try:
         study = optuna.load_study(study_name=spec.resolved_name(), storage=storage)
@@ -259,6 +275,7 @@ def create_or_resume(
     storage = open_storage(spec.storage, grace_period_s=spec.grace_period_s)
     previous = _stored_record(storage, spec.resolved_name())
     spec = spec.with_defaults_of(previous, default_objectives(spec.space_name()))
+    check_fitted_objective(spec, space)
     objectives = get_objectives(spec.objective_names())
     study = optuna.create_study(
         storage=storage,

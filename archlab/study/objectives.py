@@ -71,6 +71,15 @@ OBJECTIVES: dict[str, Objective] = {
         "accuracy estimate: MeCo, smallest eigenvalue of feature-map correlations "
         "(Jiang et al. 2023)",
     ),
+    # Ridge regression on the knobs, fitted on the space's committed ground truth
+    # (archlab.estimate.surrogate); only for the shipped spaces that have one.
+    "knob_ridge": Objective(
+        "knob_ridge",
+        "maximize",
+        "knob_ridge",
+        "acc",
+        "accuracy estimate: ridge on the knobs, fitted on the space's ground truth",
+    ),
     "short_train": Objective(
         "val_acc",
         "maximize",

@@ -68,6 +68,7 @@ METRICS = (
     "zico",
     "swap",
     "meco",
+    "knob_ridge",
     "val_acc",
     "train_1_8",
     "train_1_4",
