@@ -53,7 +53,8 @@ SURROGATES_PATH = Path(__file__).with_name("surrogates.json")
 
 @dataclass(frozen=True)
 class KnobColumn:
-    """One model input: a numeric knob (``level`` None), its unset flag, or one value of a knob."""
+    """One model input: a numeric knob, the flag that an arch leaves it unset, or one value of a
+    knob (0/1)."""
 
     knob: str
     kind: str  # "number", "unset" or "level"
