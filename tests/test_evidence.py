@@ -182,6 +182,15 @@ def test_a_space_without_ground_truth_is_shown_the_pooled_figure(tmp_path: Path)
     )
 
 
+def test_a_fitted_model_lends_no_pooled_figure_to_a_space_without_one() -> None:
+    evidence = load_evidence()
+    assert evidence is not None and evidence.pooled is not None
+    assert "knob_ridge" not in evidence.pooled.estimates  # fitted per space: nothing to pool
+    assert "knob_ridge" in evidence.spaces["plgvit"].estimates
+    line = evidence_sentence("knob_ridge", "parc", evidence)
+    assert line == "knob_ridge on parc: not yet validated against training"
+
+
 def test_the_fitted_model_is_said_to_be_scored_leave_one_out(tmp_path: Path) -> None:
     score = {
         "spearman": 0.58, "spearman_ci": [0.27, 0.77], "kendall": 0.4, "kendall_ci": [0.2, 0.6],

@@ -30,6 +30,7 @@ __all__ = [
     "EVIDENCE_PATH",
     "FALLBACK_DEFAULT",
     "FITS_A_SEARCH_S",
+    "FITTED",
     "EstimateScore",
     "Evidence",
     "SpaceEvidence",
@@ -303,7 +304,7 @@ def _pooled_elsewhere(
     """For a space without its own ground truth: the estimate's pooled score over the spaces that
     have one, the names of those spaces, and how far they disagree (``per space −0.09 to +0.73``).
     None when nothing was pooled, or ``space`` itself is part of the pool."""
-    if evidence is None or evidence.pooled is None or space in evidence.spaces:
+    if evidence is None or evidence.pooled is None or space in evidence.spaces or metric in FITTED:
         return None
     pooled = evidence.pooled.estimates.get(metric)
     scored = {
