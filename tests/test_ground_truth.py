@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
@@ -129,3 +130,36 @@ def test_a_shard_is_one_of_n_and_anything_else_is_refused() -> None:
     for bad in ("2/2", "x", "1", "-1/2", "1/0", "1/2/3"):
         with pytest.raises(ValueError, match="expected I/N"):
             parse_shard(bad)
+
+
+def test_a_run_records_the_code_it_started_with_not_a_later_commit(
+    tiny_space_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A long job must not label its runs with a commit made while it trained."""
+    import subprocess
+
+    import archlab._version as version
+    import archlab.estimate.ground_truth as ground_truth
+
+    head = {"commit": "aaaaaaa"}
+
+    def fake_git(args: list[str], **kwargs: Any) -> subprocess.CompletedProcess[str]:
+        out = head["commit"] if "rev-parse" in args else ""
+        return subprocess.CompletedProcess(args, 0, stdout=out, stderr="")
+
+    real_train = ground_truth.short_train
+
+    def train_then_commit(*args: Any, **kwargs: Any) -> Any:
+        result = real_train(*args, **kwargs)
+        head["commit"] = "bbbbbbb"  # someone commits while the run trains
+        return result
+
+    monkeypatch.setattr(version.subprocess, "run", fake_git)
+    monkeypatch.setattr(ground_truth, "short_train", train_then_commit)
+    version.source_revision.cache_clear()
+    try:
+        space = load_space(str(tiny_space_path))
+        run = planned_runs(space, 1, [0], references=False)[0]
+        assert train_run(space, run, TINY)["code"].endswith("+gaaaaaaa")
+    finally:
+        version.source_revision.cache_clear()

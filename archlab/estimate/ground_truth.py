@@ -124,6 +124,9 @@ def train_run(
     device: torch.device | str = "cpu",
 ) -> dict[str, Any]:
     """Train one run's model with ``spec`` (its seed replaced by the run's) and return its row."""
+    # Asked before training, and cached for the process: the code a long job started with, not
+    # whatever the checkout holds when one of its runs finishes.
+    code = source_revision()
     spec = replace(spec, seed=run.seed)
     data = data or load_data(spec.data, spec.resolution)
     model = _model(space, run, spec, data.num_classes)
@@ -141,7 +144,7 @@ def train_run(
         "params": sum(p.numel() for p in model.parameters()),
         "seconds": round(time.perf_counter() - start, 2),
         "torch": torch.__version__,
-        "code": source_revision(),
+        "code": code,
     }
 
 
