@@ -31,7 +31,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from sklearn.linear_model import RidgeCV
 
 __all__ = [
     "ALPHAS",
@@ -163,6 +162,8 @@ def fit_knob_ridge(
         raise ValueError(f"{len(archs)} archs but {len(accuracy)} accuracies")
     if len(archs) < 3:
         raise ValueError(f"a fit needs 3 or more archs, got {len(archs)}")
+    from sklearn.linear_model import RidgeCV  # only fitting needs it; a search only predicts
+
     x, cols = encode(archs, columns)
     mean, scale = x.mean(axis=0), x.std(axis=0)
     scale[scale == 0] = 1.0
