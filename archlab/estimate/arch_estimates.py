@@ -16,7 +16,7 @@ from typing import Any
 from archlab.estimate.estimates import BASELINES, estimate_accuracy
 from archlab.estimate.evidence import FALLBACK_DEFAULT, load_evidence
 from archlab.estimate.proxies import PROXIES
-from archlab.estimate.surrogate import FITTED_ESTIMATE, load_surrogates, surrogate_for
+from archlab.estimate.surrogate import FITTED_ESTIMATE, load_surrogates, predict_for_space
 from archlab.estimate.training import GROUND_TRUTH, TrainSpec
 from archlab.space import SearchSpace
 
@@ -72,8 +72,7 @@ def all_estimates(
     seconds = {n: float(found[f"{n}_s"]) for n in names}
     if space.name in load_surrogates():  # the model fitted on this space's ground truth
         start = time.perf_counter()
-        model = surrogate_for(space.name, space.knobs)
-        values[FITTED_ESTIMATE] = float(model.predict([{**space.default(), **arch}])[0])
+        values[FITTED_ESTIMATE] = predict_for_space(space.name, space.knobs, space.default(), arch)
         seconds[FITTED_ESTIMATE] = time.perf_counter() - start
     if short_train:
         for name, divisor in SHORT_TRAINING.items():

@@ -24,6 +24,7 @@ drawn like the ground truth's, at random.
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
@@ -42,6 +43,7 @@ __all__ = [
     "fit_knob_ridge",
     "leave_one_out",
     "load_surrogates",
+    "predict_for_space",
     "surrogate_for",
 ]
 
@@ -191,12 +193,18 @@ def leave_one_out(archs: Sequence[Mapping[str, Any]], accuracy: Sequence[float])
 
 
 def load_surrogates(path: Path | None = None) -> dict[str, KnobRidge]:
-    """The shipped models by space name (none if the file is absent)."""
+    """The shipped models by space name (none if the file is absent); read once per version of
+    the file, since a search asks for every trial."""
     path = path or SURROGATES_PATH
     if not path.exists():
         return {}
+    return dict(_read_surrogates(path, path.stat().st_mtime_ns))
+
+
+@functools.lru_cache(maxsize=4)
+def _read_surrogates(path: Path, mtime_ns: int) -> tuple[tuple[str, KnobRidge], ...]:
     spaces = json.loads(path.read_text())["spaces"]
-    return {name: KnobRidge.from_dict(entry["model"]) for name, entry in spaces.items()}
+    return tuple((name, KnobRidge.from_dict(entry["model"])) for name, entry in spaces.items())
 
 
 def surrogate_for(space: str, knobs: Iterable[str], path: Path | None = None) -> KnobRidge:
@@ -221,3 +229,11 @@ def surrogate_for(space: str, knobs: Iterable[str], path: Path | None = None) ->
             f"this one's (not here: {sorted(missing)}; new here: {sorted(extra)})"
         )
     return model
+
+
+def predict_for_space(
+    space: str, knobs: Mapping[str, Any], defaults: Mapping[str, Any], arch: Mapping[str, Any]
+) -> float:
+    """The fitted model's prediction for ``arch`` of a space (:func:`surrogate_for` checks the
+    knobs); knobs the arch leaves out take the space's ``defaults``."""
+    return float(surrogate_for(space, knobs).predict([{**defaults, **arch}])[0])

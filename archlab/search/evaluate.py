@@ -14,7 +14,7 @@ import torch
 
 from archlab.estimate.arch_estimates import SHORT_TRAINING, short_training_spec
 from archlab.estimate.estimates import ESTIMATES, estimate_accuracy
-from archlab.estimate.surrogate import FITTED_ESTIMATE, surrogate_for
+from archlab.estimate.surrogate import FITTED_ESTIMATE, predict_for_space
 from archlab.estimate.training import Progress, TrainSpec
 from archlab.measurement.fast_macs import BlockCount, UncountedOpError, count_macs_with_blocks
 from archlab.measurement.flops import MacCount, count_macs, count_params
@@ -63,8 +63,7 @@ def _estimates(
         data=spec.probe_data(),
     )
     if FITTED_ESTIMATE in metrics:
-        model = surrogate_for(space.name, space.knobs)
-        out[FITTED_ESTIMATE] = float(model.predict([{**space.default(), **arch}])[0])
+        out[FITTED_ESTIMATE] = predict_for_space(space.name, space.knobs, space.default(), arch)
     for name in (m for m in metrics if m in SHORT_TRAINING):
         recipe = short_training_spec(SHORT_TRAINING[name], spec.probe_data())
         trained = estimate_accuracy(
