@@ -18,6 +18,13 @@ within-space rank of NASWOT, synflow and grad_norm (close kin of the three estim
 al., ICLR 2021, voted with), and of every training-free estimate. They show whether combining
 estimates recovers a ranking that no single one gives.
 
+Trained fronts (``front_checks.csv``, ``bench/front_vs_preset.py --write``) are grouped into checks:
+searches of one space with the same target, seed and trial count but different accuracy estimates.
+Each front gets its best trained accuracy and the area it dominates
+(:func:`archlab.study.hypervolume.hypervolume`): latency as a ratio to the preset's, timed side by
+side, from 0 to the target; accuracy above the lowest trained accuracy in the check. A model
+fitted on the ground truth becomes a space's default only through these checks.
+
 Run: ``.venv/bin/python bench/evidence.py`` (seconds). ``--no-write`` only prints.
 """
 
@@ -52,6 +59,7 @@ from archlab.estimate.score import (
     score_estimates,
 )
 from archlab.estimate.training import GROUND_TRUTH
+from archlab.study.hypervolume import hypervolume
 
 RESULTS = Path(__file__).resolve().parent / "results"
 NOT_ESTIMATES = {"arch", "settings"}
@@ -123,6 +131,65 @@ def _space(space: str) -> tuple[dict[str, Any], dict[str, tuple[np.ndarray, np.n
         "estimates": {n: _score_dict(scores[n], seconds[n]) for n in names},
     }  # fmt: skip
     return entry, {n: (columns[n], y) for n in names}
+
+
+def _front_checks(space: str) -> list[dict[str, Any]]:
+    """The space's trained fronts, grouped into checks (see the module docstring); only groups
+    with fronts of two or more estimates count."""
+    path = RESULTS / "front_checks.csv"
+    if not path.exists():
+        return []
+    with path.open(newline="") as f:
+        rows = [r for r in csv.DictReader(f) if r["space"] == space]
+    groups: dict[tuple[str, str, str], list[dict[str, str]]] = {}
+    for row in rows:
+        groups.setdefault((row["target_ms"], row["search_seed"], row["search_trials"]), []).append(
+            row
+        )
+    checks = []
+    for (target, seed, trials), members in sorted(groups.items()):
+        by_estimate: dict[str, list[dict[str, str]]] = {}
+        for row in members:
+            by_estimate.setdefault(row["estimate"], []).append(row)
+        if len(by_estimate) < 2:
+            continue
+        preset_ms = float(members[0]["preset_ms"])
+        floor = min(float(r["accuracy"]) for r in members)
+        fronts = {}
+        for estimate, front in sorted(by_estimate.items()):
+            ratios = [
+                float(r["ratio_to_preset"] or float(r["latency_ms"]) / preset_ms) for r in front
+            ]
+            accs = [float(r["accuracy"]) for r in front]
+            best = max(range(len(front)), key=lambda i: accs[i])
+            fronts[estimate] = {
+                "study": front[0]["study"], "members": len(front), "best": accs[best],
+                "best_ratio": ratios[best],
+                "hypervolume": hypervolume(
+                    [(r, -a) for r, a in zip(ratios, accs)], (float(target) / preset_ms, -floor)
+                ),
+            }  # fmt: skip
+        checks.append({
+            "target_ms": float(target), "search_seed": int(seed), "search_trials": int(trials),
+            "preset": members[0]["preset"],
+            "preset_accuracy": float(members[0]["preset_accuracy"]), "fronts": fronts,
+        })  # fmt: skip
+    return checks
+
+
+def _print_front_checks(space: str, checks: list[dict[str, Any]]) -> None:
+    for check in checks:
+        print(
+            f"{space}: trained fronts, target {check['target_ms']:g} ms, search seed "
+            f"{check['search_seed']}, {check['search_trials']} trials; {check['preset']} "
+            f"{check['preset_accuracy']:.4f}"
+        )
+        for name, front in check["fronts"].items():
+            print(
+                f"  {name:<12} {front['members']} members, best {front['best']:.4f} at "
+                f"{front['best_ratio']:.2f} x, area {1000 * front['hypervolume']:.3f} "
+                f"(x 1e-3; study {front['study']})"
+            )
 
 
 def _median(values: list[float]) -> float:
@@ -206,8 +273,10 @@ def main() -> None:
             print(f"{space}: no ground truth and estimates for 3 or more common archs yet")
             continue
         spaces[space], pairs[space] = found
+        spaces[space]["front_checks"] = _front_checks(space)
         _print(space, spaces[space])
         _print_held_out(space, spaces[space], pairs[space])
+        _print_front_checks(space, spaces[space]["front_checks"])
     if not spaces:
         return
     # Each estimate is pooled over the spaces where it was measured (its n says over how many).
@@ -230,7 +299,7 @@ def main() -> None:
     }  # fmt: skip
     _print("pooled", pooled)
     _print_votes(pairs)
-    evidence = {
+    evidence: dict[str, Any] = {
         "measured": datetime.date.today().isoformat(),
         "spaces": spaces,
         "pooled": pooled,
@@ -239,9 +308,12 @@ def main() -> None:
     }
     parsed = evidence_from_dict(evidence)
     assert parsed.pooled is not None
-    evidence["default"], evidence["rule"] = choose_default(parsed.pooled)
-    print(f"\ndefault estimate by the rule ({evidence['rule']}): {evidence['default']}")
-    own = {name: choose_space_default(entry) for name, entry in parsed.spaces.items()}
+    pooled_default, evidence["rule"] = choose_default(parsed.pooled)
+    evidence["default"] = pooled_default
+    print(f"\ndefault estimate by the rule ({evidence['rule']}): {pooled_default}")
+    own = {
+        name: choose_space_default(entry, pooled_default) for name, entry in parsed.spaces.items()
+    }
     evidence["space_defaults"] = {name: pick for name, (pick, _) in own.items() if pick}
     evidence["space_rule"] = next(iter(own.values()))[1]
     print(f"per space ({evidence['space_rule']}):")

@@ -17,13 +17,21 @@ interleaved in ``--slices`` rounds in fresh processes (as a front is re-measured
 trial's latency as a ratio to the preset's: on a noisy machine that ratio, not the two separate
 medians, says which is faster.
 
+With ``--write`` it also keeps one row per trained trial in ``bench/results/front_checks.csv``
+(the study's rows replaced): space, study, the search's estimate, target, seed and trial count, the
+preset and its accuracy, and per trial its arch, latency, side-by-side ratio, estimate and trained
+accuracies. Fronts of different estimates searched with the same settings are compared from there
+(``bench/evidence.py``).
+
 Run: ``.venv/bin/python bench/front_vs_preset.py --study NAME [--storage URL] [--preset P]
-[--slices 8]``.
+[--slices 8] [--write]``.
 """
 
 from __future__ import annotations
 
 import argparse
+import csv
+import json
 import statistics
 from pathlib import Path
 from typing import Any
@@ -40,6 +48,12 @@ from archlab.study.storage import load_study, study_dir
 from archlab.study.trials import TRAINED_ATTR, TRAINED_REFERENCES_ATTR
 
 RESULTS = Path(__file__).resolve().parent / "results"
+FRONT_CHECKS = RESULTS / "front_checks.csv"
+FRONT_COLUMNS = (
+    "space", "study", "estimate", "target_ms", "search_seed", "search_trials", "preset",
+    "preset_accuracy", "preset_ms", "trial", "arch", "latency_ms", "ratio_to_preset",
+    "estimate_value", "accuracy", "accuracies", "seeds",
+)  # fmt: skip
 console = Console()
 
 
@@ -61,6 +75,7 @@ def main() -> None:
     parser.add_argument("--storage", help="default: studies/archlab.db")
     parser.add_argument("--preset", default="lw_plgvit_a")
     parser.add_argument("--slices", type=int, default=8, help="interleaved rounds (0: skip)")
+    parser.add_argument("--write", action="store_true", help=f"rows into {FRONT_CHECKS.name}")
     args = parser.parse_args()
     study = load_study(args.study, args.storage)
     record = load_record(study)
@@ -70,7 +85,7 @@ def main() -> None:
     preset_ms = float(refs.measured[args.preset]["latency_ms"])
     preset_accs, source = _preset_accuracy(study, record.space_name, args.preset)
     preset_acc = statistics.fmean(preset_accs)
-    estimate = record.settings.objectives[0]
+    estimate = record.settings.objective_names()[0]
     console.print(
         f"{args.preset}: {preset_ms:.1f} ms (measured now, study settings), trained accuracy "
         f"{preset_acc:.4f} {[round(a, 4) for a in preset_accs]} from {source}"
@@ -103,12 +118,62 @@ def main() -> None:
         )
     else:
         console.print(f"no trained trial at or below {preset_ms:.1f} ms reaches {preset_acc:.4f}")
+    ratios: dict[int, float] = {}
     if args.slices:
-        _side_by_side(record, args.preset, [trials[int(k)] for k in trained], args.slices)
+        ratios = _side_by_side(record, args.preset, [trials[int(k)] for k in trained], args.slices)
+    if args.write:
+        rows = [
+            _front_row(record, study, trials[int(key)], outcome, ratios, preset=args.preset,
+                       preset_ms=preset_ms, preset_acc=preset_acc)
+            for key, outcome in sorted(trained.items(), key=lambda kv: int(kv[0]))
+            if "error" not in outcome
+        ]  # fmt: skip
+        _write_rows(study.study_name, rows)
+        console.print(f"{len(rows)} rows of {study.study_name} in {FRONT_CHECKS}")
 
 
-def _side_by_side(record: Any, preset: str, trials: list[Any], slices: int) -> None:
-    """Time the preset and the trials interleaved in one run; print trial / preset ratios."""
+def _front_row(
+    record: Any, study: Any, trial: Any, outcome: dict[str, Any], ratios: dict[int, float],
+    *, preset: str, preset_ms: float, preset_acc: float,
+) -> dict[str, Any]:  # fmt: skip
+    estimate = record.settings.objective_names()[0]
+    ratio = ratios.get(trial.number)
+    return {
+        "space": record.space_name,
+        "study": study.study_name,
+        "estimate": estimate,
+        "target_ms": round(record.settings.target_latency_s * 1000, 3),
+        "search_seed": record.settings.seed,
+        "search_trials": len(study.trials),
+        "preset": preset,
+        "preset_accuracy": round(preset_acc, 6),
+        "preset_ms": round(preset_ms, 3),
+        "trial": trial.number,
+        "arch": json.dumps(trial.params, sort_keys=True, separators=(",", ":")),
+        "latency_ms": round(float(trial.user_attrs["latency_ms"]), 3),
+        "ratio_to_preset": "" if ratio is None else round(ratio, 4),
+        "estimate_value": trial.user_attrs.get(estimate, ""),
+        "accuracy": round(float(outcome["accuracy"]), 6),
+        "accuracies": ";".join(f"{a:.4f}" for a in outcome["accuracies"]),
+        "seeds": len(outcome["accuracies"]),
+    }
+
+
+def _write_rows(study_name: str, rows: list[dict[str, Any]]) -> None:
+    """Replace the study's rows in FRONT_CHECKS, keeping every other study's."""
+    kept: list[dict[str, Any]] = []
+    if FRONT_CHECKS.exists():
+        with FRONT_CHECKS.open(newline="") as f:
+            kept = [r for r in csv.DictReader(f) if r["study"] != study_name]
+    with FRONT_CHECKS.open("w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=FRONT_COLUMNS)
+        writer.writeheader()
+        writer.writerows(kept + rows)
+
+
+def _side_by_side(record: Any, preset: str, trials: list[Any], slices: int) -> dict[int, float]:
+    """Time the preset and the trials interleaved in one run; print trial / preset ratios and
+    return them by trial number."""
     space = record.space()
     config = _entries(record)[preset][1]
     assert isinstance(config, dict), config
@@ -127,11 +192,14 @@ def _side_by_side(record: Any, preset: str, trials: list[Any], slices: int) -> N
         f"side by side, {slices} interleaved rounds: {preset} {ref.median_ms:.1f} ms "
         f"(IQR {ref.iqr_ms:.1f})"
     )
+    ratios = {}
     for trial, lat in zip(trials, timed[1:]):
+        ratios[trial.number] = lat.median_ms / ref.median_ms
         console.print(
             f"  trial {trial.number}: {lat.median_ms:.1f} ms (IQR {lat.iqr_ms:.1f}), "
-            f"{lat.median_ms / ref.median_ms:.3f} x {preset}"
+            f"{ratios[trial.number]:.3f} x {preset}"
         )
+    return ratios
 
 
 if __name__ == "__main__":

@@ -12,9 +12,12 @@ from archlab.cli import app
 from archlab.dashboard.data import objective_label
 from archlab.estimate.evidence import (
     MIN_ARCHS,
+    MIN_FRONT_CHECKS,
     EstimateScore,
     Evidence,
+    FrontCheck,
     SpaceEvidence,
+    TrainedFront,
     axis_suffix,
     choose_default,
     choose_space_default,
@@ -70,12 +73,55 @@ def test_a_space_picks_its_own_default_where_its_best_estimate_beats_chance_and_
     # the baselines and short training are never a space's pick, however well they rank
     others = _space(30, params=ci(-0.2, -0.5), macs=ci(0.9, 0.7), train_1_8=ci(0.9, 0.7))
     assert choose_space_default(others)[0] is None
-    # nor, until a trained front confirms it, the model fitted on the space's own ground truth
+    # nor, by its rho, the model fitted on the space's own ground truth (only trained fronts can)
     fitted = _space(30, params=ci(-0.2, -0.5), knob_ridge=ci(0.6, 0.3), grad_norm=ci(0.4, 0.08))
     assert choose_space_default(fitted)[0] == "grad_norm"
     assert choose_default(fitted)[0] == "grad_norm"
     too_few = _space(MIN_ARCHS - 1, params=ci(-0.2, -0.5), grad_norm=ci(0.4, 0.08))
     assert choose_space_default(too_few)[0] is None
+
+
+def _check(seed: int, **areas: float) -> FrontCheck:
+    fronts = {n: TrainedFront(f"{n}-{seed}", 6, 0.89, 0.7, a) for n, a in areas.items()}
+    return FrontCheck(53.0, seed, 30, "hybrid_all_four", 0.888, fronts)
+
+
+def _with_checks(*checks: FrontCheck, own: bool = False) -> SpaceEvidence:
+    free = EstimateScore(0.4, (0.1 if own else -0.1, 0.6), 0.2, (0, 1), 0.5, 0.2, 30)
+    scores = {"params": _score(-0.2), "grad_norm": free, "knob_ridge": _score(0.5)}
+    return SpaceEvidence(30, 2, "b", "fashion-mnist", "p", None, scores, checks)
+
+
+def test_a_fitted_model_becomes_the_default_only_by_winning_every_paired_trained_front() -> None:
+    wins = [_check(s, knob_ridge=2.0, naswot=1.0) for s in range(MIN_FRONT_CHECKS)]
+    assert choose_space_default(_with_checks(*wins), "naswot")[0] == "knob_ridge"
+    # one loss among the pairs, or too few pairs: the estimate it would replace stays
+    lost = [*wins, _check(9, knob_ridge=1.0, naswot=1.5)]
+    assert choose_space_default(_with_checks(*lost), "naswot")[0] is None
+    assert choose_space_default(_with_checks(*wins[:-1]), "naswot")[0] is None
+    # fronts won against another estimate than the one in force do not count
+    assert choose_space_default(_with_checks(*wins), "zico")[0] is None
+    # where the space has its own pick, the fitted model has to beat that one
+    assert choose_space_default(_with_checks(*wins, own=True), "naswot")[0] == "grad_norm"
+    against_own = [_check(s, knob_ridge=2.0, grad_norm=1.0) for s in range(MIN_FRONT_CHECKS)]
+    assert choose_space_default(_with_checks(*against_own, own=True))[0] == "knob_ridge"
+
+
+def test_front_checks_survive_the_json_round_trip_and_are_told(tmp_path: Path) -> None:
+    entry = _with_checks(
+        _check(0, knob_ridge=2.0, naswot=1.0), _check(1, knob_ridge=0.5, naswot=1.0)
+    )
+    raw = Evidence("2026-12-06", {"hybrid": entry}, None, "naswot", "r").to_dict()
+    evidence = load_evidence(_write(tmp_path / "e.json", raw["spaces"]))
+    assert evidence is not None
+    assert evidence.spaces["hybrid"].front_checks == entry.front_checks
+    assert evidence.spaces["hybrid"].front_record("knob_ridge", "naswot") == (1, 2)
+    line = evidence_sentence("knob_ridge", "hybrid", evidence)
+    assert "beat naswot's in 1 of 2 paired searches" in line
+    untried = Evidence("d", {"hybrid": _with_checks()}, None, "naswot", "r")
+    assert "no trained front has checked it against naswot" in evidence_sentence(
+        "knob_ridge", "hybrid", untried
+    )
 
 
 def test_default_estimate_takes_the_spaces_own_pick_then_the_pooled_one() -> None:
@@ -89,7 +135,11 @@ def test_default_estimate_takes_the_spaces_own_pick_then_the_pooled_one() -> Non
 def test_the_shipped_per_space_defaults_follow_the_rule() -> None:
     evidence = load_evidence()
     assert evidence is not None
-    expected = {n: p for n, e in evidence.spaces.items() if (p := choose_space_default(e)[0])}
+    expected = {
+        n: p
+        for n, e in evidence.spaces.items()
+        if (p := choose_space_default(e, evidence.default)[0])
+    }
     assert evidence.space_defaults == expected
     assert evidence.space_rule == choose_space_default(next(iter(evidence.spaces.values())))[1]
 

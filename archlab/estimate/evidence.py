@@ -15,6 +15,10 @@ Before that, no default is claimed and searches keep NASWOT. A space with a grou
 (at least :data:`MIN_ARCHS` archs) may override it (:func:`choose_space_default`): its best
 training-free estimate, if that one ranks its archs better than chance (95 % interval above zero)
 and better than the parameter count; a space without such an estimate keeps the pooled default.
+A model fitted on the space's ground truth (:data:`FITTED`) replaces that choice only on trained
+fronts (:class:`FrontCheck`): in at least :data:`MIN_FRONT_CHECKS` pairs of searches that differ
+only in the accuracy estimate and the seed, the fronts of both trained with the ground-truth recipe,
+the fitted model's trained front dominates more than the choice's every time.
 :func:`default_estimate` answers for a space.
 """
 
@@ -33,7 +37,9 @@ __all__ = [
     "FITTED",
     "EstimateScore",
     "Evidence",
+    "FrontCheck",
     "SpaceEvidence",
+    "TrainedFront",
     "axis_suffix",
     "choose_default",
     "choose_space_default",
@@ -54,10 +60,11 @@ BASELINE = "params"
 # search already has them (or their cousin, latency) on its cost side.
 BASELINES = ("params", "macs")
 # Models fitted on a space's own ground truth (archlab.estimate.surrogate), scored by leave-one-out.
-# Not chosen as a default yet: that score describes archs drawn at random, and a search that
-# maximises a fitted model is pushed towards the corners of the space, where it has the fewest
-# archs; a search's trained front has to confirm it first.
+# That score describes archs drawn at random, and a search that maximises a fitted model is pushed
+# towards the corners of the space, where it has the fewest archs: so such a model becomes a
+# space's default only through trained fronts (FrontCheck), never through its rho.
 FITTED = ("knob_ridge",)
+MIN_FRONT_CHECKS = 2  # paired searches (different seeds) a fitted model must win to be a default
 
 
 @dataclass(frozen=True)
@@ -74,6 +81,39 @@ class EstimateScore:
 
 
 @dataclass(frozen=True)
+class TrainedFront:
+    """One search's feasible front, each member trained with the ground-truth recipe."""
+
+    study: str
+    members: int
+    best: float  # the best trained accuracy (mean over seeds) among the members
+    best_ratio: float  # that member's latency ÷ the preset's, timed side by side
+    # Area dominated in (latency ÷ the preset's, from 0 to the target) × (accuracy above the
+    # lowest trained accuracy of the check): archlab.study.hypervolume.hypervolume.
+    hypervolume: float
+
+
+@dataclass(frozen=True)
+class FrontCheck:
+    """Searches of one space that differ only in their accuracy estimate (same target, seed and
+    number of trials), their fronts trained: which estimate's front is better, measured."""
+
+    target_ms: float
+    search_seed: int
+    search_trials: int
+    preset: str  # the published preset the latencies are measured against
+    preset_accuracy: float
+    fronts: dict[str, TrainedFront]
+
+    def beats(self, estimate: str, other: str) -> bool | None:
+        """Whether ``estimate``'s trained front dominates more than ``other``'s (None: the check
+        has not both)."""
+        if estimate not in self.fronts or other not in self.fronts:
+            return None
+        return self.fronts[estimate].hypervolume > self.fronts[other].hypervolume
+
+
+@dataclass(frozen=True)
 class SpaceEvidence:
     """The evidence for one space (or ``pooled``)."""
 
@@ -84,6 +124,13 @@ class SpaceEvidence:
     probes: str  # the estimates' settings: probe data, resolution, batch, seed
     seed_agreement: EstimateScore | None  # seed 0 vs seed 1 of the ground truth: the ceiling
     estimates: dict[str, EstimateScore] = field(default_factory=dict)
+    front_checks: tuple[FrontCheck, ...] = ()
+
+    def front_record(self, estimate: str, other: str) -> tuple[int, int]:
+        """In how many of the front checks that pit ``estimate`` against ``other`` it won, of
+        how many."""
+        results = [r for c in self.front_checks if (r := c.beats(estimate, other)) is not None]
+        return sum(results), len(results)
 
 
 @dataclass(frozen=True)
@@ -131,7 +178,25 @@ def _space(data: dict[str, Any] | None) -> SpaceEvidence | None:
         probes=str(data.get("probes", "")),
         seed_agreement=_score(data.get("seed_agreement")),
         estimates={k: s for k, v in data["estimates"].items() if (s := _score(v)) is not None},
+        front_checks=tuple(_front_check(c) for c in data.get("front_checks", ())),
     )
+
+
+def _front_check(data: dict[str, Any]) -> FrontCheck:
+    return FrontCheck(
+        target_ms=float(data["target_ms"]),
+        search_seed=int(data["search_seed"]),
+        search_trials=int(data["search_trials"]),
+        preset=str(data["preset"]),
+        preset_accuracy=float(data["preset_accuracy"]),
+        fronts={
+            name: TrainedFront(
+                study=str(f["study"]), members=int(f["members"]), best=float(f["best"]),
+                best_ratio=_num(f["best_ratio"]), hypervolume=float(f["hypervolume"]),
+            )
+            for name, f in data["fronts"].items()
+        },
+    )  # fmt: skip
 
 
 def load_evidence(path: Path = EVIDENCE_PATH) -> Evidence | None:
@@ -196,26 +261,40 @@ def search_candidates(scores: dict[str, EstimateScore]) -> dict[str, EstimateSco
     }
 
 
-def choose_space_default(entry: SpaceEvidence) -> tuple[str | None, str]:
+def choose_space_default(
+    entry: SpaceEvidence, pooled_default: str | None = None
+) -> tuple[str | None, str]:
     """A space's own default estimate by the rule in the module docstring (None: keep the pooled
-    one), and the rule as text."""
+    one, ``pooled_default``), and the rule as text."""
     rule = (
         f"a space with at least {MIN_ARCHS} archs of its own ground truth: its best training-free "
-        f"estimate (not a model fitted on that ground truth) costing at most "
-        f"{FITS_A_SEARCH_S:g} s per arch, if its 95 % interval lies above "
-        f"zero and its rho above {BASELINE}'s; else the pooled default"
+        f"estimate costing at most {FITS_A_SEARCH_S:g} s per arch, if its 95 % interval lies "
+        f"above zero and its rho above {BASELINE}'s, else the pooled default; replaced by a model "
+        f"fitted on that ground truth once, in at least {MIN_FRONT_CHECKS} pairs of searches "
+        "differing only in estimate and seed, its trained front dominated more every time"
     )
     if entry.archs < MIN_ARCHS:
         return None, rule
+    own = _own_pick(entry)
+    current = own or pooled_default or FALLBACK_DEFAULT
+    for fitted in FITTED:
+        wins, checks = entry.front_record(fitted, current)
+        if fitted in entry.estimates and checks >= MIN_FRONT_CHECKS and wins == checks:
+            return fitted, rule
+    return own, rule
+
+
+def _own_pick(entry: SpaceEvidence) -> str | None:
+    """The space's best training-free estimate if it ranks better than chance and than params."""
     free = search_candidates(entry.estimates)
     best = max(free, key=lambda n: _finite_or_low(free[n].spearman), default=None)
     if best is None:
-        return None, rule
+        return None
     floor = entry.estimates[BASELINE].spearman if BASELINE in entry.estimates else -math.inf
     score = free[best]
     if score.spearman_ci[0] > 0 and score.spearman > _finite_or_low(floor):
-        return best, rule
-    return None, rule
+        return best
+    return None
 
 
 def default_estimate(space: str, evidence: Evidence | None = None) -> str:
@@ -288,6 +367,8 @@ def evidence_sentence(metric: str, space: str, evidence: Evidence | None = None)
     )
     if entry.seed_agreement is not None:
         line += f"; two training runs agree at ρ {entry.seed_agreement.spearman:+.2f}"
+    if metric in FITTED:
+        line += _front_sentence(metric, space, entry, evidence)
     if not low > 0:
         line += f". Its interval includes zero: it does not rank {space} archs reliably"
         best = (_best(entry.estimates, ()), _best(entry.estimates, SHORT_TRAINING))  # any, free
@@ -296,6 +377,18 @@ def evidence_sentence(metric: str, space: str, evidence: Evidence | None = None)
             shown = "; ".join(f"{n}, ρ {entry.estimates[n].spearman:+.2f}" for n in named)
             line += f" (best measured here: {shown})"
     return line
+
+
+def _front_sentence(
+    metric: str, space: str, entry: SpaceEvidence, evidence: Evidence | None
+) -> str:
+    """How the fitted model's trained fronts fared against those of the estimate it would
+    replace, if any were trained."""
+    rival = _own_pick(entry) or (evidence.default if evidence else None) or FALLBACK_DEFAULT
+    wins, checks = entry.front_record(metric, rival)
+    if not checks:
+        return f"; no trained front has checked it against {rival} yet"
+    return f"; its trained front beat {rival}'s in {wins} of {checks} paired searches"
 
 
 def _pooled_elsewhere(
