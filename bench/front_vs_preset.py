@@ -45,7 +45,7 @@ from archlab.measurement.interleave import measure_many_in_processes
 from archlab.search.references import _entries, measure_references
 from archlab.study.record import load_record
 from archlab.study.storage import load_study, study_dir
-from archlab.study.trials import TRAINED_ATTR, TRAINED_REFERENCES_ATTR
+from archlab.study.trials import TRAINED_ATTR, TRAINED_REFERENCES_ATTR, trained_outcomes
 
 RESULTS = Path(__file__).resolve().parent / "results"
 FRONT_CHECKS = RESULTS / "front_checks.csv"
@@ -58,7 +58,7 @@ console = Console()
 
 
 def _preset_accuracy(study: Any, space: str, preset: str) -> tuple[list[float], str]:
-    stored = (study.user_attrs.get(TRAINED_REFERENCES_ATTR) or {}).get(preset)
+    stored = trained_outcomes(study.user_attrs, TRAINED_REFERENCES_ATTR).get(preset)
     if stored and "accuracies" in stored:
         return list(stored["accuracies"]), "archlab train --references"
     path = RESULTS / f"ground_truth_{space}.csv"
@@ -90,7 +90,7 @@ def main() -> None:
         f"{args.preset}: {preset_ms:.1f} ms (measured now, study settings), trained accuracy "
         f"{preset_acc:.4f} {[round(a, 4) for a in preset_accs]} from {source}"
     )
-    trained = study.user_attrs.get(TRAINED_ATTR) or {}
+    trained = trained_outcomes(study.user_attrs, TRAINED_ATTR)
     trials = {t.number: t for t in study.trials}
     table = Table(title=f"{study.study_name}: trained trials vs {args.preset}")
     for column in ("trial", "latency ms", f"≤ {preset_ms:.1f} ms", estimate, "accuracy", "± std"):

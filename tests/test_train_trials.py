@@ -15,6 +15,7 @@ from archlab.cli import app
 from archlab.search.loop import run_search
 from archlab.study.settings import SearchSpec
 from archlab.study.storage import load_study
+from archlab.study.trials import TRAINED_ATTR, store_trained, trained_outcomes
 
 runner = CliRunner()
 
@@ -44,7 +45,7 @@ def _train(url: str, *extra: str) -> Any:
 def test_train_stores_each_trials_accuracy(study_url: str) -> None:
     result = _train(study_url, "--trials", "0,2", "--seeds", "2")
     assert result.exit_code == 0, result.output
-    trained = load_study("t", study_url).user_attrs["trained"]
+    trained = trained_outcomes(load_study("t", study_url).user_attrs)
     assert sorted(trained) == ["0", "2"]
     for outcome in trained.values():
         assert 0.0 <= outcome["accuracy"] <= 1.0
@@ -66,7 +67,7 @@ def test_a_failing_trial_keeps_its_reason_and_the_rest_go_on(
     monkeypatch.setattr(train_mod, "train_run", second_fails)
     result = _train(study_url, "--trials", "0,1,2", "--seeds", "1")
     assert result.exit_code == 0, result.output
-    trained = load_study("t", study_url).user_attrs["trained"]
+    trained = trained_outcomes(load_study("t", study_url).user_attrs)
     assert "out of memory (simulated)" in trained["1"]["error"]
     assert "accuracy" in trained["0"] and "accuracy" in trained["2"]
     monkeypatch.setattr(train_mod, "train_run", real)
@@ -79,7 +80,7 @@ def test_a_failing_trial_keeps_its_reason_and_the_rest_go_on(
     monkeypatch.setattr(train_mod, "train_run", counting)
     assert _train(study_url, "--trials", "0,1,2", "--seeds", "1").exit_code == 0
     assert calls == ["trial1"]  # resumed: only the failed one is trained again
-    assert "accuracy" in load_study("t", study_url).user_attrs["trained"]["1"]
+    assert "accuracy" in trained_outcomes(load_study("t", study_url).user_attrs)["1"]
 
 
 def test_default_is_the_feasible_front_and_bad_trials_are_refused(study_url: str) -> None:
@@ -115,3 +116,31 @@ def test_the_dashboard_shows_trained_accuracy(study_url: str) -> None:
     assert refs[dd.TRAINED].tolist()[0] == 0.5 and pd.isna(refs[dd.TRAINED].tolist()[1])
     fig, _ = pareto_figure(data.trials, "latency_ms", dd.TRAINED)
     assert fig.layout.yaxis.title.text.startswith("trained accuracy")
+
+
+def test_processes_training_one_study_at_once_keep_each_others_results(
+    study_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another process stores its outcome just before this one's write reaches the storage: the
+    write must not drop it (as writing back a shared dict read a moment earlier would)."""
+    first, second = load_study("t", study_url), load_study("t", study_url)
+    write = first.set_user_attr
+
+    def other_process_first(key: str, value: Any) -> None:
+        store_trained(second, TRAINED_ATTR, "2", {"accuracy": 0.9})
+        write(key, value)
+
+    monkeypatch.setattr(first, "set_user_attr", other_process_first)
+    store_trained(first, TRAINED_ATTR, "0", {"accuracy": 0.8})
+    assert trained_outcomes(load_study("t", study_url).user_attrs) == {
+        "0": {"accuracy": 0.8},
+        "2": {"accuracy": 0.9},
+    }
+
+
+def test_outcomes_stored_by_older_versions_are_still_read(study_url: str) -> None:
+    study = load_study("t", study_url)
+    study.set_user_attr(TRAINED_ATTR, {"0": {"accuracy": 0.7}, "1": {"accuracy": 0.75}})
+    store_trained(study, TRAINED_ATTR, "1", {"accuracy": 0.76})  # retrained: the newer wins
+    assert trained_outcomes(study.user_attrs) == {"0": {"accuracy": 0.7}, "1": {"accuracy": 0.76}}
+    assert trained_outcomes(study.user_attrs, "trained_references") == {}

@@ -32,7 +32,12 @@ from archlab.space import SearchSpace
 from archlab.study.objectives import OBJECTIVES
 from archlab.study.record import RECORD_ATTR, StudyRecord
 from archlab.study.storage import STARTED_STATES, StorageError, default_storage_url, open_storage
-from archlab.study.trials import TRAINED_ATTR, TRAINED_REFERENCES_ATTR, trials_frame
+from archlab.study.trials import (
+    TRAINED_ATTR,
+    TRAINED_REFERENCES_ATTR,
+    trained_outcomes,
+    trials_frame,
+)
 
 __all__ = [
     "COSTS",
@@ -269,7 +274,7 @@ def load_study_data(storage: BaseStorage, name: str) -> StudyData:
         for key in extra:  # metrics trials_frame does not carry (other accuracy estimates)
             frame[key] = [t.user_attrs.get(key) for t in trials]
         frame["datetime_complete"] = [t.datetime_complete for t in trials]
-        trained = study.user_attrs.get(TRAINED_ATTR) or {}
+        trained = trained_outcomes(study.user_attrs, TRAINED_ATTR)
         for column, key in ((TRAINED, "accuracy"), (f"{TRAINED}_std", "accuracy_std")):
             frame[column] = [trained.get(str(n), {}).get(key) for n in frame["number"]]
     return StudyData(
@@ -280,7 +285,7 @@ def load_study_data(storage: BaseStorage, name: str) -> StudyData:
         trials=frame,
         arch={t.number: dict(t.params) for t in trials},
         spec_reference=study.user_attrs.get("hypervolume_reference"),
-        trained_references=dict(study.user_attrs.get(TRAINED_REFERENCES_ATTR) or {}),
+        trained_references=trained_outcomes(study.user_attrs, TRAINED_REFERENCES_ATTR),
     )
 
 

@@ -26,7 +26,12 @@ from archlab.estimate.ground_truth import Run, arch_json, train_run
 from archlab.estimate.training import GROUND_TRUTH, TrainSpec, resolve_device
 from archlab.space import SearchSpace
 from archlab.study.record import space_of
-from archlab.study.trials import TRAINED_ATTR, TRAINED_REFERENCES_ATTR
+from archlab.study.trials import (
+    TRAINED_ATTR,
+    TRAINED_REFERENCES_ATTR,
+    store_trained,
+    trained_outcomes,
+)
 
 __all__ = [
     "TRAINED_ATTR",
@@ -107,8 +112,9 @@ def _todo(
     study: optuna.Study, numbers: list[int], references: bool, space: SearchSpace, budget: str
 ) -> list[tuple[str, str, str]]:
     """(attribute, key, arch JSON or preset) of every arch not yet trained at ``budget``."""
-    done = study.user_attrs.get(TRAINED_ATTR) or {}
-    done_refs = study.user_attrs.get(TRAINED_REFERENCES_ATTR) or {}
+    attrs = study.user_attrs
+    done = trained_outcomes(attrs, TRAINED_ATTR)
+    done_refs = trained_outcomes(attrs, TRAINED_REFERENCES_ATTR)
     trials = {t.number: t for t in study.get_trials(deepcopy=False)}
     todo = [
         (TRAINED_ATTR, str(n), arch_json(trials[n].params))
@@ -160,14 +166,13 @@ def train_trials(
             )
             runs = [Run(space.name, kind, name, arch, seed) for seed in seeds]
             outcome = _train_one(space, runs, spec, data, where)
-            stored = dict(study.user_attrs.get(attr) or {})
-            stored[key] = outcome
-            study.set_user_attr(attr, stored)  # after each arch: nothing finished is lost
+            store_trained(study, attr, key, outcome)  # after each arch: nothing finished is lost
             (report.failed if "error" in outcome else report.trained).append(key)
     except KeyboardInterrupt:
         report.interrupted = True
-    report.outcomes = dict(study.user_attrs.get(TRAINED_ATTR) or {})
-    report.references = dict(study.user_attrs.get(TRAINED_REFERENCES_ATTR) or {})
+    attrs = study.user_attrs
+    report.outcomes = trained_outcomes(attrs, TRAINED_ATTR)
+    report.references = trained_outcomes(attrs, TRAINED_REFERENCES_ATTR)
     return report
 
 

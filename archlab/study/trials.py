@@ -14,6 +14,7 @@ re-measured trials, the prediction beside it, and its front is recomputed on tho
 from __future__ import annotations
 
 import statistics
+from collections.abc import Mapping
 from typing import Any
 
 import optuna
@@ -40,6 +41,8 @@ __all__ = [
     "TRAINED_ATTR",
     "TRAINED_REFERENCES_ATTR",
     "is_feasible",
+    "store_trained",
+    "trained_outcomes",
     "over_target_frame",
     "pareto_frame",
     "prediction_check",
@@ -50,8 +53,10 @@ __all__ = [
 LATENCY_MS = "latency_ms"  # measured median latency
 PREDICTED_LATENCY_MS = "latency_ms_predicted"  # latency looked up in a device profile
 LEGACY_CONSTRAINTS_KEY = "constraints"  # the list Optuna < 3.2 stored, read by older tools
-TRAINED_ATTR = "trained"  # study attribute of ``archlab train``: {trial number: accuracy ...}
-TRAINED_REFERENCES_ATTR = "trained_references"  # {preset name: accuracy ...}
+# What ``archlab train`` stores with a study: per trial number (TRAINED_ATTR) or preset name
+# (TRAINED_REFERENCES_ATTR) the accuracies it trained to, read with trained_outcomes.
+TRAINED_ATTR = "trained"
+TRAINED_REFERENCES_ATTR = "trained_references"
 
 #: The per-trial metrics a search stores as user attributes (and the tables show), by name.
 METRICS = (
@@ -223,3 +228,19 @@ def _medians(label: str, errors: list[float]) -> dict[str, float]:
         f"{label}median_abs_error": statistics.median(abs(e) for e in errors),
         f"{label}median_error": statistics.median(errors),
     }
+
+
+def store_trained(study: optuna.Study, attr: str, key: str, outcome: dict[str, Any]) -> None:
+    """Store one arch's training outcome as its own study attribute, ``attr:key``. Processes that
+    train the same study at once each write only their own keys; a shared dict would be read,
+    changed and written back by each, and the later write would drop the earlier one's result."""
+    study.set_user_attr(f"{attr}:{key}", outcome)
+
+
+def trained_outcomes(user_attrs: Mapping[str, Any], attr: str = TRAINED_ATTR) -> dict[str, Any]:
+    """Every stored training outcome under ``attr``, by trial number or preset name: the
+    attributes :func:`store_trained` writes, over the single dict older studies hold."""
+    outcomes = dict(user_attrs.get(attr) or {})
+    prefix = f"{attr}:"
+    outcomes.update({k[len(prefix) :]: v for k, v in user_attrs.items() if k.startswith(prefix)})
+    return outcomes
