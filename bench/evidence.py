@@ -22,7 +22,8 @@ Trained fronts (``front_checks.csv``, ``bench/front_vs_preset.py --write``) are 
 searches of one space with the same target, seed and trial count but different accuracy estimates.
 Each front gets its best trained accuracy and the area it dominates
 (:func:`archlab.study.hypervolume.hypervolume`): latency as a ratio to the preset's, timed side by
-side, from 0 to the target; accuracy above the lowest trained accuracy in the check. A model
+side, from 0 to the target (as a ratio to the median of the preset's latencies the check's rows
+hold); accuracy above the lowest trained accuracy in the check. A model
 fitted on the ground truth becomes a space's default only through these checks.
 
 Run: ``.venv/bin/python bench/evidence.py`` (seconds). ``--no-write`` only prints.
@@ -153,7 +154,7 @@ def _front_checks(space: str) -> list[dict[str, Any]]:
             by_estimate.setdefault(row["estimate"], []).append(row)
         if len(by_estimate) < 2:
             continue
-        preset_ms = float(members[0]["preset_ms"])
+        preset_ms = statistics.median(float(r["preset_ms"]) for r in members)
         floor = min(float(r["accuracy"]) for r in members)
         fronts = {}
         for estimate, front in sorted(by_estimate.items()):
