@@ -278,6 +278,10 @@ def test_spaces_json_and_the_dashboard_carry_the_evidence() -> None:
         if evidence is not None and name in evidence.spaces:
             assert shown["ground_truth"]["archs"] == evidence.spaces[name].archs
             assert set(shown["estimates"]) == set(evidence.spaces[name].estimates)
+            checks = evidence.spaces[name].front_checks
+            assert [c["search_seed"] for c in shown["front_checks"]] == [
+                c.search_seed for c in checks
+            ]
         else:
             assert shown["note"] == "not yet validated against training"
             if evidence is not None and evidence.pooled is not None:

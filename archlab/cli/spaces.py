@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from typing import Annotated, Any
 
@@ -119,4 +120,6 @@ def _evidence_of(evidence: Any, space: str) -> dict[str, Any]:
         },
         "default_estimate": default,
         "default_rule": evidence.space_rule if space in evidence.space_defaults else evidence.rule,
+        # searches differing only in their estimate, their fronts trained (docs/accuracy.md)
+        "front_checks": [dataclasses.asdict(check) for check in entry.front_checks],
     }
