@@ -101,7 +101,7 @@ class FrontCheck:
     target_ms: float
     search_seed: int
     search_trials: int
-    preset: str  # the published preset the latencies are measured against
+    preset: str  # the space's preset the latencies are measured against
     preset_accuracy: float
     fronts: dict[str, TrainedFront]
 
@@ -276,12 +276,18 @@ def choose_space_default(
     if entry.archs < MIN_ARCHS:
         return None, rule
     own = _own_pick(entry)
-    current = own or pooled_default or FALLBACK_DEFAULT
+    current = _rival(entry, pooled_default)
     for fitted in FITTED:
         wins, checks = entry.front_record(fitted, current)
         if fitted in entry.estimates and checks >= MIN_FRONT_CHECKS and wins == checks:
             return fitted, rule
     return own, rule
+
+
+def _rival(entry: SpaceEvidence, pooled_default: str | None) -> str:
+    """The estimate a fitted model has to beat on trained fronts: the space's own pick, else the
+    pooled default, else the fallback."""
+    return _own_pick(entry) or pooled_default or FALLBACK_DEFAULT
 
 
 def _own_pick(entry: SpaceEvidence) -> str | None:
@@ -384,7 +390,7 @@ def _front_sentence(
 ) -> str:
     """How the fitted model's trained fronts fared against those of the estimate it would
     replace, if any were trained."""
-    rival = _own_pick(entry) or (evidence.default if evidence else None) or FALLBACK_DEFAULT
+    rival = _rival(entry, evidence.default if evidence else None)
     wins, checks = entry.front_record(metric, rival)
     if not checks:
         return f"; no trained front has checked it against {rival} yet"
