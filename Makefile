@@ -36,4 +36,4 @@ dashboard: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check archlab tests bench app
-	$(BIN)/mypy archlab
+	$(BIN)/mypy

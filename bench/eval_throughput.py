@@ -137,7 +137,7 @@ def throughput(
             spec = _spec(space, folder, name, trials, storage, **extra)
             start = time.perf_counter()
             if n == 1:
-                study, space_, _ = create_or_resume(spec)
+                study, space_, _, spec = create_or_resume(spec)
                 run_trials(study, space_, spec, spec.seed)
             else:
                 study = run_workers(spec, n).study
@@ -253,7 +253,9 @@ def main() -> None:
         if profile is None:
             start = time.perf_counter()
             profile = folder / "profile.json"
-            quick_options = {"n_models": 4, "calibration_slices": 2} if args.quick else {}
+            quick_options: dict[str, Any] = (
+                {"n_models": 4, "calibration_slices": 2} if args.quick else {}
+            )
             profile_device(space, **quick_options).save(profile)
             print(f"profile made in {time.perf_counter() - start:.0f} s (not counted below)")
         modes = tuple(m.strip() for m in args.modes.split(","))

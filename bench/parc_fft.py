@@ -24,6 +24,7 @@ from archlab.layers.parc import (
     FFT_MIN_LENGTH,
     FFT_MIN_LENGTH_DENSE,
     ParCConv,
+    ParCImpl,
     parc_uses_fft,
 )
 from archlab.measurement.latency import cpu_model
@@ -31,7 +32,7 @@ from archlab.measurement.latency import cpu_model
 LENGTHS = (7, 14, 28, 40, 56, 80, 112)
 WIDTHS = (48, 96, 192)  # ParC-Net-S/-H halves span 48-216 channels
 DENSE = ((64, (7, 14, 28)), (128, (7, 14, 28)))  # ParC-ResNet50: 128 ch at L=14
-IMPLS = ("direct", "fft")
+IMPLS: tuple[ParCImpl, ...] = ("direct", "fft")
 SLICES = 6  # alternating timed slices per implementation
 SLICE_BUDGET_S = 0.04  # wall time per slice per implementation
 
@@ -86,7 +87,9 @@ def main() -> None:
     print(f"ParC-H op, batch 1, 1 thread, inference mode; torch {torch.__version__}; {cpu_model()}")
     print("median ms per call, wall clock and thread CPU time; x = direct / fft (> 1: FFT faster)")
     print("auto = what impl='auto' picks; ok = it picked the faster one by CPU time\n")
-    cases = [(c, False, LENGTHS) for c in (WIDTHS[1:2] if args.quick else WIDTHS)]
+    cases: list[tuple[int, bool, tuple[int, ...]]] = [
+        (c, False, LENGTHS) for c in (WIDTHS[1:2] if args.quick else WIDTHS)
+    ]
     cases += [] if args.quick else [(c, True, lengths) for c, lengths in DENSE]
     print(
         f"{'op':<16}{'L':>5}{'direct':>9}{'fft':>9}{'x':>7}"

@@ -62,7 +62,7 @@ def _profile(space: str, directory: Path, n_models: int, quick: bool) -> Path:
         print(f"  using the profile {path}")
         return path
     start = time.perf_counter()
-    quick_options = {"runs": 3, "calibration_slices": 2} if quick else {}
+    quick_options: dict[str, Any] = {"runs": 3, "calibration_slices": 2} if quick else {}
     profile = profile_device(space, n_models=n_models, n_calibration=n_models, **quick_options)
     profile.save(path)
     print(

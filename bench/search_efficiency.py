@@ -75,6 +75,7 @@ class Evaluator:
 def _run(
     sampler: str, seed: int, spec: SearchSpec, evaluate: Evaluator, trials: int
 ) -> dict[str, Any]:
+    assert spec.objectives is not None, "main() names the objectives"
     objectives = get_objectives(spec.objectives)
     run_spec = SearchSpec(
         objectives=spec.objectives, sampler=sampler, population_size=spec.population_size

@@ -31,6 +31,7 @@ import json
 import math
 import statistics
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -103,9 +104,9 @@ def _append(path: Path, fields: list[str], row: dict[str, object]) -> None:
         writer.writerow(row)
 
 
-def _paired_random_runs(space: str) -> dict[str, dict[int, dict[str, object]]]:
+def _paired_random_runs(space: str) -> dict[str, dict[int, dict[str, Any]]]:
     rows = read_rows(RESULTS / f"ground_truth_{space}.csv")
-    runs: dict[str, dict[int, dict[str, object]]] = {}
+    runs: dict[str, dict[int, dict[str, Any]]] = {}
     for r in rows:
         if r["kind"] == "random" and r["budget"] == GROUND_TRUTH.budget_label():
             runs.setdefault(str(r["arch"]), {})[int(r["seed"])] = r

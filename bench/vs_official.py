@@ -78,7 +78,7 @@ def _install_timm_stand_ins() -> None:
     def cfg(url: str = "", **kwargs: Any) -> dict[str, Any]:
         return {"url": url, **kwargs}
 
-    names = {
+    names: dict[str, dict[str, Any]] = {
         "timm": {},
         "timm.models": {},
         "timm.models.layers": {"DropPath": DropPath, "trunc_normal_": nn.init.trunc_normal_},
@@ -111,6 +111,7 @@ def _ours(name: str) -> nn.Module:
             p.add_(torch.randn_like(p) * 0.05)
         for m in model.modules():
             if isinstance(m, nn.BatchNorm2d):
+                assert m.running_mean is not None and m.running_var is not None
                 m.running_mean.uniform_(-0.1, 0.1)
                 m.running_var.uniform_(0.5, 1.5)
     return model

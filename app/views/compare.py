@@ -15,8 +15,12 @@ _BETTER = "background-color: #d8f0d8; font-weight: bold"
 
 def _default(data: dd.StudyData, numbers: list[int]) -> list[int]:
     accuracy = data.accuracy_metric
-    front = front_2d(data.trials, "latency_ms", accuracy) if accuracy else []
-    chosen = [int(n) for n in front["number"]][:3] if len(front) >= 2 else numbers[:2]
+    front = front_2d(data.trials, "latency_ms", accuracy) if accuracy else None
+    chosen = (
+        [int(n) for n in front["number"]][:3]
+        if front is not None and len(front) >= 2
+        else numbers[:2]
+    )
     selected = st.session_state.get("selected_trial")
     if selected in numbers and selected not in chosen:
         chosen = [selected, *chosen[:2]]

@@ -50,6 +50,9 @@ def _importance(url: str, data: dd.StudyData) -> pd.Series | None:
         format_func=lambda i: dd.objective_label(data.metric_names[i]),
     )
     evaluator = cols[1].selectbox("evaluator", list(study_health.EVALUATORS), key="imp_evaluator")
+    if objective is None or evaluator is None:  # a study without objectives has nothing to rank
+        st.info("This study records no objective values.")
+        return None
     found, why = loaders.importance(url, data.name, loaders.stamp(data), objective, evaluator)
     if found is None:
         st.info(why)

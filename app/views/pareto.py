@@ -176,7 +176,7 @@ def _explorer() -> None:
         st.plotly_chart(fig, on_select="rerun", selection_mode="points", key="pareto_chart")
     with side:
         selected = st.session_state.get("selected_trial")
-        if selected in set(data.measured["number"]):
+        if selected is not None and selected in set(data.measured["number"]):
             _selected_summary(data, selected, front, y)
         else:
             st.info("Click a trial's point to see its numbers here.")

@@ -37,10 +37,11 @@ def _pick(data: dd.StudyData) -> int:
     wanted = st.session_state.get("selected_trial")
     if st.session_state.get("trial_pick") not in numbers:
         accuracy = data.accuracy_metric
-        front = front_2d(data.trials, "latency_ms", accuracy) if accuracy else []
-        first = int(front["number"].iloc[0]) if len(front) else numbers[0]
+        front = front_2d(data.trials, "latency_ms", accuracy) if accuracy else None
+        first = int(front["number"].iloc[0]) if front is not None and len(front) else numbers[0]
         st.session_state["trial_pick"] = wanted if wanted in numbers else first
     number = st.selectbox("Trial", numbers, key="trial_pick", format_func=lambda n: _label(data, n))
+    assert number is not None  # the study has trials, so the box has options
     st.session_state["selected_trial"] = number
     return int(number)
 
@@ -83,7 +84,9 @@ def _metrics(data: dd.StudyData, row: pd.Series) -> None:
     _latency_row(data, row)
     estimates = [m for m in dd.METRICS if m not in dd.COSTS and pd.notna(row.get(m))][:2]
     front = on_front(data, int(row["number"]))
-    tiles = [(dd.objective_label(m), fmt_metric(m, row[m]), None) for m in estimates]
+    tiles: list[tuple[str, str, str | None]] = [
+        (dd.objective_label(m), fmt_metric(m, row[m]), None) for m in estimates
+    ]
     tiles.append(
         (
             "On the front",
