@@ -336,7 +336,12 @@ def test_estimate_adds_the_fitted_model_where_the_space_has_one(
 
 @pytest.mark.parametrize(
     ("arch", "message"),
-    [("{not json", "not valid JSON"), ('{"nope": 1}', "unknown knob(s) ['nope']")],
+    [
+        ("{not json", "not valid JSON"),
+        ('{"nope": 1}', "'nope' is not a knob"),
+        ('{"stages.2.depth": 9}', "stages.2.depth=9 is not in its range [1, 2]"),
+        ('{"ffn": "mlp"}', "ffn='mlp' is not in its choices {ccf_plus, ccf}"),
+    ],
 )
 def test_estimate_refuses_a_bad_arch(tiny_space_path: Path, arch: str, message: str) -> None:
     args = ["estimate", "--space", str(tiny_space_path), "--arch", arch, "--data", "digits"]

@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from archlab.space import SpaceError, list_spaces, load_space, load_space_text
+from archlab.space import Knob, SpaceError, list_spaces, load_space, load_space_text
 
 
 @pytest.mark.parametrize("name", list_spaces())
@@ -172,3 +172,35 @@ def test_corners_order_null_first_and_keep_words_at_their_default() -> None:
     assert extreme(Knob("e", values=(384, None, 768)), max) == 768
     assert extreme(Knob("f", values=("ccf_plus", "ccf")), max) == "ccf_plus"
     assert extreme(Knob("d", low=1, high=8, step=2), max) == 7
+
+
+@pytest.mark.parametrize(
+    ("knob", "allowed", "refused"),
+    [
+        (Knob("k", values=(32, 48)), [32, 48, 48.0], [40, "32", True, None]),
+        (Knob("k", values=(True, False)), [True, False], [1, 0, "true"]),
+        (Knob("k", values=(None, 0.5)), [None, 0.5], [0, "null"]),
+        (Knob("k", low=2, high=8, step=2), [2, 4, 8, 6.0], [3, 10, 0, 4.5, True, "4"]),
+        (Knob("k", low=0.25, high=1.0), [0.25, 0.6, 1], [0.2, 1.1, False]),
+        (Knob("k", low=0.0, high=1.0, step=0.25), [0.0, 0.75], [0.3]),
+    ],
+)
+def test_a_knob_allows_exactly_its_values(
+    knob: Knob, allowed: list[object], refused: list[object]
+) -> None:
+    assert all(knob.allows(v) for v in allowed)
+    assert not any(knob.allows(v) for v in refused)
+
+
+def test_check_arch_names_every_value_outside_the_space(tiny_space_path: Path) -> None:
+    space = load_space(tiny_space_path)
+    space.check_arch(space.sample(0))
+    space.check_arch({})  # a partial arch is checked knob by knob
+    with pytest.raises(ValueError) as err:
+        space.check_arch({"stages.2.depth": 3, "stages.3.dim": 64, "ffn": "mlp", "x": 1})
+    message = str(err.value)
+    assert message.startswith("not an arch of space 'tiny_plgvit'")
+    assert "'x' is not a knob" in message
+    assert "stages.2.depth=3 is not in its range [1, 2]" in message
+    assert "ffn='mlp' is not in its choices {ccf_plus, ccf}" in message
+    assert "stages.3.dim" not in message

@@ -125,6 +125,22 @@ class SearchSpace:
         seeds = range(first_seed, first_seed + tries_per_arch * n)
         return self.first_valid((self.sample(seed) for seed in seeds), n)
 
+    def check_arch(self, arch: dict[str, Any]) -> None:
+        """Raise if ``arch`` names a knob the space lacks or a value a knob cannot take.
+
+        Raises:
+            ValueError: the message names every offending knob with the values it allows.
+        """
+        problems = [f"{k!r} is not a knob" for k in arch if k not in self.knobs]
+        problems += [
+            f"{k}={v!r} is not in its {'range' if knob.values is None else 'choices'} "
+            + knob.describe()
+            for k, v in arch.items()
+            if (knob := self.knobs.get(k)) is not None and not knob.allows(v)
+        ]
+        if problems:
+            raise ValueError(f"not an arch of space {self.name!r}: " + "; ".join(problems))
+
     def suggest(self, trial: optuna.trial.BaseTrial) -> dict[str, Scalar]:
         """Ask an Optuna trial for one value per knob; the result equals ``trial.params``."""
         return {k: knob.suggest(trial) for k, knob in self.knobs.items()}

@@ -78,6 +78,23 @@ class Knob:
             return rng.randrange(int(low), int(high) + 1, int(self.step or 1))
         return rng.uniform(float(low), float(high))
 
+    def allows(self, value: Any) -> bool:
+        """Whether ``value`` is one this knob can take: one of its choices (a number equal to a
+        numeric choice counts, but ``true`` is not ``1``), or a number on its range's grid."""
+        if self.values is not None:
+            return any(_same_value(value, choice) for choice in self.values)
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            return False
+        low, high = self._bounds()
+        if not low <= value <= high:
+            return False
+        if self.is_int_range:
+            return float(value).is_integer() and (int(value) - int(low)) % int(self.step or 1) == 0
+        if self.step:
+            steps = (value - low) / self.step
+            return math.isclose(steps, round(steps), abs_tol=1e-9)
+        return True
+
     def checked_values(self) -> list[Scalar]:
         """The values a space's validation tries: every choice; an int range's every step if
         there are at most :data:`MAX_CHECKED_STEPS`, else both ends and points spread between
@@ -98,6 +115,12 @@ class Knob:
             return "{" + ", ".join(str(v) for v in self.values) + "}"
         step = f" step {self.step}" if self.step else ""
         return f"[{self.low}, {self.high}]{step}{' log' if self.log else ''}"
+
+
+def _same_value(value: Any, choice: Scalar) -> bool:
+    if isinstance(value, bool) or isinstance(choice, bool):
+        return value is choice
+    return bool(value == choice)
 
 
 def _spread(steps: int) -> list[int]:
