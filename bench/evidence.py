@@ -26,6 +26,11 @@ side, from 0 to the target (as a ratio to the median of the preset's latencies t
 hold); accuracy above the lowest trained accuracy in the check. A model
 fitted on the ground truth becomes a space's default only through these checks.
 
+The reference models of every ground truth (the presets and the plain CNN, trained with the same
+recipe) go into ``references``, by name: the dashboard plots a study's presets at these accuracies
+when the study was trained with the same recipe and has no reference training of its own. A model
+in several tables (the recipe is deterministic for a seed) is taken from the one with most seeds.
+
 Run: ``.venv/bin/python bench/evidence.py`` (seconds). ``--no-write`` only prints.
 """
 
@@ -51,7 +56,12 @@ from archlab.estimate.evidence import (
     evidence_from_dict,
     search_candidates,
 )
-from archlab.estimate.ground_truth import random_arch_truth, read_rows, seed_agreement
+from archlab.estimate.ground_truth import (
+    random_arch_truth,
+    read_rows,
+    reference_outcomes,
+    seed_agreement,
+)
 from archlab.estimate.rank_stats import Agreement
 from archlab.estimate.score import (
     held_out_pick,
@@ -132,6 +142,31 @@ def _space(space: str) -> tuple[dict[str, Any], dict[str, tuple[np.ndarray, np.n
         "estimates": {n: _score_dict(scores[n], seconds[n]) for n in names},
     }  # fmt: skip
     return entry, {n: (columns[n], y) for n in names}
+
+
+def _references(spaces: list[str]) -> dict[str, dict[str, Any]]:
+    """The reference models' trained accuracies over every ground-truth table (see the module
+    docstring); a model whose tables disagree is printed."""
+    found: dict[str, dict[str, Any]] = {}
+    budget = GROUND_TRUTH.budget_label()
+    for space in spaces:
+        for name, outcome in reference_outcomes(
+            read_rows(RESULTS / f"ground_truth_{space}.csv"), budget
+        ).items():
+            outcome = {**outcome, "data": str(GROUND_TRUTH.data), "table": space}
+            known = found.get(name)
+            if known is not None:
+                mine, theirs = _by_seed(outcome), _by_seed(known)
+                if any(mine[s] != theirs[s] for s in mine.keys() & theirs.keys()):
+                    print(f"reference {name}: {known['table']} and {space} disagree "
+                          f"({theirs} vs {mine})")  # fmt: skip
+            if known is None or len(outcome["seeds"]) > len(known["seeds"]):
+                found[name] = outcome
+    return found
+
+
+def _by_seed(outcome: dict[str, Any]) -> dict[int, float]:
+    return dict(zip(outcome["seeds"], outcome["accuracies"]))
 
 
 def _front_checks(space: str) -> list[dict[str, Any]]:
@@ -306,6 +341,7 @@ def main() -> None:
         "pooled": pooled,
         "default": None,
         "rule": "",
+        "references": _references(names),
     }
     parsed = evidence_from_dict(evidence)
     assert parsed.pooled is not None

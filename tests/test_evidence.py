@@ -24,6 +24,7 @@ from archlab.estimate.evidence import (
     default_estimate,
     evidence_sentence,
     load_evidence,
+    reference_accuracy,
 )
 
 
@@ -372,3 +373,39 @@ def test_estimate_runs_on_one_thread_as_the_evidence_timed_it(
     assert torch.get_num_threads() == before  # restored
     result = CliRunner().invoke(app, [*args, "--threads", "0"])
     assert result.exit_code == 2 and "--threads must be at least 1" in result.output
+
+
+def test_a_reference_accuracy_is_given_only_for_the_recipe_it_was_trained_with(
+    tmp_path: Path,
+) -> None:
+    trained = {"accuracy": 0.88, "seeds": [0, 1], "budget": "1000x64@32px", "data": "fashion-mnist"}
+    raw = Evidence("d", {}, None, "naswot", "r", references={"lw_plgvit_a": trained}).to_dict()
+    path = tmp_path / "e.json"
+    path.write_text(json.dumps(raw))
+    evidence = load_evidence(path)
+    assert evidence is not None and evidence.references == {"lw_plgvit_a": trained}
+    assert reference_accuracy(evidence, "lw_plgvit_a", "1000x64@32px", "fashion-mnist") == trained
+    assert reference_accuracy(evidence, "lw_plgvit_a", "500x64@32px", "fashion-mnist") is None
+    assert reference_accuracy(evidence, "lw_plgvit_a", "1000x64@32px", "digits") is None
+    assert reference_accuracy(evidence, "lw_plgvit_r", "1000x64@32px", "fashion-mnist") is None
+    assert reference_accuracy(None, "lw_plgvit_a", "1000x64@32px", "fashion-mnist") is None
+
+
+def test_the_shipped_references_match_the_ground_truth_tables() -> None:
+    """Every reference model of a committed ground truth is shipped, with the figures of one of
+    the tables that trained it (tables trained with different code may differ)."""
+    from archlab.estimate.ground_truth import read_rows, reference_outcomes
+    from archlab.estimate.training import GROUND_TRUTH
+
+    evidence = load_evidence()
+    results = Path(__file__).resolve().parents[1] / "bench" / "results"
+    if evidence is None or not results.exists():
+        pytest.skip("no shipped evidence or no bench results in this checkout")
+    budget = GROUND_TRUTH.budget_label()
+    tables: dict[str, list[list[float]]] = {}
+    for table in sorted(results.glob("ground_truth_*.csv")):
+        for name, outcome in reference_outcomes(read_rows(table), budget).items():
+            tables.setdefault(name, []).append(outcome["accuracies"])
+    assert tables, "the committed ground truth has reference models"
+    for name, found in tables.items():
+        assert evidence.references[name]["accuracies"] in found, name

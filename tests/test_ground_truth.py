@@ -17,6 +17,7 @@ from archlab.estimate.ground_truth import (
     pending,
     planned_runs,
     read_rows,
+    reference_outcomes,
     seed_agreement,
     train_run,
 )
@@ -163,3 +164,19 @@ def test_a_run_records_the_code_it_started_with_not_a_later_commit(
         assert train_run(space, run, TINY)["code"].endswith("+gaaaaaaa")
     finally:
         version.source_revision.cache_clear()
+
+
+def test_reference_outcomes_are_the_presets_and_cnn_at_one_budget() -> None:
+    def row(kind: str, name: str, seed: int, acc: float, budget: str = "b") -> dict[str, Any]:
+        return dict(kind=kind, name=name, arch="{}", seed=seed, budget=budget, val_acc=acc, code="")
+
+    rows = [
+        row("preset", "p", 1, 0.80), row("preset", "p", 0, 0.84), row("cnn", "cnn", 0, 0.9),
+        row("random", "arch0", 0, 0.5), row("preset", "p", 2, 0.1, budget="other"),
+    ]  # fmt: skip
+    out = reference_outcomes(rows, "b")
+    assert sorted(out) == ["cnn", "p"]
+    assert out["p"]["seeds"] == [0, 1] and out["p"]["accuracies"] == [0.84, 0.80]
+    assert out["p"]["accuracy"] == pytest.approx(0.82)
+    assert out["p"]["accuracy_std"] == pytest.approx(0.04 / 2**0.5)
+    assert out["cnn"]["kind"] == "cnn" and out["cnn"]["accuracy_std"] == 0.0

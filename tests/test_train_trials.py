@@ -118,6 +118,56 @@ def test_the_dashboard_shows_trained_accuracy(study_url: str) -> None:
     assert fig.layout.yaxis.title.text.startswith("trained accuracy")
 
 
+def test_presets_take_the_ground_truths_accuracy_where_trained_with_the_same_recipe(
+    study_url: str,
+) -> None:
+    import pandas as pd
+
+    from archlab.dashboard import data as dd
+    from archlab.dashboard.figures import pareto_figure
+    from archlab.estimate.evidence import Evidence
+    from archlab.study.storage import open_storage
+
+    assert _train(study_url, "--trials", "0,1", "--seeds", "1").exit_code == 0
+    load_study("t", study_url).set_user_attr("trained_references:lw_plgvit_a", {"accuracy": 0.4})
+    data = dd.load_study_data(open_storage(study_url), "t")
+    assert data.trained_recipes == {("3x64@32px", "digits")}
+
+    def reference(accuracy: float, budget: str = "3x64@32px") -> dict[str, Any]:
+        return {"accuracy": accuracy, "seeds": [0, 1], "budget": budget, "data": "digits"}
+
+    shipped = {
+        "lw_plgvit_r": reference(0.6),
+        "lw_plgvit_a": reference(0.7),  # the study's own reference training wins
+        "plgvit_tiny": reference(0.8, budget="1000x64@32px"),  # another recipe: not comparable
+    }
+    evidence = Evidence("2026-12-07", {}, None, None, "", references=shipped)
+    refs = pd.DataFrame(
+        {
+            "preset": ["lw_plgvit_r", "lw_plgvit_a", "plgvit_tiny"],
+            "latency_ms": [3.0, 4.0, 5.0],
+            "reconstructed": [True, True, False],
+            "adapted": False,
+        }
+    )
+    out = dd.with_trained_references(refs, data, evidence)
+    assert out[dd.TRAINED].tolist()[:2] == [0.6, 0.4] and pd.isna(out[dd.TRAINED].tolist()[2])
+    sources = out[dd.TRAINED_SOURCE].tolist()
+    assert sources[0] == "archlab's ground truth, same recipe (seeds 0, 1)"
+    assert sources[1].startswith("trained for this study") and pd.isna(sources[2])
+    fig, _ = pareto_figure(data.trials, "latency_ms", dd.TRAINED, references=out)
+    hover = " ".join(
+        str(c[1]) for t in fig.data if t.name.startswith("presets") for c in t.customdata
+    )
+    assert "trained accuracy: archlab's ground truth, same recipe (seeds 0, 1)" in hover
+
+    _train(study_url, "--trials", "2", "--seeds", "1", "--steps", "4")  # a second recipe
+    data = dd.load_study_data(open_storage(study_url), "t")
+    out = dd.with_trained_references(refs, data, evidence)
+    trained = out[dd.TRAINED].tolist()
+    assert pd.isna(trained[0]) and trained[1] == 0.4  # trials of two recipes: no shipped figure
+
+
 def test_processes_training_one_study_at_once_keep_each_others_results(
     study_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:

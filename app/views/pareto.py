@@ -129,16 +129,28 @@ def _notes(data: dd.StudyData, x: str, y: str, note: str, refs: References | Non
             "(* reconstructed config, † windows adapted to the study's resolution); ▸ arrows: "
             "presets beyond the axes, with their values. Hover a point for its name."
         )
+        if dd.TRAINED in (x, y):
+            notes.append(
+                "Presets sit at their accuracy trained with the trials' recipe: trained for this "
+                "study (archlab train --references), else archlab's own ground truth; the table "
+                "below says which."
+            )
     if notes:
         st.caption(" · ".join(notes))
 
 
-def _presets(refs: References, x: str, y: str) -> None:
-    frame = refs.frame()
+def _presets(frame: pd.DataFrame, x: str, y: str) -> None:
+    """The measured presets as a table (``frame``: with their trained accuracies)."""
     if frame.empty:
         return
+    table = dd.preset_table(frame, [x, y, "params", "macs"])
+    if dd.TRAINED in (x, y):
+        table["trained accuracy from"] = [
+            s if isinstance(s, str) else "not trained with this recipe"
+            for s in frame[dd.TRAINED_SOURCE]
+        ]
     with st.expander(f"Published variants ({len(frame)} measured)", expanded=False):
-        st.dataframe(dd.preset_table(frame, [x, y, "params", "macs"]), hide_index=True)
+        st.dataframe(table, hide_index=True)
 
 
 @st.fragment(run_every=loaders.refresh_every())
@@ -154,6 +166,7 @@ def _explorer() -> None:
     c = _controls(data)
     x, y = c["x"], c["y"]
     refs = loaders.references(data) if c["refs"] and data.record and data.record.family else None
+    ref_frame = None if refs is None else dd.with_trained_references(refs.frame(), data)
     front = front_2d(data.trials, x, y)
     picked = _picked(st.session_state.get("pareto_chart"))  # the chart's selection, read first
     if picked is not None:
@@ -165,7 +178,7 @@ def _explorer() -> None:
         front=front,
         colour=None if c["colour"] == "status" else c["colour"],
         target_ms=data.target_ms,
-        references=None if refs is None else dd.with_trained_references(refs.frame(), data),
+        references=ref_frame,
         selected=st.session_state.get("selected_trial"),
         space=data.record.space_name if data.record else None,
         fit_trials=c["fit"],
@@ -181,8 +194,8 @@ def _explorer() -> None:
         else:
             st.info("Click a trial's point to see its numbers here.")
     _notes(data, x, y, note, refs)
-    if refs is not None:
-        _presets(refs, x, y)
+    if refs is not None and ref_frame is not None:
+        _presets(ref_frame, x, y)
         _reference_controls(data, refs)
     _gains(front, x, y)
 

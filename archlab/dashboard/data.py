@@ -21,7 +21,7 @@ from optuna.storages import BaseStorage, RDBStorage
 from torch import nn
 
 from archlab.dashboard.units import fmt_metric
-from archlab.estimate.evidence import axis_suffix
+from archlab.estimate.evidence import Evidence, axis_suffix, load_evidence, reference_accuracy
 from archlab.report.tables import (
     ModelReport,
     fmt_module_table,
@@ -90,6 +90,7 @@ METRICS: dict[str, tuple[str, str]] = {
 }
 #: Accuracy after real training with the ground-truth recipe (``archlab train``), where stored.
 TRAINED = "trained_accuracy"
+TRAINED_SOURCE = "trained_accuracy_source"  # of a preset's trained accuracy
 METRICS[TRAINED] = ("maximize", "trained accuracy (validation, ground-truth recipe)")
 for _cost in ("latency_iqr_ms", "peak_memory_bytes"):  # measured with every trial, not objectives
     METRICS[_cost] = ("minimize", _LABELS[_cost])
@@ -200,6 +201,8 @@ class StudyData:
     arch: dict[int, dict[str, Any]] = field(default_factory=dict)
     spec_reference: dict[str, Any] | None = None  # the study's stored hypervolume reference
     trained_references: dict[str, Any] = field(default_factory=dict)  # archlab train --references
+    # (budget, data) of every recipe the study's trials were trained with (archlab train)
+    trained_recipes: frozenset[tuple[str, str]] = frozenset()
 
     @property
     def record(self) -> StudyRecord | None:
@@ -267,6 +270,7 @@ def load_study_data(storage: BaseStorage, name: str) -> StudyData:
         raise StorageError(f"no study {name!r} in this storage") from None
     frame = trials_frame(study)
     trials = study.get_trials(deepcopy=False, states=STARTED_STATES)  # the frame's rows
+    trained = trained_outcomes(study.user_attrs, TRAINED_ATTR)
     if not frame.empty:
         frame["status"] = [_status(s, f) for s, f in zip(frame["state"], frame["feasible"])]
         frame["reason"] = [r if isinstance(r, str) and r else None for r in frame["reason"]]
@@ -274,7 +278,6 @@ def load_study_data(storage: BaseStorage, name: str) -> StudyData:
         for key in extra:  # metrics trials_frame does not carry (other accuracy estimates)
             frame[key] = [t.user_attrs.get(key) for t in trials]
         frame["datetime_complete"] = [t.datetime_complete for t in trials]
-        trained = trained_outcomes(study.user_attrs, TRAINED_ATTR)
         for column, key in ((TRAINED, "accuracy"), (f"{TRAINED}_std", "accuracy_std")):
             frame[column] = [trained.get(str(n), {}).get(key) for n in frame["number"]]
     return StudyData(
@@ -286,6 +289,11 @@ def load_study_data(storage: BaseStorage, name: str) -> StudyData:
         arch={t.number: dict(t.params) for t in trials},
         spec_reference=study.user_attrs.get("hypervolume_reference"),
         trained_references=trained_outcomes(study.user_attrs, TRAINED_REFERENCES_ATTR),
+        trained_recipes=frozenset(
+            (str(o["budget"]), str(o["data"]))
+            for o in trained.values()
+            if "accuracy" in o and "budget" in o and "data" in o
+        ),
     )
 
 
@@ -340,10 +348,33 @@ def environment_text(record: StudyRecord | None, what: str = "") -> str:
     return f"{record.resolution}×{record.resolution}" + (f" {what}" if what else "")
 
 
-def with_trained_references(references: pd.DataFrame, data: StudyData) -> pd.DataFrame:
-    """The measured presets with their accuracy when trained like the trials (else empty)."""
+def with_trained_references(
+    references: pd.DataFrame, data: StudyData, evidence: Evidence | None = None
+) -> pd.DataFrame:
+    """The measured presets with their accuracy when trained like the trials, and where that
+    figure comes from (``trained_accuracy_source``): the study's own reference training
+    (``archlab train --references``), else archlab's ground truth if the study's trials were all
+    trained with the recipe it used (the recipe is deterministic for a seed), else none."""
     out = references.copy()
-    out[TRAINED] = [data.trained_references.get(p, {}).get("accuracy") for p in out["preset"]]
+    evidence = evidence if evidence is not None else load_evidence()
+    (recipe,) = data.trained_recipes if len(data.trained_recipes) == 1 else (None,)
+    accuracies: list[float | None] = []
+    sources: list[str | None] = []
+    for preset in out["preset"]:
+        own = data.trained_references.get(preset, {})
+        shipped = reference_accuracy(evidence, preset, *recipe) if recipe else None
+        if "accuracy" in own:
+            accuracies.append(own["accuracy"])
+            sources.append("trained for this study (archlab train --references)")
+        elif shipped is not None:
+            accuracies.append(shipped["accuracy"])
+            seeds = ", ".join(str(s) for s in shipped["seeds"])
+            sources.append(f"archlab's ground truth, same recipe (seeds {seeds})")
+        else:
+            accuracies.append(None)
+            sources.append(None)
+    out[TRAINED] = accuracies
+    out[TRAINED_SOURCE] = sources
     return out
 
 

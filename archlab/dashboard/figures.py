@@ -24,7 +24,13 @@ from archlab.dashboard.axes import (
     off_scale,
     with_gutters,
 )
-from archlab.dashboard.data import METRICS, objective_label, preset_label
+from archlab.dashboard.data import (
+    METRICS,
+    TRAINED,
+    TRAINED_SOURCE,
+    objective_label,
+    preset_label,
+)
 from archlab.dashboard.units import fmt_metric, tick_style
 from archlab.report.tables import fmt_count
 
@@ -127,6 +133,9 @@ def _front_trace(front: pd.DataFrame, x: str, y: str) -> go.Scatter:
 
 def _preset_hover(row: pd.Series, x: str, y: str) -> str:
     lines = _hover_lines(row, [x, y, "latency_ms", "params", "macs"])
+    source = row.get(TRAINED_SOURCE) if TRAINED in (x, y) else None
+    if isinstance(source, str):
+        lines.append(f"trained accuracy: {source}")
     return "<br>".join([f"<b>published variant {preset_label(row)}</b>", *lines])
 
 

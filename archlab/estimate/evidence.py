@@ -20,6 +20,10 @@ fronts (:class:`FrontCheck`): in at least :data:`MIN_FRONT_CHECKS` pairs of sear
 only in the accuracy estimate and the seed, the fronts of both trained with the ground-truth recipe,
 the fitted model's trained front dominates more than the choice's every time.
 :func:`default_estimate` answers for a space.
+
+It also keeps the reference models of the ground truth (the presets and a plain CNN, trained with
+the same recipe), by name: :func:`reference_accuracy` gives a preset's figures to a study trained
+with that recipe.
 """
 
 from __future__ import annotations
@@ -48,6 +52,7 @@ __all__ = [
     "evidence_sentence",
     "evidence_from_dict",
     "load_evidence",
+    "reference_accuracy",
 ]
 
 EVIDENCE_PATH = Path(__file__).with_name("evidence.json")
@@ -143,6 +148,9 @@ class Evidence:
     # Spaces whose own evidence overrides the pooled default (see choose_space_default).
     space_defaults: dict[str, str] = field(default_factory=dict)
     space_rule: str = ""
+    # The ground truth's reference models by name: kind, accuracy, accuracy_std, accuracies,
+    # seeds, budget, data, code (bench/evidence.py).
+    references: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -220,7 +228,19 @@ def evidence_from_dict(raw: dict[str, Any]) -> Evidence:
         raw["measured"], spaces, _space(raw.get("pooled")), raw.get("default"), raw["rule"],
         {str(k): str(v) for k, v in raw.get("space_defaults", {}).items()},
         str(raw.get("space_rule", "")),
+        {str(k): dict(v) for k, v in raw.get("references", {}).items()},
     )  # fmt: skip
+
+
+def reference_accuracy(
+    evidence: Evidence | None, name: str, budget: str, data: str
+) -> dict[str, Any] | None:
+    """The ground truth's training outcome of reference model ``name`` if it was trained with
+    ``budget`` on ``data`` (what a study's own trained archs were), else None."""
+    found = evidence.references.get(name) if evidence is not None else None
+    if found is None or found.get("budget") != budget or found.get("data") != data:
+        return None
+    return found
 
 
 def _finite_or_low(value: float) -> float:

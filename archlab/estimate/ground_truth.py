@@ -42,6 +42,7 @@ __all__ = [
     "planned_runs",
     "random_arch_truth",
     "read_rows",
+    "reference_outcomes",
     "seed_agreement",
     "train_run",
 ]
@@ -210,6 +211,30 @@ def random_arch_truth(rows: Iterable[dict[str, Any]], budget: str) -> dict[str, 
     seeds = Counter(r["arch"] for r in rows)
     full = max(seeds.values(), default=0)
     return {a: v for a, v in mean_accuracy(rows, budget).items() if seeds[a] == full}
+
+
+def reference_outcomes(rows: Iterable[dict[str, Any]], budget: str) -> dict[str, dict[str, Any]]:
+    """The reference models' runs at ``budget`` (presets and the plain CNN), by name: ``kind``,
+    mean ``accuracy``, ``accuracy_std`` over seeds, ``accuracies`` and ``seeds`` in seed order,
+    ``budget`` and the ``code`` they were trained with ("" where not recorded)."""
+    by: dict[str, list[dict[str, Any]]] = {}
+    for row in rows:
+        if row["kind"] != "random" and row["budget"] == budget:
+            by.setdefault(row["name"], []).append(row)
+    out = {}
+    for name, runs in sorted(by.items()):
+        runs = sorted(runs, key=lambda r: int(r["seed"]))
+        accs = [float(r["val_acc"]) for r in runs]
+        out[name] = {
+            "kind": runs[0]["kind"],
+            "accuracy": float(np.mean(accs)),
+            "accuracy_std": float(np.std(accs, ddof=1)) if len(accs) > 1 else 0.0,
+            "accuracies": accs,
+            "seeds": [int(r["seed"]) for r in runs],
+            "budget": budget,
+            "code": ";".join(sorted({str(r.get("code") or "") for r in runs})),
+        }
+    return out
 
 
 def seed_agreement(
