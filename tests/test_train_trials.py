@@ -153,19 +153,42 @@ def test_presets_take_the_ground_truths_accuracy_where_trained_with_the_same_rec
     out = dd.with_trained_references(refs, data, evidence)
     assert out[dd.TRAINED].tolist()[:2] == [0.6, 0.4] and pd.isna(out[dd.TRAINED].tolist()[2])
     sources = out[dd.TRAINED_SOURCE].tolist()
-    assert sources[0] == "archlab's ground truth, same recipe (seeds 0, 1)"
+    assert sources[0] == "archlab's ground truth, same recipe, seeds 0, 1"
     assert sources[1].startswith("trained for this study") and pd.isna(sources[2])
     fig, _ = pareto_figure(data.trials, "latency_ms", dd.TRAINED, references=out)
     hover = " ".join(
         str(c[1]) for t in fig.data if t.name.startswith("presets") for c in t.customdata
     )
-    assert "trained accuracy: archlab's ground truth, same recipe (seeds 0, 1)" in hover
+    assert "trained accuracy: archlab's ground truth, same recipe, seeds 0, 1" in hover
 
     _train(study_url, "--trials", "2", "--seeds", "1", "--steps", "4")  # a second recipe
     data = dd.load_study_data(open_storage(study_url), "t")
     out = dd.with_trained_references(refs, data, evidence)
     trained = out[dd.TRAINED].tolist()
     assert pd.isna(trained[0]) and trained[1] == 0.4  # trials of two recipes: no shipped figure
+
+
+def test_pareto_shows_the_trained_accuracy_and_the_references(study_url: str) -> None:
+    import json
+
+    before = runner.invoke(app, ["pareto", "--study", "t", "--storage", study_url])
+    assert before.exit_code == 0 and "trained acc" not in before.output
+    front = sorted(t.number for t in load_study("t", study_url).best_trials)
+    assert _train(study_url, "--trials", str(front[0]), "--seeds", "2").exit_code == 0
+    outcome = trained_outcomes(load_study("t", study_url).user_attrs)[str(front[0])]
+    load_study("t", study_url).set_user_attr("trained_references:lw_plgvit_r", {"accuracy": 0.5})
+    args = ["pareto", "--study", "t", "--storage", study_url]
+    shown = runner.invoke(app, args, env={"COLUMNS": "120"})
+    assert shown.exit_code == 0, shown.output
+    assert "trained acc" in shown.output
+    assert f"{outcome['accuracy']:.4f} ± {outcome['accuracy_std']:.4f}" in shown.output
+    assert "Reference models trained the same way (trained for this study" in shown.output
+    assert "lw_plgvit_r 0.5000" in shown.output
+    out = json.loads(runner.invoke(app, [*args, "--format", "json"]).output)
+    by_trial = {r["number"]: r for r in out["pareto"]}
+    assert by_trial[front[0]]["trained_accuracy"] == outcome["accuracy"]
+    assert all(r["trained_accuracy"] is None for n, r in by_trial.items() if n != front[0])
+    assert out["trained_references"]["lw_plgvit_r"]["accuracy"] == 0.5
 
 
 def test_processes_training_one_study_at_once_keep_each_others_results(

@@ -31,11 +31,13 @@ def print_front(study: Any, fmt: Fmt = Fmt.table) -> None:
     predicted-latency study, the members that measured over the target and the prediction check."""
     from archlab.study.trials import over_target_frame, pareto_frame
 
-    front, over = pareto_frame(study), over_target_frame(study)
+    front, over = _trained(study, pareto_frame(study)), _trained(study, over_target_frame(study))
+    references = _trained_references(study)
     if fmt is Fmt.json:
         records = {
             "pareto": _records(front),
             **({"over_target_when_measured": _records(over)} if not over.empty else {}),
+            **({"trained_references": references} if references else {}),
         }
         typer.echo(json.dumps({"study": study.study_name, **records}, indent=2, default=str))
         return
@@ -52,7 +54,46 @@ def print_front(study: Any, fmt: Fmt = Fmt.table) -> None:
         target = _target_ms(study)
         console.print(_front_table(over, f"Over the {_ms(target)} target when measured", ci=True))
     _print_prediction_check(study, len(front))
+    for source in dict.fromkeys(r["source"] for r in references.values()):
+        shown = ", ".join(
+            f"{n} {r['accuracy']:.4f}" for n, r in references.items() if r["source"] == source
+        )
+        console.print(f"Reference models trained the same way ({source}): {shown}.")
     _print_accuracy_evidence(study)
+
+
+def _trained(study: Any, frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` with the trained accuracy of its trials if ``archlab train`` trained any of the
+    study's trials (else as it is)."""
+    from archlab.study.trials import trained_outcomes, with_trained_accuracy
+
+    return with_trained_accuracy(frame, study) if trained_outcomes(study.user_attrs) else frame
+
+
+def _trained_references(study: Any) -> dict[str, dict[str, Any]]:
+    """The study's reference models (its space's ``references`` and the plain CNN) with their
+    accuracy trained like its trials, where known (``estimate.evidence.trained_reference``)."""
+    from archlab.estimate.evidence import load_evidence, trained_reference
+    from archlab.estimate.reference_cnn import REFERENCE_CNN
+    from archlab.study.record import load_record
+    from archlab.study.storage import StorageError
+    from archlab.study.trials import TRAINED_REFERENCES_ATTR, trained_outcomes, trained_recipes
+
+    recipes = trained_recipes(trained_outcomes(study.user_attrs))
+    if not recipes:
+        return {}
+    own = trained_outcomes(study.user_attrs, TRAINED_REFERENCES_ATTR)
+    try:
+        names = [*load_record(study).space().references, *own]
+    except (StorageError, ValueError):
+        names = list(own)
+    evidence = load_evidence()
+    out = {}
+    for name in dict.fromkeys([*names, REFERENCE_CNN]):
+        found = trained_reference(name, own, recipes, evidence)
+        if found is not None:
+            out[name] = {"accuracy": found[0], "source": found[1]}
+    return out
 
 
 def _print_accuracy_evidence(study: Any) -> None:
@@ -71,7 +112,10 @@ def _print_accuracy_evidence(study: Any) -> None:
 
 
 def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
-    return [] if frame.empty else frame.to_dict(orient="records")
+    """The rows as JSON-ready dicts: a missing value (NaN) becomes null, since NaN is not JSON."""
+    if frame.empty:
+        return []
+    return frame.astype(object).where(frame.notna(), None).to_dict(orient="records")
 
 
 def _target_ms(study: Any) -> float:
@@ -114,6 +158,9 @@ def _front_table(frame: pd.DataFrame, title: str, ci: bool = False) -> Table:
         table.add_column("lat ms (pred)", justify="right")
     if ci:
         table.add_column("95% CI", justify="right")
+    trained = "trained_accuracy" in frame and frame["trained_accuracy"].notna().any()
+    if trained:
+        table.add_column("trained acc", justify="right")
     for _, row in frame.iterrows():
         cells = [str(row["number"]), *(f"{row[c]:.4g}" for c in objectives)]
         cells += [fmt_count(row["params"]), fmt_count(row["macs"]), _latency_cell(row)]
@@ -121,8 +168,17 @@ def _front_table(frame: pd.DataFrame, title: str, ci: bool = False) -> Table:
             cells.append(_number(row.get("latency_ms_predicted")))
         if ci:
             cells.append(f"±{100 * row['latency_ci_rel']:.1f}%")
+        if trained:
+            cells.append(_trained_cell(row))
         table.add_row(*cells)
     return table
+
+
+def _trained_cell(row: pd.Series) -> str:
+    accuracy, spread = row.get("trained_accuracy"), row.get("trained_accuracy_std")
+    if accuracy is None or pd.isna(accuracy):
+        return "–"
+    return f"{accuracy:.4f}" + ("" if spread is None or pd.isna(spread) else f" ± {spread:.4f}")
 
 
 def _number(value: Any) -> str:

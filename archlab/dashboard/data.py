@@ -21,7 +21,7 @@ from optuna.storages import BaseStorage, RDBStorage
 from torch import nn
 
 from archlab.dashboard.units import fmt_metric
-from archlab.estimate.evidence import Evidence, axis_suffix, load_evidence, reference_accuracy
+from archlab.estimate.evidence import Evidence, axis_suffix, load_evidence, trained_reference
 from archlab.report.tables import (
     ModelReport,
     fmt_module_table,
@@ -36,7 +36,9 @@ from archlab.study.trials import (
     TRAINED_ATTR,
     TRAINED_REFERENCES_ATTR,
     trained_outcomes,
+    trained_recipes,
     trials_frame,
+    with_trained_accuracy,
 )
 
 __all__ = [
@@ -89,7 +91,7 @@ METRICS: dict[str, tuple[str, str]] = {
     )
 }
 #: Accuracy after real training with the ground-truth recipe (``archlab train``), where stored.
-TRAINED = "trained_accuracy"
+TRAINED = "trained_accuracy"  # the column study.trials.with_trained_accuracy adds
 TRAINED_SOURCE = "trained_accuracy_source"  # of a preset's trained accuracy
 METRICS[TRAINED] = ("maximize", "trained accuracy (validation, ground-truth recipe)")
 for _cost in ("latency_iqr_ms", "peak_memory_bytes"):  # measured with every trial, not objectives
@@ -270,7 +272,6 @@ def load_study_data(storage: BaseStorage, name: str) -> StudyData:
         raise StorageError(f"no study {name!r} in this storage") from None
     frame = trials_frame(study)
     trials = study.get_trials(deepcopy=False, states=STARTED_STATES)  # the frame's rows
-    trained = trained_outcomes(study.user_attrs, TRAINED_ATTR)
     if not frame.empty:
         frame["status"] = [_status(s, f) for s, f in zip(frame["state"], frame["feasible"])]
         frame["reason"] = [r if isinstance(r, str) and r else None for r in frame["reason"]]
@@ -278,8 +279,7 @@ def load_study_data(storage: BaseStorage, name: str) -> StudyData:
         for key in extra:  # metrics trials_frame does not carry (other accuracy estimates)
             frame[key] = [t.user_attrs.get(key) for t in trials]
         frame["datetime_complete"] = [t.datetime_complete for t in trials]
-        for column, key in ((TRAINED, "accuracy"), (f"{TRAINED}_std", "accuracy_std")):
-            frame[column] = [trained.get(str(n), {}).get(key) for n in frame["number"]]
+        frame = with_trained_accuracy(frame, study)
     return StudyData(
         name=name,
         spec=dict(study.user_attrs.get(RECORD_ATTR) or {}),
@@ -289,11 +289,7 @@ def load_study_data(storage: BaseStorage, name: str) -> StudyData:
         arch={t.number: dict(t.params) for t in trials},
         spec_reference=study.user_attrs.get("hypervolume_reference"),
         trained_references=trained_outcomes(study.user_attrs, TRAINED_REFERENCES_ATTR),
-        trained_recipes=frozenset(
-            (str(o["budget"]), str(o["data"]))
-            for o in trained.values()
-            if "accuracy" in o and "budget" in o and "data" in o
-        ),
+        trained_recipes=trained_recipes(trained_outcomes(study.user_attrs, TRAINED_ATTR)),
     )
 
 
@@ -357,24 +353,12 @@ def with_trained_references(
     trained with the recipe it used (the recipe is deterministic for a seed), else none."""
     out = references.copy()
     evidence = evidence if evidence is not None else load_evidence()
-    (recipe,) = data.trained_recipes if len(data.trained_recipes) == 1 else (None,)
-    accuracies: list[float | None] = []
-    sources: list[str | None] = []
-    for preset in out["preset"]:
-        own = data.trained_references.get(preset, {})
-        shipped = reference_accuracy(evidence, preset, *recipe) if recipe else None
-        if "accuracy" in own:
-            accuracies.append(own["accuracy"])
-            sources.append("trained for this study (archlab train --references)")
-        elif shipped is not None:
-            accuracies.append(shipped["accuracy"])
-            seeds = ", ".join(str(s) for s in shipped["seeds"])
-            sources.append(f"archlab's ground truth, same recipe (seeds {seeds})")
-        else:
-            accuracies.append(None)
-            sources.append(None)
-    out[TRAINED] = accuracies
-    out[TRAINED_SOURCE] = sources
+    found = [
+        trained_reference(p, data.trained_references, data.trained_recipes, evidence)
+        for p in out["preset"]
+    ]
+    out[TRAINED] = [f[0] if f else None for f in found]
+    out[TRAINED_SOURCE] = [f[1] if f else None for f in found]
     return out
 
 

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Collection, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -53,6 +54,7 @@ __all__ = [
     "evidence_from_dict",
     "load_evidence",
     "reference_accuracy",
+    "trained_reference",
 ]
 
 EVIDENCE_PATH = Path(__file__).with_name("evidence.json")
@@ -241,6 +243,30 @@ def reference_accuracy(
     if found is None or found.get("budget") != budget or found.get("data") != data:
         return None
     return found
+
+
+def trained_reference(
+    name: str,
+    own: Mapping[str, Any],
+    recipes: Collection[tuple[str, str]],
+    evidence: Evidence | None,
+) -> tuple[float, str] | None:
+    """A reference model's accuracy trained like a study's archs, and where it comes from.
+
+    ``own``: the study's reference training (``archlab train --references``), which comes first;
+    else the ground truth's figure, if all the study's trained archs used one recipe
+    (``recipes``: their (budget, data)) and the ground truth trained ``name`` with it.
+    """
+    if "accuracy" in own.get(name, {}):
+        return float(own[name]["accuracy"]), "trained for this study (archlab train --references)"
+    if len(recipes) != 1:
+        return None
+    ((budget, data),) = recipes
+    shipped = reference_accuracy(evidence, name, budget, data)
+    if shipped is None:
+        return None
+    seeds = ", ".join(str(s) for s in shipped["seeds"])
+    return float(shipped["accuracy"]), f"archlab's ground truth, same recipe, seeds {seeds}"
 
 
 def _finite_or_low(value: float) -> float:

@@ -244,3 +244,25 @@ def trained_outcomes(user_attrs: Mapping[str, Any], attr: str = TRAINED_ATTR) ->
     prefix = f"{attr}:"
     outcomes.update({k[len(prefix) :]: v for k, v in user_attrs.items() if k.startswith(prefix)})
     return outcomes
+
+
+def trained_recipes(outcomes: Mapping[str, Any]) -> frozenset[tuple[str, str]]:
+    """The (budget, data) of every recipe the successful outcomes of :func:`trained_outcomes`
+    were trained with."""
+    return frozenset(
+        (str(o["budget"]), str(o["data"]))
+        for o in outcomes.values()
+        if "accuracy" in o and "budget" in o and "data" in o
+    )
+
+
+def with_trained_accuracy(frame: pd.DataFrame, study: optuna.Study) -> pd.DataFrame:
+    """``frame`` (a ``number`` column of trials) with each trial's trained accuracy and its spread
+    over seeds (``archlab train``) in ``trained_accuracy`` and ``trained_accuracy_std``, None for
+    trials not trained."""
+    trained = trained_outcomes(study.user_attrs, TRAINED_ATTR)
+    out = frame.copy()
+    numbers = out["number"] if "number" in out else []
+    for column, key in (("trained_accuracy", "accuracy"), ("trained_accuracy_std", "accuracy_std")):
+        out[column] = [trained.get(str(n), {}).get(key) for n in numbers]
+    return out
