@@ -71,7 +71,9 @@ def train(
     columns = (BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     try:
         loaded = load_study(study, storage)
-        with Progress("[progress.description]{task.description}", *columns, console=console) as bar:
+        with Progress(
+            "[progress.description]{task.description}", *columns, console=console, transient=True
+        ) as bar:
             task = bar.add_task("training", total=None)
 
             def step(done: int, total: int, what: str) -> None:
