@@ -192,6 +192,24 @@ def test_trial_page_shows_metrics_config_modules_and_downloads(study_env: Any) -
     assert modules["params"].iloc[0].endswith("k")  # counts as the CLI writes them
 
 
+def test_trial_page_shows_the_trained_accuracy_beside_the_estimates(
+    study_env: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url = f"sqlite:///{tmp_path / 'trained.db'}"  # a copy: the shared study stays untrained
+    optuna.copy_study(from_study_name=study_env.name, from_storage=study_env.url, to_storage=url)
+    trial = next(t for t in _trials(study_env) if t.state.name == "COMPLETE")
+    trained = {"accuracy": 0.88795, "accuracy_std": 0.00106, "budget": "b", "data": "d"}
+    load_study(study_env.name, url).set_user_attr(f"trained:{trial.number}", trained)
+    monkeypatch.setenv(STORAGE_ENV, url)
+    at = _open("views/trial.py")
+    at.selectbox(key="trial_pick").set_value(trial.number).run()
+    assert not at.exception
+    tiles = {m.label: m for m in at.metric}
+    shown = tiles[objective_label("trained_accuracy")]
+    assert shown.value == "0.8880" and "spread (SD) 0.0011" in shown.help
+    assert objective_label(_estimate(study_env)) in tiles  # the estimate stays beside it
+
+
 def test_trial_page_times_stages_and_exports_on_request(study_env: Any) -> None:
     trial = next(t for t in _trials(study_env) if t.state.name == "COMPLETE")
     at = _open("views/trial.py")

@@ -82,11 +82,17 @@ def _metrics(data: dd.StudyData, row: pd.Series) -> None:
     if pd.isna(row.get("latency_ms")):
         return
     _latency_row(data, row)
-    estimates = [m for m in dd.METRICS if m not in dd.COSTS and pd.notna(row.get(m))][:2]
+    shown = [m for m in dd.METRICS if m not in (*dd.COSTS, dd.TRAINED) and pd.notna(row.get(m))]
     front = on_front(data, int(row["number"]))
     tiles: list[tuple[str, str, str | None]] = [
-        (dd.objective_label(m), fmt_metric(m, row[m]), None) for m in estimates
+        (dd.objective_label(m), fmt_metric(m, row[m]), None) for m in shown[:2]
     ]
+    if pd.notna(row.get(dd.TRAINED)):  # archlab train: the real thing, never crowded out
+        spread = row.get(f"{dd.TRAINED}_std")
+        why = "Mean over the training seeds (archlab train)" + (
+            f"; their spread (SD) {spread:.4f}." if pd.notna(spread) else "."
+        )
+        tiles.append((dd.objective_label(dd.TRAINED), f"{row[dd.TRAINED]:.4f}", why))
     tiles.append(
         (
             "On the front",
