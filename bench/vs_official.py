@@ -2,9 +2,13 @@
 
 Needs local clones of the authors' repositories (nothing is downloaded): ``--sbcformer DIR``
 (xyongLu/SBCFormer: ``models/sbcformer.py``) and ``--parc DIR`` (hkzhang91/ParC-Net:
-``ParC_ConvNets/``). Their model files import four timm helpers (``register_model``,
-``trunc_normal_``, ``DropPath``, ``_cfg``); timm does not import beside our torch, so small
-stand-ins of ours take its place (in eval mode ``DropPath`` is the identity).
+``ParC_ConvNets/`` for the ParC ConvNets; the ``cvnets`` package and the
+``config/classification/edgeformer/edgeformer_{xs,s,h}.yaml`` files for ParC-Net-XS/S/H, built by
+cvnets' own ``get_model``). The model files import four timm helpers (``register_model``,
+``trunc_normal_``, ``DropPath``, ``_cfg``) and cvnets imports ``torchvision.ops.nms`` for its
+detection models; neither timm nor torchvision imports beside our torch, so small stand-ins of
+ours take their place (in eval mode ``DropPath`` is the identity; ``nms`` is never called).
+Each model gets an input at its preset's resolution (256 × 256 for ParC-Net, else 224 × 224).
 
 Each ``--processes`` is a fresh Python process (``--allocator`` sets glibc's malloc for all of
 them). In it, for every model: our preset is built, its weights are mapped onto the official model
@@ -35,6 +39,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+import yaml
 from torch import nn
 
 from archlab.measurement.allocator import ALLOCATORS, allocator_env
@@ -45,29 +50,51 @@ from archlab.measurement.latency import torch_threads
 from archlab.models import find_preset
 from archlab.models.pretrained import to_official
 
-# preset → (repository option, model file in it, how to build the official variant from the module)
-OFFICIAL: dict[str, tuple[str, str, Callable[[Any], nn.Module]]] = {
-    "sbcformer_xs": ("sbcformer", "models/sbcformer.py", lambda m: m.SBCFormer_XS()),
-    "sbcformer_s": ("sbcformer", "models/sbcformer.py", lambda m: m.SBCFormer_S()),
-    "sbcformer_b": ("sbcformer", "models/sbcformer.py", lambda m: m.SBCFormer_B()),
-    "sbcformer_l": ("sbcformer", "models/sbcformer.py", lambda m: m.SBCFormer_L()),
+Builder = Callable[[Path], nn.Module]  # the official model from the repository's root
+
+
+def _from_file(file: str, make: Callable[[Any], nn.Module]) -> Builder:
+    """An official model built by ``make`` from the module of ``file`` (a model file)."""
+    return lambda root: make(_official_module(root / file))
+
+
+def _edgeformer(variant: str) -> Builder:
+    """ParC-Net-XS/S/H: the cvnets ``edgeformer`` model built from its config file."""
+    return lambda root: _build_edgeformer(root, variant)
+
+
+# preset → (repository option, how to build the official variant from the repository)
+OFFICIAL: dict[str, tuple[str, Builder]] = {
+    "sbcformer_xs": ("sbcformer", _from_file("models/sbcformer.py", lambda m: m.SBCFormer_XS())),
+    "sbcformer_s": ("sbcformer", _from_file("models/sbcformer.py", lambda m: m.SBCFormer_S())),
+    "sbcformer_b": ("sbcformer", _from_file("models/sbcformer.py", lambda m: m.SBCFormer_B())),
+    "sbcformer_l": ("sbcformer", _from_file("models/sbcformer.py", lambda m: m.SBCFormer_L())),
+    "parc_net_xs": ("parc", _edgeformer("xs")),
+    "parc_net_s": ("parc", _edgeformer("s")),
+    "parc_net_h": ("parc", _edgeformer("h")),
     "parc_mobilenetv2": (
-        "parc", "ParC_ConvNets/ParC_mobilenetv2.py", lambda m: m.ParC_MobileNetV2()
+        "parc", _from_file("ParC_ConvNets/ParC_mobilenetv2.py", lambda m: m.ParC_MobileNetV2())
     ),
     "parc_convnext_xt": (
-        "parc", "ParC_ConvNets/ParC_convnext.py",
-        lambda m: m.ParC_ConvNeXt(depths=[3, 3, 9, 3], dims=[48, 96, 192, 384],
-                                  ParC_insert_locs=[3, 3, 6, 2], stages_rs=[56, 28, 14, 7]),
+        "parc", _from_file(
+            "ParC_ConvNets/ParC_convnext.py",
+            lambda m: m.ParC_ConvNeXt(depths=[3, 3, 9, 3], dims=[48, 96, 192, 384],
+                                      ParC_insert_locs=[3, 3, 6, 2], stages_rs=[56, 28, 14, 7]),
+        ),
     ),
     "parc_resnet50": (
-        "parc", "ParC_ConvNets/ParC_resnet50.py",
-        lambda m: m.parc_resnet(m.Bottleneck, [3, 4, 6, 3], [3, 4, 3, 2]),
+        "parc", _from_file(
+            "ParC_ConvNets/ParC_resnet50.py",
+            lambda m: m.parc_resnet(m.Bottleneck, [3, 4, 6, 3], [3, 4, 3, 2]),
+        ),
     ),
 }  # fmt: skip
 
 
-def _install_timm_stand_ins() -> None:
-    """The four timm names the official model files import, as modules in ``sys.modules``."""
+def _install_stand_ins() -> None:
+    """The four timm names the official model files import, and the one torchvision name cvnets
+    imports (``torchvision.ops.nms``, for its detection models only), as modules in
+    ``sys.modules``."""
 
     class DropPath(nn.Identity):  # stochastic depth: the identity at inference
         pass
@@ -78,12 +105,17 @@ def _install_timm_stand_ins() -> None:
     def cfg(url: str = "", **kwargs: Any) -> dict[str, Any]:
         return {"url": url, **kwargs}
 
+    def nms(*_: Any, **__: Any) -> Any:
+        raise NotImplementedError("detection is not compared here")
+
     names: dict[str, dict[str, Any]] = {
         "timm": {},
         "timm.models": {},
         "timm.models.layers": {"DropPath": DropPath, "trunc_normal_": nn.init.trunc_normal_},
         "timm.models.registry": {"register_model": register_model},
         "timm.models.vision_transformer": {"_cfg": cfg},
+        "torchvision": {},
+        "torchvision.ops": {"nms": nms},
     }
     for name, attrs in names.items():
         module = types.ModuleType(name)
@@ -117,9 +149,34 @@ def _ours(name: str) -> nn.Module:
     return model
 
 
+def _flat(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """A nested config as cvnets reads it: ``{"model": {"a": 1}}`` → ``{"model.a": 1}``."""
+    out: dict[str, Any] = {}
+    for key, value in tree.items():
+        name = f"{prefix}{key}"
+        out.update(_flat(value, f"{name}.") if isinstance(value, dict) else {name: value})
+    return out
+
+
+def _build_edgeformer(root: Path, variant: str) -> nn.Module:
+    """The official ParC-Net of ``config/classification/edgeformer/edgeformer_<variant>.yaml``,
+    built by cvnets' own ``get_model`` on the options its model and layer parsers define."""
+    if str(root) not in sys.path:
+        sys.path.insert(0, str(root))
+    from cvnets import arguments_model, arguments_nn_layers, get_model  # the official package
+
+    parser = arguments_model(arguments_nn_layers(argparse.ArgumentParser()))
+    opts = parser.parse_args([])
+    path = root / "config" / "classification" / "edgeformer" / f"edgeformer_{variant}.yaml"
+    for key, value in _flat(yaml.safe_load(path.read_text())).items():
+        setattr(opts, key, value)
+    setattr(opts, "model.classification.pretrained", None)  # nothing is downloaded
+    return get_model(opts)
+
+
 def _official(name: str, ours: nn.Module, repos: dict[str, Path]) -> nn.Module:
-    repo, file, build = OFFICIAL[name]
-    model = build(_official_module(repos[repo] / file))
+    repo, build = OFFICIAL[name]
+    model = build(repos[repo])
     target = model.state_dict()
     mapped = to_official(ours)
     model.load_state_dict({k: v.reshape(target[k].shape) for k, v in mapped.items()}, strict=False)
@@ -140,9 +197,9 @@ def _faults_per_pass(models: list[nn.Module], x: torch.Tensor, passes: int = 10)
 
 
 def _child(names: list[str], repos: dict[str, Path], slices: int) -> None:
-    _install_timm_stand_ins()
-    x = torch.randn(1, 3, 224, 224)
+    _install_stand_ins()
     for name in names:
+        x = torch.randn(1, 3, find_preset(name)[2].resolution, find_preset(name)[2].resolution)
         ours = _ours(name)
         official = _official(name, ours, repos)
         with torch.inference_mode():
@@ -197,7 +254,7 @@ def main() -> None:
         _child(args.child.split(","), repos, args.slices)
         return
     names = args.models.split(",") if args.models else [
-        n for n, (repo, _, _) in OFFICIAL.items() if repo in repos
+        n for n, (repo, _) in OFFICIAL.items() if repo in repos
     ]  # fmt: skip
     unknown = [n for n in names if n not in OFFICIAL or OFFICIAL[n][0] not in repos]
     if not names or unknown:
