@@ -1,7 +1,9 @@
 """Our presets against the authors' own code: same weights, same logits, timed side by side.
 
 Needs local clones of the authors' repositories (nothing is downloaded): ``--sbcformer DIR``
-(xyongLu/SBCFormer: ``models/sbcformer.py``) and ``--parc DIR`` (hkzhang91/ParC-Net:
+(xyongLu/SBCFormer: ``models/sbcformer.py``), ``--mobileformer DIR`` (AAboys/MobileFormer:
+``mobile_former.py`` and ``dna_blocks.py``, modules of a timm fork, imported as a package whose
+``helpers``, ``registry`` and ``layers`` are stood in for) and ``--parc DIR`` (hkzhang91/ParC-Net:
 ``ParC_ConvNets/`` for the ParC ConvNets; the ``cvnets`` package and the
 ``config/classification/edgeformer/edgeformer_{xs,s,h}.yaml`` files for ParC-Net-XS/S/H, built by
 cvnets' own ``get_model``). The model files import four timm helpers (``register_model``,
@@ -20,14 +22,17 @@ it is reported per process, beside the control ours ÷ copy of ours: a gap no wi
 control's spread is not a difference between the implementations.
 
 Run: ``.venv/bin/python bench/vs_official.py --sbcformer ~/src/SBCFormer --parc ~/src/ParC-Net
-[--processes 4] [--allocator no-trim] [--slices 16] [--models sbcformer_xs,parc_mobilenetv2]``.
+[--mobileformer ~/src/MobileFormer] [--processes 4] [--allocator no-trim] [--slices 16] [--models sbcformer_xs,parc_mobilenetv2]``.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import copy
+import importlib
 import importlib.util
+import io
 import json
 import resource
 import statistics
@@ -63,64 +68,84 @@ def _edgeformer(variant: str) -> Builder:
     return lambda root: _build_edgeformer(root, variant)
 
 
-# preset → (repository option, how to build the official variant from the repository)
-OFFICIAL: dict[str, tuple[str, Builder]] = {
-    "sbcformer_xs": ("sbcformer", _from_file("models/sbcformer.py", lambda m: m.SBCFormer_XS())),
-    "sbcformer_s": ("sbcformer", _from_file("models/sbcformer.py", lambda m: m.SBCFormer_S())),
-    "sbcformer_b": ("sbcformer", _from_file("models/sbcformer.py", lambda m: m.SBCFormer_B())),
-    "sbcformer_l": ("sbcformer", _from_file("models/sbcformer.py", lambda m: m.SBCFormer_L())),
-    "parc_net_xs": ("parc", _edgeformer("xs")),
-    "parc_net_s": ("parc", _edgeformer("s")),
-    "parc_net_h": ("parc", _edgeformer("h")),
-    "parc_mobilenetv2": (
-        "parc", _from_file("ParC_ConvNets/ParC_mobilenetv2.py", lambda m: m.ParC_MobileNetV2())
-    ),
-    "parc_convnext_xt": (
-        "parc", _from_file(
-            "ParC_ConvNets/ParC_convnext.py",
-            lambda m: m.ParC_ConvNeXt(depths=[3, 3, 9, 3], dims=[48, 96, 192, 384],
-                                      ParC_insert_locs=[3, 3, 6, 2], stages_rs=[56, 28, 14, 7]),
-        ),
-    ),
-    "parc_resnet50": (
-        "parc", _from_file(
-            "ParC_ConvNets/ParC_resnet50.py",
-            lambda m: m.parc_resnet(m.Bottleneck, [3, 4, 6, 3], [3, 4, 3, 2]),
-        ),
-    ),
+class _DropPath(nn.Identity):  # stochastic depth: the identity at inference
+    pass
+
+
+def _register_model(fn: Callable[..., Any]) -> Callable[..., Any]:
+    return fn
+
+
+def _cfg(url: str = "", **kwargs: Any) -> dict[str, Any]:
+    return {"url": url, **kwargs}
+
+
+def _nms(*_: Any, **__: Any) -> Any:
+    raise NotImplementedError("detection is not compared here")
+
+
+def _build_with_cfg(
+    cls: Callable[..., nn.Module], variant: str, pretrained: bool, **kwargs: Any
+) -> nn.Module:
+    """timm's ``build_model_with_cfg`` without weights: the model class on its arguments."""
+    kwargs.pop("default_cfg", None)
+    return cls(**kwargs)
+
+
+_MEAN_STD = {
+    "IMAGENET_DEFAULT_MEAN": (0.485, 0.456, 0.406), "IMAGENET_DEFAULT_STD": (0.229, 0.224, 0.225),
+    "IMAGENET_INCEPTION_MEAN": (0.5, 0.5, 0.5), "IMAGENET_INCEPTION_STD": (0.5, 0.5, 0.5),
 }  # fmt: skip
 
 
-def _install_stand_ins() -> None:
-    """The four timm names the official model files import, and the one torchvision name cvnets
-    imports (``torchvision.ops.nms``, for its detection models only), as modules in
-    ``sys.modules``."""
-
-    class DropPath(nn.Identity):  # stochastic depth: the identity at inference
-        pass
-
-    def register_model(fn: Callable[..., Any]) -> Callable[..., Any]:
-        return fn
-
-    def cfg(url: str = "", **kwargs: Any) -> dict[str, Any]:
-        return {"url": url, **kwargs}
-
-    def nms(*_: Any, **__: Any) -> Any:
-        raise NotImplementedError("detection is not compared here")
-
-    names: dict[str, dict[str, Any]] = {
-        "timm": {},
-        "timm.models": {},
-        "timm.models.layers": {"DropPath": DropPath, "trunc_normal_": nn.init.trunc_normal_},
-        "timm.models.registry": {"register_model": register_model},
-        "timm.models.vision_transformer": {"_cfg": cfg},
-        "torchvision": {},
-        "torchvision.ops": {"nms": nms},
-    }
+def _add_modules(names: dict[str, dict[str, Any]]) -> None:
     for name, attrs in names.items():
         module = types.ModuleType(name)
         module.__dict__.update(attrs)
         sys.modules[name] = module
+
+
+def _install_stand_ins() -> None:
+    """The timm names the official model files import, and the one torchvision name cvnets
+    imports (``torchvision.ops.nms``, for its detection models only), as modules in
+    ``sys.modules``."""
+    _add_modules({
+        "timm": {},
+        "timm.data": dict(_MEAN_STD),
+        "timm.models": {},
+        "timm.models.layers": {"DropPath": _DropPath, "trunc_normal_": nn.init.trunc_normal_},
+        "timm.models.registry": {"register_model": _register_model},
+        "timm.models.vision_transformer": {"_cfg": _cfg},
+        "torchvision": {},
+        "torchvision.ops": {"nms": _nms},
+    })  # fmt: skip
+
+
+_MF_PACKAGE = "mobileformer_official"
+
+
+def _mobile_former(variant: str) -> Builder:
+    """Mobile-Former: the repository's files are modules of a timm fork (relative imports of its
+    ``helpers``, ``registry`` and ``layers``): they are imported as a package of their own, those
+    three modules stood in for."""
+    return lambda root: _build_mobile_former(root, variant)
+
+
+def _build_mobile_former(root: Path, variant: str) -> nn.Module:
+    if _MF_PACKAGE not in sys.modules:
+        package = types.ModuleType(_MF_PACKAGE)
+        package.__path__ = [str(root)]
+        sys.modules[_MF_PACKAGE] = package
+        _add_modules({
+            f"{_MF_PACKAGE}.helpers": {
+                "build_model_with_cfg": _build_with_cfg, "default_cfg_for_features": dict,
+            },
+            f"{_MF_PACKAGE}.registry": {"register_model": _register_model},
+            f"{_MF_PACKAGE}.layers": {"DropPath": _DropPath},
+        })  # fmt: skip
+    module = importlib.import_module(f"{_MF_PACKAGE}.mobile_former")
+    with contextlib.redirect_stdout(io.StringIO()):  # it prints the whole model
+        return getattr(module, f"mobile_former_{variant}")()
 
 
 def _official_module(path: Path) -> Any:
@@ -172,6 +197,38 @@ def _build_edgeformer(root: Path, variant: str) -> nn.Module:
         setattr(opts, key, value)
     setattr(opts, "model.classification.pretrained", None)  # nothing is downloaded
     return get_model(opts)
+
+
+# preset → (repository option, how to build the official variant from the repository)
+OFFICIAL: dict[str, tuple[str, Builder]] = {
+    "sbcformer_xs": ("sbcformer", _from_file("models/sbcformer.py", lambda m: m.SBCFormer_XS())),
+    "sbcformer_s": ("sbcformer", _from_file("models/sbcformer.py", lambda m: m.SBCFormer_S())),
+    "sbcformer_b": ("sbcformer", _from_file("models/sbcformer.py", lambda m: m.SBCFormer_B())),
+    "sbcformer_l": ("sbcformer", _from_file("models/sbcformer.py", lambda m: m.SBCFormer_L())),
+    **{
+        f"mobileformer_{v}": ("mobileformer", _mobile_former(v))
+        for v in ("26m", "52m", "96m", "151m", "214m", "294m", "508m")
+    },
+    "parc_net_xs": ("parc", _edgeformer("xs")),
+    "parc_net_s": ("parc", _edgeformer("s")),
+    "parc_net_h": ("parc", _edgeformer("h")),
+    "parc_mobilenetv2": (
+        "parc", _from_file("ParC_ConvNets/ParC_mobilenetv2.py", lambda m: m.ParC_MobileNetV2())
+    ),
+    "parc_convnext_xt": (
+        "parc", _from_file(
+            "ParC_ConvNets/ParC_convnext.py",
+            lambda m: m.ParC_ConvNeXt(depths=[3, 3, 9, 3], dims=[48, 96, 192, 384],
+                                      ParC_insert_locs=[3, 3, 6, 2], stages_rs=[56, 28, 14, 7]),
+        ),
+    ),
+    "parc_resnet50": (
+        "parc", _from_file(
+            "ParC_ConvNets/ParC_resnet50.py",
+            lambda m: m.parc_resnet(m.Bottleneck, [3, 4, 6, 3], [3, 4, 3, 2]),
+        ),
+    ),
+}  # fmt: skip
 
 
 def _official(name: str, ours: nn.Module, repos: dict[str, Path]) -> nn.Module:
@@ -242,6 +299,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sbcformer", type=Path, help="a clone of xyongLu/SBCFormer")
     parser.add_argument("--parc", type=Path, help="a clone of hkzhang91/ParC-Net")
+    parser.add_argument("--mobileformer", type=Path, help="a clone of AAboys/MobileFormer")
     parser.add_argument("--models", help=f"comma-separated (default: all of {list(OFFICIAL)} "
                         "whose repository is given)")  # fmt: skip
     parser.add_argument("--processes", type=int, default=4)
@@ -249,7 +307,12 @@ def main() -> None:
     parser.add_argument("--allocator", choices=list(ALLOCATORS), default="no-trim")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
-    repos = {k: v for k, v in (("sbcformer", args.sbcformer), ("parc", args.parc)) if v}
+    given = (
+        ("sbcformer", args.sbcformer),
+        ("parc", args.parc),
+        ("mobileformer", args.mobileformer),
+    )
+    repos = {k: v for k, v in given if v}
     if args.child:
         _child(args.child.split(","), repos, args.slices)
         return
@@ -259,7 +322,7 @@ def main() -> None:
     unknown = [n for n in names if n not in OFFICIAL or OFFICIAL[n][0] not in repos]
     if not names or unknown:
         raise SystemExit(f"no official code given for {unknown or 'any model'}: "
-                         "pass --sbcformer DIR and/or --parc DIR")  # fmt: skip
+                         "pass --sbcformer DIR, --parc DIR and/or --mobileformer DIR")  # fmt: skip
     command = [sys.executable, __file__, "--child", ",".join(names), "--slices", str(args.slices)]
     for repo, path in repos.items():
         command += [f"--{repo}", str(path)]
