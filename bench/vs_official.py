@@ -22,7 +22,8 @@ it is reported per process, beside the control ours ÷ copy of ours: a gap no wi
 control's spread is not a difference between the implementations.
 
 Run: ``.venv/bin/python bench/vs_official.py --sbcformer ~/src/SBCFormer --parc ~/src/ParC-Net
-[--mobileformer ~/src/MobileFormer] [--processes 4] [--allocator no-trim] [--slices 16] [--models sbcformer_xs,parc_mobilenetv2]``.
+[--mobileformer ~/src/MobileFormer] [--processes 4] [--allocator no-trim] [--slices 16]
+[--models sbcformer_xs,parc_mobilenetv2]``.
 """
 
 from __future__ import annotations
