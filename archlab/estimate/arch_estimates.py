@@ -60,9 +60,11 @@ def all_estimates(
     estimate (and ``params``), the default estimate's name and the settings used.
 
     Raises:
-        ValueError: the arch is impossible, or cannot run at ``resolution``.
+        ValueError: the arch is not one of the space's (a value its knob cannot take: the fitted
+            model would extrapolate), is impossible, or cannot run at ``resolution``.
         archlab.estimate.fashion_mnist.FashionMnistMissing: Fashion-MNIST is not installed.
     """
+    space.check_arch(arch)
     names = [*PROXIES, *BASELINES]
     found = estimate_accuracy(
         space, arch, names, resolution=resolution, proxy_batch=PROBE_BATCH, seed=SEED,
