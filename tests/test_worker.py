@@ -87,9 +87,19 @@ def test_worker_cli_explains_a_missing_study(storage_url: str) -> None:
 
 
 def test_search_with_two_workers_on_the_default_sqlite_file(
-    tiny_space_path: Path, archlab_home: Path, quick_spec: Callable[..., SearchSpec]
+    tiny_space_path: Path,
+    archlab_home: Path,
+    quick_spec: Callable[..., SearchSpec],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    # Created first with a short latency cap, which the CLI's resume keeps and the workers read.
+    # Each worker's first claim waits for the other's (a barrier in tests/patched_cli.py): on a
+    # busy machine one worker could otherwise run both trials before the other has started.
+    monkeypatch.setenv("ARCHLAB_TEST_RACE_DIR", str(tmp_path))
+    monkeypatch.setenv("ARCHLAB_TEST_RACE_WORKERS", "2")
+    _workers_through_patched_cli(monkeypatch)
+    # Created first with a short latency cap, which the CLI's resume keeps and the workers read;
+    # its two corner archs are the two queued trials the workers claim.
     create_or_resume(quick_spec(tiny_space_path, None, study_name="cli"))
     args = ["search", "--space", str(tiny_space_path), "--study", "cli", "--n-trials", "2"]
     args += ["--workers", "2", "--seed", "1", "--objectives", "macs,latency"]
