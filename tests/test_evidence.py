@@ -26,6 +26,7 @@ from archlab.estimate.evidence import (
     load_evidence,
     reference_accuracy,
 )
+from archlab.space import load_space
 
 
 def _score(rho: float, seconds: float = 0.5, archs: int = 40) -> EstimateScore:
@@ -290,6 +291,12 @@ def test_spaces_json_and_the_dashboard_carry_the_evidence() -> None:
                 assert pooled["spaces"] == sorted(evidence.spaces)
                 assert set(pooled["estimates"]) == set(evidence.pooled.estimates)
         assert shown["default_estimate"] == default_estimate(name)
+        for model, trained in shown["reference_models"].items():
+            assert evidence is not None
+            assert model in (*load_space(name).references, "plain_cnn")
+            assert trained["accuracy"] == evidence.references[model]["accuracy"]
+    if evidence is not None and evidence.references:
+        assert "lw_plgvit_a" in entries["plgvit"]["accuracy_evidence"]["reference_models"]
     label = objective_label("naswot", "plgvit")
     assert label.startswith("accuracy estimate: NASWOT score (")
     assert objective_label("latency_ms", "plgvit") == "latency (ms, median)"

@@ -52,7 +52,10 @@ def spaces(
                     {"name": p, "published": pr.published, "reconstructed": pr.reconstructed}
                     for p, pr in sp.family.presets.items()
                 ],
-                "accuracy_evidence": _evidence_of(evidence, name),
+                "accuracy_evidence": {
+                    **_evidence_of(evidence, name),
+                    "reference_models": _references_of(evidence, sp.references),
+                },
             }
         )
     if format is Fmt.json:
@@ -72,6 +75,19 @@ def spaces(
             p["name"] + (" (reconstructed)" if p["reconstructed"] else "") for p in e["presets"]
         )
         console.print(f"presets: {presets}\n")
+
+
+def _references_of(evidence: Any, names: tuple[str, ...]) -> dict[str, Any]:
+    """The space's reference presets and the plain CNN as the ground-truth recipe trained them
+    (any space's table: the recipe does not depend on the space), where it did."""
+    from archlab.estimate.reference_cnn import REFERENCE_CNN
+
+    known = evidence.references if evidence is not None else {}
+    return {
+        name: {k: known[name][k] for k in ("accuracy", "accuracies", "seeds", "budget", "data")}
+        for name in (*names, REFERENCE_CNN)
+        if name in known
+    }
 
 
 def _evidence_of(evidence: Any, space: str) -> dict[str, Any]:
