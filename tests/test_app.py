@@ -210,6 +210,27 @@ def test_trial_page_shows_the_trained_accuracy_beside_the_estimates(
     assert objective_label(_estimate(study_env)) in tiles  # the estimate stays beside it
 
 
+def test_pareto_on_trained_accuracy_shows_how_the_estimate_ranked_them(
+    study_env: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url = f"sqlite:///{tmp_path / 'trained.db'}"  # a copy: the shared study stays untrained
+    optuna.copy_study(from_study_name=study_env.name, from_storage=study_env.url, to_storage=url)
+    study = load_study(study_env.name, url)
+    estimate = _estimate(study_env)
+    done = sorted(
+        (t for t in study.trials if t.state.name == "COMPLETE"), key=lambda t: t.values[0]
+    )
+    for rank, trial in enumerate(done):  # accuracy in the estimate's order: ρ +1
+        outcome = {"accuracy": 0.8 + 0.01 * rank, "accuracy_std": 0.001, "budget": "b", "data": "d"}
+        study.set_user_attr(f"trained:{trial.number}", outcome)
+    monkeypatch.setenv(STORAGE_ENV, url)
+    at = _open("views/pareto.py")
+    assert at.selectbox(key="pareto_y").value == "trained_accuracy"  # the default once trained
+    labels = [e.label for e in at.expander]
+    assert f"How {estimate} ranked the {len(done)} trained trials" in labels
+    assert any(f"Spearman ρ +1.00 over {len(done)} trained trials" in c for c in _texts(at.caption))
+
+
 def test_trial_page_times_stages_and_exports_on_request(study_env: Any) -> None:
     trial = next(t for t in _trials(study_env) if t.state.name == "COMPLETE")
     at = _open("views/trial.py")

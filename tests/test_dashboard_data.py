@@ -513,3 +513,24 @@ def test_the_chart_says_which_trials_it_leaves_out_and_why() -> None:
     only_failed = "not plotted: 1 failed (no measurements)"
     assert dd.unplotted_note(trials, "latency_ms", "macs") == only_failed
     assert dd.unplotted_note(trials.iloc[:1], "latency_ms", "macs") is None
+
+
+def test_estimate_vs_training_needs_three_trained_trials_and_ranks_them() -> None:
+    import numpy as np
+
+    from archlab.dashboard.trained import estimate_vs_training
+
+    trials = pd.DataFrame(
+        {
+            "number": [0, 1, 2, 3],
+            "naswot": [1.0, 3.0, 2.0, 4.0],
+            "trained_accuracy": [0.80, 0.82, 0.81, np.nan],  # trial 3 not trained
+            "trained_accuracy_std": [0.001, 0.002, 0.001, np.nan],
+        }
+    )
+    check = estimate_vs_training(trials, "naswot")
+    assert check is not None and check.trials == 3 and check.spearman == pytest.approx(1.0)
+    reversed_ = trials.assign(trained_accuracy=[0.82, 0.80, 0.81, np.nan])
+    assert estimate_vs_training(reversed_, "naswot").spearman == pytest.approx(-1.0)
+    assert estimate_vs_training(trials.iloc[[0, 1, 3]], "naswot") is None  # two trained
+    assert estimate_vs_training(trials, "zico") is None  # not an objective of this study

@@ -11,6 +11,7 @@ import streamlit as st
 from archlab.dashboard import data as dd
 from archlab.dashboard import figures
 from archlab.dashboard.front import front_2d, gains_table, marginal_gains
+from archlab.dashboard.trained import estimate_vs_training
 from archlab.dashboard.units import fmt_metric
 from archlab.search.references import References
 
@@ -197,7 +198,25 @@ def _explorer() -> None:
     if refs is not None and ref_frame is not None:
         _presets(ref_frame, x, y)
         _reference_controls(data, refs)
+    if dd.TRAINED in (x, y):
+        _estimate_check(data)
     _gains(front, x, y)
+
+
+def _estimate_check(data: dd.StudyData) -> None:
+    """The search's estimate against the trained accuracy of the trials trained so far."""
+    estimate = data.accuracy_metric
+    check = estimate_vs_training(data.trials, estimate) if estimate else None
+    if estimate is None or check is None:
+        return
+    with st.expander(f"How {estimate} ranked the {check.trials} trained trials", expanded=False):
+        st.plotly_chart(check.figure, key="estimate_check")
+        st.caption(
+            f"Spearman ρ {check.spearman:+.2f} over {check.trials} trained trials. These are "
+            "mostly front members, where the estimate and latency rise together, so this ρ says "
+            "chiefly whether the larger archs trained better; how the estimate ranks the space's "
+            "archs is the evidence on the axis label."
+        )
 
 
 def _gains(front: pd.DataFrame, x: str, y: str) -> None:

@@ -25,6 +25,7 @@ from archlab.dashboard.axes import (
     with_gutters,
 )
 from archlab.dashboard.data import (
+    ACCURACY_METRICS,
     METRICS,
     TRAINED,
     TRAINED_SOURCE,
@@ -82,7 +83,8 @@ def _hover_lines(row: pd.Series, metrics: list[str]) -> list[str]:
 
 def _trial_hover(row: pd.Series, x: str, y: str) -> str:
     head = f"<b>trial {int(row['number'])}</b> ({STATUS_STYLE[row['status']][2]})"
-    lines = _hover_lines(row, [x, y, "latency_ms", "params", "macs"])
+    accuracy = [TRAINED, *ACCURACY_METRICS]  # those the trial has: the trained one and estimates
+    lines = _hover_lines(row, [x, y, *accuracy, "latency_ms", "params", "macs"])
     return "<br>".join([head, *lines])
 
 
