@@ -56,7 +56,13 @@ def train(
     accuracy and its spread are stored with the study after each arch, so Ctrl-C keeps what
     finished and the same command resumes.
     """
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
 
     from archlab.estimate.fashion_mnist import FashionMnistMissing
     from archlab.estimate.training import GROUND_TRUTH
@@ -68,7 +74,7 @@ def train(
     spec = with_data(GROUND_TRUTH, data)
     if steps:
         spec = dataclasses.replace(spec, steps=steps, warmup=max(1, steps // 20))
-    columns = (BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    columns = (BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TimeRemainingColumn())
     try:
         loaded = load_study(study, storage)
         with Progress(
