@@ -133,6 +133,11 @@ def main() -> None:
         raise SystemExit(f"--estimates: two different estimates, got {estimates}")
     if not set(steps) <= set(STEPS):
         raise SystemExit(f"--steps: choose from {STEPS}, got {steps}")
+    if (args.train_steps or args.data) and {"compare", "score"} & set(steps):
+        raise SystemExit(
+            "a dry run (--train-steps, --data) stops after training: the compare and "
+            "score steps write the committed front_checks.csv and evidence.json"
+        )
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
     names = study_names(load_space(args.space).name, estimates, args.seed, args.names)
