@@ -158,7 +158,9 @@ def _front_table(frame: pd.DataFrame, title: str, ci: bool = False) -> Table:
         table.add_column("lat ms (pred)", justify="right")
     if ci:
         table.add_column("95% CI", justify="right")
-    trained = "trained_accuracy" in frame and frame["trained_accuracy"].notna().any()
+    from archlab.study.trials import TRAINED_ACCURACY
+
+    trained = TRAINED_ACCURACY in frame and frame[TRAINED_ACCURACY].notna().any()
     if trained:
         table.add_column("trained acc", justify="right")
     for _, row in frame.iterrows():
@@ -175,7 +177,9 @@ def _front_table(frame: pd.DataFrame, title: str, ci: bool = False) -> Table:
 
 
 def _trained_cell(row: pd.Series) -> str:
-    accuracy, spread = row.get("trained_accuracy"), row.get("trained_accuracy_std")
+    from archlab.study.trials import TRAINED_ACCURACY, TRAINED_ACCURACY_STD
+
+    accuracy, spread = row.get(TRAINED_ACCURACY), row.get(TRAINED_ACCURACY_STD)
     if accuracy is None or pd.isna(accuracy):
         return "–"
     return f"{accuracy:.4f}" + ("" if spread is None or pd.isna(spread) else f" ± {spread:.4f}")

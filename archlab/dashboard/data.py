@@ -33,6 +33,7 @@ from archlab.study.objectives import OBJECTIVES
 from archlab.study.record import RECORD_ATTR, StudyRecord
 from archlab.study.storage import STARTED_STATES, StorageError, default_storage_url, open_storage
 from archlab.study.trials import (
+    TRAINED_ACCURACY,
     TRAINED_ATTR,
     TRAINED_REFERENCES_ATTR,
     trained_outcomes,
@@ -91,7 +92,7 @@ METRICS: dict[str, tuple[str, str]] = {
     )
 }
 #: Accuracy after real training with the ground-truth recipe (``archlab train``), where stored.
-TRAINED = "trained_accuracy"  # the column study.trials.with_trained_accuracy adds
+TRAINED = TRAINED_ACCURACY  # the column study.trials.with_trained_accuracy adds
 TRAINED_SOURCE = "trained_accuracy_source"  # of a preset's trained accuracy
 METRICS[TRAINED] = ("maximize", "trained accuracy (validation, ground-truth recipe)")
 for _cost in ("latency_iqr_ms", "peak_memory_bytes"):  # measured with every trial, not objectives

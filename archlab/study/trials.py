@@ -38,11 +38,15 @@ __all__ = [
     "LEGACY_CONSTRAINTS_KEY",
     "METRICS",
     "PREDICTED_LATENCY_MS",
+    "TRAINED_ACCURACY",
+    "TRAINED_ACCURACY_STD",
     "TRAINED_ATTR",
     "TRAINED_REFERENCES_ATTR",
     "is_feasible",
     "store_trained",
     "trained_outcomes",
+    "trained_recipes",
+    "with_trained_accuracy",
     "over_target_frame",
     "pareto_frame",
     "prediction_check",
@@ -57,6 +61,8 @@ LEGACY_CONSTRAINTS_KEY = "constraints"  # the list Optuna < 3.2 stored, read by 
 # (TRAINED_REFERENCES_ATTR) the accuracies it trained to, read with trained_outcomes.
 TRAINED_ATTR = "trained"
 TRAINED_REFERENCES_ATTR = "trained_references"
+#: the columns :func:`with_trained_accuracy` adds to a table of trials
+TRAINED_ACCURACY, TRAINED_ACCURACY_STD = "trained_accuracy", "trained_accuracy_std"
 
 #: The per-trial metrics a search stores as user attributes (and the tables show), by name.
 METRICS = (
@@ -258,11 +264,11 @@ def trained_recipes(outcomes: Mapping[str, Any]) -> frozenset[tuple[str, str]]:
 
 def with_trained_accuracy(frame: pd.DataFrame, study: optuna.Study) -> pd.DataFrame:
     """``frame`` (a ``number`` column of trials) with each trial's trained accuracy and its spread
-    over seeds (``archlab train``) in ``trained_accuracy`` and ``trained_accuracy_std``, None for
-    trials not trained."""
+    over seeds (``archlab train``) in :data:`TRAINED_ACCURACY` and :data:`TRAINED_ACCURACY_STD`,
+    None for trials not trained."""
     trained = trained_outcomes(study.user_attrs, TRAINED_ATTR)
     out = frame.copy()
     numbers = out["number"] if "number" in out else []
-    for column, key in (("trained_accuracy", "accuracy"), ("trained_accuracy_std", "accuracy_std")):
+    for column, key in ((TRAINED_ACCURACY, "accuracy"), (TRAINED_ACCURACY_STD, "accuracy_std")):
         out[column] = [trained.get(str(n), {}).get(key) for n in numbers]
     return out
