@@ -4,6 +4,7 @@ the stored space, comparisons, study health and the published-variant references
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -313,11 +314,12 @@ def test_reference_cache_is_ignored_when_the_settings_change(
 
 
 def test_reference_cache_without_a_metric_kept_now_is_measured_again(
-    dashboard_study: Any, monkeypatch: pytest.MonkeyPatch
+    dashboard_study: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     monkeypatch.setenv("ARCHLAB_HOME", str(dashboard_study.home))
     spec = load_study_spec(dashboard_study)
-    out = study_dir(dashboard_study.name)
+    out = tmp_path  # a copy of the fixture's cache: the dashboard tests share the original
+    shutil.copy(study_dir(dashboard_study.name) / references.CACHE_NAME, out)
     assert references.cached_references(spec, out).measured  # the fixture's cache is current
     path = out / references.CACHE_NAME
     stored = json.loads(path.read_text())
