@@ -7,7 +7,8 @@ sharing that file. At the end it prints how well two seeds agree on the ranking 
 
 Run: ``.venv/bin/python bench/ground_truth.py --space plgvit --archs 30 --seeds 2`` (about 4–5 min
 per run on one core of a 2-core VM). ``--steps`` and ``--batch`` change the budget (each budget is
-its own set of rows); ``--report`` only prints what the CSV holds.
+its own set of rows), and so do ``--val-fraction`` (default: Fashion-MNIST's 1/6, 10,000 images)
+and ``--bn-images`` (default: the last 4 batches); ``--report`` only prints what the CSV holds.
 """
 
 from __future__ import annotations
@@ -21,7 +22,6 @@ import torch
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-from archlab.estimate.data import load_data
 from archlab.estimate.ground_truth import (
     append_row,
     parse_shard,
@@ -31,7 +31,7 @@ from archlab.estimate.ground_truth import (
     seed_agreement,
     train_run,
 )
-from archlab.estimate.training import GROUND_TRUTH, TrainSpec
+from archlab.estimate.training import GROUND_TRUTH, TrainSpec, load_spec_data
 from archlab.space import load_space
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -46,6 +46,10 @@ def _spec(args: argparse.Namespace) -> TrainSpec:
         spec = dataclasses.replace(spec, batch=args.batch)
     if args.data:
         spec = dataclasses.replace(spec, data=args.data)
+    if args.val_fraction is not None:
+        spec = dataclasses.replace(spec, val_fraction=args.val_fraction)
+    if args.bn_images is not None:
+        spec = dataclasses.replace(spec, bn_images=args.bn_images)
     return spec
 
 
@@ -55,7 +59,7 @@ def _train(args: argparse.Namespace, spec: TrainSpec, path: Path) -> None:
     runs = planned_runs(space, args.archs, seeds, references=not args.no_references)
     index, count = args.shard
     runs = runs[index::count]
-    data = load_data(spec.data, spec.resolution)
+    data = load_spec_data(spec)
     columns = (
         TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
         TimeElapsedColumn(), TimeRemainingColumn(),
@@ -108,6 +112,12 @@ def main() -> None:
     parser.add_argument("--steps", type=int, help="override the recipe's steps")
     parser.add_argument("--batch", type=int, help="override the recipe's batch")
     parser.add_argument("--data", help="data set (default: the recipe's, fashion-mnist)")
+    parser.add_argument(
+        "--val-fraction", type=float, help="share of the training set held out for validation"
+    )
+    parser.add_argument(
+        "--bn-images", type=int, help="last training images re-estimating BatchNorm (default 256)"
+    )
     parser.add_argument("--threads", type=int, default=1, help="torch threads (1: deterministic)")
     parser.add_argument(
         "--shard", type=parse_shard, default=(0, 1), help="I/N: this process's share of the runs"

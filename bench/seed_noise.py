@@ -35,13 +35,14 @@ from typing import Any
 
 import torch
 
-from archlab.estimate.data import ImageData, load_data, to_input
+from archlab.estimate.data import ImageData, to_input
 from archlab.estimate.estimates import reduced_model
 from archlab.estimate.ground_truth import read_rows
 from archlab.estimate.training import (
     GROUND_TRUTH,
     TrainSpec,
     evaluate,
+    load_spec_data,
     recalibrate_batchnorm,
     short_train,
 )
@@ -195,7 +196,7 @@ def main() -> None:
         bn_out = RESULTS / "bn_noise.csv"
         done_path = bn_out if args.bn_draws else out
         done = _archs_in(done_path)
-        data = load_data(GROUND_TRUTH.data, GROUND_TRUTH.resolution)
+        data = load_spec_data(GROUND_TRUTH)
         for arch in quickest[: args.archs]:
             if arch in done:
                 continue

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -10,7 +11,13 @@ from torch import nn
 
 from archlab.estimate.data import load_digits, load_image_folder, to_input
 from archlab.estimate.estimates import estimate_accuracy, reduced_model
-from archlab.estimate.training import TrainSpec, recalibrate_batchnorm, short_train
+from archlab.estimate.training import (
+    GROUND_TRUTH,
+    TrainSpec,
+    load_spec_data,
+    recalibrate_batchnorm,
+    short_train,
+)
 from archlab.space import load_space
 
 
@@ -87,3 +94,41 @@ def test_short_training_on_an_image_folder(tmp_path: Path, tiny_space_path: Path
     out = estimate_accuracy(space, space.default(), ["val_acc"], train=spec)
     assert 0.0 <= out["val_acc"] <= 1.0 and out["train_steps"] == 2
     assert load_image_folder(str(tmp_path.resolve()), 32).num_classes == 2
+
+
+def test_the_recipe_label_names_a_split_or_batchnorm_sample_only_when_changed() -> None:
+    # The committed ground-truth tables are keyed by this label: the default must not change.
+    assert GROUND_TRUTH.budget_label() == "1000x64@32px"
+    v2 = replace(GROUND_TRUTH, val_fraction=0.5, bn_images=4096)
+    assert v2.budget_label() == "1000x64@32px/val0.5/bn4096"
+    assert replace(GROUND_TRUTH, bn_images=512).budget_label() == "1000x64@32px/bn512"
+
+
+@pytest.mark.parametrize("bad", [{"val_fraction": 0.0}, {"val_fraction": 1.0}, {"bn_images": 0}])
+def test_an_impossible_split_or_batchnorm_sample_is_refused(bad: dict[str, float]) -> None:
+    with pytest.raises(ValueError, match=next(iter(bad))):
+        TrainSpec(**bad)  # type: ignore[arg-type]
+
+
+def test_the_spec_chooses_the_validation_split() -> None:
+    default = load_spec_data(TrainSpec(resolution=8))
+    half = load_spec_data(TrainSpec(resolution=8, val_fraction=0.5))
+    total = len(default.train_images) + len(default.val_images)
+    assert len(half.train_images) + len(half.val_images) == total
+    assert len(default.val_images) == pytest.approx(0.2 * total, abs=10)
+    assert len(half.val_images) == pytest.approx(0.5 * total, abs=10)
+
+
+@pytest.mark.parametrize(("bn_images", "expected"), [(None, 4 * 6), (10, 10), (1000, 5 * 6)])
+def test_batchnorm_is_re_estimated_on_the_last_training_images(
+    monkeypatch: pytest.MonkeyPatch, bn_images: int | None, expected: int
+) -> None:
+    seen: list[int] = []
+    monkeypatch.setattr(
+        "archlab.estimate.training.recalibrate_batchnorm",
+        lambda model, images: seen.append(len(images)),
+    )
+    model = nn.Sequential(nn.Flatten(), nn.Linear(3 * 8 * 8, 10))
+    spec = TrainSpec(steps=5, batch=6, resolution=8, bn_images=bn_images)
+    short_train(model, load_digits(8), spec)
+    assert seen == [expected]  # never more than the images the schedule holds

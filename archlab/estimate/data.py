@@ -241,18 +241,23 @@ def sample_training_images(
     return resize_grey(arrays["train_images"][picked], resolution), labels
 
 
-def load_data(data: str | Path | None, resolution: int) -> ImageData:
+def load_data(
+    data: str | Path | None, resolution: int, val_fraction: float | None = None
+) -> ImageData:
     """Images for training and estimates, by name or folder.
 
     ``None`` or ``"digits"``: the built-in digits; ``"fashion-mnist"``: Fashion-MNIST from its
     installed IDX files; a folder holding the four IDX files: Fashion-MNIST (or any data set in that
-    layout) read from there; any other folder: an ImageFolder.
+    layout) read from there; any other folder: an ImageFolder. ``val_fraction`` overrides the share
+    of the training set held out for validation (each loader has its own default; a folder with
+    ``train/`` and ``val/`` keeps its own split).
     """
+    split = {} if val_fraction is None else {"val_fraction": val_fraction}
     if data is None or str(data) == "digits":
-        return load_digits(resolution)
+        return load_digits(resolution, **split)
     if str(data) in (FASHION_MNIST, "fashion_mnist"):
-        return load_fashion_mnist(resolution)
+        return load_fashion_mnist(resolution, **split)
     path = Path(data).resolve()
     if path.is_dir() and has_idx_files(path):
-        return load_fashion_mnist(resolution, str(path))
-    return load_image_folder(str(path), resolution)
+        return load_fashion_mnist(resolution, str(path), **split)
+    return load_image_folder(str(path), resolution, **split)

@@ -29,10 +29,9 @@ from typing import TYPE_CHECKING, Any
 import torch
 from torch import nn
 
-from archlab.estimate.data import load_data
 from archlab.estimate.proxies import PROXIES, compute_proxies
 from archlab.estimate.reduced import reduce_cfg
-from archlab.estimate.training import Progress, TrainSpec, short_train
+from archlab.estimate.training import Progress, TrainSpec, load_spec_data, short_train
 from archlab.measurement.flops import count_macs, count_params
 
 if TYPE_CHECKING:
@@ -101,7 +100,7 @@ def _short_training(
 ) -> tuple[dict[str, Any], float]:
     """``val_acc`` with its ``train_*`` details, and the seconds to build, train and evaluate."""
     start = time.perf_counter()
-    train_data = load_data(train.data, train.resolution)
+    train_data = load_spec_data(train)
     model = reduced_model(space, arch, train.resolution, train_data.num_classes, train.seed)
     result = short_train(model, train_data, train, progress)
     out = {

@@ -24,12 +24,12 @@ import torch
 from torch import nn
 
 from archlab._version import source_revision
-from archlab.estimate.data import ImageData, load_data
+from archlab.estimate.data import ImageData
 from archlab.estimate.estimates import reduced_model
 from archlab.estimate.rank_stats import Agreement, agreement
 from archlab.estimate.reduced import reduce_cfg
 from archlab.estimate.reference_cnn import REFERENCE_CNN, plain_cnn
-from archlab.estimate.training import TrainSpec, short_train
+from archlab.estimate.training import TrainSpec, load_spec_data, short_train
 from archlab.models import find_preset
 from archlab.space import SearchSpace
 
@@ -129,7 +129,7 @@ def train_run(
     # whatever the checkout holds when one of its runs finishes.
     code = source_revision()
     spec = replace(spec, seed=run.seed)
-    data = data or load_data(spec.data, spec.resolution)
+    data = data or load_spec_data(spec)
     model = _model(space, run, spec, data.num_classes)
     start = time.perf_counter()
     result = short_train(model, data, spec, device=device)

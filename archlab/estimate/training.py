@@ -20,13 +20,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from archlab.estimate.data import ImageData, to_input
+from archlab.estimate.data import ImageData, load_data, to_input
 
 __all__ = [
     "GROUND_TRUTH",
     "TrainResult",
     "TrainSpec",
     "evaluate",
+    "load_spec_data",
     "recalibrate_batchnorm",
     "short_train",
 ]
@@ -50,6 +51,8 @@ class TrainSpec:
     seed: int = 0  # initialisation and batch order
     data: str | None = None  # None: scikit-learn digits; "fashion-mnist"; else a folder
     flip: bool = False  # seeded random horizontal flips of training images
+    val_fraction: float | None = None  # share of the training set held out; None: the data's own
+    bn_images: int | None = None  # images re-estimating BatchNorm; None: the last 4 batches
 
     @property
     def images_seen(self) -> int:
@@ -57,8 +60,16 @@ class TrainSpec:
         return self.steps * self.batch
 
     def budget_label(self) -> str:
-        """A short name of the budget, e.g. ``1000x64@32px``."""
-        return f"{self.steps}x{self.batch}@{self.resolution}px"
+        """A short name of the budget, e.g. ``1000x64@32px``.
+
+        A validation split or BatchNorm sample other than the default is part of the name
+        (``1000x64@32px/val0.5/bn4096``), so rows of different recipes never mix."""
+        label = f"{self.steps}x{self.batch}@{self.resolution}px"
+        if self.val_fraction is not None:
+            label += f"/val{self.val_fraction:g}"
+        if self.bn_images is not None:
+            label += f"/bn{self.bn_images}"
+        return label
 
     def __post_init__(self) -> None:
         if self.steps < 1 or self.batch < 1:
@@ -67,6 +78,15 @@ class TrainSpec:
             raise ValueError("lr must be > 0, weight_decay and warmup ≥ 0")
         if self.time_limit_s is not None and self.time_limit_s <= 0:
             raise ValueError(f"time_limit_s must be positive or None, got {self.time_limit_s}")
+        if self.val_fraction is not None and not 0 < self.val_fraction < 1:
+            raise ValueError(f"val_fraction must lie in (0, 1), got {self.val_fraction}")
+        if self.bn_images is not None and self.bn_images < 1:
+            raise ValueError(f"bn_images must be ≥ 1 or None, got {self.bn_images}")
+
+    @property
+    def recalibration_images(self) -> int:
+        """How many of the last training images re-estimate the BatchNorm statistics."""
+        return self.bn_images or _RECALIBRATION_BATCHES * self.batch
 
 
 @dataclass(frozen=True)
@@ -93,6 +113,11 @@ GROUND_TRUTH = TrainSpec(
     data="fashion-mnist",
     flip=True,
 )
+
+
+def load_spec_data(spec: TrainSpec) -> ImageData:
+    """The images ``spec`` trains and validates on: its data set, resolution and split."""
+    return load_data(spec.data, spec.resolution, spec.val_fraction)
 
 
 def _lr_factor(step: int, spec: TrainSpec) -> float:
@@ -225,7 +250,7 @@ def short_train(
         if progress is not None:
             progress(step + 1, spec.steps, losses[-1])
     train_s = time.perf_counter() - start
-    recalibrate_batchnorm(model, data.train_images[batches[-_RECALIBRATION_BATCHES:].flatten()])
+    recalibrate_batchnorm(model, data.train_images[batches.flatten()[-spec.recalibration_images :]])
     val_acc = evaluate(model, data.val_images, data.val_labels)
     tail = losses[-10:] or [float("nan")]
     return TrainResult(

@@ -21,9 +21,8 @@ from typing import Any
 import optuna
 import torch
 
-from archlab.estimate.data import load_data
 from archlab.estimate.ground_truth import Run, arch_json, train_run
-from archlab.estimate.training import GROUND_TRUTH, TrainSpec, resolve_device
+from archlab.estimate.training import GROUND_TRUTH, TrainSpec, load_spec_data, resolve_device
 from archlab.space import SearchSpace
 from archlab.study.record import space_of
 from archlab.study.trials import (
@@ -154,7 +153,7 @@ def train_trials(
     chosen = chosen_trials(study, numbers)
     where = resolve_device(device)
     torch.set_num_threads(threads)
-    data = load_data(spec.data, spec.resolution)
+    data = load_spec_data(spec)
     report = TrainReport()
     todo = _todo(study, chosen, references, space, spec.budget_label())
     try:
