@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 import torch
+from ci import in_ci, missing
 from idx_files import write_idx_set
 
 if TYPE_CHECKING:
@@ -35,7 +36,7 @@ def _fashion_mnist_or_stand_in(tmp_path_factory: pytest.TempPathFactory) -> None
     try:
         fashion_mnist_dir()
     except FashionMnistMissing:
-        if os.environ.get("CI"):
+        if in_ci():
             return  # the tests that need it fail, naming the package
         root = tmp_path_factory.mktemp("fashion-mnist-stand-in")
         write_idx_set(root, n_train=600, n_test=100)
@@ -59,9 +60,7 @@ def postgres_url() -> str:
     """The test PostgreSQL server's URL; skips the test without one (fails it in CI)."""
     url = os.environ.get("ARCHLAB_TEST_POSTGRES_URL")
     if not url:
-        if os.environ.get("CI") == "true":
-            pytest.fail("CI must run the PostgreSQL tests: ARCHLAB_TEST_POSTGRES_URL is not set")
-        pytest.skip("no PostgreSQL server (set ARCHLAB_TEST_POSTGRES_URL)")
+        missing("a PostgreSQL server", "set ARCHLAB_TEST_POSTGRES_URL; .ci/run starts one")
     return url
 
 

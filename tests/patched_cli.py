@@ -8,7 +8,8 @@ variables (all optional):
   each process waits until that many processes reach it (a barrier of files in the folder), and on
   an RDB storage the claim sleeps between reading the trial's row and writing it. Two workers
   then read the same queued trial as WAITING before either marks it RUNNING, which is the race a
-  storage must settle. Every trial a process asks for is appended to ``asked-<pid>`` there.
+  storage must settle. Every trial a process asks for is appended to ``asked-<pid>`` there; a
+  barrier that gave up waiting leaves ``barrier-timed-out-<pid>`` (see :func:`check_race`).
 - ``ARCHLAB_TEST_HOLD_DIR``: after measuring a candidate, the process writes ``held-<pid>``
   there and waits until a file ``release`` appears, so that a test
   can signal or kill it while it evaluates a trial.
@@ -26,12 +27,17 @@ from typing import Any
 SCRIPT = Path(__file__).resolve()
 RACE_DELAY_S = 1.0  # between reading a claimed row and writing it: long enough for both readers
 WAIT_LIMIT_S = 120.0  # a hook never waits longer than this, so a broken test cannot hang
+BARRIER_TIMEOUT = "barrier-timed-out"  # a file left in the race folder when the barrier gave up
 
 
-def _wait_for(done: Any) -> None:
+def _wait_for(done: Any) -> bool:
+    """Wait until ``done()``; False if the limit passed first."""
     deadline = time.monotonic() + WAIT_LIMIT_S
-    while not done() and time.monotonic() < deadline:
+    while not done():
+        if time.monotonic() >= deadline:
+            return False
         time.sleep(0.02)
+    return True
 
 
 def _race_hooks(folder: Path, workers: int) -> None:
@@ -43,7 +49,8 @@ def _race_hooks(folder: Path, workers: int) -> None:
 
     def barrier() -> None:
         (folder / f"arrived-{os.getpid()}").touch()
-        _wait_for(lambda: len(list(folder.glob("arrived-*"))) >= workers)
+        if not _wait_for(lambda: len(list(folder.glob("arrived-*"))) >= workers):
+            (folder / f"{BARRIER_TIMEOUT}-{os.getpid()}").touch()  # the test then fails
 
     def hold_claims(cls: Any) -> None:
         real = cls.set_trial_state_values
@@ -103,6 +110,14 @@ def _workers_run_here() -> None:
         return [cmd[0], str(SCRIPT), *cmd[3:]]  # drop "-m archlab.cli"
 
     workers._worker_command = command
+
+
+def check_race(folder: Path, workers: int) -> None:
+    """Assert that ``workers`` processes met at the barrier in ``folder`` and none gave up."""
+    arrived = sorted(p.name for p in folder.glob("arrived-*"))
+    assert len(arrived) == workers, f"{len(arrived)} of {workers} workers reached the barrier"
+    timed_out = sorted(p.name for p in folder.glob(f"{BARRIER_TIMEOUT}-*"))
+    assert not timed_out, f"the barrier gave up waiting: {timed_out}"
 
 
 def main() -> None:

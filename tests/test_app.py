@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 import optuna
 import pytest
+from ci import missing, require_module
 from streamlit.testing.v1 import AppTest
 from typer.testing import CliRunner
 
@@ -546,10 +547,9 @@ def _check_hover(page: Any, point: Any) -> None:
 
 @pytest.mark.browser
 def test_dashboard_in_chromium(dashboard_study: Any, dashboard_server: str) -> None:
-    if not CHROMIUM.exists() and os.environ.get("CI") != "true":
-        pytest.skip("Chromium is not installed at /usr/bin/chromium (apt-get install chromium)")
-    if os.environ.get("CI") != "true":
-        pytest.importorskip("playwright")
+    if not CHROMIUM.exists():
+        missing("Chromium at /usr/bin/chromium", "apt-get install chromium chromium-driver")
+    require_module("playwright", "pip install -e '.[test]'")
     from playwright.sync_api import sync_playwright
 
     trials = _trials(dashboard_study)

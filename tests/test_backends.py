@@ -1,9 +1,8 @@
 from __future__ import annotations
 
-import os
-
 import pytest
 import torch
+from ci import require_module
 from torch import nn
 
 from archlab.measurement.backends import check_options, prepare
@@ -35,7 +34,7 @@ def _output(out: object) -> torch.Tensor:
 )
 def test_every_backend_computes_the_model(backend: str, memory_format: str) -> None:
     if backend == "onnxruntime":
-        pytest.importorskip("onnxruntime")
+        require_module("onnxruntime")
     model, x = _net(), torch.randn(1, 3, 12, 12)
     with torch.inference_mode():
         expected = model(x)
@@ -64,7 +63,7 @@ def test_bad_options_are_rejected(backend: str, memory_format: str, message: str
 
 
 def test_a_model_onnx_cannot_export_is_a_clear_error() -> None:
-    pytest.importorskip("onnxruntime")
+    require_module("onnxruntime")
     model = nn.Sequential(nn.Conv2d(3, 4, 1), nn.ChannelShuffle(2))
     with pytest.raises(ValueError, match="cannot be exported to ONNX"):
         prepare(model, torch.randn(1, 3, 8, 8), "onnxruntime")
@@ -73,8 +72,7 @@ def test_a_model_onnx_cannot_export_is_a_clear_error() -> None:
 @pytest.mark.slow
 @pytest.mark.parametrize(("family", "preset"), PRESETS)
 def test_every_preset_runs_on_onnxruntime_as_in_pytorch(family: str, preset: str) -> None:
-    if not os.environ.get("CI"):  # CI installs the onnx extra and must run this
-        pytest.importorskip("onnxruntime")
+    require_module("onnxruntime")
     spec = FAMILIES[family].presets[preset]
     torch.manual_seed(0)
     model = FAMILIES[family].build(spec.cfg, num_classes=10).eval()

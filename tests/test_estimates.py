@@ -7,6 +7,8 @@ import numpy as np
 import pytest
 import torch
 
+from archlab.estimate import data as data_module
+from archlab.estimate.data import ImageData
 from archlab.estimate.estimates import BASELINES, ESTIMATES, estimate_accuracy
 from archlab.estimate.score import (
     held_out_pick,
@@ -39,13 +41,25 @@ def test_estimate_accuracy_computes_zico_swap_and_the_baselines(tiny_space_path:
     assert all(out[f"{n}_s"] > 0 for n in names)
 
 
-def test_estimate_accuracy_threads_the_probe_data(tiny_space_path: Path) -> None:
+def test_estimate_accuracy_threads_the_probe_data(
+    tiny_space_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     space = load_space(tiny_space_path)
-    default = estimate_accuracy(space, space.default(), ["naswot"], resolution=32, proxy_batch=4)
-    digits = estimate_accuracy(
-        space, space.default(), ["naswot"], resolution=32, proxy_batch=4, data="digits"
-    )
-    assert default == digits
+    asked: list[str] = []
+
+    def fake_data(data: str, resolution: int) -> ImageData:
+        """Flat images of 20 grey levels: probes unlike any digit."""
+        asked.append(data)
+        train = torch.stack([torch.full((3, 32, 32), 10 * k, dtype=torch.uint8) for k in range(20)])
+        labels = torch.arange(20) % 10
+        return ImageData("fake", tuple("0123456789"), train, labels, train[:2], labels[:2])
+
+    monkeypatch.setattr(data_module, "load_data", fake_data)
+    arch = space.default()
+    on_digits = estimate_accuracy(space, arch, ["naswot"], resolution=32, proxy_batch=4)
+    on_fake = estimate_accuracy(space, arch, ["naswot"], resolution=32, proxy_batch=4, data="fake")
+    assert asked == ["fake"]  # digits are built in; the named set was loaded
+    assert on_fake != on_digits
 
 
 def test_estimate_accuracy_rejects_unknown_names(tiny_space_path: Path) -> None:

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import importlib
 import json
-import time
 from dataclasses import dataclass
 
 import pytest
@@ -44,7 +43,7 @@ MACS_TOLERANCE = 0.05  # MACs within 5% of the paper's figure (or equal at its p
 # Models run at their own resolution (batch 1) and at the next multiple of 32 (batch 2), where
 # windows, pooled grids and meta kernels no longer fit the maps exactly.
 OTHER_RESOLUTION_STEP = 32
-SPACE_LOAD_SECONDS = 2.0  # about 0.2-0.5 s on one core; loose for shared CPUs
+SPACE_LOAD_HANG_S = 120  # a guard against hanging; load times: bench/space_load.py
 
 
 @dataclass
@@ -188,15 +187,14 @@ def test_preset_runs_32_px_above_its_resolution_at_batch_2(built: Built) -> None
 # ---------------------------------------------------------------- the search space
 
 
+@pytest.mark.timeout(SPACE_LOAD_HANG_S)
 @pytest.mark.parametrize("family", FAMILY_LIST, ids=FAMILY_IDS)
-def test_space_file_loads_quickly_and_its_default_runs_at_two_resolutions(family: Family) -> None:
+def test_space_file_loads_and_its_default_runs_at_two_resolutions(family: Family) -> None:
     # random archs of every space, at the same two resolutions: test_space_samples.py
     assert family.name in list_spaces()
     path = SPACES_DIR / f"{family.name}.yaml"
     text = path.read_text()
-    start = time.perf_counter()
     space = load_space_text(text, family.name, str(path))  # uncached: validates every combination
-    assert time.perf_counter() - start < SPACE_LOAD_SECONDS
     assert space.family is family and space.knobs
     assert space.resolution % 32 == 0
     cfg = space.to_cfg(space.default())

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import gzip
-import os
 from pathlib import Path
 
 import numpy as np
 import pytest
+from ci import missing
 from idx_files import idx_bytes, write_idx_set
 
 from archlab.estimate.data import load_data, load_fashion_mnist, sample_training_images
@@ -72,9 +72,7 @@ def test_the_environment_variable_points_elsewhere(
 
 def test_the_installed_data_set() -> None:
     if not DEFAULT_DIR.is_dir():
-        if os.environ.get("CI") == "true":
-            pytest.fail("CI must install dataset-fashion-mnist (.ci/run does)")
-        pytest.skip("Fashion-MNIST is not installed (apt-get install dataset-fashion-mnist)")
+        missing("Fashion-MNIST", "apt-get install dataset-fashion-mnist; .ci/run does")
     data = load_fashion_mnist(32, str(DEFAULT_DIR))
     assert len(data.train_images) == 50_000 and len(data.val_images) == 10_000
     assert data.test_images is not None and len(data.test_images) == 10_000

@@ -89,6 +89,7 @@ def test_unknown_backend_is_a_value_error() -> None:
 
 def test_contaminated_slices_are_run_again(monkeypatch: pytest.MonkeyPatch) -> None:
     from archlab.measurement import contention
+
     loads = iter([5.0, 0.0] * 100)  # every slice: first attempt disturbed, retry clean
 
     def foreign(before: object, after: object) -> float:

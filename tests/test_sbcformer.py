@@ -166,4 +166,3 @@ def test_cfg_from_dict_rejects_bad_config(change: dict[str, object], message: st
 def test_cfg_rejects_wrong_number_of_stages() -> None:
     with pytest.raises(ValueError, match="3 stages"):
         SBCFormerCfg(stages=(_STAGE, _STAGE))
-

@@ -1,8 +1,11 @@
-"""Hostile space files: each is refused (or loaded) within a second and 200 MB, naming the key."""
+"""Hostile space files: each is refused (or loaded) within 200 MB, naming the key.
+
+None may hang: each test has a timeout far above the milliseconds a refusal takes (pytest-timeout),
+so a load that blows up exponentially fails the test instead of stalling the suite. How long
+loading takes is a benchmark's figure (``bench/space_load.py``), not a test's."""
 
 from __future__ import annotations
 
-import time
 import tracemalloc
 from collections.abc import Callable
 from pathlib import Path
@@ -17,6 +20,7 @@ from archlab.space.bounded_yaml import MAX_BYTES
 from archlab.space.knobs import Knob
 
 BASE = "family: plgvit\nbase: lw_plgvit_a\n"
+HANG_S = 30  # a guard against hanging: a refusal takes milliseconds
 
 
 def _laughs(levels: int = 9) -> str:
@@ -34,25 +38,26 @@ def _choice_list(n: int) -> str:
     return BASE + "choices:\n  stages.0.dim: [" + ", ".join(str(i) for i in range(n)) + "]\n"
 
 
+def largest_allowed_choices() -> str:
+    """Four knobs of 256 choices each: the most a space file may list."""
+    ratios = ", ".join(str(1 + i / 256) for i in range(256))
+    return BASE + "choices:\n" + "".join(f"  stages.{s}.mlp_ratio: [{ratios}]\n" for s in range(4))
+
+
 def _range(low: int, high: int, knob: str = "stages.2.depth") -> str:
     return BASE + f"choices:\n  {knob}: {{low: {low}, high: {high}}}\n"
 
 
-def _bounded(load: Callable[[], object], seconds: float = 1.0, megabytes: float = 200) -> None:
-    """Run ``load`` (which must raise SpaceError) timed, then again with its memory traced."""
-    for traced in (False, True):
-        if traced:
-            tracemalloc.start()
-        start = time.perf_counter()
+def _bounded(load: Callable[[], object], megabytes: float = 200) -> None:
+    """Run ``load`` (which must raise SpaceError) with its memory traced."""
+    tracemalloc.start()
+    try:
         with pytest.raises(SpaceError):
             load()
-        elapsed = time.perf_counter() - start
-        if traced:
-            peak = tracemalloc.get_traced_memory()[1] / 1e6
-            tracemalloc.stop()
-            assert peak < megabytes, f"peak {peak:.0f} MB"
-        else:
-            assert elapsed < seconds, f"took {elapsed:.2f} s"
+        peak = tracemalloc.get_traced_memory()[1] / 1e6
+    finally:
+        tracemalloc.stop()
+    assert peak < megabytes, f"peak {peak:.0f} MB"
 
 
 HOSTILE: list[tuple[str, Callable[[], str], str, str]] = [
@@ -84,11 +89,12 @@ HOSTILE: list[tuple[str, Callable[[], str], str, str]] = [
 ]
 
 
+@pytest.mark.timeout(HANG_S)
 @pytest.mark.parametrize(
     ("text", "key", "problem"),
     [pytest.param(make, key, problem, id=name) for name, make, key, problem in HOSTILE],
 )
-def test_hostile_space_text_is_refused_fast_naming_the_key(
+def test_hostile_space_text_is_refused_naming_the_key(
     text: Callable[[], str], key: str, problem: str
 ) -> None:
     content = text()
@@ -99,7 +105,8 @@ def test_hostile_space_text_is_refused_fast_naming_the_key(
         assert info.value.key == key
 
 
-def test_hostile_space_file_is_refused_fast(tmp_path: Path) -> None:
+@pytest.mark.timeout(4 * HANG_S)
+def test_hostile_space_file_is_refused(tmp_path: Path) -> None:
     for name, make, _, problem in HOSTILE:
         path = tmp_path / f"{name.replace(' ', '_').replace(',', '')}.yaml"
         path.write_text(make())
@@ -126,20 +133,16 @@ def test_a_wide_range_is_checked_by_points_never_listed_whole() -> None:
     assert Knob("s", low=0, high=10, step=3).checked_values() == [0, 3, 6, 9]
 
 
-def test_largest_allowed_choice_lists_load_fast() -> None:
-    ratios = ", ".join(str(1 + i / 256) for i in range(256))
-    knobs = "".join(f"  stages.{s}.mlp_ratio: [{ratios}]\n" for s in range(4))
-    start = time.perf_counter()
-    space = load_space_text(BASE + "choices:\n" + knobs, "wide")
-    assert time.perf_counter() - start < 1.0
+@pytest.mark.timeout(HANG_S)
+def test_largest_allowed_choice_lists_load() -> None:
+    space = load_space_text(largest_allowed_choices(), "wide")
     assert len(space.knobs["stages.0.mlp_ratio"].values or ()) == 256
 
 
-def test_a_study_holding_a_hostile_space_fails_its_worker_fast(tmp_path: Path) -> None:
+@pytest.mark.timeout(2 * HANG_S)
+def test_a_study_holding_a_hostile_space_fails_its_worker(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 's.db'}"
     study = optuna.create_study(study_name="planted", storage=url)
     study.set_user_attr("archlab_spec", {"space": "x", "space_yaml": _laughs(), "seed": 0})
-    start = time.perf_counter()
     result = CliRunner().invoke(app, ["worker", "--study", "planted", "--storage", url])
-    assert time.perf_counter() - start < 5
     assert result.exit_code == 2 and "anchors and aliases are not allowed" in result.output

@@ -3,11 +3,11 @@ run on ONNX Runtime as in PyTorch."""
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 import pytest
 import torch
+from ci import require_module
 
 from archlab.measurement.backends import prepare
 from archlab.measurement.flops import count_macs
@@ -50,8 +50,7 @@ def _smallest_resolution(cfg: Any) -> int:
 @pytest.mark.parametrize("seed", SEEDS)
 @pytest.mark.parametrize("name", list_spaces())
 def test_random_arch_runs_on_onnxruntime_as_in_pytorch(name: str, seed: int) -> None:
-    if not os.environ.get("CI"):  # CI installs the onnx extra and must run this
-        pytest.importorskip("onnxruntime")
+    require_module("onnxruntime")
     space = load_space(name)
     cfg = space.to_cfg(space.sample(seed))
     torch.manual_seed(seed)

@@ -35,11 +35,44 @@ def test_masked_url_hides_the_password_only(url: str, shown: str) -> None:
     assert masked_url(url) == shown
 
 
-def test_plain_optuna_url_names_the_driver() -> None:
-    url = "postgresql://u:p@h/db"
-    if importlib.util.find_spec("psycopg") is None and importlib.util.find_spec("psycopg2"):
-        assert optuna_url(url) == "postgresql+psycopg2://u:p@h/db"
+@pytest.mark.parametrize(
+    ("installed", "expected"),
+    [
+        ({"psycopg2"}, "postgresql+psycopg2://u:p@h/db"),  # the postgres extra
+        ({"psycopg", "psycopg2"}, "postgresql://u:p@h/db"),  # SQLAlchemy picks psycopg 3
+        ({"psycopg"}, "postgresql://u:p@h/db"),
+    ],
+)
+def test_plain_optuna_url_names_the_driver(
+    monkeypatch: pytest.MonkeyPatch, installed: set[str], expected: str
+) -> None:
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util,
+        "find_spec",
+        lambda name, *a: (
+            (real("json") if name in installed else None)
+            if name in ("psycopg", "psycopg2")
+            else real(name, *a)
+        ),
+    )
+    assert optuna_url("postgresql://u:p@h/db") == expected
     assert optuna_url("sqlite:///x.db") == "sqlite:///x.db"
+
+
+def test_a_postgres_url_without_a_driver_says_which_extra_to_install(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util,
+        "find_spec",
+        lambda name, *a: None if name in ("psycopg", "psycopg2") else real(name, *a),
+    )
+    with pytest.raises(StorageError, match=r"no PostgreSQL driver.*archlab\[postgres\]") as info:
+        open_storage("postgresql://u:secret@h/db")
+    assert "secret" not in str(info.value)
+    assert optuna_url("postgresql://u:p@h/db") == "postgresql://u:p@h/db"  # left for Optuna
 
 
 @pytest.mark.parametrize("name", ["plgvit@1000ms", "cli", "t", "a_b", "run-3.v2", "x=1"])

@@ -17,6 +17,7 @@ from typing import Any
 import optuna
 import pytest
 from conftest import STORAGES
+from patched_cli import check_race
 from typer.testing import CliRunner
 
 import archlab.search.workers as workers_mod
@@ -107,6 +108,7 @@ def test_search_with_two_workers_on_the_default_sqlite_file(
     assert result.exit_code == 0, result.output
     assert "2 new trials" in result.output, result.output
     _check_no_trial_lost_or_duplicated(load_study("cli"), 2, workers=2)
+    check_race(tmp_path, 2)
     assert sorted(p.name for p in (archlab_home / "cli" / "workers").iterdir()) == [
         "worker-0.log",
         "worker-1.log",
@@ -170,6 +172,7 @@ def test_workers_racing_for_a_queued_trial_run_it_once(
     assert sorted(asked) == [0, 1, 2]  # no trial run twice, every asked trial run
     assert result.exit_codes == [0, 0]
     _check_no_trial_lost_or_duplicated(load_study(name, url), 3, workers=2)
+    check_race(race, 2)
 
 
 @pytest.mark.postgres
