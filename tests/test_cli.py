@@ -5,6 +5,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import typer
 from typer.testing import CliRunner
 
 from archlab.cli import app, parse_duration
@@ -23,7 +24,7 @@ def test_parse_duration(text: str, seconds: float) -> None:
 
 @pytest.mark.parametrize("text", ["fast", "-1s", "0ms", "1 parsec"])
 def test_parse_duration_rejects_nonsense(text: str) -> None:
-    with pytest.raises(Exception, match="not a duration"):
+    with pytest.raises(typer.BadParameter, match="not a duration"):
         parse_duration(text)
 
 

@@ -95,13 +95,21 @@ def test_workers_finding_the_same_stale_trial_fail_and_retry_it_once(
         optuna.load_study(study_name=name, storage=open_storage(url, grace_period_s=2))
         for _ in range(2)
     ]
-    threads = [
-        threading.Thread(target=optuna.storages.fail_stale_trials, args=(s,)) for s in studies
-    ]
+    errors: list[BaseException] = []
+
+    def check(study: optuna.Study) -> None:
+        try:
+            optuna.storages.fail_stale_trials(study)
+        except BaseException as err:  # re-raised below, in the test's own thread
+            errors.append(err)
+
+    threads = [threading.Thread(target=check, args=(s,)) for s in studies]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
+    if errors:
+        raise errors[0]
     stale, *retries = study.get_trials(deepcopy=False)
     assert stale.state == TrialState.FAIL and stale.user_attrs["fail_reason"].startswith("stale")
     assert [(t.state, t.user_attrs) for t in retries] == [

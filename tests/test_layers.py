@@ -47,7 +47,12 @@ def test_squeeze_excite_keeps_shape_and_gates() -> None:
     se = SqueezeExcite(16, rd_ratio=0.125, act="silu")
     assert se.fc1.out_channels == 2
     x = torch.randn(2, 16, 5, 5)
-    assert se(x).shape == x.shape
+    y = se(x)
+    assert y.shape == x.shape
+    # every channel is x times one gate in (0, 1), the same at every position
+    gate = y / x
+    assert torch.allclose(gate, gate[:, :, :1, :1].expand_as(gate), atol=1e-5)
+    assert ((gate > 0) & (gate < 1)).all()
 
 
 def test_conv_norm_act_and_activation_lookup() -> None:

@@ -294,7 +294,7 @@ def test_meta_kernels_resize_to_the_input(name: str, resolution: int, batch: int
     assert y.shape == (batch, 1000) and torch.isfinite(y).all()
 
 
-def test_whole_small_model_trains_end_to_end() -> None:
+def test_whole_small_model_backpropagates_to_every_parameter() -> None:
     stages = (ParCStageCfg(16, depth=1, stride=1, expand=2.0), STAGE)
     model = ParCNet(ParCNetCfg(stages=stages, head_dim=48, impl="fft"), num_classes=5)
     check_grads(model, torch.randn(2, 3, 32, 32))

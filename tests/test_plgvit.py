@@ -88,7 +88,7 @@ def test_plg_layer_residual_shapes_and_grads() -> None:
     assert check_grads(layer, torch.randn(2, 32, 8, 8)).shape == (2, 32, 8, 8)
 
 
-def test_whole_small_model_trains_end_to_end() -> None:
+def test_whole_small_model_backpropagates_to_every_parameter() -> None:
     cfg = PlgVitCfg(stages=(STAGE,) * 4, expand_dim=48)
     model = LwPlgVit(cfg, num_classes=5)
     check_grads(model, torch.randn(2, 3, 64, 64))

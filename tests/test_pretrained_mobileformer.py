@@ -122,9 +122,14 @@ def test_settings_the_official_code_has_as_arguments_map_without_their_weights()
 def test_settings_without_an_official_counterpart_are_refused(
     change: dict[str, object], named: str | None
 ) -> None:
-    model = _model(dataclasses.replace(_preset_cfg("mobileformer_26m"), **change), 0)
-    if named is None:
-        load_pretrained(model, to_official(model))
+    cfg = dataclasses.replace(_preset_cfg("mobileformer_26m"), **change)
+    model = _model(cfg, 0)
+    if named is None:  # converted, and loaded into another copy, the weights arrive whole
+        other = _model(cfg, 1)
+        load_pretrained(other, to_official(model))
+        mine, theirs = model.state_dict(), other.state_dict()
+        assert mine.keys() == theirs.keys()
+        assert all(torch.equal(mine[k], theirs[k]) for k in mine)
         return
     with pytest.raises(ValueError, match=f"{named}=.* no counterpart in github.com/AAboys"):
         to_official(model)

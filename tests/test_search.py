@@ -187,10 +187,20 @@ def test_unknown_sampler_and_objective_are_rejected(
         run_search(_spec(tiny_space_path, storage_url, objectives=("accuracy", "latency")))
 
 
-@pytest.mark.parametrize("sampler", ["tpe", "random", "nsga3"])
-def test_other_samplers_run(sampler: str, tiny_space_path: Path, storage_url: str) -> None:
+@pytest.mark.parametrize(
+    ("sampler", "cls"),
+    [
+        ("tpe", optuna.samplers.TPESampler),
+        ("random", optuna.samplers.RandomSampler),
+        ("nsga3", optuna.samplers.NSGAIIISampler),
+    ],
+)
+def test_other_samplers_run(
+    sampler: str, cls: type, tiny_space_path: Path, storage_url: str
+) -> None:
     result = run_search(_spec(tiny_space_path, storage_url, sampler=sampler, n_trials=2))
     assert len(result.study.trials) == 2
+    assert type(result.study.sampler) is cls
 
 
 def test_bad_storage_urls_are_explained(tmp_path: Path) -> None:
