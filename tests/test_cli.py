@@ -593,3 +593,17 @@ def test_resuming_with_other_settings_is_refused_before_the_banner(
     )  # fmt: skip
     assert again.exit_code == 2 and "created with other settings" in again.output
     assert "Searching" not in again.output
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["spaces", "--format", "csv"],
+        ["pareto", "--study", "x", "--format", "markdown"],
+        ["estimate", "--space", "plgvit", "--arch", "{}", "--format", "xml"],
+    ],
+)
+def test_a_format_a_command_cannot_write_is_refused(args: list[str]) -> None:
+    result = runner.invoke(app, args)
+    assert result.exit_code == 2
+    assert "Invalid value for '--format'" in result.output

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from archlab.cli.common import _fail, _quiet_optuna, app, console, storage_option
+from archlab.cli.common import TableOrJson, _fail, _quiet_optuna, app, console, storage_option
 
 if TYPE_CHECKING:
     from archlab.search.train_trials import TrainReport
@@ -145,7 +145,7 @@ def estimate(
     threads: Annotated[
         int, typer.Option(help="torch threads; 1 is how the evidence timed every estimate.")
     ] = 1,
-    format: Annotated[str, typer.Option(help="table or json.")] = "table",
+    format: Annotated[TableOrJson, typer.Option(help="table or json.")] = TableOrJson.table,
 ) -> None:
     """Every accuracy estimate of one arch, with the seconds each took (docs/accuracy.md)."""
     from archlab.estimate.arch_estimates import all_estimates
@@ -163,7 +163,7 @@ def estimate(
     except (FashionMnistMissing, SpaceError, KeyError, ValueError) as err:
         _fail(str(err.args[0]) if isinstance(err, KeyError) else str(err))
         return
-    if format == "json":
+    if format is TableOrJson.json:
         typer.echo(json.dumps(result, indent=2))
         return
     _print_estimates(result)

@@ -82,10 +82,25 @@ def storage_option(help: str) -> Any:
 
 
 class Fmt(str, Enum):
+    """Output of a report: every format."""
+
     table = "table"
     json = "json"
     csv = "csv"
     markdown = "markdown"
+
+
+class FrontFmt(str, Enum):
+    """Output of a Pareto front."""
+
+    table = "table"
+    json = "json"
+    csv = "csv"
+
+
+class TableOrJson(str, Enum):
+    table = "table"
+    json = "json"
 
 
 class Backend(str, Enum):

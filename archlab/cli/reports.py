@@ -200,7 +200,7 @@ def export(
             dir_okay=False,
             help=(
                 "Presets only: a checkpoint saved by the authors' released code (SBCFormer, "
-                "Mobile-Former), loaded into the preset key by key."
+                "Mobile-Former, ParC-Net and the ParC ConvNets), loaded into the preset key by key."
             ),
         ),
     ] = None,

@@ -10,7 +10,7 @@ import typer
 
 from archlab.cli.common import (
     Backend,
-    Fmt,
+    FrontFmt,
     LatencyMode,
     UnseenBlocks,
     _fail,
@@ -440,7 +440,7 @@ def pareto(
         str | None,
         storage_option("Optuna storage URL. Default: studies/archlab.db."),
     ] = None,
-    format: Annotated[Fmt, typer.Option(help="table, json or csv.")] = Fmt.table,
+    format: Annotated[FrontFmt, typer.Option(help="table, json or csv.")] = FrontFmt.table,
 ) -> None:
     """Print the feasible Pareto front of a stored study."""
     from archlab.study.storage import StorageError, load_study
@@ -451,4 +451,4 @@ def pareto(
     except StorageError as err:
         _fail(str(err))
         return
-    print_front(loaded, Fmt.table if format is Fmt.markdown else format)
+    print_front(loaded, format)

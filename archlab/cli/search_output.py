@@ -12,7 +12,7 @@ import pandas as pd
 import typer
 from rich.table import Table
 
-from archlab.cli.common import Fmt, console
+from archlab.cli.common import FrontFmt, console
 from archlab.study.objectives import OBJECTIVES
 
 __all__ = ["plural", "print_front", "print_target_use", "print_where"]
@@ -26,14 +26,14 @@ def plural(n: int, word: str) -> str:
     return f"{n} {word}{'' if n == 1 else 's'}"
 
 
-def print_front(study: Any, fmt: Fmt = Fmt.table) -> None:
+def print_front(study: Any, fmt: FrontFmt = FrontFmt.table) -> None:
     """The feasible front (as judged by :func:`archlab.study.trials.pareto_frame`) and, for a
     predicted-latency study, the members that measured over the target and the prediction check."""
     from archlab.study.trials import over_target_frame, pareto_frame
 
     front, over = _trained(study, pareto_frame(study)), _trained(study, over_target_frame(study))
     references = _trained_references(study)
-    if fmt is Fmt.json:
+    if fmt is FrontFmt.json:
         records = {
             "pareto": _records(front),
             **({"over_target_when_measured": _records(over)} if not over.empty else {}),
@@ -41,7 +41,7 @@ def print_front(study: Any, fmt: Fmt = Fmt.table) -> None:
         }
         typer.echo(json.dumps({"study": study.study_name, **records}, indent=2, default=str))
         return
-    if fmt is Fmt.csv:
+    if fmt is FrontFmt.csv:
         if not over.empty:
             front = pd.concat([front.assign(on_front=True), over.assign(on_front=False)])
         typer.echo(front.to_csv(index=False), nl=False)

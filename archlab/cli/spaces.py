@@ -10,7 +10,7 @@ import typer
 from rich.table import Table
 
 from archlab.cli.common import (
-    Fmt,
+    TableOrJson,
     _fail,
     app,
     console,
@@ -19,7 +19,7 @@ from archlab.cli.common import (
 
 @app.command()
 def spaces(
-    format: Annotated[Fmt, typer.Option(help="table or json.")] = Fmt.table,
+    format: Annotated[TableOrJson, typer.Option(help="table or json.")] = TableOrJson.table,
 ) -> None:
     """List every shipped search space with its knobs and the family's presets."""
     from archlab.estimate.evidence import load_evidence
@@ -58,7 +58,7 @@ def spaces(
                 },
             }
         )
-    if format is Fmt.json:
+    if format is TableOrJson.json:
         typer.echo(json.dumps(entries, indent=2))
         return
     for e in entries:
