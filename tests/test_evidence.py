@@ -9,6 +9,7 @@ import pytest
 from typer.testing import CliRunner
 
 from archlab.cli import app
+from archlab.cli.spaces import _evidence_of
 from archlab.dashboard.data import objective_label
 from archlab.estimate.evidence import (
     MIN_ARCHS,
@@ -291,6 +292,7 @@ def test_spaces_json_and_the_dashboard_carry_the_evidence() -> None:
                 assert pooled["spaces"] == sorted(evidence.spaces)
                 assert set(pooled["estimates"]) == set(evidence.pooled.estimates)
         assert shown["default_estimate"] == default_estimate(name)
+        assert shown["default_rule"] in (evidence.rule, evidence.space_rule)
         for model, trained in shown["reference_models"].items():
             assert evidence is not None
             assert model in (*load_space(name).references, "plain_cnn")
@@ -416,3 +418,13 @@ def test_the_shipped_references_match_the_ground_truth_tables() -> None:
     assert tables, "the committed ground truth has reference models"
     for name, found in tables.items():
         assert evidence.references[name]["accuracies"] in found, name
+
+
+def test_a_space_without_a_ground_truth_states_the_pooled_pick_and_its_rule() -> None:
+    evidence = load_evidence()
+    assert evidence is not None
+    shown = _evidence_of(evidence, "a_space_of_ones_own")
+    assert shown["note"] == "not yet validated against training"
+    assert shown["default_estimate"] == default_estimate("a_space_of_ones_own", evidence)
+    assert shown["default_rule"] == evidence.rule
+    assert shown["pooled_over_other_spaces"]["spaces"] == sorted(evidence.spaces)

@@ -101,6 +101,8 @@ def _evidence_of(evidence: Any, space: str) -> dict[str, Any]:
             "note": "not yet validated against training",
             "default_estimate": default,
         }
+        if evidence is not None:
+            shown["default_rule"] = evidence.rule  # the pooled pick: no evidence of its own
         if evidence is not None and evidence.pooled is not None and evidence.spaces:
             # what the estimates showed on the spaces that have a ground truth: a hint, no more
             shown["pooled_over_other_spaces"] = {
