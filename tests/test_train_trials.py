@@ -7,6 +7,7 @@ from typing import Any
 
 import optuna
 import pytest
+from idx_files import write_idx_set
 from typer.testing import CliRunner
 
 import archlab.estimate.ground_truth as ground_truth
@@ -217,3 +218,28 @@ def test_outcomes_stored_by_older_versions_are_still_read(study_url: str) -> Non
     store_trained(study, TRAINED_ATTR, "1", {"accuracy": 0.76})  # retrained: the newer wins
     assert trained_outcomes(study.user_attrs) == {"0": {"accuracy": 0.7}, "1": {"accuracy": 0.76}}
     assert trained_outcomes(study.user_attrs, "trained_references") == {}
+
+
+def test_the_test_split_is_scored_only_when_asked_and_only_where_it_exists(
+    study_url: str, tmp_path: Path
+) -> None:
+    import json
+
+    first = str(min(t.number for t in load_study("t", study_url).best_trials))
+    refused = _train(study_url, "--trials", first, "--test")  # digits: no test split
+    assert refused.exit_code == 2 and "has no test split" in refused.output
+    idx = tmp_path / "idx"
+    write_idx_set(idx, n_train=120, n_test=40)
+    assert _train(study_url, "--trials", first, "--data", str(idx)).exit_code == 0
+    plain = trained_outcomes(load_study("t", study_url).user_attrs)[first]
+    assert "test_accuracy" not in plain
+    result = _train(study_url, "--trials", first, "--data", str(idx), "--test")
+    assert result.exit_code == 0, result.output
+    assert "test acc" in result.output
+    tested = trained_outcomes(load_study("t", study_url).user_attrs)[first]
+    assert tested["accuracies"] == plain["accuracies"]  # trained again, the same, then tested
+    assert len(tested["test_accuracies"]) == 2
+    assert all(0.0 <= a <= 1.0 for a in tested["test_accuracies"])
+    args = ["pareto", "--study", "t", "--storage", study_url, "--format", "json"]
+    rows = {r["number"]: r for r in json.loads(runner.invoke(app, args).output)["pareto"]}
+    assert rows[int(first)]["test_accuracy"] == tested["test_accuracy"]

@@ -17,6 +17,7 @@ from archlab.dashboard.units import fmt_metric
 from archlab.report.export import ExportError
 from archlab.report.tables import ModelReport, fmt_count, fmt_module_table
 from archlab.study.storage import StorageError
+from archlab.study.trials import TEST_ACCURACY, TEST_ACCURACY_STD
 
 st.title("Trial")
 
@@ -89,9 +90,14 @@ def _metrics(data: dd.StudyData, row: pd.Series) -> None:
     ]
     if pd.notna(row.get(dd.TRAINED)):  # archlab train: the real thing, never crowded out
         spread = row.get(f"{dd.TRAINED}_std")
-        why = "Mean over the training seeds (archlab train)" + (
+        why = "Mean validation accuracy over the training seeds (archlab train)" + (
             f"; their spread (SD) {spread:.4f}." if pd.notna(spread) else "."
         )
+        test, test_spread = row.get(TEST_ACCURACY), row.get(TEST_ACCURACY_STD)
+        if pd.notna(test):  # archlab train --test: reported, never used to choose
+            why += f" On the test split: {test:.4f}" + (
+                f" ± {test_spread:.4f}." if pd.notna(test_spread) else "."
+            )
         tiles.append((dd.objective_label(dd.TRAINED), f"{row[dd.TRAINED]:.4f}", why))
     tiles.append(
         (

@@ -49,6 +49,13 @@ def train(
     references: Annotated[
         bool, typer.Option(help="Also train the space's reference presets the same way.")
     ] = False,
+    test: Annotated[
+        bool,
+        typer.Option(
+            help="Also score each trained model on the test split (Fashion-MNIST's 10,000 test "
+            "images): the final report of chosen archs; archlab never chooses by it."
+        ),
+    ] = False,
 ) -> None:
     """Train chosen trials with the ground-truth recipe and store their accuracy in the study.
 
@@ -93,6 +100,7 @@ def train(
                 device=device,
                 threads=threads,
                 references=references,
+                test=test,
                 on_progress=step,
             )
     except FashionMnistMissing as err:
@@ -111,20 +119,21 @@ def _print_trained(report: TrainReport, budget: str, seeds: int) -> None:
     from rich.table import Table
 
     table = Table(title=f"Trained accuracy (validation, {budget}, {seeds} seed(s))")
-    for column in ("trial / preset", "accuracy", "± std", "seconds", "note"):
+    outcomes = [*report.outcomes.items(), *report.references.items()]
+    tested = any("test_accuracy" in out for _, out in outcomes)
+    columns = ["trial / preset", "accuracy", "± std"]
+    columns += ["test acc", "± std"] if tested else []
+    for column in (*columns, "seconds", "note"):
         table.add_column(column)
-    for group in (report.outcomes, report.references):
-        for key, out in group.items():
-            if "error" in out:
-                table.add_row(key, "–", "–", "–", f"failed: {out['error'][:60]}")
-            else:
-                table.add_row(
-                    key,
-                    f"{out['accuracy']:.4f}",
-                    f"{out['accuracy_std']:.4f}",
-                    f"{out['seconds']:.0f}",
-                    "",
-                )
+    for key, out in outcomes:
+        if "error" in out:
+            table.add_row(key, *["–"] * (len(columns) - 1), "–", f"failed: {out['error'][:60]}")
+            continue
+        cells = [key, f"{out['accuracy']:.4f}", f"{out['accuracy_std']:.4f}"]
+        if tested:
+            test_acc, test_std = out.get("test_accuracy"), out.get("test_accuracy_std")
+            cells += [f"{test_acc:.4f}", f"{test_std:.4f}"] if test_acc is not None else ["–", "–"]
+        table.add_row(*cells, f"{out['seconds']:.0f}", "")
     console.print(table)
 
 

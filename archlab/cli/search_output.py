@@ -158,11 +158,14 @@ def _front_table(frame: pd.DataFrame, title: str, ci: bool = False) -> Table:
         table.add_column("lat ms (pred)", justify="right")
     if ci:
         table.add_column("95% CI", justify="right")
-    from archlab.study.trials import TRAINED_ACCURACY
+    from archlab.study.trials import TEST_ACCURACY, TRAINED_ACCURACY
 
     trained = TRAINED_ACCURACY in frame and frame[TRAINED_ACCURACY].notna().any()
     if trained:
         table.add_column("trained acc", justify="right")
+    tested = TEST_ACCURACY in frame and frame[TEST_ACCURACY].notna().any()
+    if tested:
+        table.add_column("test acc", justify="right")
     for _, row in frame.iterrows():
         cells = [str(row["number"]), *(f"{row[c]:.4g}" for c in objectives)]
         cells += [fmt_count(row["params"]), fmt_count(row["macs"]), _latency_cell(row)]
@@ -172,14 +175,21 @@ def _front_table(frame: pd.DataFrame, title: str, ci: bool = False) -> Table:
             cells.append(f"±{100 * row['latency_ci_rel']:.1f}%")
         if trained:
             cells.append(_trained_cell(row))
+        if tested:
+            cells.append(_trained_cell(row, test=True))
         table.add_row(*cells)
     return table
 
 
-def _trained_cell(row: pd.Series) -> str:
-    from archlab.study.trials import TRAINED_ACCURACY, TRAINED_ACCURACY_STD
+def _trained_cell(row: pd.Series, test: bool = False) -> str:
+    """Mean ± SD over seeds of the validation (or ``test``) accuracy; – if not trained."""
+    from archlab.study import trials
 
-    accuracy, spread = row.get(TRAINED_ACCURACY), row.get(TRAINED_ACCURACY_STD)
+    accuracy, spread = (
+        (row.get(trials.TEST_ACCURACY), row.get(trials.TEST_ACCURACY_STD))
+        if test
+        else (row.get(trials.TRAINED_ACCURACY), row.get(trials.TRAINED_ACCURACY_STD))
+    )
     if accuracy is None or pd.isna(accuracy):
         return "–"
     return f"{accuracy:.4f}" + ("" if spread is None or pd.isna(spread) else f" ± {spread:.4f}")

@@ -29,7 +29,7 @@ from archlab.estimate.estimates import reduced_model
 from archlab.estimate.rank_stats import Agreement, agreement
 from archlab.estimate.reduced import reduce_cfg
 from archlab.estimate.reference_cnn import REFERENCE_CNN, plain_cnn
-from archlab.estimate.training import TrainSpec, load_spec_data, short_train
+from archlab.estimate.training import TrainSpec, evaluate, load_spec_data, short_train
 from archlab.models import find_preset
 from archlab.space import SearchSpace
 
@@ -38,6 +38,7 @@ __all__ = [
     "Run",
     "append_row",
     "arch_json",
+    "check_test_split",
     "parse_shard",
     "planned_runs",
     "random_arch_truth",
@@ -123,16 +124,30 @@ def train_run(
     spec: TrainSpec,
     data: ImageData | None = None,
     device: torch.device | str = "cpu",
+    test: bool = False,
 ) -> dict[str, Any]:
-    """Train one run's model with ``spec`` (its seed replaced by the run's) and return its row."""
+    """Train one run's model with ``spec`` (its seed replaced by the run's) and return its row.
+
+    With ``test`` the row also holds ``test_acc``, the accuracy on the data set's test split: for
+    the final report of chosen architectures, never for choosing them.
+
+    Raises:
+        ValueError: ``test`` on a data set without a test split.
+    """
     # Asked before training, and cached for the process: the code a long job started with, not
     # whatever the checkout holds when one of its runs finishes.
     code = source_revision()
     spec = replace(spec, seed=run.seed)
     data = data or load_spec_data(spec)
+    check_test_split(data, test)
     model = _model(space, run, spec, data.num_classes)
     start = time.perf_counter()
     result = short_train(model, data, spec, device=device)
+    seconds = time.perf_counter() - start
+    tested = {}
+    if test:
+        assert data.test_images is not None and data.test_labels is not None
+        tested["test_acc"] = round(evaluate(model, data.test_images, data.test_labels), 6)
     return {
         "space": run.space,
         "kind": run.kind,
@@ -143,10 +158,20 @@ def train_run(
         "val_acc": round(result.val_acc, 6),
         "train_loss": round(result.train_loss, 6),
         "params": sum(p.numel() for p in model.parameters()),
-        "seconds": round(time.perf_counter() - start, 2),
+        "seconds": round(seconds, 2),
         "torch": torch.__version__,
         "code": code,
+        **tested,
     }
+
+
+def check_test_split(data: ImageData, test: bool) -> None:
+    """Refuse ``test`` on a data set that has no test split (only Fashion-MNIST ships one)."""
+    if test and data.test_images is None:
+        raise ValueError(
+            f"data set {data.name!r} has no test split; test accuracy needs Fashion-MNIST "
+            "(or a folder of its four IDX files)"
+        )
 
 
 def read_rows(path: Path) -> list[dict[str, Any]]:

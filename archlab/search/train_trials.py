@@ -6,7 +6,9 @@ mean validation accuracy and its spread in the study's ``trained`` user attribut
 cannot change), one trial at a time: an interrupted run keeps what finished and resumes with the
 rest. A trial whose training crashes or runs out of memory gets its reason there and the others go
 on. With ``references`` the space's reference presets are trained the same way
-(``trained_references``), so a trained front can be read against the published designs.
+(``trained_references``), so a trained front can be read against the published designs. With
+``test`` each trained model is also scored on the data set's test split (``test_accuracy``): a
+final report of chosen architectures, which nothing in archlab uses to choose.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from typing import Any
 import optuna
 import torch
 
-from archlab.estimate.ground_truth import Run, arch_json, train_run
+from archlab.estimate.ground_truth import Run, arch_json, check_test_split, train_run
 from archlab.estimate.training import GROUND_TRUTH, TrainSpec, load_spec_data, resolve_device
 from archlab.space import SearchSpace
 from archlab.study.record import space_of
@@ -76,6 +78,16 @@ def chosen_trials(study: optuna.Study, numbers: Sequence[int] | None) -> list[in
 
 def _outcome(rows: list[dict[str, Any]], spec: TrainSpec, device: torch.device) -> dict[str, Any]:
     accs = [r["val_acc"] for r in rows]
+    tests = [r["test_acc"] for r in rows if "test_acc" in r]
+    tested = (
+        {
+            "test_accuracy": statistics.fmean(tests),
+            "test_accuracy_std": statistics.stdev(tests) if len(tests) > 1 else 0.0,
+            "test_accuracies": tests,
+        }
+        if tests
+        else {}
+    )
     return {
         "accuracy": statistics.fmean(accs),
         "accuracy_std": statistics.stdev(accs) if len(accs) > 1 else 0.0,
@@ -87,15 +99,21 @@ def _outcome(rows: list[dict[str, Any]], spec: TrainSpec, device: torch.device) 
         "seconds": round(sum(float(r["seconds"]) for r in rows), 2),
         "device": device.type,
         "torch": rows[0]["torch"],
+        **tested,
     }
 
 
 def _train_one(
-    space: SearchSpace, runs: list[Run], spec: TrainSpec, data: Any, device: torch.device
+    space: SearchSpace,
+    runs: list[Run],
+    spec: TrainSpec,
+    data: Any,
+    device: torch.device,
+    test: bool,
 ) -> dict[str, Any]:
     """Every seed of one arch; a crash (out of memory included) becomes its stored reason."""
     try:
-        rows = [train_run(space, run, spec, data, device) for run in runs]
+        rows = [train_run(space, run, spec, data, device, test) for run in runs]
     except KeyboardInterrupt:
         raise
     except Exception as err:  # the candidate crashed or ran out of memory: keep the reason
@@ -107,8 +125,20 @@ def _train_one(
     return _outcome(rows, spec, device)
 
 
+def _needs_training(outcome: dict[str, Any] | None, budget: str, test: bool) -> bool:
+    """Not trained at ``budget``, failed, or lacking the test accuracy asked for now."""
+    if outcome is None or outcome.get("budget") != budget or "error" in outcome:
+        return True
+    return test and "test_accuracy" not in outcome
+
+
 def _todo(
-    study: optuna.Study, numbers: list[int], references: bool, space: SearchSpace, budget: str
+    study: optuna.Study,
+    numbers: list[int],
+    references: bool,
+    space: SearchSpace,
+    budget: str,
+    test: bool,
 ) -> list[tuple[str, str, str]]:
     """(attribute, key, arch JSON or preset) of every arch not yet trained at ``budget``."""
     attrs = study.user_attrs
@@ -118,13 +148,13 @@ def _todo(
     todo = [
         (TRAINED_ATTR, str(n), arch_json(trials[n].params))
         for n in numbers
-        if done.get(str(n), {}).get("budget") != budget or "error" in done[str(n)]
+        if _needs_training(done.get(str(n)), budget, test)
     ]
     if references:
         todo += [
             (TRAINED_REFERENCES_ATTR, name, name)
             for name in space.references
-            if done_refs.get(name, {}).get("budget") != budget or "error" in done_refs[name]
+            if _needs_training(done_refs.get(name), budget, test)
         ]
     return todo
 
@@ -138,6 +168,7 @@ def train_trials(
     device: str = "cpu",
     threads: int = 1,
     references: bool = False,
+    test: bool = False,
     on_progress: OnProgress | None = None,
 ) -> TrainReport:
     """Train the chosen trials (default: the feasible front) and store their accuracies.
@@ -145,7 +176,7 @@ def train_trials(
     Raises:
         KeyError: a trial number that is not a complete trial.
         StorageError: the study was not made by ``archlab search``.
-        ValueError: an unknown device, or no seeds.
+        ValueError: an unknown device, no seeds, or ``test`` on data without a test split.
     """
     if not seeds:
         raise ValueError("need at least one seed")
@@ -154,8 +185,9 @@ def train_trials(
     where = resolve_device(device)
     torch.set_num_threads(threads)
     data = load_spec_data(spec)
+    check_test_split(data, test)
     report = TrainReport()
-    todo = _todo(study, chosen, references, space, spec.budget_label())
+    todo = _todo(study, chosen, references, space, spec.budget_label(), test)
     try:
         for i, (attr, key, what) in enumerate(todo):
             if on_progress is not None:
@@ -164,7 +196,7 @@ def train_trials(
                 ("random", what, f"trial{key}") if attr == TRAINED_ATTR else ("preset", "{}", what)
             )
             runs = [Run(space.name, kind, name, arch, seed) for seed in seeds]
-            outcome = _train_one(space, runs, spec, data, where)
+            outcome = _train_one(space, runs, spec, data, where, test)
             store_trained(study, attr, key, outcome)  # after each arch: nothing finished is lost
             (report.failed if "error" in outcome else report.trained).append(key)
     except KeyboardInterrupt:

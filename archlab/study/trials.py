@@ -40,6 +40,8 @@ __all__ = [
     "PREDICTED_LATENCY_MS",
     "TRAINED_ACCURACY",
     "TRAINED_ACCURACY_STD",
+    "TEST_ACCURACY",
+    "TEST_ACCURACY_STD",
     "TRAINED_ATTR",
     "TRAINED_REFERENCES_ATTR",
     "is_feasible",
@@ -63,6 +65,8 @@ TRAINED_ATTR = "trained"
 TRAINED_REFERENCES_ATTR = "trained_references"
 #: the columns :func:`with_trained_accuracy` adds to a table of trials
 TRAINED_ACCURACY, TRAINED_ACCURACY_STD = "trained_accuracy", "trained_accuracy_std"
+#: ... and, for trials trained with ``archlab train --test``, their accuracy on the test split
+TEST_ACCURACY, TEST_ACCURACY_STD = "test_accuracy", "test_accuracy_std"
 
 #: The per-trial metrics a search stores as user attributes (and the tables show), by name.
 METRICS = (
@@ -265,10 +269,14 @@ def trained_recipes(outcomes: Mapping[str, Any]) -> frozenset[tuple[str, str]]:
 def with_trained_accuracy(frame: pd.DataFrame, study: optuna.Study) -> pd.DataFrame:
     """``frame`` (a ``number`` column of trials) with each trial's trained accuracy and its spread
     over seeds (``archlab train``) in :data:`TRAINED_ACCURACY` and :data:`TRAINED_ACCURACY_STD`,
-    None for trials not trained."""
+    None for trials not trained; where any trial was scored on the test split, also
+    :data:`TEST_ACCURACY` and :data:`TEST_ACCURACY_STD`."""
     trained = trained_outcomes(study.user_attrs, TRAINED_ATTR)
     out = frame.copy()
     numbers = out["number"] if "number" in out else []
-    for column, key in ((TRAINED_ACCURACY, "accuracy"), (TRAINED_ACCURACY_STD, "accuracy_std")):
+    columns = [(TRAINED_ACCURACY, "accuracy"), (TRAINED_ACCURACY_STD, "accuracy_std")]
+    if any("test_accuracy" in outcome for outcome in trained.values()):
+        columns += [(TEST_ACCURACY, "test_accuracy"), (TEST_ACCURACY_STD, "test_accuracy_std")]
+    for column, key in columns:
         out[column] = [trained.get(str(n), {}).get(key) for n in numbers]
     return out
