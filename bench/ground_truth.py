@@ -5,10 +5,11 @@ job resumes where it left off; ``--shard I/N`` splits the runs over N processes 
 sharing that file. At the end it prints how well two seeds agree on the ranking of the archs
 (Spearman ρ, Kendall τ, 95 % bootstrap intervals) and the reference models' accuracies.
 
-Run: ``.venv/bin/python bench/ground_truth.py --space plgvit --archs 30 --seeds 2`` (about 4–5 min
-per run on one core of a 2-core VM). ``--steps`` and ``--batch`` change the budget (each budget is
-its own set of rows), and so do ``--val-fraction`` (default: Fashion-MNIST's 1/6, 10,000 images)
-and ``--bn-images`` (default: the last 4 batches); ``--report`` only prints what the CSV holds.
+Run: ``.venv/bin/python bench/ground_truth.py --space plgvit --archs 30 --seeds 2`` (a median of
+6–8 min per run on one core of a 2-core VM). ``--steps`` and ``--batch`` change the budget (each
+budget is its own set of rows), and so do ``--val-fraction`` (default: Fashion-MNIST's 1/6, 10,000
+images) and ``--bn-images`` (default: the last 4 batches); ``--report`` only prints what the CSV
+holds.
 """
 
 from __future__ import annotations
