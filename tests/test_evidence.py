@@ -27,7 +27,7 @@ from archlab.estimate.evidence import (
     load_evidence,
     reference_accuracy,
 )
-from archlab.space import load_space
+from archlab.space import list_spaces, load_space
 
 
 def _score(rho: float, seconds: float = 0.5, archs: int = 40) -> EstimateScore:
@@ -428,3 +428,14 @@ def test_a_space_without_a_ground_truth_states_the_pooled_pick_and_its_rule() ->
     assert shown["default_estimate"] == default_estimate("a_space_of_ones_own", evidence)
     assert shown["default_rule"] == evidence.rule
     assert shown["pooled_over_other_spaces"]["spaces"] == sorted(evidence.spaces)
+
+
+def test_the_spaces_table_states_each_spaces_default_estimate_and_its_evidence() -> None:
+    result = CliRunner().invoke(app, ["spaces"], env={"COLUMNS": "400"})
+    assert result.exit_code == 0, result.output
+    lines = [x for x in result.output.splitlines() if x.startswith("default accuracy estimate: ")]
+    assert len(lines) == len(list_spaces())
+    for name, line in zip(list_spaces(), lines):
+        assert line.removeprefix("default accuracy estimate: ") == evidence_sentence(
+            default_estimate(name), name
+        )

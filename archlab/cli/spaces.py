@@ -22,7 +22,7 @@ def spaces(
     format: Annotated[TableOrJson, typer.Option(help="table or json.")] = TableOrJson.table,
 ) -> None:
     """List every shipped search space with its knobs and the family's presets."""
-    from archlab.estimate.evidence import load_evidence
+    from archlab.estimate.evidence import default_estimate, evidence_sentence, load_evidence
     from archlab.space import SpaceError, list_spaces, load_space
 
     entries: list[dict[str, Any]] = []
@@ -74,7 +74,9 @@ def spaces(
         presets = ", ".join(
             p["name"] + (" (reconstructed)" if p["reconstructed"] else "") for p in e["presets"]
         )
-        console.print(f"presets: {presets}\n")
+        console.print(f"presets: {presets}")
+        sentence = evidence_sentence(default_estimate(e["name"], evidence), e["name"], evidence)
+        console.print(f"default accuracy estimate: {sentence}\n")
 
 
 def _references_of(evidence: Any, names: tuple[str, ...]) -> dict[str, Any]:
