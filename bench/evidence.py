@@ -8,8 +8,9 @@ is its mean validation accuracy over the ground-truth seeds, and only archs trai
 seed count. Prints, per space and pooled (ranks normalised within each space),
 each estimate's Spearman ρ and Kendall τ with 95 % bootstrap intervals, top-20 % recall and median
 seconds per arch (pooled: each estimate over the spaces where it was measured), beside the ground
-truth's own seed agreement (the ceiling); then applies the default-estimate rules
-(:func:`archlab.estimate.evidence.choose_default`, pooled, and
+truth's own seed agreement and the correlation a perfect estimate would attain against the mean
+of the seeds (:func:`archlab.estimate.rank_stats.attainable_correlation`); then applies the
+default-estimate rules (:func:`archlab.estimate.evidence.choose_default`, pooled, and
 :func:`~archlab.estimate.evidence.choose_space_default`, per space) and writes
 ``archlab/estimate/evidence.json``, which archlab ships and shows with every accuracy axis.
 
@@ -62,7 +63,7 @@ from archlab.estimate.ground_truth import (
     reference_outcomes,
     seed_agreement,
 )
-from archlab.estimate.rank_stats import Agreement
+from archlab.estimate.rank_stats import Agreement, attainable_correlation
 from archlab.estimate.score import (
     held_out_pick,
     pooled_agreement,
@@ -244,6 +245,11 @@ def _print(name: str, entry: dict[str, Any]) -> None:
     if ceiling:
         lo, hi = ceiling["spearman_ci"]
         print(f"  ground truth, seed 0 vs 1: ρ {ceiling['spearman']:+.3f} [{lo:+.3f}, {hi:+.3f}]")
+        attainable = attainable_correlation(ceiling["spearman"], entry["seeds"])
+        print(
+            f"  a perfect estimate would reach about ρ {attainable:+.2f} against the mean of "
+            f"{entry['seeds']} seeds (Spearman–Brown; an approximation for ranks)"
+        )
     print(f"  {'estimate':<11} {'ρ':>7} {'95% CI':>17} {'τ':>7} {'top-20%':>8} {'s/arch':>8}")
     ordered = sorted(entry["estimates"].items(), key=lambda kv: -(kv[1]["spearman"] or -9))
     for est, s in ordered:

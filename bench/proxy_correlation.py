@@ -29,8 +29,9 @@ It prints, per space and pooled over spaces, every estimate's Spearman ρ and Ke
 ground truth (95 % bootstrap intervals over archs), its top-20 % recall (the share of the truth's
 best fifth found in the estimate's best fifth) and the median seconds per arch it took. Pooling
 rank-normalises estimate and truth within each space and scores all archs together
-(:mod:`archlab.estimate.score`). The agreement of ground-truth seeds 0 and 1 is printed as the
-ceiling: no estimate can be expected to rank archs better than a second training run does.
+(:mod:`archlab.estimate.score`). The agreement of ground-truth seeds 0 and 1 is printed beside
+them: how well a second training run ranks archs like the first (``bench/evidence.py`` also prints
+what a perfect estimate would attain against the mean of the seeds).
 
 Run: ``.venv/bin/python bench/proxy_correlation.py`` (every space with a ground-truth CSV; a few
 seconds per arch, one thread); ``--short-train`` adds about 1/8 + 1/4 of a ground-truth run per

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 import torch
 
@@ -21,7 +23,13 @@ from archlab.estimate.ground_truth import (
     seed_agreement,
     train_run,
 )
-from archlab.estimate.rank_stats import agreement, kendall, spearman, top_recall
+from archlab.estimate.rank_stats import (
+    agreement,
+    attainable_correlation,
+    kendall,
+    spearman,
+    top_recall,
+)
 from archlab.estimate.training import GROUND_TRUTH
 from archlab.space import load_space
 
@@ -180,3 +188,20 @@ def test_reference_outcomes_are_the_presets_and_cnn_at_one_budget() -> None:
     assert out["p"]["accuracy"] == pytest.approx(0.82)
     assert out["p"]["accuracy_std"] == pytest.approx(0.04 / 2**0.5)
     assert out["cnn"]["kind"] == "cnn" and out["cnn"]["accuracy_std"] == 0.0
+
+
+def test_the_attainable_correlation_matches_a_simulated_ground_truth() -> None:
+    # Archs of quality q, each run q + noise: two runs agree at r = 0.64; a perfect estimate (q
+    # itself) correlates with the two-run mean at sqrt(2r / (1 + r)) = 0.883.
+    rng = np.random.default_rng(0)
+    quality = rng.normal(size=200_000)
+    noise_sd = np.sqrt(1 / 0.64 - 1)
+    runs = quality + rng.normal(scale=noise_sd, size=(2, quality.size))
+    assert np.corrcoef(runs[0], runs[1])[0, 1] == pytest.approx(0.64, abs=0.005)
+    simulated = np.corrcoef(quality, runs.mean(axis=0))[0, 1]
+    assert attainable_correlation(0.64, seeds=2) == pytest.approx(simulated, abs=0.005)
+    assert attainable_correlation(0.64, seeds=1) == pytest.approx(0.8)  # sqrt(r) for one run
+    assert attainable_correlation(1.0, seeds=2) == 1.0
+    assert math.isnan(attainable_correlation(-0.1, seeds=2))  # no signal: nothing to attain
+    with pytest.raises(ValueError, match="seeds"):
+        attainable_correlation(0.5, seeds=0)

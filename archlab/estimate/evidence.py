@@ -129,7 +129,7 @@ class SpaceEvidence:
     budget: str  # the ground truth's training budget, e.g. 1000x64@32px
     data: str
     probes: str  # the estimates' settings: probe data, resolution, batch, seed
-    seed_agreement: EstimateScore | None  # seed 0 vs seed 1 of the ground truth: the ceiling
+    seed_agreement: EstimateScore | None  # seed 0 vs seed 1 of the ground truth
     estimates: dict[str, EstimateScore] = field(default_factory=dict)
     front_checks: tuple[FrontCheck, ...] = ()
 

@@ -14,7 +14,15 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import stats
 
-__all__ = ["Agreement", "agreement", "bootstrap_interval", "kendall", "spearman", "top_recall"]
+__all__ = [
+    "Agreement",
+    "agreement",
+    "attainable_correlation",
+    "bootstrap_interval",
+    "kendall",
+    "spearman",
+    "top_recall",
+]
 
 
 def _finite(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -100,3 +108,21 @@ def agreement(estimate: np.ndarray, truth: np.ndarray, seed: int = 0) -> Agreeme
         kendall_ci=bootstrap_interval(kendall, x, y, seed=seed),
         top20_recall=top_recall(x, y),
     )
+
+
+def attainable_correlation(seed_agreement: float, seeds: int) -> float:
+    """The correlation a perfect estimate would reach against the mean over ``seeds`` runs.
+
+    Each run is taken as the arch's true quality plus independent noise, so two runs correlate at
+    the share of variance the archs hold (``seed_agreement``, r). Averaging k runs raises that
+    share to k·r / (1 + (k − 1)·r) (the Spearman–Brown formula), and the true quality correlates
+    with the average at its square root (Spearman's correction for attenuation). For ranks this
+    holds approximately. So an estimate scored against a two-seed mean can exceed the agreement of
+    two single runs: that agreement is not its ceiling, this is.
+    """
+    if not 0 < seed_agreement <= 1:
+        return math.nan
+    if seeds < 1:
+        raise ValueError(f"seeds must be ≥ 1, got {seeds}")
+    mean_reliability = seeds * seed_agreement / (1 + (seeds - 1) * seed_agreement)
+    return math.sqrt(mean_reliability)
