@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -32,6 +33,7 @@ from archlab.estimate.ground_truth import (
     seed_agreement,
     train_run,
 )
+from archlab.estimate.rank_stats import agreement
 from archlab.estimate.training import GROUND_TRUTH, TrainSpec, load_spec_data
 from archlab.space import load_space
 
@@ -99,9 +101,43 @@ def _report(path: Path, spec: TrainSpec, first_seed: int) -> None:
         f"Kendall τ {a.kendall:+.3f} [{a.kendall_ci[0]:+.3f}, {a.kendall_ci[1]:+.3f}], "
         f"top-20% recall {a.top20_recall:.2f}"
     )
+    if budget != GROUND_TRUTH.budget_label():
+        _against_default(read_rows(path), budget, (first_seed, first_seed + 1))
     for r in rows:
         if r["kind"] != "random":
             console.print(f"  reference {r['name']:>18} seed {r['seed']}: {r['val_acc']:.4f}")
+
+
+def _paired(rows: list[dict[str, Any]], budget: str, seeds: tuple[int, int]) -> dict[str, Any]:
+    """Per random arch trained with both seeds at ``budget``: (seed-0 accuracy, seed-1 accuracy)."""
+    by_seed: dict[int, dict[str, float]] = {seeds[0]: {}, seeds[1]: {}}
+    for r in rows:
+        if r["kind"] == "random" and r["budget"] == budget and r["seed"] in by_seed:
+            by_seed[r["seed"]][r["arch"]] = r["val_acc"]
+    both = set(by_seed[seeds[0]]) & set(by_seed[seeds[1]])
+    return {a: (by_seed[seeds[0]][a], by_seed[seeds[1]][a]) for a in sorted(both)}
+
+
+def _against_default(rows: list[dict[str, Any]], budget: str, seeds: tuple[int, int]) -> None:
+    """This recipe beside the default one on the same archs: seed agreement and the noise of one
+    run (the SD of the seed difference over √2), which needs fewer archs to read than ρ."""
+    mine = _paired(rows, budget, seeds)
+    default = _paired(rows, GROUND_TRUTH.budget_label(), seeds)
+    common = sorted(set(mine) & set(default))
+    if len(common) < 3:
+        console.print("fewer than 3 archs trained with both seeds in both recipes: no comparison")
+        return
+    console.print(f"on the {len(common)} archs trained with both seeds in both recipes:")
+    for label, pairs in ((budget, mine), (GROUND_TRUTH.budget_label(), default)):
+        a = np.array([pairs[k][0] for k in common])
+        b = np.array([pairs[k][1] for k in common])
+        rho = agreement(a, b)
+        noise = float(np.std(a - b, ddof=1) / np.sqrt(2)) * 100
+        console.print(
+            f"  {label:>28}: seed agreement ρ {rho.spearman:+.3f} "
+            f"[{rho.spearman_ci[0]:+.3f}, {rho.spearman_ci[1]:+.3f}], noise SD per run "
+            f"{noise:.3f} %, SD between archs {float(np.std((a + b) / 2, ddof=1)) * 100:.3f} %"
+        )
 
 
 def main() -> None:
