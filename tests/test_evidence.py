@@ -240,8 +240,8 @@ def test_a_fitted_model_lends_no_pooled_figure_to_a_space_without_one() -> None:
     assert evidence is not None and evidence.pooled is not None
     assert "knob_ridge" not in evidence.pooled.estimates  # fitted per space: nothing to pool
     assert "knob_ridge" in evidence.spaces["plgvit"].estimates
-    line = evidence_sentence("knob_ridge", "parc", evidence)
-    assert line == "knob_ridge on parc: not yet validated against training"
+    line = evidence_sentence("knob_ridge", "a_space_of_ones_own", evidence)
+    assert line == "knob_ridge on a_space_of_ones_own: not yet validated against training"
 
 
 def test_the_fitted_model_is_said_to_be_scored_leave_one_out(tmp_path: Path) -> None:
