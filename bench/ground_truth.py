@@ -26,6 +26,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, Ti
 
 from archlab.estimate.ground_truth import (
     append_row,
+    paired_accuracies,
     parse_shard,
     pending,
     planned_runs,
@@ -108,21 +109,11 @@ def _report(path: Path, spec: TrainSpec, first_seed: int) -> None:
             console.print(f"  reference {r['name']:>18} seed {r['seed']}: {r['val_acc']:.4f}")
 
 
-def _paired(rows: list[dict[str, Any]], budget: str, seeds: tuple[int, int]) -> dict[str, Any]:
-    """Per random arch trained with both seeds at ``budget``: (seed-0 accuracy, seed-1 accuracy)."""
-    by_seed: dict[int, dict[str, float]] = {seeds[0]: {}, seeds[1]: {}}
-    for r in rows:
-        if r["kind"] == "random" and r["budget"] == budget and r["seed"] in by_seed:
-            by_seed[r["seed"]][r["arch"]] = r["val_acc"]
-    both = set(by_seed[seeds[0]]) & set(by_seed[seeds[1]])
-    return {a: (by_seed[seeds[0]][a], by_seed[seeds[1]][a]) for a in sorted(both)}
-
-
 def _against_default(rows: list[dict[str, Any]], budget: str, seeds: tuple[int, int]) -> None:
     """This recipe beside the default one on the same archs: seed agreement and the noise of one
     run (the SD of the seed difference over √2), which needs fewer archs to read than ρ."""
-    mine = _paired(rows, budget, seeds)
-    default = _paired(rows, GROUND_TRUTH.budget_label(), seeds)
+    mine = paired_accuracies(rows, budget, seeds)
+    default = paired_accuracies(rows, GROUND_TRUTH.budget_label(), seeds)
     common = sorted(set(mine) & set(default))
     if len(common) < 3:
         console.print("fewer than 3 archs trained with both seeds in both recipes: no comparison")

@@ -39,6 +39,7 @@ __all__ = [
     "append_row",
     "arch_json",
     "check_test_split",
+    "paired_accuracies",
     "parse_shard",
     "planned_runs",
     "random_arch_truth",
@@ -266,11 +267,20 @@ def seed_agreement(
     rows: Iterable[dict[str, Any]], budget: str, seeds: tuple[int, int]
 ) -> Agreement:
     """Rank agreement of two seeds over the random archs trained with both at ``budget``."""
+    pairs = paired_accuracies(rows, budget, seeds)
+    a = np.array([p[0] for p in pairs.values()]) if pairs else np.array([math.nan])
+    b = np.array([p[1] for p in pairs.values()]) if pairs else np.array([math.nan])
+    return agreement(a, b)
+
+
+def paired_accuracies(
+    rows: Iterable[dict[str, Any]], budget: str, seeds: tuple[int, int]
+) -> dict[str, tuple[float, float]]:
+    """Per random arch (its JSON, sorted) trained with both ``seeds`` at ``budget``: the two
+    validation accuracies."""
     by_seed: dict[int, dict[str, float]] = {seeds[0]: {}, seeds[1]: {}}
     for row in rows:
         if row["kind"] == "random" and row["budget"] == budget and row["seed"] in by_seed:
             by_seed[row["seed"]][row["arch"]] = row["val_acc"]
     both = sorted(set(by_seed[seeds[0]]) & set(by_seed[seeds[1]]))
-    a = np.array([by_seed[seeds[0]][k] for k in both]) if both else np.array([math.nan])
-    b = np.array([by_seed[seeds[1]][k] for k in both]) if both else np.array([math.nan])
-    return agreement(a, b)
+    return {k: (by_seed[seeds[0]][k], by_seed[seeds[1]][k]) for k in both}
