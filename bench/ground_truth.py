@@ -34,7 +34,7 @@ from archlab.estimate.ground_truth import (
     seed_agreement,
     train_run,
 )
-from archlab.estimate.rank_stats import agreement
+from archlab.estimate.rank_stats import agreement, seed_noise
 from archlab.estimate.training import GROUND_TRUTH, TrainSpec, load_spec_data
 from archlab.space import load_space
 
@@ -110,8 +110,9 @@ def _report(path: Path, spec: TrainSpec, first_seed: int) -> None:
 
 
 def _against_default(rows: list[dict[str, Any]], budget: str, seeds: tuple[int, int]) -> None:
-    """This recipe beside the default one on the same archs: seed agreement and the noise of one
-    run (the SD of the seed difference over √2), which needs fewer archs to read than ρ."""
+    """This recipe beside the default one on the same archs: seed agreement, and the variance
+    components of one run (noise, the archs' own spread, ICC), which need fewer archs to read than
+    ρ; then how well the two recipes' seed means rank the archs alike."""
     mine = paired_accuracies(rows, budget, seeds)
     default = paired_accuracies(rows, GROUND_TRUTH.budget_label(), seeds)
     common = sorted(set(mine) & set(default))
@@ -119,16 +120,23 @@ def _against_default(rows: list[dict[str, Any]], budget: str, seeds: tuple[int, 
         console.print("fewer than 3 archs trained with both seeds in both recipes: no comparison")
         return
     console.print(f"on the {len(common)} archs trained with both seeds in both recipes:")
+    means = []
     for label, pairs in ((budget, mine), (GROUND_TRUTH.budget_label(), default)):
         a = np.array([pairs[k][0] for k in common])
         b = np.array([pairs[k][1] for k in common])
         rho = agreement(a, b)
-        noise = float(np.std(a - b, ddof=1) / np.sqrt(2)) * 100
+        split = seed_noise(a, b)
+        means.append((a + b) / 2)
         console.print(
             f"  {label:>28}: seed agreement ρ {rho.spearman:+.3f} "
-            f"[{rho.spearman_ci[0]:+.3f}, {rho.spearman_ci[1]:+.3f}], noise SD per run "
-            f"{noise:.3f} %, SD between archs {float(np.std((a + b) / 2, ddof=1)) * 100:.3f} %"
+            f"[{rho.spearman_ci[0]:+.3f}, {rho.spearman_ci[1]:+.3f}]; per run: noise SD "
+            f"{split.noise_sd:.3%}, the archs' spread SD {split.spread_sd:.3%}, ICC {split.icc:.2f}"
         )
+    across = agreement(means[0], means[1])
+    console.print(
+        f"  the two recipes' seed means: Spearman ρ {across.spearman:+.3f} "
+        f"[{across.spearman_ci[0]:+.3f}, {across.spearman_ci[1]:+.3f}]"
+    )
 
 
 def main() -> None:

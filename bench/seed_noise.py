@@ -33,11 +33,13 @@ import statistics
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
 from archlab.estimate.data import ImageData, to_input
 from archlab.estimate.estimates import reduced_model
 from archlab.estimate.ground_truth import read_rows
+from archlab.estimate.rank_stats import seed_noise
 from archlab.estimate.training import (
     GROUND_TRUTH,
     TrainSpec,
@@ -119,16 +121,13 @@ def _report(space: str, out: Path) -> None:
     seed0 = [float(s[0]["val_acc"]) for s in pairs.values()]
     seed1 = [float(s[1]["val_acc"]) for s in pairs.values()]
     diffs = [a - b for a, b in zip(seed0, seed1)]
-    means = [(a + b) / 2 for a, b in zip(seed0, seed1)]
     observed = statistics.stdev(diffs)
-    # one-way variance components: a run's accuracy = the arch's own + noise of that run
-    noise = observed**2 / 2
-    between = statistics.variance(means) - noise / 2
-    spread = math.sqrt(max(between, 0))
+    split = seed_noise(np.array(seed0), np.array(seed1))
+    between = split.spread_sd**2
     print(
-        f"{space}: {len(diffs)} ground-truth archs; seed 0 − seed 1 SD {observed:.3%}; per run: "
-        f"noise SD {math.sqrt(noise):.3%}, spread of the archs SD {spread:.3%}, "
-        f"share of the archs (ICC) {between / (between + noise):.2f}"
+        f"{space}: {split.n} ground-truth archs; seed 0 − seed 1 SD {observed:.3%}; per run: "
+        f"noise SD {split.noise_sd:.3%}, spread of the archs SD {split.spread_sd:.3%}, "
+        f"share of the archs (ICC) {split.icc:.2f}"
     )
     rows = [r for r in csv.DictReader(out.open()) if r["space"] == space] if out.exists() else []
     if not rows:

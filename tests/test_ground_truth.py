@@ -27,6 +27,7 @@ from archlab.estimate.rank_stats import (
     agreement,
     attainable_correlation,
     kendall,
+    seed_noise,
     spearman,
     top_recall,
 )
@@ -205,3 +206,21 @@ def test_the_attainable_correlation_matches_a_simulated_ground_truth() -> None:
     assert math.isnan(attainable_correlation(-0.1, seeds=2))  # no signal: nothing to attain
     with pytest.raises(ValueError, match="seeds"):
         attainable_correlation(0.5, seeds=0)
+
+
+def test_seed_noise_recovers_the_spread_and_noise_it_was_simulated_with() -> None:
+    # archs spread 0.5 %, each run 0.3 % of noise: ICC 0.25 / (0.25 + 0.09) = 0.735
+    rng = np.random.default_rng(1)
+    quality = 0.88 + rng.normal(scale=0.005, size=100_000)
+    first, second = quality + rng.normal(scale=0.003, size=(2, quality.size))
+    found = seed_noise(first, second)
+    assert found.n == quality.size
+    assert found.noise_sd == pytest.approx(0.003, rel=0.01)
+    assert found.spread_sd == pytest.approx(0.005, rel=0.01)
+    assert found.icc == pytest.approx(0.25 / 0.34, abs=0.005)
+    assert np.corrcoef(first, second)[0, 1] == pytest.approx(found.icc, abs=0.01)
+    # noise larger than the archs' spread: the spread is floored at 0, not imaginary
+    flat = seed_noise(np.array([0.80, 0.90, 0.85]), np.array([0.90, 0.80, 0.85]))
+    assert flat.spread_sd == 0.0 and flat.icc == 0.0
+    with pytest.raises(ValueError, match="at least 3"):
+        seed_noise(np.array([0.8, 0.9]), np.array([0.8, 0.9]))

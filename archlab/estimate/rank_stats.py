@@ -16,10 +16,12 @@ from scipy import stats
 
 __all__ = [
     "Agreement",
+    "SeedNoise",
     "agreement",
     "attainable_correlation",
     "bootstrap_interval",
     "kendall",
+    "seed_noise",
     "spearman",
     "top_recall",
 ]
@@ -126,3 +128,30 @@ def attainable_correlation(seed_agreement: float, seeds: int) -> float:
         raise ValueError(f"seeds must be ≥ 1, got {seeds}")
     mean_reliability = seeds * seed_agreement / (1 + (seeds - 1) * seed_agreement)
     return math.sqrt(mean_reliability)
+
+
+@dataclass(frozen=True)
+class SeedNoise:
+    """One-way variance components of archs trained with two seeds (as fractions, not %)."""
+
+    n: int
+    noise_sd: float  # SD of one run around its arch's own accuracy
+    spread_sd: float  # SD of the archs' own accuracies, the noise taken out (0 if it exceeds)
+    icc: float  # the share of one run's variance that is the arch's: spread² / (spread² + noise²)
+
+
+def seed_noise(first: np.ndarray, second: np.ndarray) -> SeedNoise:
+    """Split two seeds' accuracies of the same archs into the archs' spread and each run's noise.
+
+    A run's accuracy is taken as the arch's own plus independent noise of that run, so the seed
+    difference has variance 2·noise² and the two-seed mean has spread² + noise²/2. The ICC is
+    what the agreement of two single runs estimates (as a Pearson correlation); it needs far fewer
+    archs to read than a rank correlation, because it comes from the differences directly.
+    """
+    a, b = _finite(first, second)
+    if len(a) < 3:
+        raise ValueError(f"need at least 3 archs with both seeds, got {len(a)}")
+    noise = float(np.var(a - b, ddof=1)) / 2
+    spread = max(float(np.var((a + b) / 2, ddof=1)) - noise / 2, 0.0)
+    icc = spread / (spread + noise) if spread + noise > 0 else math.nan
+    return SeedNoise(len(a), math.sqrt(noise), math.sqrt(spread), icc)
