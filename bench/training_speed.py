@@ -100,10 +100,10 @@ def _append(space: str, row: dict[str, Any]) -> None:
         writer.writerow(row)
 
 
-def _train(space: str) -> None:
+def _train(space: str, divisors: tuple[int, ...]) -> None:
     archs = sorted(_truth(space))
     done = {(r["arch"], int(r["divisor"])) for r in _rows(space)}
-    todo = [(a, d) for d in DIVISORS for a in archs if (a, d) not in done]
+    todo = [(a, d) for d in divisors for a in archs if (a, d) not in done]
     print(f"{space}: {len(archs)} archs with ground truth, {len(todo)} runs to go", flush=True)
     for i, (arch, divisor) in enumerate(todo, 1):
         row = _run(space, arch, divisor)
@@ -157,14 +157,22 @@ def _report(spaces: list[str]) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--spaces", default=",".join(SHARED_SPACES), help="comma-separated")
+    parser.add_argument(
+        "--divisors",
+        default=",".join(map(str, DIVISORS)),
+        help="which fractions of the budget to train (comma-separated divisors)",
+    )
     parser.add_argument("--report", action="store_true", help="score the CSVs; train nothing")
     args = parser.parse_args()
+    divisors = tuple(int(d) for d in args.divisors.split(","))
+    if not set(divisors) <= set(DIVISORS):
+        parser.error(f"--divisors must be among {DIVISORS}, got {args.divisors}")
     torch.set_num_threads(1)
     logging.getLogger("fvcore").setLevel(logging.ERROR)
     spaces = [s.strip() for s in args.spaces.split(",") if s.strip()]
     if not args.report:
         for space in spaces:
-            _train(space)
+            _train(space, divisors)
     _report(spaces)
 
 
