@@ -264,7 +264,7 @@ def _print(name: str, entry: dict[str, Any]) -> None:
 def _print_held_out(
     space: str, entry: dict[str, Any], pairs: dict[str, tuple[np.ndarray, np.ndarray]]
 ) -> None:
-    """Does picking this space's best training-free estimate hold out on archs it was not
+    """Does picking this space's best estimate that fits a search hold out on archs it was not
     picked on? (The per-space rule picks the best of several on the same archs.)"""
     parsed = evidence_from_dict({"measured": "", "spaces": {space: entry}, "rule": ""})
     names = sorted(search_candidates(parsed.spaces[space].estimates))
@@ -274,7 +274,7 @@ def _print_held_out(
     shares = sorted(check.picks.items(), key=lambda kv: -kv[1])
     shown = ", ".join(f"{n} {share:.0%}" for n, share in shares if share >= 0.005)
     print(
-        f"  best training-free estimate picked on half the archs ({check.rounds} random halvings): "
+        f"  best estimate fitting a search, picked on half the archs ({check.rounds} halvings): "
         f"{shown}; its ρ {check.picked_rho:+.2f} there, {check.held_out_rho:+.2f} on the other half"
     )
 

@@ -13,6 +13,8 @@ truth's 32 px, so the same model is scored as was trained), with weights from ``
   (:mod:`archlab.estimate.proxies`) on seeded probe batches of ``--proxy-batch`` images from
   ``--data`` (default Fashion-MNIST, training split);
 * the size baselines ``params`` and ``macs`` (full model, 1000 classes, the space's resolution);
+* ``tse_1_64``, the training speed: minus the mean training loss over the ground-truth recipe cut
+  to 1/64 of its steps (15 steps, seed 2, no evaluation; Ru et al., NeurIPS 2021), a few seconds;
 * with ``--short-train`` also ``train_1_8`` and ``train_1_4``: validation accuracy after training
   with the ground-truth recipe cut to 1/8 and 1/4 of its steps (warm-up cut alike), seed 2: a seed
   the ground truth does not use, so no initialisation or batch order is shared with it.
@@ -57,23 +59,25 @@ from typing import Any
 import numpy as np
 import torch
 
-from archlab.estimate.arch_estimates import SHORT_TRAINING, short_training_spec
+from archlab.estimate.arch_estimates import SHORT_TRAINING, TRAINING_SPEED, short_training_spec
 from archlab.estimate.estimates import BASELINES, estimate_accuracy
 from archlab.estimate.ground_truth import mean_accuracy, parse_shard, read_rows, seed_agreement
 from archlab.estimate.proxies import PROXIES, probe_batch
 from archlab.estimate.rank_stats import Agreement
 from archlab.estimate.score import pooled_agreement, score_estimates
-from archlab.estimate.training import GROUND_TRUTH
+from archlab.estimate.training import GROUND_TRUTH, load_spec_data
 from archlab.space import SearchSpace, load_space
 
 RESULTS = Path(__file__).resolve().parent / "results"
 ZERO_COST = (*PROXIES, *BASELINES)
 SHORT_TRAIN = SHORT_TRAINING  # column → the ground-truth budget's divisor
+SPEED = TRAINING_SPEED  # column → the ground-truth budget's divisor
 COLUMNS = (
     "arch",
     *ZERO_COST,
     *SHORT_TRAIN,
-    *(f"{n}_s" for n in (*ZERO_COST, *SHORT_TRAIN)),
+    *SPEED,
+    *(f"{n}_s" for n in (*ZERO_COST, *SHORT_TRAIN, *SPEED)),
     "settings",
 )
 
@@ -129,18 +133,21 @@ def _settings(args: argparse.Namespace) -> str:
     return f"{args.data}@{args.resolution}px,batch{args.proxy_batch},seed{args.seed}"
 
 
-def _missing(row: dict[str, Any], args: argparse.Namespace) -> tuple[list[str], list[str]]:
-    """The zero-cost estimates and short trainings ``row`` lacks."""
+def _missing(
+    row: dict[str, Any], args: argparse.Namespace
+) -> tuple[list[str], list[str], list[str]]:
+    """The zero-cost estimates, training speeds and short trainings ``row`` lacks."""
     stale = row.get("settings") != _settings(args)
     zero = [n for n in ZERO_COST if row.get(n, "") == "" or (stale and n in PROXIES)]
+    speed = [n for n in SPEED if row.get(n, "") == ""]
     short = [n for n in SHORT_TRAIN if args.short_train and row.get(n, "") == ""]
-    return zero, short
+    return zero, speed, short
 
 
 def _measure(
     space: SearchSpace, arch: dict[str, Any], row: dict[str, Any], args: argparse.Namespace
 ) -> None:
-    zero, short = _missing(row, args)
+    zero, speed, short = _missing(row, args)
     if zero:
         out = estimate_accuracy(
             space,
@@ -155,6 +162,12 @@ def _measure(
         for name in zero:
             row[name], row[f"{name}_s"] = out[name], round(out[f"{name}_s"], 4)
         row["settings"] = _settings(args)
+    for name in speed:
+        recipe = short_training_spec(SPEED[name])
+        out = estimate_accuracy(
+            space, arch, ["train_speed"], train=recipe, seed=recipe.seed, timings=True
+        )
+        row[name], row[f"{name}_s"] = out["train_speed"], round(out["train_speed_s"], 2)
     for name in short:
         out = estimate_accuracy(
             space, arch, ["val_acc"], train=short_training_spec(SHORT_TRAIN[name]), timings=True
@@ -197,7 +210,7 @@ def _run_space(name: str, args: argparse.Namespace) -> dict[str, Any] | None:
         f"2+ seeds), estimates: {computed} computed here in {time.perf_counter() - start:.0f} s, "
         f"{len(archs) - computed} read from {path.name}"
     )
-    names = [*ZERO_COST, *(n for n in SHORT_TRAIN if args.short_train)]
+    names = [*ZERO_COST, *SPEED, *(n for n in SHORT_TRAIN if args.short_train)]
     table = {n: [_float(rows[a].get(n)) for a in archs] for n in names}
     seconds = {n: [_float(rows[a].get(f"{n}_s")) for a in archs] for n in names}
     return {
@@ -285,6 +298,7 @@ def main() -> None:
     )
     start = time.perf_counter()
     probe_batch(1, args.resolution, data=args.data)  # load the data set once, outside the timings
+    load_spec_data(short_training_spec(min(SPEED.values())))  # and the training images
     results = {}
     for name in spaces:
         result = _run_space(name, args)

@@ -179,7 +179,8 @@ def test_trial_page_shows_metrics_config_modules_and_downloads(study_env: Any) -
     assert metrics["latency IQR (ms)"] == f"{trial.user_attrs['latency_iqr_ms']:.2f} ms"
     assert metrics["Timed runs"] == str(trial.user_attrs["latency_runs"])
     estimate = _estimate(study_env)
-    assert metrics[objective_label(estimate)] == f"{trial.user_attrs[estimate]:.4g}"
+    shown = float(metrics[objective_label(estimate)])  # to 3 or 4 significant digits
+    assert shown == pytest.approx(trial.user_attrs[estimate], rel=5e-3)
     assert metrics["peak memory (bytes)"].endswith("B") and metrics["On the front"] in ("yes", "no")
     config = at.code[0].value
     assert "family: plgvit" in config
@@ -333,8 +334,7 @@ def test_measure_button_adds_the_missing_presets(
         "latency_iqr_ms": 0.1,
         "latency_ci_rel": 0.01,
         "latency_runs": 10,
-        "naswot": 40.0,
-        "grad_norm": 40.0,
+        _estimate(study_env): -1.5,  # the accuracy estimate the study optimises
     }
     monkeypatch.setattr(references, "evaluate_arch", lambda *a, **k: fake)
     at = _open("views/pareto.py")

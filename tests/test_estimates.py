@@ -129,10 +129,21 @@ def test_a_real_pick_holds_out_and_a_pick_among_noise_does_not() -> None:
         held_out_pick({"good": truth[:5]}, truth[:5])
 
 
+@pytest.mark.parametrize(
+    "objective, divisor, metric",
+    [("train_1_8", 8, "val_acc"), ("tse_1_64", 64, "train_speed")],
+)
 def test_a_search_can_optimise_the_short_training_the_evidence_scores(
-    tiny_space_path: Path, storage_url: str, monkeypatch: pytest.MonkeyPatch
+    objective: str,
+    divisor: int,
+    metric: str,
+    tiny_space_path: Path,
+    storage_url: str,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """``train_1_8`` in a search is the reference recipe cut to 1/8, with the evidence's seed."""
+    """``train_1_8`` (validation accuracy) and ``tse_1_64`` (minus the mean training loss) in a
+    search are the reference recipe cut to 1/8 and 1/64, with the evidence's seed: the figures
+    ``bench/proxy_correlation.py`` scores."""
     import dataclasses
 
     from archlab.estimate import arch_estimates
@@ -140,16 +151,18 @@ def test_a_search_can_optimise_the_short_training_the_evidence_scores(
     from archlab.search.loop import run_search
     from archlab.study.settings import SearchSpec
 
-    cheap = dataclasses.replace(GROUND_TRUTH, steps=16, warmup=8, batch=8)  # 2 steps at 1/8
+    steps = 2 * divisor  # 2 steps at the fraction
+    cheap = dataclasses.replace(GROUND_TRUTH, steps=steps, warmup=divisor, batch=8)
     monkeypatch.setattr(arch_estimates, "GROUND_TRUTH", cheap)
     spec = SearchSpec(
         space=str(tiny_space_path), storage=storage_url, study_name="t", n_trials=2,
-        objectives=("train_1_8", "latency"), latency_max_time_s=0.2, corners=False,
+        objectives=(objective, "latency"), latency_max_time_s=0.2, corners=False,
     )  # fmt: skip
     study = run_search(spec).study
     space = load_space(str(tiny_space_path))
-    recipe = arch_estimates.short_training_spec(8, "fashion-mnist")
+    recipe = arch_estimates.short_training_spec(divisor, "fashion-mnist")
     assert (recipe.steps, recipe.seed) == (2, arch_estimates.SHORT_TRAINING_SEED)
     for trial in study.trials:
-        again = estimate_accuracy(space, trial.params, ["val_acc"], train=recipe, seed=recipe.seed)
-        assert trial.values[0] == trial.user_attrs["train_1_8"] == again["val_acc"]
+        again = estimate_accuracy(space, trial.params, [metric], train=recipe, seed=recipe.seed)
+        assert trial.values[0] == trial.user_attrs[objective] == again[metric]
+        assert (again[metric] < 0) == (objective == "tse_1_64")  # minus a loss; an accuracy

@@ -17,6 +17,7 @@ from archlab.estimate.training import (
     load_spec_data,
     recalibrate_batchnorm,
     short_train,
+    training_speed,
 )
 from archlab.space import load_space
 
@@ -61,6 +62,54 @@ def test_progress_is_reported_every_step() -> None:
         progress=lambda step, steps, loss: calls.append((step, steps)),
     )
     assert calls == [(1, 3), (2, 3), (3, 3)]
+
+
+def test_training_speed_is_minus_the_mean_loss_of_the_same_training(
+    tiny_space_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The same steps as short training (same losses), no evaluation, the same on every run; the
+    time limit is not applied, so a slow machine cannot shorten the run it is compared on."""
+    from archlab.estimate import training
+
+    space = load_space(tiny_space_path)
+    spec = TrainSpec(steps=5, batch=8, resolution=32, time_limit_s=1e-9)
+    data = load_digits(32)
+    trained: list[float] = []
+    model = reduced_model(space, space.default(), 32, data.num_classes, seed=0)
+    short_train(model, data, replace(spec, time_limit_s=None), lambda _s, _n, x: trained.append(x))
+
+    def no_evaluation(*_: object, **__: object) -> float:
+        raise AssertionError("training speed evaluated the model")
+
+    monkeypatch.setattr(training, "evaluate", no_evaluation)
+    monkeypatch.setattr(training, "recalibrate_batchnorm", no_evaluation)
+    speeds, seen = [], []
+    for _ in range(2):
+        model = reduced_model(space, space.default(), 32, data.num_classes, seed=0)
+        speeds.append(training_speed(model, data, spec, lambda _s, _n, x: seen.append(x)))
+    assert len(trained) == 5 and seen == trained * 2  # every step ran, despite the time limit
+    assert speeds[0] == speeds[1] == pytest.approx(-sum(trained) / 5)
+    # a model that learns faster (a larger learning rate on digits, here) scores higher
+    linear = nn.Sequential(nn.Flatten(), nn.Linear(3 * 8 * 8, 10))
+    fast, slow = (
+        training_speed(
+            _seeded(linear), load_digits(8), TrainSpec(steps=30, batch=32, resolution=8, lr=lr)
+        )
+        for lr in (1e-2, 1e-5)
+    )
+    assert fast > slow
+
+
+def _seeded(model: nn.Module) -> nn.Module:
+    """A copy of ``model`` with weights from seed 0."""
+    import copy
+
+    torch.manual_seed(0)
+    fresh = copy.deepcopy(model)
+    for m in fresh.modules():
+        if isinstance(m, nn.Linear):
+            m.reset_parameters()
+    return fresh
 
 
 def test_batchnorm_is_recalibrated_to_the_exact_mean() -> None:

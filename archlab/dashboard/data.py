@@ -78,6 +78,7 @@ _LABELS = {
     "val_acc": "accuracy estimate: short-training val. accuracy",
     "train_1_8": "accuracy estimate: 1/8 of the reference training",
     "train_1_4": "accuracy estimate: 1/4 of the reference training",
+    "tse_1_64": "accuracy estimate: training speed (−loss, 1/64 of the reference training)",
     "macs": "MACs",
     "params": "parameters",
     "latency_iqr_ms": "latency IQR (ms)",
@@ -101,8 +102,8 @@ for _cost in ("latency_iqr_ms", "peak_memory_bytes"):  # measured with every tri
 COSTS = ("latency_ms", "latency_iqr_ms", "params", "macs", "peak_memory_bytes")
 #: Metrics that estimate accuracy (higher is better), in the order the dashboard prefers them.
 ACCURACY_METRICS = (
-    "train_1_4", "train_1_8", "knob_ridge", "naswot", "synflow", "grad_norm", "zico", "swap",
-    "meco", "val_acc",
+    "train_1_4", "train_1_8", "knob_ridge", "tse_1_64", "naswot", "synflow", "grad_norm", "zico",
+    "swap", "meco", "val_acc",
 )  # fmt: skip
 #: How a trial is shown: a finished trial within or over the latency target, or one that stopped.
 STATUSES = ("feasible", "infeasible", "pruned", "failed", "running")

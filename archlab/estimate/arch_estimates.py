@@ -3,8 +3,8 @@
 The settings are those the shipped evidence was measured with (``archlab/estimate/evidence.json``:
 Fashion-MNIST probe images at 32 px, 8 images, seed 0), so a printed figure can be checked against
 the tables in ``bench/results/``. A space with a model fitted on its ground truth also gets that
-model's prediction (``knob_ridge``). Short training at 1/8 and 1/4 of the ground-truth budget is
-optional: it takes minutes.
+model's prediction (``knob_ridge``), and the training speed over 1/64 of the ground-truth budget
+(``tse_1_64``: seconds). Short training at 1/8 and 1/4 of that budget is optional: it takes minutes.
 """
 
 from __future__ import annotations
@@ -20,10 +20,12 @@ from archlab.estimate.surrogate import FITTED_ESTIMATE, load_surrogates, predict
 from archlab.estimate.training import GROUND_TRUTH, TrainSpec
 from archlab.space import SearchSpace
 
-__all__ = ["SHORT_TRAINING", "all_estimates", "short_training_spec"]
+__all__ = ["SHORT_TRAINING", "TRAINING_SPEED", "all_estimates", "short_training_spec"]
 
-#: Short-training estimates: name → fraction of the ground truth's steps.
+#: Short-training estimates (validation accuracy): name → fraction of the ground truth's steps.
 SHORT_TRAINING = {"train_1_8": 8, "train_1_4": 4}
+#: Training-speed estimates (minus the mean training loss, no evaluation): name → fraction.
+TRAINING_SPEED = {"tse_1_64": 64}
 PROBE_BATCH = 8
 SEED = 0
 #: Short training's seed: one the ground truth (seeds 0 and 1) does not use, so the estimate shares
@@ -76,6 +78,12 @@ def all_estimates(
         start = time.perf_counter()
         values[FITTED_ESTIMATE] = predict_for_space(space.name, space.knobs, space.default(), arch)
         seconds[FITTED_ESTIMATE] = time.perf_counter() - start
+    for name, divisor in TRAINING_SPEED.items():
+        spec = short_training_spec(divisor, data)
+        found = estimate_accuracy(
+            space, arch, ["train_speed"], train=spec, seed=spec.seed, timings=True
+        )
+        values[name], seconds[name] = float(found["train_speed"]), float(found["train_speed_s"])
     if short_train:
         for name, divisor in SHORT_TRAINING.items():
             start = time.perf_counter()

@@ -4,8 +4,9 @@ The proxies and short training run on the arch adapted to a small input
 (:func:`archlab.estimate.reduced.reduce_cfg`), each on a fresh model initialised from the same seed:
 the proxies on a 10-class head (probe images from ``data``: digits by default), short training on a
 head sized to its dataset. The metric names are those the objectives read: ``naswot``,
-``synflow``, ``grad_norm``, ``zico``, ``swap``, ``meco`` (:mod:`archlab.estimate.proxies`) and
-``val_acc`` (:mod:`archlab.estimate.training`); together they are :data:`ESTIMATES`.
+``synflow``, ``grad_norm``, ``zico``, ``swap``, ``meco`` (:mod:`archlab.estimate.proxies`),
+``val_acc`` and ``train_speed`` (minus the mean training loss of the same short training, without
+its evaluation; :mod:`archlab.estimate.training`); together they are :data:`ESTIMATES`.
 
 :data:`BASELINES` (``params``, ``macs``) are the plain size baselines every proxy is compared with:
 the parameter count and the MACs of one forward pass of the *full* model (1000-class head) at the
@@ -16,7 +17,8 @@ measures them itself, at its own resolution, as cost objectives.
 With ``timings=True`` the result also holds ``<name>_s`` for every requested estimate: the
 wall-clock seconds it would take alone, i.e. its own computation plus building the model it runs on
 (a build shared by several estimates is counted in each). ``val_acc_s`` covers building, training
-and evaluating (``train_s``, training alone, is always returned with ``val_acc``).
+and evaluating (``train_s``, training alone, is always returned with ``val_acc``);
+``train_speed_s`` covers building and training.
 """
 
 from __future__ import annotations
@@ -31,7 +33,13 @@ from torch import nn
 
 from archlab.estimate.proxies import PROXIES, compute_proxies
 from archlab.estimate.reduced import reduce_cfg
-from archlab.estimate.training import Progress, TrainSpec, load_spec_data, short_train
+from archlab.estimate.training import (
+    Progress,
+    TrainSpec,
+    load_spec_data,
+    short_train,
+    training_speed,
+)
 from archlab.measurement.flops import count_macs, count_params
 
 if TYPE_CHECKING:
@@ -39,7 +47,7 @@ if TYPE_CHECKING:
 
 __all__ = ["BASELINES", "ESTIMATES", "estimate_accuracy", "reduced_model"]
 
-ESTIMATES: tuple[str, ...] = (*PROXIES, "val_acc")
+ESTIMATES: tuple[str, ...] = (*PROXIES, "val_acc", "train_speed")
 BASELINES: tuple[str, ...] = ("params", "macs")
 
 
@@ -113,6 +121,17 @@ def _short_training(
     return out, time.perf_counter() - start
 
 
+def _training_speed(
+    space: SearchSpace, arch: dict[str, Any], train: TrainSpec, progress: Progress | None
+) -> tuple[float, float]:
+    """``train_speed`` and the seconds to build and train."""
+    start = time.perf_counter()
+    train_data = load_spec_data(train)
+    model = reduced_model(space, arch, train.resolution, train_data.num_classes, train.seed)
+    value = training_speed(model, train_data, train, progress)
+    return value, time.perf_counter() - start
+
+
 def estimate_accuracy(
     space: SearchSpace,
     arch: dict[str, Any],
@@ -136,7 +155,8 @@ def estimate_accuracy(
         proxy_batch: images in the probe batch (as in
             :func:`archlab.estimate.proxies.compute_proxies`).
         seed: weight-initialisation and probe-batch seed.
-        train: the short-training budget (its own resolution, data, seed); default ``TrainSpec()``.
+        train: the short-training budget (its own resolution, data, seed) of ``val_acc`` and
+            ``train_speed``; default ``TrainSpec()``.
         progress: called after each training step with (step, steps, loss).
         data: the proxies' probe data set: ``None``/``"digits"`` (default) or a
             :func:`archlab.estimate.data.load_data` name or folder, e.g. ``"fashion-mnist"``
@@ -168,6 +188,10 @@ def estimate_accuracy(
     if "val_acc" in metrics:
         values, seconds["val_acc"] = _short_training(space, arch, train or TrainSpec(), progress)
         out.update(values)
+    if "train_speed" in metrics:
+        out["train_speed"], seconds["train_speed"] = _training_speed(
+            space, arch, train or TrainSpec(), progress
+        )
     if timings:
         out.update({f"{name}_s": seconds[name] for name in metrics if name in seconds})
     return out

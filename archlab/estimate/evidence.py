@@ -8,17 +8,18 @@ how many archs and seeds it rests on, its budget and data set, and the date. ``a
 --format json`` carries it per space; the dashboard names the estimate and its ρ on the axis.
 
 The default estimate follows stated rules. Pooled over all spaces (:func:`choose_default`): once
-the ground truth holds at least :data:`MIN_ARCHS` archs, the training-free estimate with the best
-pooled ρ among those that fit a search (at most :data:`FITS_A_SEARCH_S` seconds per arch on one
-core), provided it beats the parameter count; otherwise the cheapest short training that does.
-Before that, no default is claimed and searches keep NASWOT. A space with a ground truth of its own
-(at least :data:`MIN_ARCHS` archs) may override it (:func:`choose_space_default`): its best
-training-free estimate, if that one ranks its archs better than chance (95 % interval above zero)
-and better than the parameter count; a space without such an estimate keeps the pooled default.
-A model fitted on the space's ground truth (:data:`FITTED`) replaces that choice only on trained
-fronts (:class:`FrontCheck`): in at least :data:`MIN_FRONT_CHECKS` pairs of searches that differ
-only in the accuracy estimate and the seed, the fronts of both trained with the ground-truth recipe,
-the fitted model's trained front dominates more than the choice's every time.
+the ground truth holds at least :data:`MIN_ARCHS` archs, the estimate with the best pooled ρ among
+those that fit a search (at most :data:`FITS_A_SEARCH_S` seconds per arch on one core: the
+training-free ones and the training speed of a few steps, ``tse_1_64``), provided it beats the
+parameter count; otherwise the cheapest short training that does. Before that, no default is
+claimed and searches keep NASWOT. A space with a ground truth of its own (at least
+:data:`MIN_ARCHS` archs) may override it (:func:`choose_space_default`): its best estimate that
+fits a search, if that one ranks its archs better than chance (95 % interval above zero) and better
+than the parameter count; a space without such an estimate keeps the pooled default. A model
+fitted on the space's ground truth (:data:`FITTED`) replaces that choice only on trained fronts
+(:class:`FrontCheck`): in at least :data:`MIN_FRONT_CHECKS` pairs of searches that differ only in
+the accuracy estimate and the seed, the fronts of both trained with the ground-truth recipe, the
+fitted model's trained front dominates more than the choice's every time.
 :func:`default_estimate` answers for a space.
 
 It also keeps the reference models of the ground truth (the presets and a plain CNN, trained with
@@ -277,8 +278,8 @@ def choose_default(pooled: SpaceEvidence) -> tuple[str | None, str]:
     """The default estimate by the rule in the module docstring, and the rule as text."""
     rule = (
         f"with at least {MIN_ARCHS} archs of ground truth: the best pooled Spearman rho among "
-        f"training-free estimates (not {', '.join(BASELINES)} or models fitted on the ground "
-        f"truth) costing at most "
+        f"estimates (not {', '.join(BASELINES)} or models fitted on the ground truth; "
+        "training-free or a few training steps) costing at most "
         f"{FITS_A_SEARCH_S:g} s per arch on one core, if above {BASELINE}'s; else the cheapest "
         "short training above it"
     )
@@ -298,8 +299,9 @@ def choose_default(pooled: SpaceEvidence) -> tuple[str | None, str]:
 
 
 def search_candidates(scores: dict[str, EstimateScore]) -> dict[str, EstimateScore]:
-    """The training-free estimates cheap enough to run inside a search that a default may be
-    (baselines and fitted models left out)."""
+    """The estimates cheap enough to run inside a search that a default may be: the training-free
+    ones and the training speed of a few steps (short training, baselines and fitted models left
+    out)."""
     return {
         name: s
         for name, s in scores.items()
@@ -313,8 +315,9 @@ def choose_space_default(
     """A space's own default estimate by the rule in the module docstring (None: keep the pooled
     one, ``pooled_default``), and the rule as text."""
     rule = (
-        f"a space with at least {MIN_ARCHS} archs of its own ground truth: its best training-free "
-        f"estimate costing at most {FITS_A_SEARCH_S:g} s per arch, if its 95 % interval lies "
+        f"a space with at least {MIN_ARCHS} archs of its own ground truth: its best estimate "
+        f"(training-free or a few training steps) costing at most {FITS_A_SEARCH_S:g} s per arch, "
+        "if its 95 % interval lies "
         f"above zero and its rho above {BASELINE}'s, else the pooled default; replaced by a model "
         f"fitted on that ground truth once, in at least {MIN_FRONT_CHECKS} pairs of searches "
         "differing only in estimate and seed, its trained front dominated more every time"
@@ -337,7 +340,7 @@ def _rival(entry: SpaceEvidence, pooled_default: str | None) -> str:
 
 
 def _own_pick(entry: SpaceEvidence) -> str | None:
-    """The space's best training-free estimate if it ranks better than chance and than params."""
+    """The space's best estimate that fits a search if it ranks better than chance and params."""
     free = search_candidates(entry.estimates)
     best = max(free, key=lambda n: _finite_or_low(free[n].spearman), default=None)
     if best is None:
@@ -423,7 +426,7 @@ def evidence_sentence(metric: str, space: str, evidence: Evidence | None = None)
         line += _front_sentence(metric, space, entry, evidence)
     if not low > 0:
         line += f". Its interval includes zero: it does not rank {space} archs reliably"
-        best = (_best(entry.estimates, ()), _best(entry.estimates, SHORT_TRAINING))  # any, free
+        best = (_best(entry.estimates, ()), _best(entry.estimates, SHORT_TRAINING))  # any, cheap
         named = [n for n in dict.fromkeys(best) if n is not None and n != metric]
         if named:
             shown = "; ".join(f"{n}, ρ {entry.estimates[n].spearman:+.2f}" for n in named)
@@ -467,6 +470,6 @@ def _pooled_elsewhere(
 
 def _best(scores: dict[str, EstimateScore], leave_out: tuple[str, ...]) -> str | None:
     """The estimate with the best ρ, leaving out ``leave_out`` (the short trainings, to name the
-    best training-free one)."""
+    best one a search can afford)."""
     kept = [n for n in scores if n not in leave_out and n != BASELINE]
     return max(kept, key=lambda n: _finite_or_low(scores[n].spearman), default=None)

@@ -11,6 +11,7 @@ measures how well, and how the zero-cost proxies compare.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
 from collections.abc import Callable
@@ -30,6 +31,7 @@ __all__ = [
     "load_spec_data",
     "recalibrate_batchnorm",
     "short_train",
+    "training_speed",
 ]
 
 _RECALIBRATION_BATCHES = 4  # training batches that re-estimate BatchNorm statistics before eval
@@ -208,25 +210,18 @@ def evaluate(
     return correct / max(1, len(images))
 
 
-def short_train(
+def _run_steps(
     model: nn.Module,
     data: ImageData,
     spec: TrainSpec,
-    progress: Progress | None = None,
-    device: torch.device | str = "cpu",
-) -> TrainResult:
-    """Train ``model`` in place for ``spec.steps`` steps (or until the time limit), then evaluate.
-
-    On CUDA the forward and backward passes run under bfloat16 autocast; results then differ
-    slightly from the CPU's, which are the reference (deterministic for a seed on one thread).
-
-    Raises:
-        ValueError: the data's resolution is not ``spec.resolution``.
-    """
+    progress: Progress | None,
+    device: torch.device,
+) -> tuple[list[float], float, torch.Tensor]:
+    """The recipe's optimiser steps (until the time limit): every step's loss, the seconds they
+    took, and the batches' image indices (the last of them re-estimate BatchNorm)."""
     if data.resolution != spec.resolution:
         raise ValueError(f"data is at {data.resolution} px but training asks {spec.resolution} px")
     torch.manual_seed(spec.seed)
-    device = torch.device(device)
     model.to(device)
     autocast = torch.autocast("cuda", dtype=torch.bfloat16, enabled=device.type == "cuda")
     optimizer = torch.optim.AdamW(model.parameters(), lr=spec.lr, weight_decay=spec.weight_decay)
@@ -249,10 +244,47 @@ def short_train(
         losses.append(float(loss.detach()))
         if progress is not None:
             progress(step + 1, spec.steps, losses[-1])
-    train_s = time.perf_counter() - start
+    return losses, time.perf_counter() - start, batches
+
+
+def short_train(
+    model: nn.Module,
+    data: ImageData,
+    spec: TrainSpec,
+    progress: Progress | None = None,
+    device: torch.device | str = "cpu",
+) -> TrainResult:
+    """Train ``model`` in place for ``spec.steps`` steps (or until the time limit), then evaluate.
+
+    On CUDA the forward and backward passes run under bfloat16 autocast; results then differ
+    slightly from the CPU's, which are the reference (deterministic for a seed on one thread).
+
+    Raises:
+        ValueError: the data's resolution is not ``spec.resolution``.
+    """
+    device = torch.device(device)
+    losses, train_s, batches = _run_steps(model, data, spec, progress, device)
     recalibrate_batchnorm(model, data.train_images[batches.flatten()[-spec.recalibration_images :]])
     val_acc = evaluate(model, data.val_images, data.val_labels)
     tail = losses[-10:] or [float("nan")]
     return TrainResult(
         val_acc, sum(tail) / len(tail), len(losses), train_s, len(losses) < spec.steps
     )
+
+
+def training_speed(
+    model: nn.Module, data: ImageData, spec: TrainSpec, progress: Progress | None = None
+) -> float:
+    """Minus the mean training loss over every step of ``spec`` (higher: the arch learns faster).
+
+    The training-speed estimate of Ru et al. (NeurIPS 2021, "Speedy Performance Estimation for
+    Neural Architecture Search"), who sum the training losses of a short run: with the same number
+    of steps for every arch the mean orders archs as the sum does. It needs no evaluation, so a few
+    steps cost seconds. The time limit is ignored: a cut run would not be comparable.
+
+    Raises:
+        ValueError: the data's resolution is not ``spec.resolution``.
+    """
+    untimed = dataclasses.replace(spec, time_limit_s=None)
+    losses, _, _ = _run_steps(model, data, untimed, progress, torch.device("cpu"))
+    return -sum(losses) / len(losses)

@@ -12,7 +12,7 @@ from typing import Any
 
 import torch
 
-from archlab.estimate.arch_estimates import SHORT_TRAINING, short_training_spec
+from archlab.estimate.arch_estimates import SHORT_TRAINING, TRAINING_SPEED, short_training_spec
 from archlab.estimate.estimates import ESTIMATES, estimate_accuracy
 from archlab.estimate.surrogate import FITTED_ESTIMATE, predict_for_space
 from archlab.estimate.training import Progress, TrainSpec
@@ -48,8 +48,9 @@ def _estimates(
     progress: Progress | None,
 ) -> dict[str, Any]:
     """The accuracy estimates the objectives read, on the arch reduced to the proxy resolution;
-    ``train_1_8``/``train_1_4`` are the reference recipe cut short, exactly as the evidence ran
-    them (its resolution, budget and seed; no time limit, so a slow machine changes no figure)."""
+    ``train_1_8``/``train_1_4`` and ``tse_1_64`` are the reference recipe cut short, exactly as
+    the evidence ran them (its resolution, budget and seed; no time limit, so a slow machine
+    changes no figure)."""
     metrics = [o.metric for o in get_objectives(spec.objective_names())]
     out = estimate_accuracy(
         space,
@@ -70,6 +71,12 @@ def _estimates(
             space, arch, ["val_acc"], train=recipe, seed=recipe.seed, progress=progress
         )
         out[name] = trained["val_acc"]
+    for name in (m for m in metrics if m in TRAINING_SPEED):
+        recipe = short_training_spec(TRAINING_SPEED[name], spec.probe_data())
+        found = estimate_accuracy(
+            space, arch, ["train_speed"], train=recipe, seed=recipe.seed, progress=progress
+        )
+        out[name] = found["train_speed"]
     return out
 
 

@@ -63,6 +63,9 @@ _KEPT = (
     "swap",
     "meco",
     "val_acc",
+    "tse_1_64",
+    "train_1_8",
+    "train_1_4",
 )
 # Objectives whose estimate presets do not get: a preset is not a knob setting of the space, so
 # the knob model has nothing to read.

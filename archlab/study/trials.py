@@ -87,6 +87,7 @@ METRICS = (
     "val_acc",
     "train_1_8",
     "train_1_4",
+    "tse_1_64",
     "hypervolume",
 )
 
