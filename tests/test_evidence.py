@@ -169,9 +169,16 @@ def test_axis_suffix_states_rho_or_that_there_is_none(tmp_path: Path) -> None:
                                  "kendall_ci": [0.2, 0.7], "top20_recall": 0.5,
                                  "seconds_per_arch": None, "archs": 12}},
     }  # fmt: skip
+    entry["estimates"]["tse_1_64"] = {**entry["estimates"]["naswot"], "spearman": 0.5}
     evidence = load_evidence(_write(tmp_path / "e.json", {"plgvit": entry}))
     assert evidence is not None
-    assert axis_suffix("naswot", "plgvit", evidence).startswith("(ρ 0.71 vs training on fashion")
+    assert axis_suffix("naswot", "plgvit", evidence) == (
+        "(ρ 0.71 vs training on fashion-mnist, 12 archs, fm@32px probes)"
+    )
+    # a training estimate reads no probe images: the axis does not name them
+    assert axis_suffix("tse_1_64", "plgvit", evidence) == (
+        "(ρ 0.50 vs training on fashion-mnist, 12 archs)"
+    )
     assert axis_suffix("synflow", "plgvit", evidence) == "(not yet validated against training)"
     assert axis_suffix("naswot", "parc", evidence) == "(not yet validated against training)"
     assert evidence_sentence("naswot", "plgvit", evidence) == (

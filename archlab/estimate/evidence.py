@@ -63,6 +63,8 @@ FITS_A_SEARCH_S = 10.0  # seconds per arch on one core an estimate may cost to r
 MIN_ARCHS = 30  # archs with a ground truth before the evidence may pick a default
 FALLBACK_DEFAULT = "naswot"  # the searches' accuracy objective until the evidence picks one
 SHORT_TRAINING = ("train_1_8", "train_1_4")  # cheapest first
+# Estimates that train the arch on the training split (seed 2) and read no probe batch.
+TRAINED_ESTIMATES = (*SHORT_TRAINING, "tse_1_64")
 BASELINE = "params"
 # Cost measures scored as estimates for reference: never chosen as the accuracy objective, since a
 # search already has them (or their cousin, latency) on its cost side.
@@ -385,6 +387,8 @@ def axis_suffix(metric: str, space: str, evidence: Evidence | None = None) -> st
             f"(ρ {score.spearman:.2f} leave-one-out vs training on {entry.data}, "
             f"{score.archs} archs)"
         )
+    if metric in TRAINED_ESTIMATES:
+        return f"(ρ {score.spearman:.2f} vs training on {entry.data}, {score.archs} archs)"
     return (
         f"(ρ {score.spearman:.2f} vs training on {entry.data}, {score.archs} archs, "
         f"{entry.probes} probes)"
