@@ -19,8 +19,9 @@ Fixed before any figure was seen:
   ``seconds``: building, training and evaluating.
 
 1/64 is the candidate for a default under the ≤ 10 s rule; 1/32 and 1/16 show the trend towards
-``train_1_8`` (1/8). Both are scored
-against the committed ground truth (mean over seeds) like every other estimate: Spearman ρ with a
+``train_1_8`` (1/8). ``--seed 3`` trains the same archs with another seed: how well two runs of the
+estimate agree, and how the mean of two ranks (at twice the cost). All are scored against the
+committed ground truth (mean over seeds) like every other estimate: Spearman ρ with a
 95 % bootstrap interval, per space and pooled (rank-normalised within each space).
 
 Rows go to ``bench/results/training_speed_<space>.csv`` as each run finishes (a stopped job
@@ -32,6 +33,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import dataclasses
 import json
 import logging
 import time
@@ -41,7 +43,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from archlab.estimate.arch_estimates import short_training_spec
+from archlab.estimate.arch_estimates import SHORT_TRAINING_SEED, short_training_spec
 from archlab.estimate.estimates import reduced_model
 from archlab.estimate.ground_truth import random_arch_truth, read_rows
 from archlab.estimate.rank_stats import Agreement, agreement
@@ -51,7 +53,7 @@ from archlab.space import load_space
 
 RESULTS = Path(__file__).resolve().parent / "results"
 DIVISORS = (64, 32, 16)  # fractions of the ground-truth budget, cheapest first
-FIELDS = ("arch", "divisor", "steps", "tse", "val_acc", "train_s", "seconds", "torch")
+FIELDS = ("arch", "divisor", "seed", "steps", "tse", "val_acc", "train_s", "seconds", "torch")
 SHARED_SPACES = ("plgvit", "hybrid", "sbcformer", "mobileformer", "parc")
 
 
@@ -69,9 +71,9 @@ def _truth(space: str) -> dict[str, float]:
     return random_arch_truth(rows, GROUND_TRUTH.budget_label())
 
 
-def _run(space_name: str, arch_json: str, divisor: int) -> dict[str, Any]:
+def _run(space_name: str, arch_json: str, divisor: int, seed: int) -> dict[str, Any]:
     start = time.perf_counter()
-    spec = short_training_spec(divisor)
+    spec = dataclasses.replace(short_training_spec(divisor), seed=seed)
     data = load_spec_data(spec)
     space = load_space(space_name)
     arch = json.loads(arch_json)
@@ -81,6 +83,7 @@ def _run(space_name: str, arch_json: str, divisor: int) -> dict[str, Any]:
     return {
         "arch": arch_json,
         "divisor": divisor,
+        "seed": seed,
         "steps": result.steps,
         "tse": sum(losses) / len(losses),
         "val_acc": result.val_acc,
@@ -100,13 +103,13 @@ def _append(space: str, row: dict[str, Any]) -> None:
         writer.writerow(row)
 
 
-def _train(space: str, divisors: tuple[int, ...]) -> None:
+def _train(space: str, divisors: tuple[int, ...], seed: int) -> None:
     archs = sorted(_truth(space))
-    done = {(r["arch"], int(r["divisor"])) for r in _rows(space)}
-    todo = [(a, d) for d in divisors for a in archs if (a, d) not in done]
+    done = {(r["arch"], int(r["divisor"]), int(r["seed"])) for r in _rows(space)}
+    todo = [(a, d) for d in divisors for a in archs if (a, d, seed) not in done]
     print(f"{space}: {len(archs)} archs with ground truth, {len(todo)} runs to go", flush=True)
     for i, (arch, divisor) in enumerate(todo, 1):
-        row = _run(space, arch, divisor)
+        row = _run(space, arch, divisor, seed)
         _append(space, row)
         print(
             f"  {i}/{len(todo)} 1/{divisor}: tse {row['tse']:.4f}, val_acc {row['val_acc']:.4f}, "
@@ -115,10 +118,16 @@ def _train(space: str, divisors: tuple[int, ...]) -> None:
         )
 
 
-def _columns(space: str, divisor: int) -> tuple[list[float], dict[str, list[float]], list[float]]:
+def _columns(
+    space: str, divisor: int, seed: int = SHORT_TRAINING_SEED
+) -> tuple[list[float], dict[str, list[float]], list[float]]:
     """Truth, the estimates (higher = better) and the training seconds, over archs with both."""
     truth = _truth(space)
-    rows = [r for r in _rows(space) if int(r["divisor"]) == divisor and r["arch"] in truth]
+    rows = [
+        r
+        for r in _rows(space)
+        if int(r["divisor"]) == divisor and int(r["seed"]) == seed and r["arch"] in truth
+    ]
     return (
         [truth[r["arch"]] for r in rows],
         {
@@ -152,6 +161,29 @@ def _report(spaces: list[str]) -> None:
             print(f" pooled over {len(pooled['tse'])} spaces:")
             for name, pairs in pooled.items():
                 print(_line(name, pooled_agreement(pairs)))
+        _repeatability(spaces, divisor)
+
+
+def _repeatability(spaces: list[str], divisor: int) -> None:
+    """Where archs were also trained with other seeds: how well two seeds of the estimate agree,
+    and how the mean of the two ranks against the ground truth (at twice the cost)."""
+    for space in spaces:
+        by_seed: dict[int, dict[str, float]] = {}
+        for r in _rows(space):
+            if int(r["divisor"]) == divisor:
+                by_seed.setdefault(int(r["seed"]), {})[r["arch"]] = -float(r["tse"])
+        own = by_seed.pop(SHORT_TRAINING_SEED, {})
+        truth = _truth(space)
+        for seed, other in sorted(by_seed.items()):
+            archs = sorted(set(own) & set(other) & set(truth))
+            if len(archs) < 3:
+                continue
+            a, b = np.array([own[x] for x in archs]), np.array([other[x] for x in archs])
+            y = np.array([truth[x] for x in archs])
+            print(f" {space}, tse with seeds {SHORT_TRAINING_SEED} and {seed}:")
+            print(_line("seed agreement", agreement(a, b)))
+            print(_line(f"seed {seed} alone", agreement(b, y)))
+            print(_line("mean of both", agreement((a + b) / 2, y)))
 
 
 def main() -> None:
@@ -161,6 +193,12 @@ def main() -> None:
         "--divisors",
         default=",".join(map(str, DIVISORS)),
         help="which fractions of the budget to train (comma-separated divisors)",
+    )
+    parser.add_argument(
+        "--seed",
+        type=int,
+        default=SHORT_TRAINING_SEED,
+        help="weights and batch order (default: the estimate's; another seed: its repeatability)",
     )
     parser.add_argument("--report", action="store_true", help="score the CSVs; train nothing")
     args = parser.parse_args()
@@ -172,7 +210,7 @@ def main() -> None:
     spaces = [s.strip() for s in args.spaces.split(",") if s.strip()]
     if not args.report:
         for space in spaces:
-            _train(space, divisors)
+            _train(space, divisors, args.seed)
     _report(spaces)
 
 
