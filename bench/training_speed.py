@@ -166,7 +166,9 @@ def _report(spaces: list[str]) -> None:
 
 def _repeatability(spaces: list[str], divisor: int) -> None:
     """Where archs were also trained with other seeds: how well two seeds of the estimate agree,
-    and how the mean of the two ranks against the ground truth (at twice the cost)."""
+    and how the other seed, and the mean of the two (at twice the cost), rank against the ground
+    truth, per space and pooled."""
+    pooled: dict[tuple[int, str], list[tuple[np.ndarray, np.ndarray]]] = {}
     for space in spaces:
         by_seed: dict[int, dict[str, float]] = {}
         for r in _rows(space):
@@ -182,8 +184,12 @@ def _repeatability(spaces: list[str], divisor: int) -> None:
             y = np.array([truth[x] for x in archs])
             print(f" {space}, tse with seeds {SHORT_TRAINING_SEED} and {seed}:")
             print(_line("seed agreement", agreement(a, b)))
-            print(_line(f"seed {seed} alone", agreement(b, y)))
-            print(_line("mean of both", agreement((a + b) / 2, y)))
+            for label, values in ((f"seed {seed} alone", b), ("mean of both", (a + b) / 2)):
+                print(_line(label, agreement(values, y)))
+                pooled.setdefault((seed, label), []).append((values, y))
+    for (seed, label), pairs in pooled.items():
+        if len(pairs) > 1:
+            print(_line(f"{label}, pooled over {len(pairs)}", pooled_agreement(pairs)))
 
 
 def main() -> None:
