@@ -59,7 +59,12 @@ from typing import Any
 import numpy as np
 import torch
 
-from archlab.estimate.arch_estimates import SHORT_TRAINING, TRAINING_SPEED, short_training_spec
+from archlab.estimate.arch_estimates import (
+    SHORT_TRAINING,
+    TRAINING_SPEED,
+    short_training_spec,
+    trained_estimate,
+)
 from archlab.estimate.estimates import BASELINES, estimate_accuracy
 from archlab.estimate.ground_truth import mean_accuracy, parse_shard, read_rows, seed_agreement
 from archlab.estimate.proxies import PROXIES, probe_batch
@@ -162,17 +167,9 @@ def _measure(
         for name in zero:
             row[name], row[f"{name}_s"] = out[name], round(out[f"{name}_s"], 4)
         row["settings"] = _settings(args)
-    for name in speed:
-        recipe = short_training_spec(SPEED[name])
-        out = estimate_accuracy(
-            space, arch, ["train_speed"], train=recipe, seed=recipe.seed, timings=True
-        )
-        row[name], row[f"{name}_s"] = out["train_speed"], round(out["train_speed_s"], 2)
-    for name in short:
-        out = estimate_accuracy(
-            space, arch, ["val_acc"], train=short_training_spec(SHORT_TRAIN[name]), timings=True
-        )
-        row[name], row[f"{name}_s"] = out["val_acc"], round(out["val_acc_s"], 2)
+    for name in (*speed, *short):
+        value, seconds = trained_estimate(space, arch, name)
+        row[name], row[f"{name}_s"] = value, round(seconds, 2)
 
 
 def _float(value: Any) -> float:

@@ -14,18 +14,25 @@ import time
 from typing import Any
 
 from archlab.estimate.estimates import BASELINES, estimate_accuracy
-from archlab.estimate.evidence import FALLBACK_DEFAULT, load_evidence
+from archlab.estimate.evidence import (
+    FALLBACK_DEFAULT,
+    SHORT_TRAINING,
+    TRAINING_SPEED,
+    load_evidence,
+)
 from archlab.estimate.proxies import PROXIES
 from archlab.estimate.surrogate import FITTED_ESTIMATE, load_surrogates, predict_for_space
-from archlab.estimate.training import GROUND_TRUTH, TrainSpec
+from archlab.estimate.training import GROUND_TRUTH, Progress, TrainSpec
 from archlab.space import SearchSpace
 
-__all__ = ["SHORT_TRAINING", "TRAINING_SPEED", "all_estimates", "short_training_spec"]
+__all__ = [
+    "SHORT_TRAINING",
+    "TRAINING_SPEED",
+    "all_estimates",
+    "short_training_spec",
+    "trained_estimate",
+]
 
-#: Short-training estimates (validation accuracy): name → fraction of the ground truth's steps.
-SHORT_TRAINING = {"train_1_8": 8, "train_1_4": 4}
-#: Training-speed estimates (minus the mean training loss, no evaluation): name → fraction.
-TRAINING_SPEED = {"tse_1_64": 64}
 PROBE_BATCH = 8
 SEED = 0
 #: Short training's seed: one the ground truth (seeds 0 and 1) does not use, so the estimate shares
@@ -43,6 +50,32 @@ def short_training_spec(divisor: int, data: str | None = None) -> TrainSpec:
         seed=SHORT_TRAINING_SEED,
         data=data or GROUND_TRUTH.data,
     )
+
+
+def trained_estimate(
+    space: SearchSpace,
+    arch: dict[str, Any],
+    name: str,
+    data: str | None = None,
+    progress: Progress | None = None,
+) -> tuple[float, float]:
+    """The training estimate ``name`` (one of ``SHORT_TRAINING`` or ``TRAINING_SPEED``) of
+    ``arch`` and the seconds it took, with the recipe, budget and seed the evidence ran.
+
+    Raises:
+        KeyError: ``name`` is not a training estimate.
+    """
+    if name in TRAINING_SPEED:
+        divisor, value = TRAINING_SPEED[name], "train_speed"
+    elif name in SHORT_TRAINING:
+        divisor, value = SHORT_TRAINING[name], "val_acc"
+    else:
+        raise KeyError(f"{name!r} is not a training estimate")
+    spec = short_training_spec(divisor, data)
+    found = estimate_accuracy(
+        space, arch, [value], train=spec, seed=spec.seed, progress=progress, timings=True
+    )
+    return float(found[value]), float(found[f"{value}_s"])
 
 
 def _default(space: str) -> tuple[str, str]:
@@ -78,19 +111,8 @@ def all_estimates(
         start = time.perf_counter()
         values[FITTED_ESTIMATE] = predict_for_space(space.name, space.knobs, space.default(), arch)
         seconds[FITTED_ESTIMATE] = time.perf_counter() - start
-    for name, divisor in TRAINING_SPEED.items():
-        spec = short_training_spec(divisor, data)
-        found = estimate_accuracy(
-            space, arch, ["train_speed"], train=spec, seed=spec.seed, timings=True
-        )
-        values[name], seconds[name] = float(found["train_speed"]), float(found["train_speed_s"])
-    if short_train:
-        for name, divisor in SHORT_TRAINING.items():
-            start = time.perf_counter()
-            spec = short_training_spec(divisor, data)
-            trained = estimate_accuracy(space, arch, ["val_acc"], train=spec, seed=spec.seed)
-            values[name] = float(trained["val_acc"])
-            seconds[name] = time.perf_counter() - start
+    for name in (*TRAINING_SPEED, *(SHORT_TRAINING if short_train else ())):
+        values[name], seconds[name] = trained_estimate(space, arch, name, data)
     default, source = _default(space.name)
     return {
         **values,

@@ -12,8 +12,9 @@ from typing import Any
 
 import torch
 
-from archlab.estimate.arch_estimates import SHORT_TRAINING, TRAINING_SPEED, short_training_spec
+from archlab.estimate.arch_estimates import trained_estimate
 from archlab.estimate.estimates import ESTIMATES, estimate_accuracy
+from archlab.estimate.evidence import TRAINED_ESTIMATES
 from archlab.estimate.surrogate import FITTED_ESTIMATE, predict_for_space
 from archlab.estimate.training import Progress, TrainSpec
 from archlab.measurement.fast_macs import BlockCount, UncountedOpError, count_macs_with_blocks
@@ -65,18 +66,8 @@ def _estimates(
     )
     if FITTED_ESTIMATE in metrics:
         out[FITTED_ESTIMATE] = predict_for_space(space.name, space.knobs, space.default(), arch)
-    for name in (m for m in metrics if m in SHORT_TRAINING):
-        recipe = short_training_spec(SHORT_TRAINING[name], spec.probe_data())
-        trained = estimate_accuracy(
-            space, arch, ["val_acc"], train=recipe, seed=recipe.seed, progress=progress
-        )
-        out[name] = trained["val_acc"]
-    for name in (m for m in metrics if m in TRAINING_SPEED):
-        recipe = short_training_spec(TRAINING_SPEED[name], spec.probe_data())
-        found = estimate_accuracy(
-            space, arch, ["train_speed"], train=recipe, seed=recipe.seed, progress=progress
-        )
-        out[name] = found["train_speed"]
+    for name in (m for m in metrics if m in TRAINED_ESTIMATES):
+        out[name], _ = trained_estimate(space, arch, name, spec.probe_data(), progress)
     return out
 
 
