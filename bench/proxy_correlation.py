@@ -3,8 +3,10 @@
 The ground truth is read, never trained here: ``bench/results/ground_truth_<space>.csv``, written by
 ``bench/ground_truth.py`` (random archs of the space trained with the reference recipe
 :data:`archlab.estimate.training.GROUND_TRUTH`: Fashion-MNIST at 32 px, 1,000 steps of 64 images).
-An arch's accuracy is its mean validation accuracy over the seeds trained so far (``kind ==
-"random"`` rows at the recipe's budget); archs are added as the ground-truth jobs append them.
+An arch's accuracy is its mean validation accuracy over its seeds (``kind == "random"`` rows at
+the recipe's budget); archs are added as the ground-truth jobs append them, once they have every
+seed. ``--val-fraction``/``--bn-images`` score against the runs ``bench/ground_truth.py`` made
+with the same options (a variant of the recipe) instead.
 
 For every such arch it computes, on the arch reduced to ``--resolution`` px (default: the ground
 truth's 32 px, so the same model is scored as was trained), with weights from ``--seed``:
@@ -45,6 +47,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import csv
+import dataclasses
 import fcntl
 import json
 import logging
@@ -66,11 +69,16 @@ from archlab.estimate.arch_estimates import (
     trained_estimate,
 )
 from archlab.estimate.estimates import BASELINES, estimate_accuracy
-from archlab.estimate.ground_truth import mean_accuracy, parse_shard, read_rows, seed_agreement
+from archlab.estimate.ground_truth import (
+    parse_shard,
+    random_arch_truth,
+    read_rows,
+    seed_agreement,
+)
 from archlab.estimate.proxies import PROXIES, probe_batch
 from archlab.estimate.rank_stats import Agreement
 from archlab.estimate.score import pooled_agreement, score_estimates
-from archlab.estimate.training import GROUND_TRUTH, load_spec_data
+from archlab.estimate.training import GROUND_TRUTH, TrainSpec, load_spec_data
 from archlab.space import SearchSpace, load_space
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -87,13 +95,21 @@ COLUMNS = (
 )
 
 
-def _truth(path: Path) -> tuple[list[str], dict[str, float], list[dict[str, Any]]]:
-    """Archs (JSON, in the ground truth's order), their mean accuracy, and the budget's rows."""
-    budget = GROUND_TRUTH.budget_label()
-    rows = [r for r in read_rows(path) if r["kind"] == "random" and r["budget"] == budget]
+def _recipe(args: argparse.Namespace) -> TrainSpec:
+    """The ground-truth recipe scored against: the reference one, or a variant of it that
+    ``bench/ground_truth.py`` trained with the same ``--val-fraction``/``--bn-images``."""
+    changed = {"val_fraction": args.val_fraction, "bn_images": args.bn_images}
+    return dataclasses.replace(GROUND_TRUTH, **{k: v for k, v in changed.items() if v is not None})
+
+
+def _truth(path: Path, budget: str) -> tuple[list[str], dict[str, float], list[dict[str, Any]]]:
+    """Archs (JSON, in the ground truth's order) trained with every seed any arch has at
+    ``budget``, their mean accuracy, and their rows (an arch still missing a seed is left out)."""
+    accuracy = random_arch_truth(read_rows(path), budget)
+    rows = [r for r in read_rows(path) if r["arch"] in accuracy and r["budget"] == budget]
     index = {r["arch"]: int(re.sub(r"\D", "", r["name"]) or 0) for r in rows}
     archs = sorted(index, key=lambda a: index[a])
-    return archs, mean_accuracy(rows, budget), rows
+    return archs, accuracy, rows
 
 
 def _read_cache(path: Path) -> dict[str, dict[str, str]]:
@@ -178,7 +194,8 @@ def _float(value: Any) -> float:
 
 def _run_space(name: str, args: argparse.Namespace) -> dict[str, Any] | None:
     truth_path = args.results / f"ground_truth_{name}.csv"
-    archs, accuracy, truth_rows = _truth(truth_path)
+    budget = _recipe(args).budget_label()
+    archs, accuracy, truth_rows = _truth(truth_path, budget)
     if not archs:
         print(f"{name}: no ground truth in {truth_path}")
         return None
@@ -214,7 +231,7 @@ def _run_space(name: str, args: argparse.Namespace) -> dict[str, Any] | None:
         "truth": [accuracy[a] for a in archs],
         "estimates": table,
         "seconds": seconds,
-        "ceiling": seed_agreement(truth_rows, GROUND_TRUTH.budget_label(), (0, 1)),
+        "ceiling": seed_agreement(truth_rows, budget, (0, 1)),
     }
 
 
@@ -270,6 +287,14 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--threads", type=int, default=1, help="torch threads")
     parser.add_argument(
+        "--val-fraction",
+        type=float,
+        help="score against the ground truth of this validation share (as in ground_truth.py)",
+    )
+    parser.add_argument(
+        "--bn-images", type=int, help="... and this many BatchNorm images (as ground_truth.py)"
+    )
+    parser.add_argument(
         "--shard",
         type=parse_shard,
         default=(0, 1),
@@ -290,7 +315,7 @@ def main() -> None:
             p.stem.removeprefix("ground_truth_") for p in args.results.glob("ground_truth_*.csv")
         )
     print(
-        f"ground truth: {GROUND_TRUTH.budget_label()} on {GROUND_TRUTH.data}, mean val_acc over "
+        f"ground truth: {_recipe(args).budget_label()} on {GROUND_TRUTH.data}, mean val_acc over "
         f"seeds; proxies on {_settings(args)}; torch {torch.__version__}, {args.threads} thread(s)"
     )
     start = time.perf_counter()

@@ -166,7 +166,9 @@ def test_a_search_can_optimise_the_short_training_the_evidence_scores(
         again = estimate_accuracy(space, trial.params, [metric], train=recipe, seed=recipe.seed)
         assert trial.values[0] == trial.user_attrs[objective] == again[metric]
         assert (again[metric] < 0) == (objective == "tse_1_64")  # minus a loss; an accuracy
-    value, seconds = arch_estimates.trained_estimate(space, trial.params, objective, "fashion-mnist")
+    value, seconds = arch_estimates.trained_estimate(
+        space, trial.params, objective, "fashion-mnist"
+    )
     assert value == again[metric] and seconds > 0  # what `archlab estimate` and the bench print
     with pytest.raises(KeyError, match="'naswot' is not a training estimate"):
         arch_estimates.trained_estimate(space, trial.params, "naswot")
