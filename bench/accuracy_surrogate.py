@@ -9,7 +9,13 @@ search would rely on. Two models, fixed before any result on `mobileformer` was 
   ridge penalty chosen by an inner leave-one-out), nothing else: archlab's own fit,
   :func:`archlab.estimate.surrogate.fit_knob_ridge`, made from the training archs of each fold;
 * ``knobs+estimates``: the same with the training-free estimates, ``params`` and ``macs`` added
-  (each rank-normalised over the space's archs; no accuracy enters that step).
+  (each rank-normalised over the space's archs; no accuracy enters that step);
+* ``knobs+tse_1_64``: the knobs with one more column, the rank-normalised training speed of 15
+  steps (``tse_1_64``, the cheap estimate that ranks four of the five spaces, at +0.16 to +0.56).
+  Added after both parts had been scored alone and before this model was run: the one question it
+  answers is whether a knob model and a measured training signal carry different information. It
+  becomes no default by its cross-validated ρ; like ``knob_ridge``, it would have to win trained
+  fronts first.
 
 Scored by repeated 5-fold cross-validation: in each repeat every arch is predicted by a model
 fitted without it, and Spearman ρ is taken between those predictions and the ground truth (the
@@ -60,6 +66,7 @@ from archlab.estimate.training import GROUND_TRUTH
 
 RESULTS = Path(__file__).resolve().parent / "results"
 ESTIMATES = ("naswot", "synflow", "grad_norm", "zico", "swap", "meco", "params", "macs")
+TRAINING_SPEED = ("tse_1_64",)
 
 
 def _truth(space: str) -> tuple[list[str], np.ndarray, list[dict[str, Any]]]:
@@ -70,15 +77,19 @@ def _truth(space: str) -> tuple[list[str], np.ndarray, list[dict[str, Any]]]:
     return archs, np.array([truth[a] for a in archs]), rows
 
 
-def _estimate_matrix(space: str, archs: list[str]) -> np.ndarray | None:
+def _estimate_matrix(
+    space: str, archs: list[str], names: tuple[str, ...] = ESTIMATES
+) -> np.ndarray | None:
+    """The ``names`` columns of ``estimates_<space>.csv`` for ``archs``, each rank-normalised;
+    None if any is missing."""
     path = RESULTS / f"estimates_{space}.csv"
     if not path.exists():
         return None
     with path.open(newline="") as f:
         by_arch = {r["arch"]: r for r in csv.DictReader(f)}
-    if not all(a in by_arch and all(by_arch[a].get(e) for e in ESTIMATES) for a in archs):
+    if not all(a in by_arch and all(by_arch[a].get(e) for e in names) for a in archs):
         return None
-    raw = np.array([[float(by_arch[a][e]) for e in ESTIMATES] for a in archs])
+    raw = np.array([[float(by_arch[a][e]) for e in names] for a in archs])
     return np.column_stack([rankdata(c) / len(c) for c in raw.T])
 
 
@@ -189,6 +200,10 @@ def main() -> None:
         models = {"knobs": _knobs_model(configs)}
         if estimates is not None:
             models["knobs+estimates"] = _matrix_model(np.hstack([knobs, estimates]))
+        speed = _estimate_matrix(space, archs, TRAINING_SPEED)
+        if speed is not None:
+            models["knobs+tse_1_64"] = _matrix_model(np.hstack([knobs, speed]))
+            print(f"  tse_1_64 alone on all archs: {spearmanr(speed[:, 0], y).statistic:+.2f}")
         for model, fit_predict in models.items():
             rhos = cross_validated_rho(fit_predict, y, args.repeats)
             median = float(np.median(rhos))
