@@ -38,7 +38,7 @@ import torch
 
 from archlab.estimate.data import ImageData, to_input
 from archlab.estimate.estimates import reduced_model
-from archlab.estimate.ground_truth import read_rows
+from archlab.estimate.ground_truth import append_row, read_rows
 from archlab.estimate.rank_stats import seed_noise
 from archlab.estimate.training import (
     GROUND_TRUTH,
@@ -96,15 +96,6 @@ def _bn_draws(
 
 def _archs_in(path: Path) -> set[str]:
     return {r["arch"] for r in csv.DictReader(path.open())} if path.exists() else set()
-
-
-def _append(path: Path, fields: list[str], row: dict[str, object]) -> None:
-    new = not path.exists()
-    with path.open("a", newline="") as f:
-        writer = csv.DictWriter(f, fields)
-        if new:
-            writer.writeheader()
-        writer.writerow(row)
 
 
 def _paired_random_runs(space: str) -> dict[str, dict[int, dict[str, Any]]]:
@@ -213,7 +204,7 @@ def main() -> None:
                 "n_val": len(p0),
             }
             if arch not in _archs_in(out):
-                _append(out, FIELDS, row)
+                append_row(out, row, FIELDS)
             print(f"{arch[:60]}…: {row}", flush=True)
             for seed, (acc, model) in enumerate(runs):
                 if not args.bn_draws:
@@ -231,7 +222,7 @@ def main() -> None:
                     "acc_64_batches": round(acc_64, 6),
                     "bn_layers": bn_layers,
                 }
-                _append(bn_out, BN_FIELDS, bn_row)
+                append_row(bn_out, bn_row, BN_FIELDS)
                 print(f"  BatchNorm draws, seed {seed}: {bn_row['draws_acc']}", flush=True)
     _report(args.space, out)
     _bn_report(args.space, RESULTS / "bn_noise.csv")

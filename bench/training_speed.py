@@ -45,7 +45,7 @@ import torch
 
 from archlab.estimate.arch_estimates import SHORT_TRAINING_SEED, short_training_spec
 from archlab.estimate.estimates import reduced_model
-from archlab.estimate.ground_truth import random_arch_truth, read_rows
+from archlab.estimate.ground_truth import append_row, random_arch_truth, read_rows
 from archlab.estimate.rank_stats import Agreement, agreement
 from archlab.estimate.score import pooled_agreement
 from archlab.estimate.training import GROUND_TRUTH, load_spec_data, short_train
@@ -93,16 +93,6 @@ def _run(space_name: str, arch_json: str, divisor: int, seed: int) -> dict[str, 
     }
 
 
-def _append(space: str, row: dict[str, Any]) -> None:
-    path = _path(space)
-    new = not path.exists()
-    with path.open("a", newline="") as f:
-        writer = csv.DictWriter(f, FIELDS)
-        if new:
-            writer.writeheader()
-        writer.writerow(row)
-
-
 def _train(space: str, divisors: tuple[int, ...], seed: int) -> None:
     archs = sorted(_truth(space))
     done = {(r["arch"], int(r["divisor"]), int(r["seed"])) for r in _rows(space)}
@@ -110,7 +100,7 @@ def _train(space: str, divisors: tuple[int, ...], seed: int) -> None:
     print(f"{space}: {len(archs)} archs with ground truth, {len(todo)} runs to go", flush=True)
     for i, (arch, divisor) in enumerate(todo, 1):
         row = _run(space, arch, divisor, seed)
-        _append(space, row)
+        append_row(_path(space), row, FIELDS)
         print(
             f"  {i}/{len(todo)} 1/{divisor}: tse {row['tse']:.4f}, val_acc {row['val_acc']:.4f}, "
             f"train {row['train_s']:.1f} s, all {row['seconds']:.1f} s",

@@ -106,6 +106,14 @@ def test_rows_record_the_code_and_old_files_keep_their_header(
     assert "code" not in rows[0]
 
 
+def test_append_row_writes_other_columns_for_other_results(tmp_path: Path) -> None:
+    """The bench scripts' own results files (not ground truth) go through the same locked append."""
+    path = tmp_path / "speed.csv"
+    append_row(path, {"arch": "{}", "tse": -1.5}, ["arch", "tse", "seed"])
+    append_row(path, {"arch": '{"a": 1}', "tse": -1.25, "seed": 3}, ["ignored"])
+    assert path.read_text().splitlines() == ["arch,tse,seed", "{},-1.5,", '"{""a"": 1}",-1.25,3']
+
+
 def _rows(accs: list[tuple[float, float]]) -> list[dict]:
     return [
         {"kind": "random", "budget": "b", "arch": f"a{i}", "seed": s, "val_acc": v}

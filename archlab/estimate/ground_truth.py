@@ -14,7 +14,7 @@ import json
 import math
 import time
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -191,8 +191,9 @@ def done_keys(rows: Iterable[dict[str, Any]]) -> set[tuple[str, str, str, int, s
     return {(r["space"], r["name"], r["arch"], int(r["seed"]), r["budget"]) for r in rows}
 
 
-def append_row(path: Path, row: dict[str, Any]) -> None:
-    """Append one row (with a header if the file is new), holding an exclusive lock meanwhile.
+def append_row(path: Path, row: dict[str, Any], columns: Sequence[str] = COLUMNS) -> None:
+    """Append one row (with a ``columns`` header if the file is new), holding an exclusive lock
+    meanwhile, so that several processes can share one results file.
 
     An existing file keeps its header: the row is written in that header's columns (a column
     the file lacks is left out, one the row lacks stays empty), so files begun before a column
@@ -203,10 +204,11 @@ def append_row(path: Path, row: dict[str, Any]) -> None:
         try:
             f.seek(0)
             header = next(csv.reader([f.readline()]), None)
-            writer = csv.DictWriter(f, fieldnames=header or COLUMNS, extrasaction="ignore")
+            fields = header or list(columns)
+            writer = csv.DictWriter(f, fieldnames=fields, extrasaction="ignore")
             if not header:
                 writer.writeheader()
-            writer.writerow({c: row.get(c, "") for c in header or COLUMNS})
+            writer.writerow({c: row.get(c, "") for c in fields})
             f.flush()
         finally:
             fcntl.flock(f, fcntl.LOCK_UN)
