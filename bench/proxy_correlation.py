@@ -105,8 +105,9 @@ def _recipe(args: argparse.Namespace) -> TrainSpec:
 def _truth(path: Path, budget: str) -> tuple[list[str], dict[str, float], list[dict[str, Any]]]:
     """Archs (JSON, in the ground truth's order) trained with every seed any arch has at
     ``budget``, their mean accuracy, and their rows (an arch still missing a seed is left out)."""
-    accuracy = random_arch_truth(read_rows(path), budget)
-    rows = [r for r in read_rows(path) if r["arch"] in accuracy and r["budget"] == budget]
+    every = read_rows(path)
+    accuracy = random_arch_truth(every, budget)
+    rows = [r for r in every if r["arch"] in accuracy and r["budget"] == budget]
     index = {r["arch"]: int(re.sub(r"\D", "", r["name"]) or 0) for r in rows}
     archs = sorted(index, key=lambda a: index[a])
     return archs, accuracy, rows
