@@ -20,12 +20,12 @@ al., ICLR 2021, voted with), and of every training-free estimate. They show whet
 estimates recovers a ranking that no single one gives.
 
 Trained fronts (``front_checks.csv``, ``bench/front_vs_preset.py --write``) are grouped into checks:
-searches of one space with the same target, seed and trial count but different accuracy estimates.
-Each front gets its best trained accuracy and the area it dominates
-(:func:`archlab.study.hypervolume.hypervolume`): latency as a ratio to the preset's, timed side by
-side, from 0 to the target (as a ratio to the median of the preset's latencies the check's rows
-hold); accuracy above the lowest trained accuracy in the check. A model
-fitted on the ground truth becomes a space's default only through these checks.
+two searches of one space with the same target, seed and trial count but different accuracy
+estimates (three such searches make three checks, one per pair). Each front gets its best trained
+accuracy and the area it dominates (:func:`archlab.study.hypervolume.hypervolume`): latency as a
+ratio to the preset's, timed side by side, from 0 to the target (as a ratio to the median of the
+preset's latencies the pair's rows hold); accuracy above the lowest trained accuracy of the pair.
+A model fitted on the ground truth becomes a space's default only through these checks.
 
 The reference models of every ground truth (the presets and the plain CNN, trained with the same
 recipe) go into ``references``, by name: the dashboard plots a study's presets at these accuracies
@@ -40,6 +40,7 @@ from __future__ import annotations
 import argparse
 import csv
 import datetime
+import itertools
 import json
 import math
 import statistics
@@ -171,47 +172,49 @@ def _by_seed(outcome: dict[str, Any]) -> dict[int, float]:
 
 
 def _front_checks(space: str) -> list[dict[str, Any]]:
-    """The space's trained fronts, grouped into checks (see the module docstring); only groups
-    with fronts of two or more estimates count."""
+    """The space's trained fronts, grouped into checks (see the module docstring): every pair of
+    estimates among the searches with the same target, seed and trial count."""
     path = RESULTS / "front_checks.csv"
     if not path.exists():
         return []
     with path.open(newline="") as f:
         rows = [r for r in csv.DictReader(f) if r["space"] == space]
-    groups: dict[tuple[str, str, str], list[dict[str, str]]] = {}
+    groups: dict[tuple[str, str, str], dict[str, list[dict[str, str]]]] = {}
     for row in rows:
-        groups.setdefault((row["target_ms"], row["search_seed"], row["search_trials"]), []).append(
-            row
-        )
-    checks = []
-    for (target, seed, trials), members in sorted(groups.items()):
-        by_estimate: dict[str, list[dict[str, str]]] = {}
-        for row in members:
-            by_estimate.setdefault(row["estimate"], []).append(row)
-        if len(by_estimate) < 2:
-            continue
-        preset_ms = statistics.median(float(r["preset_ms"]) for r in members)
-        floor = min(float(r["accuracy"]) for r in members)
-        fronts = {}
-        for estimate, front in sorted(by_estimate.items()):
-            ratios = [
-                float(r["ratio_to_preset"] or float(r["latency_ms"]) / preset_ms) for r in front
-            ]
-            accs = [float(r["accuracy"]) for r in front]
-            best = max(range(len(front)), key=lambda i: accs[i])
-            fronts[estimate] = {
-                "study": front[0]["study"], "members": len(front), "best": accs[best],
-                "best_ratio": ratios[best],
-                "hypervolume": hypervolume(
-                    [(r, -a) for r, a in zip(ratios, accs)], (float(target) / preset_ms, -floor)
-                ),
-            }  # fmt: skip
-        checks.append({
-            "target_ms": float(target), "search_seed": int(seed), "search_trials": int(trials),
-            "preset": members[0]["preset"],
-            "preset_accuracy": float(members[0]["preset_accuracy"]), "fronts": fronts,
-        })  # fmt: skip
-    return checks
+        key = (row["target_ms"], row["search_seed"], row["search_trials"])
+        groups.setdefault(key, {}).setdefault(row["estimate"], []).append(row)
+    return [
+        _front_check(float(target), int(seed), int(trials), {n: fronts[n] for n in pair})
+        for (target, seed, trials), fronts in sorted(groups.items())
+        for pair in itertools.combinations(sorted(fronts), 2)
+    ]
+
+
+def _front_check(
+    target: float, seed: int, trials: int, fronts: dict[str, list[dict[str, str]]]
+) -> dict[str, Any]:
+    """One pair of trained fronts scored together. The preset's median latency and the accuracy
+    floor come from the pair's own rows, so a third search with the same seed changes nothing."""
+    members = [row for front in fronts.values() for row in front]
+    preset_ms = statistics.median(float(r["preset_ms"]) for r in members)
+    floor = min(float(r["accuracy"]) for r in members)
+    scored = {}
+    for estimate, front in fronts.items():
+        ratios = [float(r["ratio_to_preset"] or float(r["latency_ms"]) / preset_ms) for r in front]
+        accs = [float(r["accuracy"]) for r in front]
+        best = max(range(len(front)), key=lambda i: accs[i])
+        scored[estimate] = {
+            "study": front[0]["study"], "members": len(front), "best": accs[best],
+            "best_ratio": ratios[best],
+            "hypervolume": hypervolume(
+                [(r, -a) for r, a in zip(ratios, accs)], (target / preset_ms, -floor)
+            ),
+        }  # fmt: skip
+    return {
+        "target_ms": target, "search_seed": seed, "search_trials": trials,
+        "preset": members[0]["preset"],
+        "preset_accuracy": float(members[0]["preset_accuracy"]), "fronts": scored,
+    }  # fmt: skip
 
 
 def _print_front_checks(space: str, checks: list[dict[str, Any]]) -> None:
