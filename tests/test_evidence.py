@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import csv
+import importlib.util
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 from typer.testing import CliRunner
@@ -446,3 +449,46 @@ def test_the_spaces_table_states_each_spaces_default_estimate_and_its_evidence()
         assert line.removeprefix("default accuracy estimate: ") == evidence_sentence(
             default_estimate(name), name
         )
+
+
+def _bench_evidence() -> Any:
+    """bench/evidence.py, which scores the committed front checks, loaded as a module."""
+    path = Path(__file__).resolve().parents[1] / "bench" / "evidence.py"
+    spec = importlib.util.spec_from_file_location("bench_evidence", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_three_searches_with_one_seed_make_three_pairs_each_scored_on_its_own_rows(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    bench = _bench_evidence()
+    fronts = {  # estimate: [(ratio to the preset, trained accuracy)]
+        "a": [(0.5, 0.89), (0.8, 0.90)],
+        "b": [(0.4, 0.88)],
+        "c": [(0.3, 0.80)],  # far below the others: must not move the a-b pair's floor
+    }
+    columns = ["space", "study", "estimate", "target_ms", "search_seed", "search_trials"]
+    columns += ["preset", "preset_accuracy", "preset_ms", "latency_ms", "ratio_to_preset"]
+    columns += ["accuracy"]
+    with (tmp_path / "front_checks.csv").open("w", newline="") as f:
+        writer = csv.DictWriter(f, columns)
+        writer.writeheader()
+        for estimate, members in fronts.items():
+            for ratio, acc in members:
+                writer.writerow({
+                    "space": "s", "study": f"st-{estimate}", "estimate": estimate,
+                    "target_ms": 50, "search_seed": 0, "search_trials": 30, "preset": "p",
+                    "preset_accuracy": 0.88, "preset_ms": 50, "latency_ms": 50 * ratio,
+                    "ratio_to_preset": ratio, "accuracy": acc,
+                })  # fmt: skip
+    monkeypatch.setattr(bench, "RESULTS", tmp_path)
+    checks = bench._front_checks("s")
+    assert [sorted(c["fronts"]) for c in checks] == [["a", "b"], ["a", "c"], ["b", "c"]]
+    pair = checks[0]["fronts"]
+    # floor 0.88 (the pair's lowest): a covers 0.5..1 at +0.01 and 0.8..1 at +0.02 more; b none
+    assert pair["a"]["hypervolume"] == pytest.approx(0.5 * 0.01 + 0.2 * 0.01)
+    assert pair["b"]["hypervolume"] == pytest.approx(0.0)
+    assert checks[1]["fronts"]["a"]["hypervolume"] > pair["a"]["hypervolume"]  # floor 0.80 there
