@@ -243,3 +243,52 @@ def test_the_test_split_is_scored_only_when_asked_and_only_where_it_exists(
     args = ["pareto", "--study", "t", "--storage", study_url, "--format", "json"]
     rows = {r["number"]: r for r in json.loads(runner.invoke(app, args).output)["pareto"]}
     assert rows[int(first)]["test_accuracy"] == tested["test_accuracy"]
+
+
+def test_more_seeds_train_only_the_new_ones_and_other_data_trains_again(
+    study_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real = ground_truth.train_run
+    calls: list[tuple[str, int]] = []
+
+    def counting(space: Any, run: Any, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        calls.append((run.name, run.seed))
+        return real(space, run, *args, **kwargs)
+
+    monkeypatch.setattr(train_mod, "train_run", counting)
+    assert _train(study_url, "--trials", "0", "--seeds", "1").exit_code == 0
+    one = trained_outcomes(load_study("t", study_url).user_attrs)["0"]
+    assert _train(study_url, "--trials", "0", "--seeds", "2").exit_code == 0
+    two = trained_outcomes(load_study("t", study_url).user_attrs)["0"]
+    assert calls == [("trial0", 0), ("trial0", 1)]  # seed 0 kept, not trained twice
+    assert two["seeds"] == [0, 1] and two["accuracies"][0] == one["accuracies"][0]
+    assert two["accuracy"] == pytest.approx(sum(two["accuracies"]) / 2)
+    assert two["seconds"] >= one["seconds"]
+    calls.clear()
+    assert _train(study_url, "--trials", "0", "--seeds", "2").exit_code == 0
+    assert calls == []  # nothing missing
+    args = ["train", "--study", "t", "--storage", study_url, "--trials", "0", "--seeds", "1"]
+    assert runner.invoke(app, [*args, "--data", "digits", "--steps", "4"]).exit_code == 0
+    assert calls == [("trial0", 0)]  # another recipe: trained again
+    assert trained_outcomes(load_study("t", study_url).user_attrs)["0"]["budget"] == "4x64@32px"
+
+
+def test_a_failing_new_seed_keeps_the_seeds_trained_before(
+    study_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert _train(study_url, "--trials", "0", "--seeds", "1").exit_code == 0
+    before = trained_outcomes(load_study("t", study_url).user_attrs)["0"]
+    real = ground_truth.train_run
+
+    def seed_one_fails(space: Any, run: Any, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        if run.seed == 1:
+            raise RuntimeError("out of memory (simulated)")
+        return real(space, run, *args, **kwargs)
+
+    monkeypatch.setattr(train_mod, "train_run", seed_one_fails)
+    result = _train(study_url, "--trials", "0", "--seeds", "2")
+    assert result.exit_code == 0, result.output
+    after = trained_outcomes(load_study("t", study_url).user_attrs)["0"]
+    assert after["accuracies"] == before["accuracies"] and after["failed_seeds"] == [1]
+    assert "out of memory (simulated)" in after["seed_error"]
+    assert "failed" in result.output

@@ -133,7 +133,12 @@ def _print_trained(report: TrainReport, budget: str, seeds: int) -> None:
         if tested:
             test_acc, test_std = out.get("test_accuracy"), out.get("test_accuracy_std")
             cells += [f"{test_acc:.4f}", f"{test_std:.4f}"] if test_acc is not None else ["–", "–"]
-        table.add_row(*cells, f"{out['seconds']:.0f}", "")
+        note = (
+            f"seeds {out['failed_seeds']} failed: {out['seed_error'][:50]}"
+            if "seed_error" in out
+            else ""
+        )
+        table.add_row(*cells, f"{out['seconds']:.0f}", note)
     console.print(table)
 
 

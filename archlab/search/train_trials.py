@@ -5,8 +5,11 @@ reduced copy with :data:`archlab.estimate.training.GROUND_TRUTH` for every seed,
 mean validation accuracy and its spread in the study's ``trained`` user attribute (finished trials
 cannot change), one trial at a time: an interrupted run keeps what finished and resumes with the
 rest. A trial whose training crashes or runs out of memory gets its reason there and the others go
-on. With ``references`` the space's reference presets are trained the same way
-(``trained_references``), so a trained front can be read against the published designs. With
+on. Asked for more seeds than an arch was trained with, only the new seeds are trained and joined
+to the stored ones (if one fails, the stored result stays, with ``failed_seeds`` and the reason);
+trained with another recipe or data set, it is trained again. With ``references`` the space's
+reference presets are trained the same way (``trained_references``), so a trained front can be
+read against the published designs. With
 ``test`` each trained model is also scored on the data set's test split (``test_accuracy``): a
 final report of chosen architectures, which nothing in archlab uses to choose.
 """
@@ -110,10 +113,12 @@ def _train_one(
     data: Any,
     device: torch.device,
     test: bool,
+    kept: list[dict[str, Any]],
 ) -> dict[str, Any]:
-    """Every seed of one arch; a crash (out of memory included) becomes its stored reason."""
+    """Each run of one arch, joined to the ``kept`` rows of seeds trained before; a crash (out of
+    memory included) becomes its stored reason."""
     try:
-        rows = [train_run(space, run, spec, data, device, test) for run in runs]
+        rows = kept + [train_run(space, run, spec, data, device, test) for run in runs]
     except KeyboardInterrupt:
         raise
     except Exception as err:  # the candidate crashed or ran out of memory: keep the reason
@@ -125,11 +130,40 @@ def _train_one(
     return _outcome(rows, spec, device)
 
 
-def _needs_training(outcome: dict[str, Any] | None, budget: str, test: bool) -> bool:
-    """Not trained at ``budget``, failed, or lacking the test accuracy asked for now."""
-    if outcome is None or outcome.get("budget") != budget or "error" in outcome:
-        return True
-    return test and "test_accuracy" not in outcome
+def _reusable(outcome: dict[str, Any], spec: TrainSpec, test: bool) -> bool:
+    """Trained with this recipe and data, without failing, and tested if a test is asked now."""
+    return (
+        "error" not in outcome
+        and outcome.get("budget") == spec.budget_label()
+        and outcome.get("data", spec.data) == spec.data
+        and (not test or "test_accuracy" in outcome)
+    )
+
+
+def _seeds_to_train(
+    outcome: dict[str, Any] | None, spec: TrainSpec, seeds: Sequence[int], test: bool
+) -> list[int]:
+    """The seeds an arch still needs: those a reusable stored result lacks, else all."""
+    if outcome is None or not _reusable(outcome, spec, test):
+        return list(seeds)
+    return [s for s in seeds if s not in outcome.get("seeds", ())]
+
+
+def _stored_rows(outcome: dict[str, Any]) -> list[dict[str, Any]]:
+    """A stored outcome as the per-seed rows it was made from, so seeds trained later join it
+    (its total seconds go to the first row)."""
+    tests = outcome.get("test_accuracies") or [None] * len(outcome["seeds"])
+    return [
+        {
+            "val_acc": acc,
+            "seed": seed,
+            "params": outcome["params_reduced"],
+            "seconds": outcome["seconds"] if i == 0 else 0.0,
+            "torch": outcome["torch"],
+            **({"test_acc": test} if test is not None else {}),
+        }
+        for i, (acc, seed, test) in enumerate(zip(outcome["accuracies"], outcome["seeds"], tests))
+    ]
 
 
 def _todo(
@@ -137,24 +171,25 @@ def _todo(
     numbers: list[int],
     references: bool,
     space: SearchSpace,
-    budget: str,
+    spec: TrainSpec,
+    seeds: Sequence[int],
     test: bool,
-) -> list[tuple[str, str, str]]:
-    """(attribute, key, arch JSON or preset) of every arch not yet trained at ``budget``."""
+) -> list[tuple[str, str, str, list[int]]]:
+    """(attribute, key, arch JSON or preset, seeds to train) of every arch that lacks a seed."""
     attrs = study.user_attrs
     done = trained_outcomes(attrs, TRAINED_ATTR)
     done_refs = trained_outcomes(attrs, TRAINED_REFERENCES_ATTR)
     trials = {t.number: t for t in study.get_trials(deepcopy=False)}
     todo = [
-        (TRAINED_ATTR, str(n), arch_json(trials[n].params))
+        (TRAINED_ATTR, str(n), arch_json(trials[n].params), missing)
         for n in numbers
-        if _needs_training(done.get(str(n)), budget, test)
+        if (missing := _seeds_to_train(done.get(str(n)), spec, seeds, test))
     ]
     if references:
         todo += [
-            (TRAINED_REFERENCES_ATTR, name, name)
+            (TRAINED_REFERENCES_ATTR, name, name, missing)
             for name in space.references
-            if _needs_training(done_refs.get(name), budget, test)
+            if (missing := _seeds_to_train(done_refs.get(name), spec, seeds, test))
         ]
     return todo
 
@@ -187,18 +222,26 @@ def train_trials(
     data = load_spec_data(spec)
     check_test_split(data, test)
     report = TrainReport()
-    todo = _todo(study, chosen, references, space, spec.budget_label(), test)
+    todo = _todo(study, chosen, references, space, spec, seeds, test)
     try:
-        for i, (attr, key, what) in enumerate(todo):
+        for i, (attr, key, what, missing) in enumerate(todo):
             if on_progress is not None:
                 on_progress(i, len(todo), f"trial {key}" if attr == TRAINED_ATTR else key)
             kind, arch, name = (
                 ("random", what, f"trial{key}") if attr == TRAINED_ATTR else ("preset", "{}", what)
             )
-            runs = [Run(space.name, kind, name, arch, seed) for seed in seeds]
-            outcome = _train_one(space, runs, spec, data, where, test)
+            runs = [Run(space.name, kind, name, arch, seed) for seed in missing]
+            stored = trained_outcomes(study.user_attrs, attr).get(key)
+            kept = _stored_rows(stored) if stored and _reusable(stored, spec, test) else []
+            tested = test or any("test_acc" in row for row in kept)  # tested seeds stay alike
+            outcome = _train_one(space, runs, spec, data, where, tested, kept)
+            if "error" in outcome and kept:  # a new seed failed: keep the seeds trained before
+                assert stored is not None
+                outcome = {**stored, "failed_seeds": missing, "seed_error": outcome["error"]}
+                report.failed.append(key)
+            else:
+                (report.failed if "error" in outcome else report.trained).append(key)
             store_trained(study, attr, key, outcome)  # after each arch: nothing finished is lost
-            (report.failed if "error" in outcome else report.trained).append(key)
     except KeyboardInterrupt:
         report.interrupted = True
     attrs = study.user_attrs
