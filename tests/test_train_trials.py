@@ -292,3 +292,46 @@ def test_a_failing_new_seed_keeps_the_seeds_trained_before(
     assert after["accuracies"] == before["accuracies"] and after["failed_seeds"] == [1]
     assert "out of memory (simulated)" in after["seed_error"]
     assert "failed" in result.output
+
+
+def test_a_seed_another_study_trained_is_taken_not_trained_again(
+    study_url: str, tiny_space_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    run_search(
+        SearchSpec(
+            space=str(tiny_space_path),
+            storage=study_url,
+            study_name="u",
+            n_trials=1,
+            objectives=("macs", "params"),
+            latency_max_time_s=0.2,
+            target_latency_s=10.0,
+        )
+    )
+    t, u = load_study("t", study_url), load_study("u", study_url)
+    assert t.trials[0].params == u.trials[0].params  # every study starts at the default arch
+    assert _train(study_url, "--trials", "0", "--seeds", "1").exit_code == 0
+    real = ground_truth.train_run
+    calls: list[tuple[str, int]] = []
+
+    def counting(space: Any, run: Any, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        calls.append((run.name, run.seed))
+        return real(space, run, *args, **kwargs)
+
+    monkeypatch.setattr(train_mod, "train_run", counting)
+    args = ["train", "--study", "u", "--storage", study_url, "--trials", "0", "--data", "digits"]
+    result = runner.invoke(app, [*args, "--steps", "3", "--seeds", "2"])
+    assert result.exit_code == 0, result.output
+    assert calls == [("trial0", 1)]  # seed 0 taken from study t
+    assert "taken from another study" in result.output and "t, trial 0" in result.output
+    mine = trained_outcomes(load_study("u", study_url).user_attrs)["0"]
+    theirs = trained_outcomes(load_study("t", study_url).user_attrs)["0"]
+    assert mine["accuracies"][0] == theirs["accuracies"][0]
+    assert mine["reused"] == {"0": "t, trial 0"} and mine["seeds"] == [0, 1]
+    calls.clear()
+    other = runner.invoke(app, [*args, "--steps", "4", "--seeds", "1"])  # another recipe
+    assert other.exit_code == 0 and calls == [("trial0", 0)]
+    calls.clear()
+    assert runner.invoke(app, [*args, "--steps", "3", "--seeds", "1", "--no-reuse"]).exit_code == 0
+    assert calls == [("trial0", 0)]
+    assert "reused" not in trained_outcomes(load_study("u", study_url).user_attrs)["0"]

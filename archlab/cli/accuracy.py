@@ -56,6 +56,13 @@ def train(
             "images): the final report of chosen archs; archlab never chooses by it."
         ),
     ] = False,
+    reuse: Annotated[
+        bool,
+        typer.Option(
+            help="Take a seed another study in the storage trained for the same arch, recipe "
+            "and data instead of training it again (the recipe repeats a seed exactly)."
+        ),
+    ] = True,
 ) -> None:
     """Train chosen trials with the ground-truth recipe and store their accuracy in the study.
 
@@ -101,6 +108,8 @@ def train(
                 threads=threads,
                 references=references,
                 test=test,
+                reuse=reuse,
+                storage=storage,
                 on_progress=step,
             )
     except FashionMnistMissing as err:
@@ -109,6 +118,8 @@ def train(
     except (KeyError, StorageError, ValueError) as err:
         _fail(str(err.args[0]) if isinstance(err, KeyError) else str(err))
         return
+    for line in report.reused:
+        console.print(f"taken from another study, not trained again: {line}")
     _print_trained(report, spec.budget_label(), len(range(seeds)))
     if report.interrupted:
         console.print("[yellow]Interrupted: finished archs are kept; run again to resume.[/]")

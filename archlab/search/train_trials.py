@@ -28,8 +28,9 @@ import torch
 
 from archlab.estimate.ground_truth import Run, arch_json, check_test_split, train_run
 from archlab.estimate.training import GROUND_TRUTH, TrainSpec, load_spec_data, resolve_device
+from archlab.search.trained_elsewhere import RunIndex, outcome_rows, runs_elsewhere
 from archlab.space import SearchSpace
-from archlab.study.record import space_of
+from archlab.study.record import RECORD_ATTR, space_of
 from archlab.study.trials import (
     TRAINED_ATTR,
     TRAINED_REFERENCES_ATTR,
@@ -57,6 +58,7 @@ class TrainReport:
     references: dict[str, dict[str, Any]] = field(default_factory=dict)
     trained: list[str] = field(default_factory=list)
     failed: list[str] = field(default_factory=list)
+    reused: list[str] = field(default_factory=list)  # "<key> seed <n>: <study it came from>"
     interrupted: bool = False
 
 
@@ -80,6 +82,7 @@ def chosen_trials(study: optuna.Study, numbers: Sequence[int] | None) -> list[in
 
 
 def _outcome(rows: list[dict[str, Any]], spec: TrainSpec, device: torch.device) -> dict[str, Any]:
+    rows = sorted(rows, key=lambda r: int(r["seed"]))
     accs = [r["val_acc"] for r in rows]
     tests = [r["test_acc"] for r in rows if "test_acc" in r]
     tested = (
@@ -91,6 +94,7 @@ def _outcome(rows: list[dict[str, Any]], spec: TrainSpec, device: torch.device) 
         if tests
         else {}
     )
+    reused = {str(r["seed"]): r["source"] for r in rows if "source" in r}
     return {
         "accuracy": statistics.fmean(accs),
         "accuracy_std": statistics.stdev(accs) if len(accs) > 1 else 0.0,
@@ -103,6 +107,7 @@ def _outcome(rows: list[dict[str, Any]], spec: TrainSpec, device: torch.device) 
         "device": device.type,
         "torch": rows[0]["torch"],
         **tested,
+        **({"reused": reused} if reused else {}),
     }
 
 
@@ -149,23 +154,6 @@ def _seeds_to_train(
     return [s for s in seeds if s not in outcome.get("seeds", ())]
 
 
-def _stored_rows(outcome: dict[str, Any]) -> list[dict[str, Any]]:
-    """A stored outcome as the per-seed rows it was made from, so seeds trained later join it
-    (its total seconds go to the first row)."""
-    tests = outcome.get("test_accuracies") or [None] * len(outcome["seeds"])
-    return [
-        {
-            "val_acc": acc,
-            "seed": seed,
-            "params": outcome["params_reduced"],
-            "seconds": outcome["seconds"] if i == 0 else 0.0,
-            "torch": outcome["torch"],
-            **({"test_acc": test} if test is not None else {}),
-        }
-        for i, (acc, seed, test) in enumerate(zip(outcome["accuracies"], outcome["seeds"], tests))
-    ]
-
-
 def _todo(
     study: optuna.Study,
     numbers: list[int],
@@ -204,9 +192,15 @@ def train_trials(
     threads: int = 1,
     references: bool = False,
     test: bool = False,
+    reuse: bool = False,
+    storage: str | None = None,
     on_progress: OnProgress | None = None,
 ) -> TrainReport:
     """Train the chosen trials (default: the feasible front) and store their accuracies.
+
+    With ``reuse``, a seed that another study in ``storage`` (the study's own storage URL; None:
+    the default) trained for the same arch, recipe and data is taken from it instead of trained
+    again (:mod:`archlab.search.trained_elsewhere`).
 
     Raises:
         KeyError: a trial number that is not a complete trial.
@@ -223,6 +217,12 @@ def train_trials(
     check_test_split(data, test)
     report = TrainReport()
     todo = _todo(study, chosen, references, space, spec, seeds, test)
+    elsewhere: RunIndex = {}
+    if reuse and todo:
+        record = study.user_attrs.get(RECORD_ATTR, {})
+        elsewhere = runs_elsewhere(
+            storage, study.study_name, record, spec, where.type, torch.__version__
+        )
     try:
         for i, (attr, key, what, missing) in enumerate(todo):
             if on_progress is not None:
@@ -230,17 +230,24 @@ def train_trials(
             kind, arch, name = (
                 ("random", what, f"trial{key}") if attr == TRAINED_ATTR else ("preset", "{}", what)
             )
-            runs = [Run(space.name, kind, name, arch, seed) for seed in missing]
             stored = trained_outcomes(study.user_attrs, attr).get(key)
-            kept = _stored_rows(stored) if stored and _reusable(stored, spec, test) else []
+            if stored is not None and not _reusable(stored, spec, test):
+                stored = None
+            kept = outcome_rows(stored) if stored else []
             tested = test or any("test_acc" in row for row in kept)  # tested seeds stay alike
-            outcome = _train_one(space, runs, spec, data, where, tested, kept)
-            if "error" in outcome and kept:  # a new seed failed: keep the seeds trained before
-                assert stored is not None
+            there = elsewhere.get((attr, what), {})
+            taken = [
+                there[s] for s in missing if s in there and (not tested or "test_acc" in there[s])
+            ]
+            taken_seeds = {row["seed"] for row in taken}
+            runs = [Run(space.name, kind, name, arch, s) for s in missing if s not in taken_seeds]
+            outcome = _train_one(space, runs, spec, data, where, tested, kept + taken)
+            if "error" in outcome and stored:  # a new seed failed: keep the seeds trained before
                 outcome = {**stored, "failed_seeds": missing, "seed_error": outcome["error"]}
-                report.failed.append(key)
-            else:
-                (report.failed if "error" in outcome else report.trained).append(key)
+            (
+                report.failed if "error" in outcome or "seed_error" in outcome else report.trained
+            ).append(key)
+            report.reused += [f"{key} seed {row['seed']}: {row['source']}" for row in taken]
             store_trained(study, attr, key, outcome)  # after each arch: nothing finished is lost
     except KeyboardInterrupt:
         report.interrupted = True
