@@ -43,6 +43,19 @@ def _train(url: str, *extra: str) -> Any:
     return runner.invoke(app, [*args, *extra])
 
 
+def _count_runs(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, int]]:
+    """The (name, seed) of every training run from now on; the runs still train."""
+    real = ground_truth.train_run
+    calls: list[tuple[str, int]] = []
+
+    def counting(space: Any, run: Any, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        calls.append((run.name, run.seed))
+        return real(space, run, *args, **kwargs)
+
+    monkeypatch.setattr(train_mod, "train_run", counting)
+    return calls
+
+
 def test_train_stores_each_trials_accuracy(study_url: str) -> None:
     result = _train(study_url, "--trials", "0,2", "--seeds", "2")
     assert result.exit_code == 0, result.output
@@ -72,15 +85,9 @@ def test_a_failing_trial_keeps_its_reason_and_the_rest_go_on(
     assert "out of memory (simulated)" in trained["1"]["error"]
     assert "accuracy" in trained["0"] and "accuracy" in trained["2"]
     monkeypatch.setattr(train_mod, "train_run", real)
-    calls: list[str] = []
-
-    def counting(space: Any, run: Any, *args: Any, **kwargs: Any) -> dict[str, Any]:
-        calls.append(run.name)
-        return real(space, run, *args, **kwargs)
-
-    monkeypatch.setattr(train_mod, "train_run", counting)
+    calls = _count_runs(monkeypatch)
     assert _train(study_url, "--trials", "0,1,2", "--seeds", "1").exit_code == 0
-    assert calls == ["trial1"]  # resumed: only the failed one is trained again
+    assert calls == [("trial1", 0)]  # resumed: only the failed one is trained again
     assert "accuracy" in trained_outcomes(load_study("t", study_url).user_attrs)["1"]
 
 
@@ -248,14 +255,7 @@ def test_the_test_split_is_scored_only_when_asked_and_only_where_it_exists(
 def test_more_seeds_train_only_the_new_ones_and_other_data_trains_again(
     study_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    real = ground_truth.train_run
-    calls: list[tuple[str, int]] = []
-
-    def counting(space: Any, run: Any, *args: Any, **kwargs: Any) -> dict[str, Any]:
-        calls.append((run.name, run.seed))
-        return real(space, run, *args, **kwargs)
-
-    monkeypatch.setattr(train_mod, "train_run", counting)
+    calls = _count_runs(monkeypatch)
     assert _train(study_url, "--trials", "0", "--seeds", "1").exit_code == 0
     one = trained_outcomes(load_study("t", study_url).user_attrs)["0"]
     assert _train(study_url, "--trials", "0", "--seeds", "2").exit_code == 0
@@ -311,14 +311,7 @@ def test_a_seed_another_study_trained_is_taken_not_trained_again(
     t, u = load_study("t", study_url), load_study("u", study_url)
     assert t.trials[0].params == u.trials[0].params  # every study starts at the default arch
     assert _train(study_url, "--trials", "0", "--seeds", "1").exit_code == 0
-    real = ground_truth.train_run
-    calls: list[tuple[str, int]] = []
-
-    def counting(space: Any, run: Any, *args: Any, **kwargs: Any) -> dict[str, Any]:
-        calls.append((run.name, run.seed))
-        return real(space, run, *args, **kwargs)
-
-    monkeypatch.setattr(train_mod, "train_run", counting)
+    calls = _count_runs(monkeypatch)
     args = ["train", "--study", "u", "--storage", study_url, "--trials", "0", "--data", "digits"]
     result = runner.invoke(app, [*args, "--steps", "3", "--seeds", "2"])
     assert result.exit_code == 0, result.output
