@@ -91,7 +91,7 @@ def _outcome(rows: list[dict[str, Any]], spec: TrainSpec, device: torch.device) 
             "test_accuracy_std": statistics.stdev(tests) if len(tests) > 1 else 0.0,
             "test_accuracies": tests,
         }
-        if tests
+        if tests and len(tests) == len(rows)  # a test figure of some seeds only is not stored
         else {}
     )
     reused = {str(r["seed"]): r["source"] for r in rows if "source" in r}
