@@ -124,6 +124,12 @@ def test_front_checks_survive_the_json_round_trip_and_are_told(tmp_path: Path) -
     assert evidence.spaces["hybrid"].front_record("knob_ridge", "naswot") == (1, 2)
     line = evidence_sentence("knob_ridge", "hybrid", evidence)
     assert "beat naswot's in 1 of 2 paired searches" in line
+    assert "paired" not in evidence_sentence("grad_norm", "hybrid", evidence)  # never checked
+    pairs = _with_checks(_check(0, knob_ridge=2.0, grad_norm=1.0), _check(1, grad_norm=3.0))
+    defended = Evidence("d", {"hybrid": pairs}, None, "naswot", "r")  # the other side of a pair
+    assert "beat knob_ridge's in 0 of 1 paired searches" in evidence_sentence(
+        "grad_norm", "hybrid", defended
+    )
     untried = Evidence("d", {"hybrid": _with_checks()}, None, "naswot", "r")
     assert "no trained front has checked it against naswot" in evidence_sentence(
         "knob_ridge", "hybrid", untried

@@ -432,6 +432,8 @@ def evidence_sentence(metric: str, space: str, evidence: Evidence | None = None)
         line += f"; two training runs agree at ρ {entry.seed_agreement.spearman:+.2f}"
     if metric in FITTED:
         line += _front_sentence(metric, space, entry, evidence)
+    else:
+        line += _against_fitted(metric, entry)
     if not low > 0:
         line += f". Its interval includes zero: it does not rank {space} archs reliably"
         best = (_best(entry.estimates, ()), _best(entry.estimates, SHORT_TRAINING))  # any, cheap
@@ -452,6 +454,15 @@ def _front_sentence(
     if not checks:
         return f"; no trained front has checked it against {rival} yet"
     return f"; its trained front beat {rival}'s in {wins} of {checks} paired searches"
+
+
+def _against_fitted(metric: str, entry: SpaceEvidence) -> str:
+    """How an estimate's trained fronts fared against a fitted model's, if they were checked."""
+    for fitted in FITTED:
+        wins, checks = entry.front_record(metric, fitted)
+        if checks:
+            return f"; its trained front beat {fitted}'s in {wins} of {checks} paired searches"
+    return ""
 
 
 def _pooled_elsewhere(
