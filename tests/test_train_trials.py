@@ -21,20 +21,25 @@ from archlab.study.trials import TRAINED_ATTR, store_trained, trained_outcomes
 runner = CliRunner()
 
 
-@pytest.fixture()
-def study_url(tmp_path: Path, tiny_space_path: Path, archlab_home: Path) -> str:
-    url = f"sqlite:///{tmp_path / 'train.db'}"
+def _search(space: Path, url: str, name: str, trials: int) -> None:
+    """A quick search of the tiny space (MACs and params: nothing to train)."""
     run_search(
         SearchSpec(
-            space=str(tiny_space_path),
+            space=str(space),
             storage=url,
-            study_name="t",
-            n_trials=3,
+            study_name=name,
+            n_trials=trials,
             objectives=("macs", "params"),
             latency_max_time_s=0.2,
             target_latency_s=10.0,
         )
     )
+
+
+@pytest.fixture()
+def study_url(tmp_path: Path, tiny_space_path: Path, archlab_home: Path) -> str:
+    url = f"sqlite:///{tmp_path / 'train.db'}"
+    _search(tiny_space_path, url, "t", 3)
     return url
 
 
@@ -297,17 +302,7 @@ def test_a_failing_new_seed_keeps_the_seeds_trained_before(
 def test_a_seed_another_study_trained_is_taken_not_trained_again(
     study_url: str, tiny_space_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    run_search(
-        SearchSpec(
-            space=str(tiny_space_path),
-            storage=study_url,
-            study_name="u",
-            n_trials=1,
-            objectives=("macs", "params"),
-            latency_max_time_s=0.2,
-            target_latency_s=10.0,
-        )
-    )
+    _search(tiny_space_path, study_url, "u", 1)
     t, u = load_study("t", study_url), load_study("u", study_url)
     assert t.trials[0].params == u.trials[0].params  # every study starts at the default arch
     assert _train(study_url, "--trials", "0", "--seeds", "1").exit_code == 0
