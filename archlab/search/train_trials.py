@@ -28,7 +28,12 @@ import torch
 
 from archlab.estimate.ground_truth import Run, arch_json, check_test_split, train_run
 from archlab.estimate.training import GROUND_TRUTH, TrainSpec, load_spec_data, resolve_device
-from archlab.search.trained_elsewhere import RunIndex, outcome_rows, runs_elsewhere
+from archlab.search.trained_elsewhere import (
+    RunIndex,
+    outcome_rows,
+    runs_elsewhere,
+    same_recipe,
+)
 from archlab.space import SearchSpace
 from archlab.study.record import RECORD_ATTR, space_of
 from archlab.study.trials import (
@@ -137,12 +142,7 @@ def _train_one(
 
 def _reusable(outcome: dict[str, Any], spec: TrainSpec, test: bool) -> bool:
     """Trained with this recipe and data, without failing, and tested if a test is asked now."""
-    return (
-        "error" not in outcome
-        and outcome.get("budget") == spec.budget_label()
-        and outcome.get("data", spec.data) == spec.data
-        and (not test or "test_accuracy" in outcome)
-    )
+    return same_recipe(outcome, spec) and (not test or "test_accuracy" in outcome)
 
 
 def _seeds_to_train(

@@ -21,7 +21,7 @@ from archlab.study.record import RECORD_ATTR
 from archlab.study.storage import list_studies, load_study
 from archlab.study.trials import TRAINED_ATTR, TRAINED_REFERENCES_ATTR, trained_outcomes
 
-__all__ = ["RunIndex", "outcome_rows", "runs_elsewhere"]
+__all__ = ["RunIndex", "outcome_rows", "runs_elsewhere", "same_recipe"]
 
 #: (attribute, arch JSON or preset name) → seed → that seed's row (see :func:`outcome_rows`)
 RunIndex = dict[tuple[str, str], dict[int, dict[str, Any]]]
@@ -51,11 +51,18 @@ def outcome_rows(outcome: Mapping[str, Any], source: str | None = None) -> list[
     return rows
 
 
-def _matches(outcome: Mapping[str, Any], spec: TrainSpec, device: str, torch_version: str) -> bool:
+def same_recipe(outcome: Mapping[str, Any], spec: TrainSpec) -> bool:
+    """A stored outcome that did not fail, trained with ``spec``'s recipe and data."""
     return (
         "error" not in outcome
         and outcome.get("budget") == spec.budget_label()
         and outcome.get("data") == spec.data
+    )
+
+
+def _matches(outcome: Mapping[str, Any], spec: TrainSpec, device: str, torch_version: str) -> bool:
+    return (
+        same_recipe(outcome, spec)
         and outcome.get("device") == device
         and outcome.get("torch") == torch_version
     )
