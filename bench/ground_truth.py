@@ -34,7 +34,14 @@ from archlab.estimate.ground_truth import (
     seed_agreement,
     train_run,
 )
-from archlab.estimate.rank_stats import agreement, seed_noise
+from archlab.estimate.rank_stats import (
+    agreement,
+    agreement_outlook,
+    arch_qualities,
+    fresh_archs,
+    noise_for_agreement,
+    seed_noise,
+)
 from archlab.estimate.training import GROUND_TRUTH, TrainSpec, load_spec_data
 from archlab.space import load_space
 
@@ -102,11 +109,45 @@ def _report(path: Path, spec: TrainSpec, first_seed: int) -> None:
         f"Kendall τ {a.kendall:+.3f} [{a.kendall_ci[0]:+.3f}, {a.kendall_ci[1]:+.3f}], "
         f"top-20% recall {a.top20_recall:.2f}"
     )
+    _outlook(rows, budget, (first_seed, first_seed + 1))
     if budget != GROUND_TRUTH.budget_label():
         _against_default(read_rows(path), budget, (first_seed, first_seed + 1))
     for r in rows:
         if r["kind"] != "random":
             console.print(f"  reference {r['name']:>18} seed {r['seed']}: {r['val_acc']:.4f}")
+
+
+def _outlook(
+    rows: list[dict[str, Any]], budget: str, seeds: tuple[int, int], target: float = 0.9
+) -> None:
+    """How far one measurement of the seed agreement can fall from what the recipe gives.
+
+    Runs are simulated as each arch's own accuracy plus this recipe's noise, many times over: once
+    on these archs (their accuracies estimated from both seeds), once on fresh sets of as many archs
+    with the same spread. Each line ends with the noise per run at which the median reaches the
+    target, which is what a recipe has to reach for the goal to be met more often than not.
+    """
+    pairs = paired_accuracies(rows, budget, seeds)
+    if len(pairs) < 3:
+        return
+    a = np.array([p[0] for p in pairs.values()])
+    b = np.array([p[1] for p in pairs.values()])
+    split = seed_noise(a, b)
+    console.print(
+        f"simulated seed agreement, each run its arch's accuracy plus noise SD {split.noise_sd:.3%}"
+        f" (archs' spread SD {split.spread_sd:.3%}):"
+    )
+    for label, quality in (
+        (f"these {split.n} archs", arch_qualities(a, b)),
+        (f"{split.n} fresh archs", fresh_archs(split.spread_sd, split.n)),
+    ):
+        look = agreement_outlook(quality, split.noise_sd, target)
+        needed = noise_for_agreement(quality, target)
+        console.print(
+            f"  {label:>15}: ρ median {look.median:+.3f} (90 % of draws {look.low:+.3f} to "
+            f"{look.high:+.3f}), ρ ≥ {target} in {look.chance:.0%}; a median of {target} needs "
+            f"noise SD ≤ {needed:.3%} ({needed / split.noise_sd:.2f} × this recipe's)"
+        )
 
 
 def _against_default(rows: list[dict[str, Any]], budget: str, seeds: tuple[int, int]) -> None:

@@ -39,7 +39,7 @@ import torch
 from archlab.estimate.data import ImageData, to_input
 from archlab.estimate.estimates import reduced_model
 from archlab.estimate.ground_truth import append_row, read_rows
-from archlab.estimate.rank_stats import seed_noise
+from archlab.estimate.rank_stats import arch_qualities, noise_for_agreement, seed_noise
 from archlab.estimate.training import (
     GROUND_TRUTH,
     TrainSpec,
@@ -146,6 +146,20 @@ def _report(space: str, out: Path) -> None:
             f"  with {factor}× the validation images (same training): ICC "
             f"{between / (between + noise_k):.2f} (model-based, not measured)"
         )
+    _floor(finite_var, int(rows[0]["n_val"]), np.array(seed0), np.array(seed1))
+
+
+def _floor(finite_var: float, n_val: int, seed0: np.ndarray, seed1: np.ndarray) -> None:
+    """The noise a run keeps from its finite validation set however well it is trained, against
+    the noise at which two seeds of these archs would agree at ρ 0.9 in the median (simulated)."""
+    needed = noise_for_agreement(arch_qualities(seed0, seed1), 0.9)
+    floors = ", ".join(
+        f"{math.sqrt(finite_var / 2 * n_val / n):.3%} at {n:,}" for n in (n_val, 30_000, 50_000)
+    )
+    print(
+        f"  noise SD per run from the finite set alone (same disagreement): {floors} validation "
+        f"images; two seeds of these archs agree at a median ρ of 0.9 below {needed:.3%}"
+    )
 
 
 def _bn_report(space: str, path: Path) -> None:

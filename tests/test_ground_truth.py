@@ -25,9 +25,14 @@ from archlab.estimate.ground_truth import (
 )
 from archlab.estimate.rank_stats import (
     agreement,
+    agreement_outlook,
+    arch_qualities,
     attainable_correlation,
+    fresh_archs,
     kendall,
+    noise_for_agreement,
     seed_noise,
+    simulated_agreement,
     spearman,
     top_recall,
 )
@@ -232,3 +237,41 @@ def test_seed_noise_recovers_the_spread_and_noise_it_was_simulated_with() -> Non
     assert flat.spread_sd == 0.0 and flat.icc == 0.0
     with pytest.raises(ValueError, match="at least 3"):
         seed_noise(np.array([0.8, 0.9]), np.array([0.8, 0.9]))
+
+
+def test_simulated_seed_agreement_matches_the_normal_theory() -> None:
+    # For normal archs and noise, two runs correlate at r = ICC and their Spearman ρ at
+    # (6 / π)·asin(r / 2); with many archs per draw the simulated ρ sits on it.
+    spread, noise = 1.0, math.sqrt(1 / 0.84 - 1)  # ICC 0.84
+    rho = simulated_agreement(fresh_archs(spread, 500, draws=200), noise)
+    assert np.median(rho) == pytest.approx(6 / math.pi * math.asin(0.84 / 2), abs=0.01)
+    # noiseless runs of distinct archs always agree; the same seed gives the same draws
+    quality = fresh_archs(spread, 30, draws=1)[0]
+    assert np.all(simulated_agreement(quality, 0.0, draws=50) == pytest.approx(1.0))
+    assert np.array_equal(simulated_agreement(quality, 0.3), simulated_agreement(quality, 0.3))
+
+
+def test_an_outlook_of_30_archs_is_wide_and_the_noise_found_for_a_target_reaches_it() -> None:
+    quality = fresh_archs(0.005, 30, draws=1)[0]
+    look = agreement_outlook(quality, 0.002, target=0.9)
+    assert look.low < look.median < look.high and 0 <= look.chance <= 1
+    needed = noise_for_agreement(quality, target=0.9)
+    assert agreement_outlook(quality, needed, target=0.9).median >= 0.9 - 0.005
+    assert agreement_outlook(quality, needed * 1.2, target=0.9).median < 0.9
+    # reaching it in 80 % of draws takes less noise than in half of them
+    assert noise_for_agreement(quality, target=0.9, chance=0.8) < needed
+    # archs of equal accuracy never rank alike, however quiet the runs
+    assert noise_for_agreement(np.full(30, 0.88), target=0.9) == 0.0
+    with pytest.raises(ValueError, match="chance"):
+        noise_for_agreement(quality, chance=1.0)
+
+
+def test_arch_qualities_take_the_noise_out_of_the_two_seed_means() -> None:
+    rng = np.random.default_rng(3)
+    truth = 0.88 + rng.normal(scale=0.004, size=5_000)
+    first, second = truth + rng.normal(scale=0.004, size=(2, truth.size))
+    quality = arch_qualities(first, second)
+    # the two-seed means spread wider than the archs do (noise SD / √2 on top); the estimate not
+    assert np.std((first + second) / 2) == pytest.approx(0.004 * math.sqrt(1.5), rel=0.03)
+    assert np.std(quality) == pytest.approx(0.004, rel=0.03)
+    assert np.mean(quality) == pytest.approx(np.mean((first + second) / 2))

@@ -16,12 +16,18 @@ from scipy import stats
 
 __all__ = [
     "Agreement",
+    "AgreementOutlook",
     "SeedNoise",
     "agreement",
+    "agreement_outlook",
+    "arch_qualities",
     "attainable_correlation",
     "bootstrap_interval",
+    "fresh_archs",
     "kendall",
+    "noise_for_agreement",
     "seed_noise",
+    "simulated_agreement",
     "spearman",
     "top_recall",
 ]
@@ -155,3 +161,86 @@ def seed_noise(first: np.ndarray, second: np.ndarray) -> SeedNoise:
     spread = max(float(np.var((a + b) / 2, ddof=1)) - noise / 2, 0.0)
     icc = spread / (spread + noise) if spread + noise > 0 else math.nan
     return SeedNoise(len(a), math.sqrt(noise), math.sqrt(spread), icc)
+
+
+def arch_qualities(first: np.ndarray, second: np.ndarray) -> np.ndarray:
+    """Each arch's own accuracy as well as two seeds tell it: the two-seed mean, pulled toward the
+    grand mean by the share of its spread that is the archs' and not the noise (a one-way
+    random-effects estimate). Two seeds' means alone would overstate how far apart the archs are."""
+    a, b = _finite(first, second)
+    split = seed_noise(a, b)
+    means = (a + b) / 2
+    spread = split.spread_sd**2
+    shrink = math.sqrt(spread / (spread + split.noise_sd**2 / 2)) if spread > 0 else 0.0
+    return means.mean() + shrink * (means - means.mean())
+
+
+def fresh_archs(spread_sd: float, n: int, draws: int = 4000, seed: int = 0) -> np.ndarray:
+    """``draws`` sets of ``n`` archs whose own accuracies are normal with the given spread."""
+    return np.random.default_rng(seed).normal(scale=spread_sd, size=(draws, n))
+
+
+def simulated_agreement(
+    quality: np.ndarray, noise_sd: float, draws: int = 4000, seed: int = 0
+) -> np.ndarray:
+    """Spearman ρ between two simulated runs of every arch, one value per draw.
+
+    Each run is the arch's own accuracy (``quality``: one set of archs, shape (n,), or one set per
+    draw, shape (draws, n)) plus independent normal noise of ``noise_sd``. The same seed gives the
+    same standard-normal draws, so the result falls steadily as ``noise_sd`` grows.
+    """
+    quality = np.asarray(quality, dtype=float)
+    n = quality.shape[-1]
+    if quality.ndim == 2:
+        draws = quality.shape[0]
+    z = np.random.default_rng(seed + 1).standard_normal((2, draws, n))
+    ranks = stats.rankdata(quality + noise_sd * z, axis=2)
+    ranks -= ranks.mean(axis=2, keepdims=True)
+    a, b = ranks
+    with np.errstate(invalid="ignore"):  # a run that ties every arch ranks nothing: NaN
+        return np.sum(a * b, axis=1) / np.sqrt(np.sum(a * a, axis=1) * np.sum(b * b, axis=1))
+
+
+@dataclass(frozen=True)
+class AgreementOutlook:
+    """Where the seed agreement of two single runs falls, drawn many times over the same archs."""
+
+    median: float
+    low: float  # 5th percentile
+    high: float  # 95th percentile
+    chance: float  # the share of draws at or above the target
+
+
+def agreement_outlook(
+    quality: np.ndarray, noise_sd: float, target: float = 0.9, draws: int = 4000, seed: int = 0
+) -> AgreementOutlook:
+    """The spread of the seed agreement that archs of this quality and runs of this noise give,
+    and the chance that one measurement of it reaches ``target``: a goal on ρ over 30 archs is a
+    goal on one draw of a noisy figure."""
+    rho = simulated_agreement(quality, noise_sd, draws, seed)
+    low, median, high = np.percentile(rho, [5, 50, 95])
+    return AgreementOutlook(float(median), float(low), float(high), float(np.mean(rho >= target)))
+
+
+def noise_for_agreement(
+    quality: np.ndarray, target: float = 0.9, chance: float = 0.5, draws: int = 2000, seed: int = 0
+) -> float:
+    """The largest noise SD per run at which two runs reach ρ ≥ ``target`` in at least ``chance``
+    of the draws (bisection; 0 if even noiseless runs do not, e.g. archs of equal accuracy)."""
+    quality = np.asarray(quality, dtype=float)
+    if not 0 < chance < 1:
+        raise ValueError(f"chance must lie strictly between 0 and 1, got {chance}")
+
+    def reaches(noise_sd: float) -> bool:
+        rho = simulated_agreement(quality, noise_sd, draws, seed)
+        return bool(np.mean(rho >= target) >= chance)
+
+    if not reaches(0.0):
+        return 0.0
+    low, high = 0.0, 10 * float(np.std(quality)) + 1e-12
+    while reaches(high):
+        high *= 2
+    for _ in range(30):
+        middle = (low + high) / 2
+        low, high = (middle, high) if reaches(middle) else (low, middle)
+    return low
