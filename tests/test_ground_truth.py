@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
+import io
 import json
 import math
 from pathlib import Path
@@ -11,6 +13,7 @@ from typing import Any
 import numpy as np
 import pytest
 import torch
+from rich.console import Console
 
 from archlab.estimate.ground_truth import (
     append_row,
@@ -275,3 +278,51 @@ def test_arch_qualities_take_the_noise_out_of_the_two_seed_means() -> None:
     assert np.std((first + second) / 2) == pytest.approx(0.004 * math.sqrt(1.5), rel=0.03)
     assert np.std(quality) == pytest.approx(0.004, rel=0.03)
     assert np.mean(quality) == pytest.approx(np.mean((first + second) / 2))
+
+
+def _bench_ground_truth() -> Any:
+    """bench/ground_truth.py, whose report prints the simulated outlook, loaded as a module."""
+    path = Path(__file__).resolve().parents[1] / "bench" / "ground_truth.py"
+    spec = importlib.util.spec_from_file_location("bench_ground_truth", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_ground_truth_report_simulates_the_agreement_and_compares_recipes(
+    tmp_path: Path,
+) -> None:
+    bench = _bench_ground_truth()
+    out = io.StringIO()
+    bench.console = Console(file=out, width=300)
+    path = tmp_path / "gt.csv"
+    rng = np.random.default_rng(4)
+    quality = 0.88 + rng.normal(scale=0.005, size=8)
+    long_spec = dataclasses.replace(GROUND_TRUTH, steps=2000)
+    for spec, noise in ((GROUND_TRUTH, 0.002), (long_spec, 0.0005)):
+        for i, q in enumerate(quality):
+            for seed in (0, 1):
+                row = {"space": "s", "kind": "random", "name": f"arch{i}", "arch": f'{{"i": {i}}}'}
+                acc = q + rng.normal(scale=noise)
+                append_row(
+                    path,
+                    {
+                        **row,
+                        "seed": seed,
+                        "budget": spec.budget_label(),
+                        "val_acc": acc,
+                        "seconds": 300,
+                    },
+                )
+    bench._report(path, long_spec, 0, GROUND_TRUTH.budget_label())
+    text = out.getvalue()
+    assert "seed 0 vs 1 over 8 archs" in text
+    assert "these 8 archs: ρ median" in text and "8 fresh archs: ρ median" in text
+    assert "on the 8 archs trained with both seeds in both recipes" in text
+    assert f"{GROUND_TRUTH.budget_label()}: seed agreement" in text
+    # a recipe is not compared with itself
+    out.seek(0)
+    out.truncate()
+    bench._report(path, GROUND_TRUTH, 0, GROUND_TRUTH.budget_label())
+    assert "both recipes" not in out.getvalue() and "these 8 archs" in out.getvalue()

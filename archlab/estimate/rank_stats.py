@@ -240,7 +240,7 @@ def noise_for_agreement(
     low, high = 0.0, 10 * float(np.std(quality)) + 1e-12
     while reaches(high):
         high *= 2
-    for _ in range(30):
+    for _ in range(20):
         middle = (low + high) / 2
         low, high = (middle, high) if reaches(middle) else (low, middle)
     return low
