@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import csv
-import importlib.util
 import json
 from pathlib import Path
-from typing import Any
 
 import pytest
+from bench_scripts import load_bench_script
 from typer.testing import CliRunner
 
 from archlab.cli import app
@@ -457,20 +456,10 @@ def test_the_spaces_table_states_each_spaces_default_estimate_and_its_evidence()
         )
 
 
-def _bench_evidence() -> Any:
-    """bench/evidence.py, which scores the committed front checks, loaded as a module."""
-    path = Path(__file__).resolve().parents[1] / "bench" / "evidence.py"
-    spec = importlib.util.spec_from_file_location("bench_evidence", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def test_three_searches_with_one_seed_make_three_pairs_each_scored_on_its_own_rows(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    bench = _bench_evidence()
+    bench = load_bench_script("evidence")
     fronts = {  # estimate: [(ratio to the preset, trained accuracy)]
         "a": [(0.5, 0.89), (0.8, 0.90)],
         "b": [(0.4, 0.88)],

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import importlib.util
 import io
 import json
 import math
@@ -13,6 +12,7 @@ from typing import Any
 import numpy as np
 import pytest
 import torch
+from bench_scripts import load_bench_script
 from rich.console import Console
 
 from archlab.estimate.ground_truth import (
@@ -280,20 +280,10 @@ def test_arch_qualities_take_the_noise_out_of_the_two_seed_means() -> None:
     assert np.mean(quality) == pytest.approx(np.mean((first + second) / 2))
 
 
-def _bench_ground_truth() -> Any:
-    """bench/ground_truth.py, whose report prints the simulated outlook, loaded as a module."""
-    path = Path(__file__).resolve().parents[1] / "bench" / "ground_truth.py"
-    spec = importlib.util.spec_from_file_location("bench_ground_truth", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def test_the_ground_truth_report_simulates_the_agreement_and_compares_recipes(
     tmp_path: Path,
 ) -> None:
-    bench = _bench_ground_truth()
+    bench = load_bench_script("ground_truth")
     out = io.StringIO()
     bench.console = Console(file=out, width=300)
     path = tmp_path / "gt.csv"
