@@ -31,8 +31,13 @@ four fifths and nine tenths of the archs (does more ground truth help?).
 leave-one-out predictions (each arch predicted by a model fitted on the others) into
 ``bench/results/fitted_<space>.csv``, which ``bench/evidence.py`` scores beside the other estimates.
 
+``--held-out`` scores the shipped model on what it has never seen: the archs added to a space's
+ground truth after the model was fitted (those missing from ``fitted_<space>.csv``), against their
+mean accuracy over seeds, beside the other estimates of ``estimates_<space>.csv`` on the same archs
+and the two seeds' own agreement there. Run it before ``--write`` refits the model on them.
+
 Run: ``.venv/bin/python bench/accuracy_surrogate.py [--spaces plgvit,hybrid] [--repeats 50]
-[--permutations 200] [--write]`` (a minute or two).
+[--permutations 200] [--write | --held-out]`` (a minute or two).
 """
 
 from __future__ import annotations
@@ -53,14 +58,23 @@ from sklearn.linear_model import RidgeCV
 from sklearn.model_selection import KFold
 
 from archlab.estimate.evidence import MIN_ARCHS
-from archlab.estimate.ground_truth import random_arch_truth, read_rows, seed_agreement
+from archlab.estimate.ground_truth import (
+    paired_accuracies,
+    random_arch_truth,
+    read_rows,
+    seed_agreement,
+)
+from archlab.estimate.rank_stats import Agreement, agreement
+from archlab.estimate.score import score_estimates
 from archlab.estimate.surrogate import (
     ALPHAS,
     FITTED_ESTIMATE,
     SURROGATES_PATH,
+    KnobRidge,
     encode,
     fit_knob_ridge,
     leave_one_out,
+    load_surrogates,
 )
 from archlab.estimate.training import GROUND_TRUTH
 
@@ -166,12 +180,83 @@ def _write_fitted(space: str, archs: list[str], y: np.ndarray) -> dict[str, Any]
     }
 
 
+def held_out_scores(
+    archs: list[str],
+    y: np.ndarray,
+    fitted: set[str],
+    model: KnobRidge,
+    estimates: dict[str, dict[str, float]],
+) -> dict[str, Agreement]:
+    """The shipped ``model`` and every estimate scored on the archs outside ``fitted`` (the archs
+    the model was fitted on); an estimate not computed for all of them is left out."""
+    new = [i for i, a in enumerate(archs) if a not in fitted]
+    if len(new) < 3:
+        return {}
+    truth = y[new]
+    columns = {f"{FITTED_ESTIMATE} (shipped)": model.predict([json.loads(archs[i]) for i in new])}
+    names = {name for a in archs for name in estimates.get(a, {})}
+    for name in sorted(names):
+        values = [estimates.get(archs[i], {}).get(name) for i in new]
+        if all(v is not None and not math.isnan(v) for v in values):
+            columns[name] = np.array(values, dtype=float)
+    return score_estimates(columns, truth)
+
+
+def _estimate_rows(space: str) -> dict[str, dict[str, float]]:
+    """``estimates_<space>.csv`` as numbers by arch (the seconds and settings columns left out)."""
+    path = RESULTS / f"estimates_{space}.csv"
+    if not path.exists():
+        return {}
+    out: dict[str, dict[str, float]] = {}
+    with path.open(newline="") as f:
+        for row in csv.DictReader(f):
+            out[row["arch"]] = {
+                k: float(v) for k, v in row.items()
+                if k not in ("arch", "settings") and not k.endswith("_s") and v
+            }  # fmt: skip
+    return out
+
+
+def _print_held_out(
+    space: str, archs: list[str], y: np.ndarray, rows: list[dict[str, Any]]
+) -> None:
+    model = load_surrogates().get(space)
+    path = RESULTS / f"fitted_{space}.csv"
+    if model is None or not path.exists():
+        print(f"{space}: no shipped model")
+        return
+    with path.open(newline="") as f:
+        fitted = {r["arch"] for r in csv.DictReader(f)}
+    scores = held_out_scores(archs, y, fitted, model, _estimate_rows(space))
+    new = [a for a in archs if a not in fitted]
+    print(f"\n{space}: {len(new)} archs the shipped model was not fitted on "
+          f"(it was fitted on {len(fitted)})")  # fmt: skip
+    if not scores:
+        print("  3 or more needed")
+        return
+    pairs = paired_accuracies(rows, GROUND_TRUTH.budget_label(), (0, 1))
+    seeds = np.array([pairs[a] for a in new if a in pairs])
+    if len(seeds) >= 3:
+        a = agreement(seeds[:, 0], seeds[:, 1])
+        print(f"  seed 0 vs 1 on them: ρ {a.spearman:+.2f} [{a.spearman_ci[0]:+.2f}, "
+              f"{a.spearman_ci[1]:+.2f}]")  # fmt: skip
+    for name, s in sorted(scores.items(), key=lambda kv: -kv[1].spearman):
+        print(f"  {name:<22} ρ {s.spearman:+.2f} [{s.spearman_ci[0]:+.2f}, {s.spearman_ci[1]:+.2f}]"
+              f"  τ {s.kendall:+.2f}  top-20 % recall {s.top20_recall:.2f}")  # fmt: skip
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--spaces", help="comma-separated (default: every space with ground truth)")
     parser.add_argument("--repeats", type=int, default=50)
     parser.add_argument("--permutations", type=int, default=200)
-    parser.add_argument("--write", action="store_true", help="ship the knobs model (see above)")
+    mode = parser.add_mutually_exclusive_group()
+    mode.add_argument("--write", action="store_true", help="ship the knobs model (see above)")
+    mode.add_argument(
+        "--held-out",
+        action="store_true",
+        help="score the shipped model on archs it was not fitted on",
+    )
     args = parser.parse_args()
     spaces = args.spaces.split(",") if args.spaces else sorted(
         p.stem.removeprefix("ground_truth_") for p in RESULTS.glob("ground_truth_*.csv")
@@ -181,6 +266,9 @@ def main() -> None:
         archs, y, rows = _truth(space)
         if len(archs) < 10:
             print(f"{space}: {len(archs)} archs with every seed; 10 or more needed")
+            continue
+        if args.held_out:
+            _print_held_out(space, archs, y, rows)
             continue
         configs = [json.loads(a) for a in archs]
         knobs, _ = encode(configs)

@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from bench_scripts import load_bench_script
 from scipy.stats import spearmanr
 
 from archlab.estimate.ground_truth import random_arch_truth, read_rows
@@ -125,3 +126,23 @@ def test_each_shipped_model_is_the_fit_of_its_committed_ground_truth(space: str)
     assert refit.columns == shipped.columns and refit.archs == shipped.archs
     assert np.allclose(refit.coef, shipped.coef) and refit.alpha == pytest.approx(shipped.alpha)
     assert set(shipped.knobs) == set(load_space(space).knobs)
+
+
+def test_held_out_scores_only_the_archs_the_model_was_not_fitted_on() -> None:
+    """bench/accuracy_surrogate.py --held-out: the shipped model and each estimate computed for
+    every new arch are scored on the new archs alone."""
+    held_out_scores = load_bench_script("accuracy_surrogate").held_out_scores
+    configs = _archs(40, seed=4)
+    archs = [json.dumps({**a, "i": i}) for i, a in enumerate(configs)]  # every JSON distinct
+    y = np.array([_truth(a) for a in configs])
+    fitted = set(archs[:30])
+    model = fit_knob_ridge(configs[:30], list(y[:30]))
+    estimates = {a: {"good": float(y[i]), "bad": -float(y[i])} for i, a in enumerate(archs)}
+    estimates[archs[35]].pop("bad")  # not computed for one new arch: left out
+    estimates[archs[0]]["only_fitted"] = 1.0  # never computed for a new arch: left out
+    scores = held_out_scores(archs, y, fitted, model, estimates)
+    assert set(scores) == {"knob_ridge (shipped)", "good"}
+    assert all(s.n == 10 for s in scores.values())
+    assert scores["good"].spearman == pytest.approx(1.0)
+    assert scores["knob_ridge (shipped)"].spearman > 0.9
+    assert held_out_scores(archs, y, set(archs[:38]), model, estimates) == {}  # 2 new: too few
