@@ -53,18 +53,12 @@ console = Console()
 
 
 def _spec(args: argparse.Namespace) -> TrainSpec:
-    spec = GROUND_TRUTH
-    if args.steps:
-        spec = dataclasses.replace(spec, steps=args.steps, warmup=max(1, args.steps // 20))
-    if args.batch:
-        spec = dataclasses.replace(spec, batch=args.batch)
-    if args.data:
-        spec = dataclasses.replace(spec, data=args.data)
-    if args.val_fraction is not None:
-        spec = dataclasses.replace(spec, val_fraction=args.val_fraction)
-    if args.bn_images is not None:
-        spec = dataclasses.replace(spec, bn_images=args.bn_images)
-    return spec
+    spec = GROUND_TRUTH.with_steps(args.steps) if args.steps else GROUND_TRUTH
+    changed = {
+        "batch": args.batch or None, "data": args.data or None,
+        "val_fraction": args.val_fraction, "bn_images": args.bn_images,
+    }  # fmt: skip
+    return dataclasses.replace(spec, **{k: v for k, v in changed.items() if v is not None})
 
 
 def _train(args: argparse.Namespace, spec: TrainSpec, path: Path) -> None:

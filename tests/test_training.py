@@ -153,6 +153,13 @@ def test_the_recipe_label_names_a_split_or_batchnorm_sample_only_when_changed() 
     assert replace(GROUND_TRUTH, bn_images=512).budget_label() == "1000x64@32px/bn512"
 
 
+def test_a_recipe_at_other_steps_keeps_its_warm_up_share() -> None:
+    # Short training (1/8, 1/4, 1/64) and --steps runs rely on it: 5 % warm-up, at least one step.
+    assert [GROUND_TRUTH.with_steps(n).warmup for n in (2000, 250, 125, 15)] == [100, 12, 6, 1]
+    longer = GROUND_TRUTH.with_steps(2000)
+    assert longer.steps == 2000 and replace(longer, steps=1000, warmup=50) == GROUND_TRUTH
+
+
 @pytest.mark.parametrize("bad", [{"val_fraction": 0.0}, {"val_fraction": 1.0}, {"bn_images": 0}])
 def test_an_impossible_split_or_batchnorm_sample_is_refused(bad: dict[str, float]) -> None:
     with pytest.raises(ValueError, match=next(iter(bad))):

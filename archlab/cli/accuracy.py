@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -87,7 +86,7 @@ def train(
     numbers = _numbers(trials)
     spec = with_data(GROUND_TRUTH, data)
     if steps:
-        spec = dataclasses.replace(spec, steps=steps, warmup=max(1, steps // 20))
+        spec = spec.with_steps(steps)
     columns = (BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TimeRemainingColumn())
     try:
         loaded = load_study(study, storage)

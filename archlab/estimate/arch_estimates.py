@@ -42,11 +42,8 @@ SHORT_TRAINING_SEED = 2
 
 def short_training_spec(divisor: int, data: str | None = None) -> TrainSpec:
     """The ground-truth recipe cut to ``1/divisor`` of its steps (warm-up cut alike)."""
-    steps = GROUND_TRUTH.steps // divisor
     return dataclasses.replace(
-        GROUND_TRUTH,
-        steps=steps,
-        warmup=max(1, GROUND_TRUTH.warmup // divisor),
+        GROUND_TRUTH.with_steps(GROUND_TRUTH.steps // divisor),
         seed=SHORT_TRAINING_SEED,
         data=data or GROUND_TRUTH.data,
     )

@@ -85,6 +85,12 @@ class TrainSpec:
         if self.bn_images is not None and self.bn_images < 1:
             raise ValueError(f"bn_images must be ≥ 1 or None, got {self.bn_images}")
 
+    def with_steps(self, steps: int) -> TrainSpec:
+        """This recipe at ``steps`` optimiser steps, its warm-up kept at the same share of them."""
+        return dataclasses.replace(
+            self, steps=steps, warmup=max(1, self.warmup * steps // self.steps)
+        )
+
     @property
     def recalibration_images(self) -> int:
         """How many of the last training images re-estimate the BatchNorm statistics."""
