@@ -34,7 +34,8 @@ leave-one-out predictions (each arch predicted by a model fitted on the others) 
 ``--held-out`` scores the shipped model on what it has never seen: the archs added to a space's
 ground truth after the model was fitted (those missing from ``fitted_<space>.csv``), against their
 mean accuracy over seeds, beside the other estimates of ``estimates_<space>.csv`` on the same archs
-and the two seeds' own agreement there. Run it before ``--write`` refits the model on them.
+and the two seeds' own agreement there. Run it before ``--write`` refits the model on them;
+``--held-out REV`` takes the model and its archs as committed at git revision REV instead.
 
 Run: ``.venv/bin/python bench/accuracy_surrogate.py [--spaces plgvit,hybrid] [--repeats 50]
 [--permutations 200] [--write | --held-out]`` (a minute or two).
@@ -45,8 +46,10 @@ from __future__ import annotations
 import argparse
 import csv
 import datetime
+import io
 import json
 import math
+import subprocess
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -74,11 +77,11 @@ from archlab.estimate.surrogate import (
     encode,
     fit_knob_ridge,
     leave_one_out,
-    load_surrogates,
 )
 from archlab.estimate.training import GROUND_TRUTH
 
-RESULTS = Path(__file__).resolve().parent / "results"
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "bench" / "results"
 ESTIMATES = ("naswot", "synflow", "grad_norm", "zico", "swap", "meco", "params", "macs")
 TRAINING_SPEED = ("tse_1_64",)
 
@@ -217,16 +220,36 @@ def _estimate_rows(space: str) -> dict[str, dict[str, float]]:
     return out
 
 
+def _shipped(space: str, revision: str) -> tuple[KnobRidge, set[str]] | None:
+    """The model shipped for ``space`` and the archs it was fitted on: as in the working tree, or
+    as committed at git ``revision`` (a figure taken before a refit can be taken again)."""
+    fitted_path = RESULTS / f"fitted_{space}.csv"
+
+    def read(path: Path) -> str | None:
+        if not revision:
+            return path.read_text() if path.exists() else None
+        relative = path.resolve().relative_to(ROOT).as_posix()
+        shown = subprocess.run(
+            ["git", "show", f"{revision}:{relative}"], cwd=ROOT, capture_output=True, text=True
+        )
+        return shown.stdout if shown.returncode == 0 else None
+
+    document, fitted = read(SURROGATES_PATH), read(fitted_path)
+    model = json.loads(document)["spaces"].get(space) if document else None
+    if model is None or fitted is None:
+        return None
+    archs = {r["arch"] for r in csv.DictReader(io.StringIO(fitted))}
+    return KnobRidge.from_dict(model["model"]), archs
+
+
 def _print_held_out(
-    space: str, archs: list[str], y: np.ndarray, rows: list[dict[str, Any]]
+    space: str, archs: list[str], y: np.ndarray, rows: list[dict[str, Any]], revision: str
 ) -> None:
-    model = load_surrogates().get(space)
-    path = RESULTS / f"fitted_{space}.csv"
-    if model is None or not path.exists():
-        print(f"{space}: no shipped model")
+    shipped = _shipped(space, revision)
+    if shipped is None:
+        print(f"{space}: no shipped model" + (f" at {revision}" if revision else ""))
         return
-    with path.open(newline="") as f:
-        fitted = {r["arch"] for r in csv.DictReader(f)}
+    model, fitted = shipped
     scores = held_out_scores(archs, y, fitted, model, _estimate_rows(space))
     new = [a for a in archs if a not in fitted]
     print(f"\n{space}: {len(new)} archs the shipped model was not fitted on "
@@ -254,8 +277,11 @@ def main() -> None:
     mode.add_argument("--write", action="store_true", help="ship the knobs model (see above)")
     mode.add_argument(
         "--held-out",
-        action="store_true",
-        help="score the shipped model on archs it was not fitted on",
+        nargs="?",
+        const="",
+        metavar="REV",
+        help="score the shipped model (or the one committed at git REV) on archs it was not "
+        "fitted on",
     )
     args = parser.parse_args()
     spaces = args.spaces.split(",") if args.spaces else sorted(
@@ -267,8 +293,8 @@ def main() -> None:
         if len(archs) < 10:
             print(f"{space}: {len(archs)} archs with every seed; 10 or more needed")
             continue
-        if args.held_out:
-            _print_held_out(space, archs, y, rows)
+        if args.held_out is not None:
+            _print_held_out(space, archs, y, rows, args.held_out)
             continue
         configs = [json.loads(a) for a in archs]
         knobs, _ = encode(configs)

@@ -146,3 +146,10 @@ def test_held_out_scores_only_the_archs_the_model_was_not_fitted_on() -> None:
     assert scores["good"].spearman == pytest.approx(1.0)
     assert scores["knob_ridge (shipped)"].spearman > 0.9
     assert held_out_scores(archs, y, set(archs[:38]), model, estimates) == {}  # 2 new: too few
+
+
+def test_held_out_takes_the_shipped_model_with_the_archs_it_was_fitted_on() -> None:
+    shipped = load_bench_script("accuracy_surrogate")._shipped
+    model, archs = shipped("plgvit", "")
+    assert model == load_surrogates()["plgvit"] and len(archs) == model.archs
+    assert shipped("plgvit", "no-such-revision") is None  # a bad revision: no model, no traceback
