@@ -229,9 +229,12 @@ def _shipped(space: str, revision: str) -> tuple[KnobRidge, set[str]] | None:
         if not revision:
             return path.read_text() if path.exists() else None
         relative = path.resolve().relative_to(ROOT).as_posix()
-        shown = subprocess.run(
-            ["git", "show", f"{revision}:{relative}"], cwd=ROOT, capture_output=True, text=True
-        )
+        try:
+            shown = subprocess.run(
+                ["git", "show", f"{revision}:{relative}"], cwd=ROOT, capture_output=True, text=True
+            )
+        except OSError:  # no git here
+            return None
         return shown.stdout if shown.returncode == 0 else None
 
     document, fitted = read(SURROGATES_PATH), read(fitted_path)
