@@ -94,19 +94,30 @@ def _truth(space: str) -> tuple[list[str], np.ndarray, list[dict[str, Any]]]:
     return archs, np.array([truth[a] for a in archs]), rows
 
 
+def _estimate_rows(space: str) -> dict[str, dict[str, float]]:
+    """``estimates_<space>.csv`` as numbers by arch (the seconds and settings columns left out)."""
+    path = RESULTS / f"estimates_{space}.csv"
+    if not path.exists():
+        return {}
+    out: dict[str, dict[str, float]] = {}
+    with path.open(newline="") as f:
+        for row in csv.DictReader(f):
+            out[row["arch"]] = {
+                k: float(v) for k, v in row.items()
+                if k not in ("arch", "settings") and not k.endswith("_s") and v
+            }  # fmt: skip
+    return out
+
+
 def _estimate_matrix(
     space: str, archs: list[str], names: tuple[str, ...] = ESTIMATES
 ) -> np.ndarray | None:
     """The ``names`` columns of ``estimates_<space>.csv`` for ``archs``, each rank-normalised;
     None if any is missing."""
-    path = RESULTS / f"estimates_{space}.csv"
-    if not path.exists():
+    by_arch = _estimate_rows(space)
+    if not all(a in by_arch and all(e in by_arch[a] for e in names) for a in archs):
         return None
-    with path.open(newline="") as f:
-        by_arch = {r["arch"]: r for r in csv.DictReader(f)}
-    if not all(a in by_arch and all(by_arch[a].get(e) for e in names) for a in archs):
-        return None
-    raw = np.array([[float(by_arch[a][e]) for e in names] for a in archs])
+    raw = np.array([[by_arch[a][e] for e in names] for a in archs])
     return np.column_stack([rankdata(c) / len(c) for c in raw.T])
 
 
@@ -203,21 +214,6 @@ def held_out_scores(
         if all(v is not None and not math.isnan(v) for v in values):
             columns[name] = np.array(values, dtype=float)
     return score_estimates(columns, truth)
-
-
-def _estimate_rows(space: str) -> dict[str, dict[str, float]]:
-    """``estimates_<space>.csv`` as numbers by arch (the seconds and settings columns left out)."""
-    path = RESULTS / f"estimates_{space}.csv"
-    if not path.exists():
-        return {}
-    out: dict[str, dict[str, float]] = {}
-    with path.open(newline="") as f:
-        for row in csv.DictReader(f):
-            out[row["arch"]] = {
-                k: float(v) for k, v in row.items()
-                if k not in ("arch", "settings") and not k.endswith("_s") and v
-            }  # fmt: skip
-    return out
 
 
 def _shipped(space: str, revision: str) -> tuple[KnobRidge, set[str]] | None:
