@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import random
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -130,8 +131,8 @@ def test_each_shipped_model_is_the_fit_of_its_committed_ground_truth(space: str)
 
 def test_held_out_scores_only_the_archs_the_model_was_not_fitted_on() -> None:
     """bench/accuracy_surrogate.py --held-out: the shipped model and each estimate computed for
-    every new arch are scored on the new archs alone."""
-    held_out_scores = load_bench_script("accuracy_surrogate").held_out_scores
+    every new arch are scored on the new archs alone; a candidate is fitted on the old ones."""
+    held_out_predictions = load_bench_script("accuracy_surrogate").held_out_predictions
     configs = _archs(40, seed=4)
     archs = [json.dumps({**a, "i": i}) for i, a in enumerate(configs)]  # every JSON distinct
     y = np.array([_truth(a) for a in configs])
@@ -140,12 +141,39 @@ def test_held_out_scores_only_the_archs_the_model_was_not_fitted_on() -> None:
     estimates = {a: {"good": float(y[i]), "bad": -float(y[i])} for i, a in enumerate(archs)}
     estimates[archs[35]].pop("bad")  # not computed for one new arch: left out
     estimates[archs[0]]["only_fitted"] = 1.0  # never computed for a new arch: left out
-    scores = held_out_scores(archs, y, fitted, model, estimates)
-    assert set(scores) == {"knob_ridge (shipped)", "good"}
-    assert all(s.n == 10 for s in scores.values())
-    assert scores["good"].spearman == pytest.approx(1.0)
-    assert scores["knob_ridge (shipped)"].spearman > 0.9
-    assert held_out_scores(archs, y, set(archs[:38]), model, estimates) == {}  # 2 new: too few
+    seen: list[tuple[list[dict[str, Any]], np.ndarray]] = []
+
+    def candidate(
+        train: list[dict[str, Any]], accuracy: np.ndarray
+    ) -> Callable[[list[dict[str, Any]]], np.ndarray]:
+        seen.append((train, accuracy))
+        return lambda new: -np.arange(len(new), dtype=float)
+
+    predictions = held_out_predictions(archs, y, fitted, model, estimates, {"mine": candidate})
+    assert set(predictions) == {"knob_ridge (shipped)", "mine", "good"}
+    assert all(len(v) == 10 for v in predictions.values())
+    assert np.array_equal(predictions["good"], y[30:])
+    assert spearmanr(predictions["knob_ridge (shipped)"], y[30:]).statistic > 0.9
+    [(train, accuracy)] = seen
+    assert [a["i"] for a in train] == list(range(30)) and np.array_equal(accuracy, y[:30])
+    assert held_out_predictions(archs, y, set(archs[:38]), model, estimates) == {}  # 2 new
+
+
+def test_a_paired_difference_of_rho_scores_both_on_the_same_draws() -> None:
+    difference = load_bench_script("accuracy_surrogate").paired_rho_difference
+    truth = np.arange(12, dtype=float)
+    d, low, high = difference(truth, -truth, truth)
+    assert d == pytest.approx(2.0) and low == pytest.approx(2.0) and high == pytest.approx(2.0)
+    noisy = truth + np.random.default_rng(0).normal(0, 3, 12)
+    d, low, high = difference(noisy, noisy, truth)
+    assert d == 0.0 and low == high == 0.0  # the same estimate: no difference on any draw
+
+
+def test_the_gp_candidate_ranks_held_out_archs_of_a_known_truth() -> None:
+    fit = load_bench_script("accuracy_surrogate").fit_knob_gp
+    train, test = _archs(40, seed=1), _archs(30, seed=2)
+    predict = fit(train, np.array([_truth(a) for a in train]))
+    assert spearmanr(predict(test), [_truth(a) for a in test]).statistic > 0.9
 
 
 def test_held_out_takes_the_shipped_model_with_the_archs_it_was_fitted_on() -> None:
