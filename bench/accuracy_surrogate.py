@@ -1,9 +1,10 @@
 """Can a model fitted on a space's ground truth rank that space's other archs?
 
 No training-free estimate ranks `hybrid`'s archs better than chance, and on `plgvit` only weakly.
-The ground truth itself is data: 30 archs per space with their trained accuracy. This script asks
-whether a small regression fitted on some of them ranks the rest, which is what a predictor-based
-search would rely on. Two models, fixed before any result on `mobileformer` was seen:
+The ground truth itself is data: 30 to 45 archs per space with their trained accuracy. This
+script asks whether a small regression fitted on some of them ranks the rest, which is what a
+predictor-based search would rely on. The models (the first two fixed before any result on
+`mobileformer` was seen):
 
 * ``knobs``: ridge regression on the arch's knobs (numbers standardised, choices one-hot; the
   ridge penalty chosen by an inner leave-one-out), nothing else: archlab's own fit,
