@@ -81,7 +81,7 @@ from archlab.estimate.ground_truth import (
     read_rows,
     seed_agreement,
 )
-from archlab.estimate.rank_stats import agreement, spearman
+from archlab.estimate.rank_stats import agreement, bootstrap_interval, spearman
 from archlab.estimate.score import score_estimates
 from archlab.estimate.surrogate import (
     ALPHAS,
@@ -98,6 +98,9 @@ ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results"
 ESTIMATES = ("naswot", "synflow", "grad_norm", "zico", "swap", "meco", "params", "macs")
 TRAINING_SPEED = ("tse_1_64",)
+SHIPPED = f"{FITTED_ESTIMATE} (shipped)"
+GP_CANDIDATE = "knob_gp (fitted now)"  # its name in the held-out table
+GP_MODEL = "knobs (GP)"  # its name in the cross-validation table
 
 
 def _truth(space: str) -> tuple[list[str], np.ndarray, list[dict[str, Any]]]:
@@ -241,8 +244,6 @@ def _write_fitted(space: str, archs: list[str], y: np.ndarray) -> dict[str, Any]
     }
 
 
-SHIPPED = f"{FITTED_ESTIMATE} (shipped)"
-GP_CANDIDATE = "knob_gp (fitted now)"
 Fit = Callable[[list[dict[str, Any]], np.ndarray], Callable[[list[dict[str, Any]]], np.ndarray]]
 
 
@@ -275,19 +276,17 @@ def held_out_predictions(
 
 
 def paired_rho_difference(
-    first: np.ndarray, second: np.ndarray, truth: np.ndarray, n: int = 2000, seed: int = 0
+    first: np.ndarray, second: np.ndarray, truth: np.ndarray
 ) -> tuple[float, float, float]:
     """Spearman ρ of ``first`` minus that of ``second`` against ``truth``, with a 95 % bootstrap
     interval over archs drawn with replacement (both scored on the same draw)."""
-    rng = np.random.default_rng(seed)
-    differences = []
-    for _ in range(n):
-        idx = rng.integers(0, len(truth), len(truth))
-        d = spearman(first[idx], truth[idx]) - spearman(second[idx], truth[idx])
-        if not math.isnan(d):
-            differences.append(d)
-    low, high = np.percentile(differences, [2.5, 97.5])
-    return spearman(first, truth) - spearman(second, truth), float(low), float(high)
+
+    def difference(drawn: np.ndarray, drawn_truth: np.ndarray) -> float:
+        idx = drawn.astype(int)  # the bootstrap draws arch indices; both are scored on them
+        return spearman(first[idx], drawn_truth) - spearman(second[idx], drawn_truth)
+
+    low, high = bootstrap_interval(difference, np.arange(len(truth), dtype=float), truth)
+    return spearman(first, truth) - spearman(second, truth), low, high
 
 
 def _shipped(space: str, revision: str) -> tuple[KnobRidge, set[str]] | None:
@@ -390,7 +389,7 @@ def main() -> None:
             best = max(single, key=lambda e: single[e])
             print(f"  best single estimate on all archs (picked after the fact): {best} "
                   f"{single[best]:+.2f}")  # fmt: skip
-        models = {"knobs": _knobs_model(configs), "knobs (GP)": _gp_model(configs)}
+        models = {"knobs": _knobs_model(configs), GP_MODEL: _gp_model(configs)}
         if estimates is not None:
             models["knobs+estimates"] = _matrix_model(np.hstack([knobs, estimates]))
         speed = _estimate_matrix(space, archs, TRAINING_SPEED)
@@ -403,7 +402,7 @@ def main() -> None:
             lo, hi = np.percentile(rhos, [5, 95])
             p = (
                 _permutation_p(fit_predict, y, median, args.permutations)
-                if args.permutations and model != "knobs (GP)"  # its fits take 100 times longer
+                if args.permutations and model != GP_MODEL  # its fits take 100 times longer
                 else math.nan
             )
             print(
