@@ -41,7 +41,9 @@ leave-one-out predictions (each arch predicted by a model fitted on the others) 
 ``--held-out`` scores the shipped model on what it has never seen: the archs added to a space's
 ground truth after the model was fitted (those missing from ``fitted_<space>.csv``), against their
 mean accuracy over seeds, beside the other estimates of ``estimates_<space>.csv`` on the same archs
-and the two seeds' own agreement there. The Gaussian process is fitted then on the archs the shipped
+and the two seeds' own agreement there. It then applies the reading fixed before the new archs
+were trained: the model's leave-one-out figure stands if the held-out ρ lies inside that figure's
+95 % interval. The Gaussian process is fitted then on the archs the shipped
 model saw and scored beside it, with the paired bootstrap interval of the difference of their ρ.
 Run it before ``--write`` refits the model on them;
 ``--held-out REV`` takes the model and its archs as committed at git revision REV instead.
@@ -81,7 +83,7 @@ from archlab.estimate.ground_truth import (
     read_rows,
     seed_agreement,
 )
-from archlab.estimate.rank_stats import agreement, bootstrap_interval, spearman
+from archlab.estimate.rank_stats import Agreement, agreement, bootstrap_interval, spearman
 from archlab.estimate.score import score_estimates
 from archlab.estimate.surrogate import (
     ALPHAS,
@@ -289,9 +291,24 @@ def paired_rho_difference(
     return spearman(first, truth) - spearman(second, truth), low, high
 
 
-def _shipped(space: str, revision: str) -> tuple[KnobRidge, set[str]] | None:
-    """The model shipped for ``space`` and the archs it was fitted on: as in the working tree, or
-    as committed at git ``revision`` (a figure taken before a refit can be taken again)."""
+def leave_one_out_check(
+    loo: dict[str, float], truth: dict[str, float], held_out_rho: float
+) -> tuple[Agreement, bool]:
+    """The shipped model's leave-one-out ρ over the archs it was fitted on (``loo``: each arch's
+    prediction by a model fitted without it) with its 95 % interval, and whether ``held_out_rho``
+    lies inside that interval: the reading fixed before new archs are trained (the
+    leave-one-out figure stands if it does). Archs are taken in ``truth``'s order, the ground
+    truth's, so the interval is the one ``bench/evidence.py`` publishes."""
+    inside = [a for a in truth if a in loo]
+    score = agreement(np.array([loo[a] for a in inside]), np.array([truth[a] for a in inside]))
+    low, high = score.spearman_ci
+    return score, bool(low <= held_out_rho <= high)
+
+
+def _shipped(space: str, revision: str) -> tuple[KnobRidge, dict[str, float]] | None:
+    """The model shipped for ``space`` and its leave-one-out prediction of each arch it was fitted
+    on: as in the working tree, or as committed at git ``revision`` (a figure taken before a refit
+    can be taken again)."""
     fitted_path = RESULTS / f"fitted_{space}.csv"
 
     def read(path: Path) -> str | None:
@@ -310,8 +327,8 @@ def _shipped(space: str, revision: str) -> tuple[KnobRidge, set[str]] | None:
     model = json.loads(document)["spaces"].get(space) if document else None
     if model is None or fitted is None:
         return None
-    archs = {r["arch"] for r in csv.DictReader(io.StringIO(fitted))}
-    return KnobRidge.from_dict(model["model"]), archs
+    loo = {r["arch"]: float(r[FITTED_ESTIMATE]) for r in csv.DictReader(io.StringIO(fitted))}
+    return KnobRidge.from_dict(model["model"]), loo
 
 
 def _print_held_out(
@@ -321,7 +338,8 @@ def _print_held_out(
     if shipped is None:
         print(f"{space}: no shipped model" + (f" at {revision}" if revision else ""))
         return
-    model, fitted = shipped
+    model, loo = shipped
+    fitted = set(loo)
     candidates: dict[str, Fit] = {GP_CANDIDATE: fit_knob_gp}
     predictions = held_out_predictions(archs, y, fitted, model, _estimate_rows(space), candidates)
     new = [a for a in archs if a not in fitted]
@@ -344,6 +362,13 @@ def _print_held_out(
     for name in candidates:
         d, low, high = paired_rho_difference(predictions[name], predictions[SHIPPED], truth)
         print(f"  {name} minus {SHIPPED}: ρ {d:+.2f} [{low:+.2f}, {high:+.2f}] (paired bootstrap)")
+    held_out_rho = scores[SHIPPED].spearman
+    truth_in_order = random_arch_truth(rows, GROUND_TRUTH.budget_label())
+    score, stands = leave_one_out_check(loo, truth_in_order, held_out_rho)
+    low, high = score.spearman_ci
+    verdict = "inside, the figure stands" if stands else "outside, the figure does not stand"
+    print(f"  the shipped model's leave-one-out ρ on its {score.n} archs: {score.spearman:+.2f} "
+          f"[{low:+.2f}, {high:+.2f}]; held out {held_out_rho:+.2f}: {verdict}")  # fmt: skip
 
 
 def main() -> None:

@@ -176,6 +176,19 @@ def test_the_gp_candidate_ranks_held_out_archs_of_a_known_truth() -> None:
     assert spearmanr(predict(test), [_truth(a) for a in test]).statistic > 0.9
 
 
+def test_the_leave_one_out_figure_stands_only_if_the_held_out_rho_lies_in_its_interval() -> None:
+    check = load_bench_script("accuracy_surrogate").leave_one_out_check
+    rng = np.random.default_rng(3)
+    truth = {f"a{i}": float(v) for i, v in enumerate(rng.normal(size=40))}
+    loo = {a: v + rng.normal(0, 1.0) for a, v in list(truth.items())[:30]}  # 10 new archs
+    score, stands = check(loo, truth, 0.0)
+    assert score.n == 30
+    low, high = score.spearman_ci
+    assert 0 < low < score.spearman < high < 1  # noisy predictions: a wide interval above zero
+    assert check(loo, truth, (low + high) / 2)[1] and check(loo, truth, low)[1]
+    assert not stands and not check(loo, truth, high + 0.01)[1]
+
+
 def test_held_out_takes_the_shipped_model_with_the_archs_it_was_fitted_on() -> None:
     shipped = load_bench_script("accuracy_surrogate")._shipped
     model, archs = shipped("plgvit", "")
