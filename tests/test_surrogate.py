@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import random
+import shutil
+import subprocess
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -14,6 +16,7 @@ from bench_scripts import load_bench_script
 from scipy.stats import spearmanr
 
 from archlab.estimate.ground_truth import random_arch_truth, read_rows
+from archlab.estimate.rank_stats import Agreement
 from archlab.estimate.surrogate import (
     KnobRidge,
     encode,
@@ -176,17 +179,44 @@ def test_the_gp_candidate_ranks_held_out_archs_of_a_known_truth() -> None:
     assert spearmanr(predict(test), [_truth(a) for a in test]).statistic > 0.9
 
 
-def test_the_leave_one_out_figure_stands_only_if_the_held_out_rho_lies_in_its_interval() -> None:
+def test_a_held_out_check_reads_the_rho_against_the_leave_one_out_interval_and_back() -> None:
     check = load_bench_script("accuracy_surrogate").leave_one_out_check
     rng = np.random.default_rng(3)
     truth = {f"a{i}": float(v) for i, v in enumerate(rng.normal(size=40))}
     loo = {a: v + rng.normal(0, 1.0) for a, v in list(truth.items())[:30]}  # 10 new archs
-    score, stands = check(loo, truth, 0.0)
+
+    def held_out(rho: float, low: float, high: float) -> Agreement:
+        return Agreement(12, rho, (low, high), rho, (low, high), 0.0)
+
+    reading = check(loo, truth, held_out(0.0, -0.5, 0.5))
+    score = reading.leave_one_out
     assert score.n == 30
     low, high = score.spearman_ci
     assert 0 < low < score.spearman < high < 1  # noisy predictions: a wide interval above zero
-    assert check(loo, truth, (low + high) / 2)[1] and check(loo, truth, low)[1]
-    assert not stands and not check(loo, truth, high + 0.01)[1]
+    assert not reading.inside and not reading.consistent  # clearly below the figure
+    assert check(loo, truth, held_out(low, low - 0.3, low + 0.3)).inside
+    assert check(loo, truth, held_out((low + high) / 2, 0.0, 0.9)).inside
+    above = check(loo, truth, held_out(high + 0.01, score.spearman - 0.1, 1.0))
+    assert not above.inside and above.consistent  # a small held-out set, above the interval
+    assert not check(loo, truth, held_out(0.99, score.spearman + 0.01, 1.0)).consistent
+
+
+def test_held_out_data_at_a_revision_is_that_revisions_ground_truth_and_estimates() -> None:
+    """--data-at REV: a held-out figure is taken again on the archs of REV, not today's."""
+    script = load_bench_script("accuracy_surrogate")
+    repo = Path(__file__).resolve().parents[1]
+    git = shutil.which("git")
+    unchanged = git and subprocess.run(
+        [git, "diff", "--quiet", "HEAD", "--", "bench/results"], cwd=repo, capture_output=True
+    )
+    if not unchanged or unchanged.returncode != 0:
+        pytest.skip("bench/results differs from HEAD here (or git is missing)")
+    archs, y, rows = script._truth("hybrid", "HEAD")
+    now = script._truth("hybrid")
+    assert archs == now[0] and np.array_equal(y, now[1]) and len(rows) == len(now[2])
+    assert script._estimate_rows("hybrid", "HEAD") == script._estimate_rows("hybrid")
+    assert script._truth("hybrid", "no-such-revision")[0] == []  # nothing, not a traceback
+    assert script._estimate_rows("hybrid", "no-such-revision") == {}
 
 
 def test_held_out_takes_the_shipped_model_with_the_archs_it_was_fitted_on() -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import fcntl
+import io
 import json
 import math
 import time
@@ -41,6 +42,7 @@ __all__ = [
     "check_test_split",
     "paired_accuracies",
     "parse_shard",
+    "parse_rows",
     "planned_runs",
     "random_arch_truth",
     "read_rows",
@@ -180,7 +182,12 @@ def read_rows(path: Path) -> list[dict[str, Any]]:
     if not path.exists():
         return []
     with path.open(newline="") as f:
-        rows = list(csv.DictReader(f))
+        return parse_rows(f.read())
+
+
+def parse_rows(text: str) -> list[dict[str, Any]]:
+    """The rows of a ground-truth CSV's text, seeds and accuracies as numbers."""
+    rows = list(csv.DictReader(io.StringIO(text, newline="")))
     for row in rows:
         row["seed"] = int(row["seed"])
         row["val_acc"] = float(row["val_acc"])
