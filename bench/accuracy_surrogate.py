@@ -51,7 +51,7 @@ instead, and ``--data-at REV2`` the ground truth and estimates as committed at R
 are those of REV2 then, so the figure does not change as the ground truth grows).
 
 Run: ``.venv/bin/python bench/accuracy_surrogate.py [--spaces plgvit,hybrid] [--repeats 50]
-[--permutations 200] [--write | --held-out]`` (a minute or two).
+[--permutations 200] [--write | --held-out [REV] [--data-at REV2]]`` (a minute or two).
 """
 
 from __future__ import annotations
